@@ -1,0 +1,204 @@
+//! The demo application that stands in for Jira and Confluence behind tokengate, and a
+//! helper that mints `tisjwt` tokens for a shared secret.
+//!
+//! The application trusts the identity headers the filter sets, as a real application behind
+//! tokengate would, and records every request it receives so tests can see what got through.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
+use serde_json::{json, Map, Value};
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Header names the demo reads the identity from (tokengate's defaults).
+pub const USER_HEADER: &str = "x-tokengate-user";
+pub const TENANT_HEADER: &str = "x-tokengate-tenant";
+
+/// One request as the application received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The demo application, serving on a loopback port until dropped.
+pub struct DemoApp {
+    port: u16,
+    server: Arc<tiny_http::Server>,
+    received: Arc<Mutex<Vec<Received>>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl DemoApp {
+    /// Starts on `127.0.0.1:port` (0 picks a free port).
+    pub fn start(port: u16) -> io::Result<Self> {
+        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)?;
+        let port = server.server_addr().to_ip().map_or(port, |a| a.port());
+        let server = Arc::new(server);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let worker = {
+            let (server, received) = (server.clone(), received.clone());
+            std::thread::spawn(move || serve(&server, &received))
+        };
+        Ok(Self {
+            port,
+            server,
+            received,
+            worker: Some(worker),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Blocks until the server stops (for the demo binary).
+    pub fn wait(mut self) {
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for DemoApp {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>) {
+    for request in server.incoming_requests() {
+        let seen = Received {
+            method: request.method().as_str().to_owned(),
+            path: request.url().to_owned(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_ascii_lowercase(),
+                        h.value.as_str().to_owned(),
+                    )
+                })
+                .collect(),
+        };
+        let (status, body) = respond(&seen);
+        if let Ok(mut log) = received.lock() {
+            log.push(seen);
+        }
+        let content_type =
+            tiny_http::Header::from_bytes("content-type", "application/json;charset=UTF-8");
+        let mut response =
+            tiny_http::Response::from_string(body.to_string()).with_status_code(status);
+        if let Ok(header) = content_type {
+            response = response.with_header(header);
+        }
+        let _ = request.respond(response);
+    }
+}
+
+fn respond(request: &Received) -> (u16, Value) {
+    let path = request.path.split('?').next().unwrap_or_default();
+    let user = request.header(USER_HEADER);
+    match (request.method.as_str(), path, user) {
+        ("GET", "/rest/api/2/myself", Some(user)) => (200, jira_myself(user)),
+        ("GET", "/rest/api/user/current", Some(user)) => (200, confluence_current(user)),
+        ("GET", "/rest/api/2/myself" | "/rest/api/user/current", None) => (
+            401,
+            json!({"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}}),
+        ),
+        _ => (200, echo(request)),
+    }
+}
+
+/// Display names for the demo's users; anyone else is shown by name.
+fn display_name(user: &str) -> String {
+    match user {
+        "fred" => "Fred F. User".to_owned(),
+        "jsmith" => "Joe Smith".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// `GET /rest/api/2/myself`, shaped as in seed 003.
+fn jira_myself(user: &str) -> Value {
+    let base = "http://localhost:8080/jira";
+    json!({
+        "self": format!("{base}/rest/api/2/user?username={user}"),
+        "name": user,
+        "emailAddress": format!("{user}@example.com"),
+        "avatarUrls": {"48x48": format!("{base}/secure/useravatar?size=large&ownerId={user}")},
+        "displayName": display_name(user),
+        "active": true,
+        "timeZone": "UTC",
+        "groups": {"size": 1, "items": [{"name": "jira-user", "self": format!("{base}/rest/api/2/group?groupname=jira-user")}]},
+        "expand": "groups,applicationRoles"
+    })
+}
+
+/// `GET /rest/api/user/current`, shaped as in seed 003.
+fn confluence_current(user: &str) -> Value {
+    json!({
+        "type": "known",
+        "username": user,
+        "userKey": user,
+        "profilePicture": {"path": "/wiki/relative/avatar.png", "width": 48, "height": 48, "isDefault": true},
+        "displayName": display_name(user),
+        "_links": {"base": "http://localhost:8080/confluence", "context": "/confluence"},
+        "_expandable": {"status": ""}
+    })
+}
+
+fn echo(request: &Received) -> Value {
+    let headers: Map<String, Value> = request
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+        .collect();
+    json!({"method": request.method, "path": request.path, "headers": headers})
+}
+
+/// Signs `claims` as an HS256 `tisjwt` with `secret`.
+pub fn mint_tisjwt(secret: &[u8], claims: &Value) -> String {
+    mint_with_header(secret, &json!({"typ": "JWT", "alg": "HS256"}), claims)
+}
+
+/// Signs any header and claims with HS256 (tests use it to forge odd headers).
+pub fn mint_with_header(secret: &[u8], header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = Hs256.sign(&Hs256Key::new(secret), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
+}

@@ -1,0 +1,428 @@
+//! The plugin configuration: JSON from Envoy's `configuration` field, parsed once into
+//! validated types. Unknown fields and invalid values are errors naming the field, so that
+//! `on_configure` fails and Envoy refuses the configuration instead of running half-configured.
+
+use serde::Deserialize;
+use std::fmt;
+
+use crate::clock::end_of_day;
+use crate::directory::Directory;
+use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
+use crate::tisjwt::{License, TisjwtProvider};
+
+/// Shortest HMAC secret accepted: RFC 7518 section 3.2 asks for a key at least as long as the
+/// hash output, and HS256's is 32 bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration the filter can run with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `pluginVersion` in TISJWT error bodies.
+    pub plugin_version: String,
+    /// `realm` of `WWW-Authenticate` challenges.
+    pub realm: String,
+    pub identity_headers: IdentityHeaders,
+    pub tisjwt: TisjwtProvider,
+    pub directory: Directory,
+}
+
+/// Request headers the filter sets for the application; client-sent copies are always removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub tenant: String,
+}
+
+/// A configuration error: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration: field `{}`: {}",
+            self.field, self.problem
+        )
+    }
+}
+
+fn error(field: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_plugin_version")]
+    plugin_version: String,
+    #[serde(default = "default_realm")]
+    realm: String,
+    #[serde(default)]
+    identity_headers: RawIdentityHeaders,
+    tisjwt: RawTisjwt,
+    #[serde(default)]
+    directory: RawDirectory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentityHeaders {
+    #[serde(default = "default_user_header")]
+    user: String,
+    #[serde(default = "default_tenant_header")]
+    tenant: String,
+}
+
+impl Default for RawIdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: default_user_header(),
+            tenant: default_tenant_header(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTisjwt {
+    secret: String,
+    #[serde(default = "default_algorithms")]
+    algorithms: Vec<String>,
+    issuer: Option<String>,
+    audiences: Option<Vec<String>>,
+    #[serde(default = "default_clock_skew")]
+    clock_skew_seconds: u32,
+    #[serde(default = "yes")]
+    require_exp: bool,
+    #[serde(default = "yes")]
+    allow_query_parameter: bool,
+    licenses: Option<Vec<RawLicense>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicense {
+    client_key: String,
+    valid_until: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    #[serde(default)]
+    inactive_users: Vec<String>,
+}
+
+fn default_plugin_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+fn default_realm() -> String {
+    "tokengate".to_owned()
+}
+fn default_user_header() -> String {
+    "x-tokengate-user".to_owned()
+}
+fn default_tenant_header() -> String {
+    "x-tokengate-tenant".to_owned()
+}
+fn default_algorithms() -> Vec<String> {
+    vec!["HS256".to_owned()]
+}
+fn default_clock_skew() -> u32 {
+    60
+}
+fn yes() -> bool {
+    true
+}
+
+/// Longest clock skew accepted: more than a day would make `exp` meaningless.
+const MAX_CLOCK_SKEW_SECONDS: u32 = 86_400;
+
+impl Config {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            error(
+                if path == "." { "(root)" } else { &path },
+                e.inner().to_string(),
+            )
+        })?;
+        raw.compile()
+    }
+}
+
+impl RawConfig {
+    fn compile(self) -> Result<Config, ConfigError> {
+        if !self
+            .realm
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ')
+        {
+            return Err(error(
+                "realm",
+                "must be printable ASCII without quotes or backslashes",
+            ));
+        }
+        if self.plugin_version.chars().any(char::is_control) {
+            return Err(error(
+                "plugin_version",
+                "must not contain control characters",
+            ));
+        }
+        let identity_headers = IdentityHeaders {
+            user: header_name("identity_headers.user", self.identity_headers.user)?,
+            tenant: header_name("identity_headers.tenant", self.identity_headers.tenant)?,
+        };
+        if identity_headers.user == identity_headers.tenant {
+            return Err(error(
+                "identity_headers.tenant",
+                "must differ from identity_headers.user",
+            ));
+        }
+        Ok(Config {
+            plugin_version: self.plugin_version,
+            realm: self.realm,
+            identity_headers,
+            tisjwt: self.tisjwt.compile()?,
+            directory: Directory::with_inactive_users(self.directory.inactive_users),
+        })
+    }
+}
+
+impl RawTisjwt {
+    fn compile(self) -> Result<TisjwtProvider, ConfigError> {
+        if self.secret.len() < MIN_SECRET_BYTES {
+            return Err(error(
+                "tisjwt.secret",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(error(
+                "tisjwt.algorithms",
+                "must name at least one algorithm",
+            ));
+        }
+        let algorithms = self
+            .algorithms
+            .iter()
+            .map(|name| match Algorithm::from_name(name) {
+                Some(alg @ (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) => Ok(alg),
+                _ => Err(error(
+                    "tisjwt.algorithms",
+                    format!("`{name}` is not one of HS256, HS384, HS512"),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
+            return Err(error(
+                "tisjwt.clock_skew_seconds",
+                format!("must be at most {MAX_CLOCK_SKEW_SECONDS}"),
+            ));
+        }
+        if self.audiences.as_ref().is_some_and(Vec::is_empty) {
+            return Err(error(
+                "tisjwt.audiences",
+                "must not be empty (omit it to skip the audience check)",
+            ));
+        }
+        let licenses = self.licenses.map(compile_licenses).transpose()?;
+        Ok(TisjwtProvider {
+            secret: HmacSecret::new(self.secret.into_bytes()),
+            algorithms,
+            rules: ClaimRules {
+                issuer: self.issuer,
+                audiences: self.audiences,
+                clock_skew_seconds: i64::from(self.clock_skew_seconds),
+                require_exp: self.require_exp,
+            },
+            allow_query_parameter: self.allow_query_parameter,
+            licenses,
+        })
+    }
+}
+
+fn compile_licenses(raw: Vec<RawLicense>) -> Result<Vec<License>, ConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, license)| {
+            let field = format!("tisjwt.licenses[{i}].valid_until");
+            let valid_until = end_of_day(&license.valid_until).ok_or_else(|| {
+                error(
+                    &field,
+                    format!("`{}` is not a date YYYY-MM-DD", license.valid_until),
+                )
+            })?;
+            Ok(License {
+                client_key: license.client_key,
+                valid_until,
+            })
+        })
+        .collect()
+}
+
+/// Header names the filter may set: lower-case RFC 9110 tokens, and never one that carries
+/// routing or credentials.
+fn header_name(field: &str, name: String) -> Result<String, ConfigError> {
+    let is_token_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(is_token_char) {
+        return Err(error(
+            field,
+            format!("`{name}` is not a lower-case header name"),
+        ));
+    }
+    const RESERVED: [&str; 5] = [
+        "authorization",
+        "host",
+        "cookie",
+        "content-length",
+        "transfer-encoding",
+    ];
+    if RESERVED.contains(&name.as_str()) {
+        return Err(error(
+            field,
+            format!("`{name}` cannot be used as an identity header"),
+        ));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn parse(json: &str) -> Result<Config, ConfigError> {
+        Config::from_json(json.as_bytes())
+    }
+
+    fn field_of(json: &str) -> String {
+        parse(json).unwrap_err().field
+    }
+
+    #[test]
+    fn a_minimal_configuration_gets_the_documented_defaults() {
+        let config = parse(&format!(r#"{{"tisjwt":{{"secret":"{SECRET}"}}}}"#)).unwrap();
+        assert_eq!(config.identity_headers.user, "x-tokengate-user");
+        assert_eq!(config.identity_headers.tenant, "x-tokengate-tenant");
+        assert_eq!(config.realm, "tokengate");
+        assert_eq!(config.tisjwt.algorithms, vec![Algorithm::HS256]);
+        assert_eq!(config.tisjwt.rules.clock_skew_seconds, 60);
+        assert!(config.tisjwt.rules.require_exp);
+        assert!(config.tisjwt.allow_query_parameter);
+        assert_eq!(config.tisjwt.licenses, None);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"tisjwt":{{"secret":"{SECRET}","secrett":1}}}}"#
+            )),
+            "tisjwt.secrett"
+        );
+        let err = parse(&format!(
+            r#"{{"tisjwt":{{"secret":"{SECRET}"}},"colour":1}}"#
+        ))
+        .unwrap_err();
+        assert!(err.problem.contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let cases = [
+            (
+                r#"{"tisjwt":{"secret":"short"}}"#.to_string(),
+                "tisjwt.secret",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":["RS256"]}}}}"#),
+                "tisjwt.algorithms",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":["none"]}}}}"#),
+                "tisjwt.algorithms",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":[]}}}}"#),
+                "tisjwt.algorithms",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","clock_skew_seconds":-1}}}}"#),
+                "tisjwt.clock_skew_seconds",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","clock_skew_seconds":86401}}}}"#),
+                "tisjwt.clock_skew_seconds",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","audiences":[]}}}}"#),
+                "tisjwt.audiences",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}","licenses":[{{"client_key":"a","valid_until":"2027-02-30"}}]}}}}"#
+                ),
+                "tisjwt.licenses[0].valid_until",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"identity_headers":{{"user":"X-User"}}}}"#
+                ),
+                "identity_headers.user",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"identity_headers":{{"tenant":"authorization"}}}}"#
+                ),
+                "identity_headers.tenant",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"identity_headers":{{"user":"a","tenant":"a"}}}}"#
+                ),
+                "identity_headers.tenant",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}"}},"realm":"a\"b"}}"#),
+                "realm",
+            ),
+            (r#"{}"#.to_string(), "(root)"),
+        ];
+        for (json, field) in cases {
+            assert_eq!(field_of(&json), field, "{json}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for junk in ["", "null", "[]", "{", "\u{0}", "{\"tisjwt\":null}"] {
+            assert!(parse(junk).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn licences_are_compiled_to_end_of_day() {
+        let config = parse(&format!(
+            r#"{{"tisjwt":{{"secret":"{SECRET}","licenses":[{{"client_key":"t","valid_until":"1970-01-01"}}]}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            config.tisjwt.licenses,
+            Some(vec![License {
+                client_key: "t".into(),
+                valid_until: 86_400
+            }])
+        );
+    }
+}

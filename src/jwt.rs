@@ -1,0 +1,634 @@
+//! Compact JWS tokens: strict parsing of untrusted input, signature checks and claim checks.
+//!
+//! Parsing follows the rules of `shared/conformance/jwt/README.md`: three segments of
+//! unpadded canonical base64url, JSON objects without duplicate members, no `crit`, no
+//! unencoded payloads, at most 64 KiB. Nothing in the header chooses a key: the caller
+//! passes the keys its configuration allows, and `alg` must be one the caller accepts.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
+use jwt_compact::AlgorithmSignature;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::clock::UnixSeconds;
+
+/// Longest token accepted, in bytes; larger input is refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+
+/// Why a token was refused. The variants are for logs and metrics; every one of them is
+/// "invalid token" to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    TooLarge,
+    /// Not three `.`-separated segments, an empty header or payload, or a byte outside base64url.
+    Malformed,
+    /// A segment is not canonical unpadded base64url.
+    BadEncoding,
+    /// Header or payload is not a JSON object, or repeats a member name.
+    BadJson,
+    /// `alg` is missing, `none`, or not among the algorithms configured for this provider.
+    AlgorithmNotAllowed,
+    /// The header carries `crit` or `b64`: no extension is understood, so none is accepted.
+    UnsupportedExtension,
+    /// No configured key verified the signature.
+    BadSignature,
+    /// `exp` is in the past (beyond the allowed clock skew).
+    Expired,
+    /// `nbf` is in the future (beyond the allowed clock skew).
+    NotYetValid,
+    /// `exp` is required and absent.
+    MissingExpiry,
+    /// A registered claim has the wrong JSON type (`exp` not a number, `iss` not a string, ...).
+    BadClaimType(&'static str),
+    /// `iss` differs from the configured issuer.
+    WrongIssuer,
+    /// `aud` shares nothing with the configured audiences, or is absent.
+    WrongAudience,
+}
+
+/// JWS algorithms this build verifies, compared case-sensitively with the header's `alg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl Algorithm {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "HS256" => Some(Self::HS256),
+            "HS384" => Some(Self::HS384),
+            "HS512" => Some(Self::HS512),
+            _ => None,
+        }
+    }
+}
+
+/// A token that parsed cleanly but whose signature and claims are not yet checked.
+#[derive(Debug)]
+pub struct UntrustedJwt<'a> {
+    algorithm_name: String,
+    claims: Map<String, Value>,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+impl<'a> UntrustedJwt<'a> {
+    pub fn parse(token: &'a str) -> Result<Self, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::TooLarge);
+        }
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err(JwtError::Malformed);
+        }
+        let mut segments = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(JwtError::Malformed);
+        };
+        if header.is_empty() || payload.is_empty() {
+            return Err(JwtError::Malformed);
+        }
+        let header = decode_object(header)?;
+        let claims = decode_object(payload)?;
+        if header.contains_key("crit") || header.contains_key("b64") {
+            return Err(JwtError::UnsupportedExtension);
+        }
+        let algorithm_name = match header.get("alg") {
+            Some(Value::String(alg)) => alg.clone(),
+            _ => return Err(JwtError::AlgorithmNotAllowed),
+        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| JwtError::BadEncoding)?;
+        let signing_input_len = token.len() - signature_len(token);
+        let signing_input = token.get(..signing_input_len).ok_or(JwtError::Malformed)?;
+        Ok(Self {
+            algorithm_name,
+            claims,
+            signing_input,
+            signature,
+        })
+    }
+
+    /// The algorithm, if it is one of `allowed`; `none` in any spelling is never allowed.
+    pub fn algorithm(&self, allowed: &[Algorithm]) -> Result<Algorithm, JwtError> {
+        Algorithm::from_name(&self.algorithm_name)
+            .filter(|alg| allowed.contains(alg))
+            .ok_or(JwtError::AlgorithmNotAllowed)
+    }
+
+    /// Checks the signature with an HMAC secret.
+    pub fn verify_hmac(&self, algorithm: Algorithm, secret: &HmacSecret) -> Result<(), JwtError> {
+        let input = self.signing_input.as_bytes();
+        let ok = match algorithm {
+            Algorithm::HS256 => {
+                signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, &self.signature)
+            }
+            Algorithm::HS384 => {
+                signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, &self.signature)
+            }
+            Algorithm::HS512 => {
+                signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, &self.signature)
+            }
+        };
+        ok.then_some(()).ok_or(JwtError::BadSignature)
+    }
+
+    /// The claims, for checking with [`check_claims`] once the signature is verified.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+}
+
+fn signature_len(token: &str) -> usize {
+    token.rsplit_once('.').map_or(0, |(_, sig)| sig.len() + 1)
+}
+
+/// A shared secret for HS256/384/512. Debug output never shows it.
+#[derive(Clone)]
+pub struct HmacSecret(Vec<u8>);
+
+impl HmacSecret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for HmacSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HmacSecret(<{} bytes>)", self.0.len())
+    }
+}
+
+/// Verifies with any jwt-compact algorithm. The length check comes first because some
+/// `try_from_slice` implementations assume the length is already right.
+fn signature_matches<A: jwt_compact::Algorithm>(
+    algorithm: &A,
+    key: &A::VerifyingKey,
+    input: &[u8],
+    signature: &[u8],
+) -> bool {
+    if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
+        return false;
+    }
+    A::Signature::try_from_slice(signature)
+        .is_ok_and(|signature| algorithm.verify_signature(&signature, key, input))
+}
+
+/// What the registered claims must satisfy (RFC 7519 section 4.1).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimRules {
+    pub issuer: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub clock_skew_seconds: i64,
+    pub require_exp: bool,
+}
+
+/// Checks `exp`, `nbf`, `iat` types, `iss` and `aud` against `rules` at time `now`.
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    rules: &ClaimRules,
+    now: UnixSeconds,
+) -> Result<(), JwtError> {
+    let now = now as f64;
+    let skew = rules.clock_skew_seconds as f64;
+    match number_claim(claims, "exp")? {
+        Some(exp) if now >= exp + skew => return Err(JwtError::Expired),
+        None if rules.require_exp => return Err(JwtError::MissingExpiry),
+        _ => {}
+    }
+    if number_claim(claims, "nbf")?.is_some_and(|nbf| now + skew < nbf) {
+        return Err(JwtError::NotYetValid);
+    }
+    number_claim(claims, "iat")?;
+    check_issuer(claims, rules.issuer.as_deref())?;
+    check_audience(claims, rules.audiences.as_deref())
+}
+
+fn number_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(JwtError::BadClaimType(name)),
+        Some(_) => Err(JwtError::BadClaimType(name)),
+    }
+}
+
+fn check_issuer(claims: &Map<String, Value>, expected: Option<&str>) -> Result<(), JwtError> {
+    let issuer = match claims.get("iss") {
+        None => None,
+        Some(Value::String(iss)) => Some(iss.as_str()),
+        Some(_) => return Err(JwtError::BadClaimType("iss")),
+    };
+    match expected {
+        Some(expected) if issuer != Some(expected) => Err(JwtError::WrongIssuer),
+        _ => Ok(()),
+    }
+}
+
+fn check_audience(claims: &Map<String, Value>, allowed: Option<&[String]>) -> Result<(), JwtError> {
+    let audiences: Vec<&str> = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().ok_or(JwtError::BadClaimType("aud")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(JwtError::BadClaimType("aud")),
+    };
+    match allowed {
+        Some(allowed) if !audiences.iter().any(|aud| allowed.iter().any(|a| a == aud)) => {
+            Err(JwtError::WrongAudience)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn decode_object(segment: &str) -> Result<Map<String, Value>, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| JwtError::BadEncoding)?;
+    match serde_json::from_slice::<StrictValue>(&bytes) {
+        Ok(StrictValue(Value::Object(map))) => Ok(map),
+        _ => Err(JwtError::BadJson),
+    }
+}
+
+/// A JSON value whose objects, at any depth, never repeat a member name: different JSON
+/// parsers keep different copies of a repeated name, which is a classic way to talk past a
+/// verifier.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without duplicate object members")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if map.contains_key(&name) {
+                return Err(de::Error::custom("duplicate member"));
+            }
+            let StrictValue(value) = access.next_value()?;
+            map.insert(name, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use jwt_compact::Algorithm as _;
+
+    pub const SECRET: &[u8] = b"a-demo-secret-that-is-32-bytes!!";
+
+    /// Signs `header` and `claims` (raw JSON text, so tests can build malformed objects).
+    pub fn sign_raw(alg: Algorithm, header: &str, claims: &str, secret: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let sig = match alg {
+            Algorithm::HS256 => Hs256
+                .sign(&Hs256Key::new(secret), input.as_bytes())
+                .as_bytes()
+                .to_vec(),
+            Algorithm::HS384 => Hs384
+                .sign(&Hs384Key::new(secret), input.as_bytes())
+                .as_bytes()
+                .to_vec(),
+            Algorithm::HS512 => Hs512
+                .sign(&Hs512Key::new(secret), input.as_bytes())
+                .as_bytes()
+                .to_vec(),
+        };
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    fn hs256(claims: &str) -> String {
+        sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            claims,
+            SECRET,
+        )
+    }
+
+    fn verify(token: &str, allowed: &[Algorithm]) -> Result<(), JwtError> {
+        let jwt = UntrustedJwt::parse(token)?;
+        let alg = jwt.algorithm(allowed)?;
+        jwt.verify_hmac(alg, &HmacSecret::new(SECRET.to_vec()))
+    }
+
+    #[test]
+    fn a_correctly_signed_token_verifies_with_each_hmac_size() {
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            let header = format!(r#"{{"alg":"{alg:?}"}}"#);
+            let token = sign_raw(alg, &header, r#"{"sub":"fred"}"#, SECRET);
+            assert_eq!(verify(&token, &[alg]), Ok(()), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_has_a_bad_signature() {
+        let token = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256"}"#,
+            "{}",
+            b"another-secret-another-secret-xx",
+        );
+        assert_eq!(
+            verify(&token, &[Algorithm::HS256]),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn truncated_or_empty_signatures_are_bad_signatures_not_panics() {
+        let token = hs256("{}");
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        for cut in [
+            format!("{input}."),
+            format!("{input}.{}", &sig[..8]),
+            format!("{input}.{sig}AAAA"),
+        ] {
+            assert_eq!(
+                verify(&cut, &[Algorithm::HS256]),
+                Err(JwtError::BadSignature),
+                "{cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn none_and_unconfigured_algorithms_are_refused() {
+        for alg in ["none", "None", "NONE", "nOnE", "hs256", "RS256", ""] {
+            let header = format!(r#"{{"alg":"{alg}"}}"#);
+            let token = sign_raw(Algorithm::HS256, &header, "{}", SECRET);
+            assert_eq!(
+                verify(&token, &[Algorithm::HS256]),
+                Err(JwtError::AlgorithmNotAllowed),
+                "{alg}"
+            );
+        }
+        let hs512 = sign_raw(Algorithm::HS512, r#"{"alg":"HS512"}"#, "{}", SECRET);
+        assert_eq!(
+            verify(&hs512, &[Algorithm::HS256]),
+            Err(JwtError::AlgorithmNotAllowed)
+        );
+        let no_alg = sign_raw(Algorithm::HS256, r#"{"typ":"JWT"}"#, "{}", SECRET);
+        assert_eq!(
+            verify(&no_alg, &[Algorithm::HS256]),
+            Err(JwtError::AlgorithmNotAllowed)
+        );
+    }
+
+    #[test]
+    fn structural_garbage_is_malformed() {
+        let cases = [
+            "",
+            ".",
+            "..",
+            "a.b",
+            "a.b.c.d",
+            ".e30.",
+            "e30..",
+            "e30.e30.sig=",
+            "e30.e30.a+b",
+            "e30 .e30.x",
+            "é.e30.x",
+            "e30.e30.x\0",
+        ];
+        for token in cases {
+            assert_eq!(
+                UntrustedJwt::parse(token).err(),
+                Some(JwtError::Malformed),
+                "{token:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_canonical_or_non_json_segments_are_refused() {
+        // "e31" decodes to the same bytes as "e30" only if trailing bits are ignored.
+        assert_eq!(
+            UntrustedJwt::parse("e31.e30.").err(),
+            Some(JwtError::BadEncoding)
+        );
+        assert_eq!(
+            UntrustedJwt::parse("e.e30.").err(),
+            Some(JwtError::BadEncoding)
+        );
+        let not_object = format!("{}.e30.", URL_SAFE_NO_PAD.encode("[1]"));
+        assert_eq!(
+            UntrustedJwt::parse(&not_object).err(),
+            Some(JwtError::BadJson)
+        );
+        let not_json = format!("{}.e30.", URL_SAFE_NO_PAD.encode("{alg"));
+        assert_eq!(
+            UntrustedJwt::parse(&not_json).err(),
+            Some(JwtError::BadJson)
+        );
+    }
+
+    #[test]
+    fn duplicate_members_are_refused_at_any_depth() {
+        let dup_header = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"none","alg":"HS256"}"#,
+            "{}",
+            SECRET,
+        );
+        assert_eq!(
+            UntrustedJwt::parse(&dup_header).err(),
+            Some(JwtError::BadJson)
+        );
+        let dup_nested = hs256(r#"{"x":{"a":1,"a":2}}"#);
+        assert_eq!(
+            UntrustedJwt::parse(&dup_nested).err(),
+            Some(JwtError::BadJson)
+        );
+    }
+
+    #[test]
+    fn crit_and_b64_headers_are_refused() {
+        let crit = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            "{}",
+            SECRET,
+        );
+        assert_eq!(
+            UntrustedJwt::parse(&crit).err(),
+            Some(JwtError::UnsupportedExtension)
+        );
+        let b64 = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256","b64":false}"#,
+            "{}",
+            SECRET,
+        );
+        assert_eq!(
+            UntrustedJwt::parse(&b64).err(),
+            Some(JwtError::UnsupportedExtension)
+        );
+    }
+
+    #[test]
+    fn oversized_and_deeply_nested_tokens_are_refused() {
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(UntrustedJwt::parse(&huge).err(), Some(JwtError::TooLarge));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let token = hs256(&format!(r#"{{"x":{deep}}}"#));
+        assert_eq!(UntrustedJwt::parse(&token).err(), Some(JwtError::BadJson));
+    }
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            clock_skew_seconds: 60,
+            require_exp: true,
+            ..ClaimRules::default()
+        }
+    }
+
+    fn claims(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn expiry_and_not_before_allow_the_clock_skew() {
+        let c = claims(r#"{"exp":1000,"nbf":500}"#);
+        assert_eq!(check_claims(&c, &rules(), 1059), Ok(()));
+        assert_eq!(check_claims(&c, &rules(), 1060), Err(JwtError::Expired));
+        assert_eq!(check_claims(&c, &rules(), 440), Ok(()));
+        assert_eq!(check_claims(&c, &rules(), 439), Err(JwtError::NotYetValid));
+        let fractional = claims(r#"{"exp":1000.5}"#);
+        assert_eq!(
+            check_claims(
+                &fractional,
+                &ClaimRules {
+                    require_exp: true,
+                    ..Default::default()
+                },
+                1000
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn expiry_can_be_required() {
+        let c = claims(r#"{"sub":"x"}"#);
+        assert_eq!(check_claims(&c, &rules(), 0), Err(JwtError::MissingExpiry));
+        assert_eq!(check_claims(&c, &ClaimRules::default(), 0), Ok(()));
+    }
+
+    #[test]
+    fn registered_claims_of_the_wrong_type_are_refused() {
+        for (json, name) in [
+            (r#"{"exp":"1000"}"#, "exp"),
+            (r#"{"exp":1e9,"nbf":true}"#, "nbf"),
+            (r#"{"exp":1e9,"iat":null}"#, "iat"),
+            (r#"{"exp":1e9,"iss":1}"#, "iss"),
+            (r#"{"exp":1e9,"aud":[1]}"#, "aud"),
+        ] {
+            assert_eq!(
+                check_claims(&claims(json), &rules(), 0),
+                Err(JwtError::BadClaimType(name)),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match_when_configured() {
+        let strict = ClaimRules {
+            issuer: Some("tis".into()),
+            audiences: Some(vec!["a".into(), "b".into()]),
+            ..rules()
+        };
+        assert_eq!(
+            check_claims(&claims(r#"{"exp":1e9,"iss":"tis","aud":"b"}"#), &strict, 0),
+            Ok(())
+        );
+        assert_eq!(
+            check_claims(
+                &claims(r#"{"exp":1e9,"iss":"tis","aud":["x","a"]}"#),
+                &strict,
+                0
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_claims(&claims(r#"{"exp":1e9,"iss":"TIS","aud":"a"}"#), &strict, 0),
+            Err(JwtError::WrongIssuer)
+        );
+        assert_eq!(
+            check_claims(&claims(r#"{"exp":1e9,"aud":"a"}"#), &strict, 0),
+            Err(JwtError::WrongIssuer)
+        );
+        assert_eq!(
+            check_claims(&claims(r#"{"exp":1e9,"iss":"tis"}"#), &strict, 0),
+            Err(JwtError::WrongAudience)
+        );
+        assert_eq!(
+            check_claims(&claims(r#"{"exp":1e9,"iss":"tis","aud":[]}"#), &strict, 0),
+            Err(JwtError::WrongAudience)
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! tokengate: edge authentication for Jira/Confluence-style REST APIs, as a proxy-wasm filter.
+//!
+//! The pipeline is one module per stage: [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
+//! [`directory`]) -> [`decide`] -> [`respond`]. All of it is plain Rust over plain data; the
+//! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
+
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod directory;
+pub mod extract;
+pub mod jwt;
+pub mod query;
+pub mod respond;
+pub mod tisjwt;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;
