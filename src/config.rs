@@ -150,10 +150,7 @@ impl Config {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            error(
-                if path == "." { "(root)" } else { &path },
-                e.inner().to_string(),
-            )
+            error(if path == "." { "(root)" } else { &path }, e.inner().to_string())
         })?;
         raw.compile()
     }
@@ -172,10 +169,7 @@ impl RawConfig {
             ));
         }
         if self.plugin_version.chars().any(char::is_control) {
-            return Err(error(
-                "plugin_version",
-                "must not contain control characters",
-            ));
+            return Err(error("plugin_version", "must not contain control characters"));
         }
         let identity_headers = IdentityHeaders {
             user: header_name("identity_headers.user", self.identity_headers.user)?,
@@ -206,10 +200,7 @@ impl RawTisjwt {
             ));
         }
         if self.algorithms.is_empty() {
-            return Err(error(
-                "tisjwt.algorithms",
-                "must name at least one algorithm",
-            ));
+            return Err(error("tisjwt.algorithms", "must name at least one algorithm"));
         }
         let algorithms = self
             .algorithms
@@ -275,10 +266,7 @@ fn header_name(field: &str, name: String) -> Result<String, ConfigError> {
     let is_token_char =
         |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || !name.chars().all(is_token_char) {
-        return Err(error(
-            field,
-            format!("`{name}` is not a lower-case header name"),
-        ));
+        return Err(error(field, format!("`{name}` is not a lower-case header name")));
     }
     const RESERVED: [&str; 5] = [
         "authorization",
@@ -326,25 +314,17 @@ mod tests {
     #[test]
     fn unknown_fields_are_named() {
         assert_eq!(
-            field_of(&format!(
-                r#"{{"tisjwt":{{"secret":"{SECRET}","secrett":1}}}}"#
-            )),
+            field_of(&format!(r#"{{"tisjwt":{{"secret":"{SECRET}","secrett":1}}}}"#)),
             "tisjwt.secrett"
         );
-        let err = parse(&format!(
-            r#"{{"tisjwt":{{"secret":"{SECRET}"}},"colour":1}}"#
-        ))
-        .unwrap_err();
+        let err = parse(&format!(r#"{{"tisjwt":{{"secret":"{SECRET}"}},"colour":1}}"#)).unwrap_err();
         assert!(err.problem.contains("unknown field `colour`"), "{err}");
     }
 
     #[test]
     fn invalid_values_are_named() {
         let cases = [
-            (
-                r#"{"tisjwt":{"secret":"short"}}"#.to_string(),
-                "tisjwt.secret",
-            ),
+            (r#"{"tisjwt":{"secret":"short"}}"#.to_string(), "tisjwt.secret"),
             (
                 format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":["RS256"]}}}}"#),
                 "tisjwt.algorithms",
@@ -376,9 +356,7 @@ mod tests {
                 "tisjwt.licenses[0].valid_until",
             ),
             (
-                format!(
-                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"identity_headers":{{"user":"X-User"}}}}"#
-                ),
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}"}},"identity_headers":{{"user":"X-User"}}}}"#),
                 "identity_headers.user",
             ),
             (

@@ -103,12 +103,7 @@ fn tisjwt_token(config: &Config, credential: Option<Credential>) -> Result<Crede
     }
 }
 
-fn forward(
-    config: &Config,
-    request: &RequestHead,
-    identity: TisIdentity,
-    location: Location,
-) -> Forward {
+fn forward(config: &Config, request: &RequestHead, identity: TisIdentity, location: Location) -> Forward {
     let headers = &config.identity_headers;
     let mut remove_headers = vec![headers.user.clone(), headers.tenant.clone()];
     if location == Location::AuthorizationHeader {
@@ -189,9 +184,7 @@ mod tests {
             panic!("denied")
         };
         assert_eq!(forward.path.as_deref(), Some("/rest/export/status?a=1&b=2"));
-        assert!(!forward
-            .remove_headers
-            .contains(&"authorization".to_string()));
+        assert!(!forward.remove_headers.contains(&"authorization".to_string()));
     }
 
     #[test]
@@ -239,10 +232,7 @@ mod tests {
                 DenyReason::AmbiguousCredential,
             ),
             (
-                request(
-                    "/",
-                    &[("authorization", &format!("TISJWT {}", token("gone")))],
-                ),
+                request("/", &[("authorization", &format!("TISJWT {}", token("gone")))]),
                 DenyReason::Tisjwt(TisjwtFailure::InactiveUser),
             ),
         ];
@@ -250,10 +240,7 @@ mod tests {
             assert_eq!(decide(&cfg, &req, NOW), Decision::Deny(reason), "{req:?}");
         }
         let unlicensed = config(r#","licenses":[]"#);
-        let req = request(
-            "/",
-            &[("authorization", &format!("TISJWT {}", token("fred")))],
-        );
+        let req = request("/", &[("authorization", &format!("TISJWT {}", token("fred")))]);
         assert_eq!(
             decide(&unlicensed, &req, NOW),
             Decision::Deny(DenyReason::Tisjwt(TisjwtFailure::LicenseInvalid))

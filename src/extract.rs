@@ -115,8 +115,7 @@ fn tisjwt_parameter(path: &str) -> Result<Option<Credential>, ExtractError> {
     match query::raw_values(path, TISJWT_PARAM).as_slice() {
         [] => Ok(None),
         [raw] => {
-            let value =
-                query::percent_decode(raw).ok_or(ExtractError::Malformed(Scheme::Tisjwt))?;
+            let value = query::percent_decode(raw).ok_or(ExtractError::Malformed(Scheme::Tisjwt))?;
             Ok(Some(Credential {
                 scheme: Scheme::Tisjwt,
                 location: Location::QueryParameter,
@@ -148,11 +147,7 @@ mod tests {
         for header in ["TISJWT abc", "tisjwt abc", "TisJwt  abc", "TISJWT\tabc "] {
             assert_eq!(
                 extract(&auth(header), "/"),
-                Ok(credential(
-                    Scheme::Tisjwt,
-                    Location::AuthorizationHeader,
-                    "abc"
-                )),
+                Ok(credential(Scheme::Tisjwt, Location::AuthorizationHeader, "abc")),
                 "{header:?}"
             );
         }
@@ -165,10 +160,7 @@ mod tests {
             Scheme::Basic
         );
         assert_eq!(
-            extract(&auth("Digest a=b, c=d"), "/")
-                .unwrap()
-                .unwrap()
-                .scheme,
+            extract(&auth("Digest a=b, c=d"), "/").unwrap().unwrap().scheme,
             Scheme::Other
         );
     }
@@ -177,19 +169,11 @@ mod tests {
     fn a_scheme_without_a_token_is_an_empty_credential() {
         assert_eq!(
             extract(&auth("TISJWT"), "/"),
-            Ok(credential(
-                Scheme::Tisjwt,
-                Location::AuthorizationHeader,
-                ""
-            ))
+            Ok(credential(Scheme::Tisjwt, Location::AuthorizationHeader, ""))
         );
         assert_eq!(
             extract(&auth("TISJWT    "), "/"),
-            Ok(credential(
-                Scheme::Tisjwt,
-                Location::AuthorizationHeader,
-                ""
-            ))
+            Ok(credential(Scheme::Tisjwt, Location::AuthorizationHeader, ""))
         );
     }
 
@@ -197,11 +181,7 @@ mod tests {
     fn query_parameter_is_found_and_decoded() {
         assert_eq!(
             extract(&[], "/x?a=1&tisjwt=a%2Eb.c&b=2"),
-            Ok(credential(
-                Scheme::Tisjwt,
-                Location::QueryParameter,
-                "a.b.c"
-            ))
+            Ok(credential(Scheme::Tisjwt, Location::QueryParameter, "a.b.c"))
         );
         assert_eq!(
             extract(&[], "/x?tisjwt="),
@@ -256,9 +236,6 @@ mod tests {
             );
         }
         let unicode = auth("TISJWT \u{202e}\u{0}é😀");
-        assert_eq!(
-            extract(&unicode, "/").unwrap().unwrap().value,
-            "\u{202e}\u{0}é😀"
-        );
+        assert_eq!(extract(&unicode, "/").unwrap().unwrap().value, "\u{202e}\u{0}é😀");
     }
 }

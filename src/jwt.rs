@@ -91,12 +91,9 @@ impl<'a> UntrustedJwt<'a> {
             return Err(JwtError::Malformed);
         }
         let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
+        let (Some(header), Some(payload), Some(signature), None) =
+            (segments.next(), segments.next(), segments.next(), segments.next())
+        else {
             return Err(JwtError::Malformed);
         };
         if header.is_empty() || payload.is_empty() {
@@ -135,15 +132,9 @@ impl<'a> UntrustedJwt<'a> {
     pub fn verify_hmac(&self, algorithm: Algorithm, secret: &HmacSecret) -> Result<(), JwtError> {
         let input = self.signing_input.as_bytes();
         let ok = match algorithm {
-            Algorithm::HS256 => {
-                signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, &self.signature)
-            }
-            Algorithm::HS384 => {
-                signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, &self.signature)
-            }
-            Algorithm::HS512 => {
-                signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, &self.signature)
-            }
+            Algorithm::HS256 => signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, &self.signature),
+            Algorithm::HS384 => signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, &self.signature),
+            Algorithm::HS512 => signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, &self.signature),
         };
         ok.then_some(()).ok_or(JwtError::BadSignature)
     }
@@ -361,12 +352,7 @@ pub(crate) mod tests {
     }
 
     fn hs256(claims: &str) -> String {
-        sign_raw(
-            Algorithm::HS256,
-            r#"{"alg":"HS256","typ":"JWT"}"#,
-            claims,
-            SECRET,
-        )
+        sign_raw(Algorithm::HS256, r#"{"alg":"HS256","typ":"JWT"}"#, claims, SECRET)
     }
 
     fn verify(token: &str, allowed: &[Algorithm]) -> Result<(), JwtError> {
@@ -392,10 +378,7 @@ pub(crate) mod tests {
             "{}",
             b"another-secret-another-secret-xx",
         );
-        assert_eq!(
-            verify(&token, &[Algorithm::HS256]),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(verify(&token, &[Algorithm::HS256]), Err(JwtError::BadSignature));
     }
 
     #[test]
@@ -466,43 +449,20 @@ pub(crate) mod tests {
     #[test]
     fn non_canonical_or_non_json_segments_are_refused() {
         // "e31" decodes to the same bytes as "e30" only if trailing bits are ignored.
-        assert_eq!(
-            UntrustedJwt::parse("e31.e30.").err(),
-            Some(JwtError::BadEncoding)
-        );
-        assert_eq!(
-            UntrustedJwt::parse("e.e30.").err(),
-            Some(JwtError::BadEncoding)
-        );
+        assert_eq!(UntrustedJwt::parse("e31.e30.").err(), Some(JwtError::BadEncoding));
+        assert_eq!(UntrustedJwt::parse("e.e30.").err(), Some(JwtError::BadEncoding));
         let not_object = format!("{}.e30.", URL_SAFE_NO_PAD.encode("[1]"));
-        assert_eq!(
-            UntrustedJwt::parse(&not_object).err(),
-            Some(JwtError::BadJson)
-        );
+        assert_eq!(UntrustedJwt::parse(&not_object).err(), Some(JwtError::BadJson));
         let not_json = format!("{}.e30.", URL_SAFE_NO_PAD.encode("{alg"));
-        assert_eq!(
-            UntrustedJwt::parse(&not_json).err(),
-            Some(JwtError::BadJson)
-        );
+        assert_eq!(UntrustedJwt::parse(&not_json).err(), Some(JwtError::BadJson));
     }
 
     #[test]
     fn duplicate_members_are_refused_at_any_depth() {
-        let dup_header = sign_raw(
-            Algorithm::HS256,
-            r#"{"alg":"none","alg":"HS256"}"#,
-            "{}",
-            SECRET,
-        );
-        assert_eq!(
-            UntrustedJwt::parse(&dup_header).err(),
-            Some(JwtError::BadJson)
-        );
+        let dup_header = sign_raw(Algorithm::HS256, r#"{"alg":"none","alg":"HS256"}"#, "{}", SECRET);
+        assert_eq!(UntrustedJwt::parse(&dup_header).err(), Some(JwtError::BadJson));
         let dup_nested = hs256(r#"{"x":{"a":1,"a":2}}"#);
-        assert_eq!(
-            UntrustedJwt::parse(&dup_nested).err(),
-            Some(JwtError::BadJson)
-        );
+        assert_eq!(UntrustedJwt::parse(&dup_nested).err(), Some(JwtError::BadJson));
     }
 
     #[test]
@@ -517,12 +477,7 @@ pub(crate) mod tests {
             UntrustedJwt::parse(&crit).err(),
             Some(JwtError::UnsupportedExtension)
         );
-        let b64 = sign_raw(
-            Algorithm::HS256,
-            r#"{"alg":"HS256","b64":false}"#,
-            "{}",
-            SECRET,
-        );
+        let b64 = sign_raw(Algorithm::HS256, r#"{"alg":"HS256","b64":false}"#, "{}", SECRET);
         assert_eq!(
             UntrustedJwt::parse(&b64).err(),
             Some(JwtError::UnsupportedExtension)
@@ -607,11 +562,7 @@ pub(crate) mod tests {
             Ok(())
         );
         assert_eq!(
-            check_claims(
-                &claims(r#"{"exp":1e9,"iss":"tis","aud":["x","a"]}"#),
-                &strict,
-                0
-            ),
+            check_claims(&claims(r#"{"exp":1e9,"iss":"tis","aud":["x","a"]}"#), &strict, 0),
             Ok(())
         );
         assert_eq!(

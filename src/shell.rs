@@ -45,9 +45,7 @@ impl Metrics {
             allowed: counter("tokengate.allowed"),
             denied: DENY_METRICS
                 .iter()
-                .filter_map(|reason| {
-                    Some((*reason, counter(&format!("tokengate.denied.{reason}"))?))
-                })
+                .filter_map(|reason| Some((*reason, counter(&format!("tokengate.denied.{reason}"))?)))
                 .collect(),
         }
     }
@@ -134,10 +132,7 @@ impl HttpContext for Filter {
                     self.metrics.count_allowed();
                     return Action::Continue;
                 }
-                log(
-                    LogLevel::Error,
-                    "could not rewrite the request; refusing it",
-                );
+                log(LogLevel::Error, "could not rewrite the request; refusing it");
                 self.deny(&DenyReason::MissingCredential, now)
             }
             Decision::Deny(reason) => self.deny(&reason, now),
@@ -157,10 +152,7 @@ impl Filter {
             headers,
             body,
         } = render(reason, style, now);
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         if let Err(status) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
             log(
                 LogLevel::Error,
@@ -202,9 +194,7 @@ fn now() -> UnixSeconds {
     hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn log(level: LogLevel, message: &str) {

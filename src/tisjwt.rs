@@ -52,9 +52,7 @@ impl TisjwtProvider {
         directory: &Directory,
         now: UnixSeconds,
     ) -> Result<TisIdentity, TisjwtFailure> {
-        let identity = self
-            .verify_token(token, now)
-            .map_err(TisjwtFailure::Invalid)?;
+        let identity = self.verify_token(token, now).map_err(TisjwtFailure::Invalid)?;
         if !self.license_is_valid(identity.tenant.as_deref(), now) {
             return Err(TisjwtFailure::LicenseInvalid);
         }
@@ -69,8 +67,7 @@ impl TisjwtProvider {
         let algorithm = jwt.algorithm(&self.algorithms)?;
         jwt.verify_hmac(algorithm, &self.secret)?;
         check_claims(jwt.claims(), &self.rules, now)?;
-        let user =
-            header_safe_string(jwt.claims().get("sub")).ok_or(JwtError::BadClaimType("sub"))?;
+        let user = header_safe_string(jwt.claims().get("sub")).ok_or(JwtError::BadClaimType("sub"))?;
         let tenant = match jwt.claims().get("clientKey") {
             None => None,
             value => Some(header_safe_string(value).ok_or(JwtError::BadClaimType("clientKey"))?),
@@ -94,9 +91,7 @@ impl TisjwtProvider {
 /// claim can never split or forge headers on its way to the application.
 fn header_safe_string(value: Option<&Value>) -> Option<String> {
     match value {
-        Some(Value::String(s)) if !s.is_empty() && !s.chars().any(char::is_control) => {
-            Some(s.clone())
-        }
+        Some(Value::String(s)) if !s.is_empty() && !s.chars().any(char::is_control) => Some(s.clone()),
         _ => None,
     }
 }
@@ -132,12 +127,7 @@ mod tests {
     }
 
     fn token(claims: &str) -> String {
-        sign_raw(
-            Algorithm::HS256,
-            r#"{"alg":"HS256","typ":"JWT"}"#,
-            claims,
-            SECRET,
-        )
+        sign_raw(Algorithm::HS256, r#"{"alg":"HS256","typ":"JWT"}"#, claims, SECRET)
     }
 
     fn verify(claims: &str) -> Result<TisIdentity, TisjwtFailure> {
@@ -164,26 +154,15 @@ mod tests {
     #[test]
     fn an_expired_token_is_invalid() {
         let claims = format!(r#"{{"sub":"u","clientKey":"tenant-a","exp":{}}}"#, NOW - 61);
-        assert_eq!(
-            verify(&claims),
-            Err(TisjwtFailure::Invalid(JwtError::Expired))
-        );
+        assert_eq!(verify(&claims), Err(TisjwtFailure::Invalid(JwtError::Expired)));
     }
 
     #[test]
     fn licence_is_checked_after_the_token_and_before_the_user() {
         let exp = NOW + 3600;
-        for tenant in [
-            r#""clientKey":"tenant-old","#,
-            r#""clientKey":"unknown","#,
-            "",
-        ] {
+        for tenant in [r#""clientKey":"tenant-old","#, r#""clientKey":"unknown","#, ""] {
             let claims = format!(r#"{{"sub":"gone",{tenant}"exp":{exp}}}"#);
-            assert_eq!(
-                verify(&claims),
-                Err(TisjwtFailure::LicenseInvalid),
-                "{claims}"
-            );
+            assert_eq!(verify(&claims), Err(TisjwtFailure::LicenseInvalid), "{claims}");
         }
         let claims = format!(r#"{{"sub":"gone","clientKey":"tenant-a","exp":{exp}}}"#);
         assert_eq!(verify(&claims), Err(TisjwtFailure::InactiveUser));
@@ -204,12 +183,7 @@ mod tests {
     #[test]
     fn subjects_that_cannot_be_a_header_value_are_invalid() {
         let exp = NOW + 10;
-        for sub in [
-            r#""sub":"","#,
-            r#""sub":"a\r\nx-evil: 1","#,
-            r#""sub":42,"#,
-            "",
-        ] {
+        for sub in [r#""sub":"","#, r#""sub":"a\r\nx-evil: 1","#, r#""sub":42,"#, ""] {
             let claims = format!(r#"{{{sub}"clientKey":"tenant-a","exp":{exp}}}"#);
             assert_eq!(
                 verify(&claims),

@@ -115,10 +115,8 @@ fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>) {
         if let Ok(mut log) = received.lock() {
             log.push(seen);
         }
-        let content_type =
-            tiny_http::Header::from_bytes("content-type", "application/json;charset=UTF-8");
-        let mut response =
-            tiny_http::Response::from_string(body.to_string()).with_status_code(status);
+        let content_type = tiny_http::Header::from_bytes("content-type", "application/json;charset=UTF-8");
+        let mut response = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
         if let Ok(header) = content_type {
             response = response.with_header(header);
         }

