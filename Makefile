@@ -32,7 +32,7 @@ validate: wasm
 	@for f in envoy/*.yaml; do "$(ENVOY)" --mode validate -c "$$f" --log-level warn || exit 1; done
 
 acceptance: wasm
-	ENVOY_BIN="$(ENVOY)" cargo test --workspace --tests --test '*'
+	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 
 clean:
 	cargo clean
