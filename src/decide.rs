@@ -26,6 +26,8 @@ pub enum DenyReason {
     AmbiguousCredential,
     /// The TISJWT provider refused the token.
     Tisjwt(TisjwtFailure),
+    /// The host would not hand over or rewrite the request; refused rather than passed.
+    Internal,
 }
 
 impl DenyReason {
@@ -37,6 +39,7 @@ impl DenyReason {
             Self::Tisjwt(TisjwtFailure::Invalid(_)) => "invalid_token",
             Self::Tisjwt(TisjwtFailure::LicenseInvalid) => "invalid_license",
             Self::Tisjwt(TisjwtFailure::InactiveUser) => "inactive_user",
+            Self::Internal => "internal_error",
         }
     }
 }

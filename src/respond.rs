@@ -12,6 +12,7 @@ pub const INVALID_TISJWT: &str =
     "tisjwt is invalid. Please make sure that you have supplied a valid tisjwt token that is active and has not expired.";
 pub const INVALID_LICENSE: &str = "License is not valid.";
 pub const INACTIVE_USER: &str = "User is not an active Jira user.";
+pub const INTERNAL_ERROR: &str = "The request could not be authenticated. Please try again later.";
 pub const AMBIGUOUS_CREDENTIAL: &str =
     "More than one credential was supplied. Send the tisjwt token once: in the Authorization header or in the tisjwt query parameter.";
 
@@ -49,14 +50,11 @@ pub fn render(reason: &DenyReason, style: ReplyStyle<'_>, now: UnixSeconds) -> L
         DenyReason::Tisjwt(TisjwtFailure::Invalid(_)) => (401, INVALID_TISJWT),
         DenyReason::Tisjwt(TisjwtFailure::LicenseInvalid) => (401, INVALID_LICENSE),
         DenyReason::Tisjwt(TisjwtFailure::InactiveUser) => (401, INACTIVE_USER),
+        DenyReason::Internal => (500, INTERNAL_ERROR),
     };
     let body = TisBody {
         status,
-        message: if status == 401 {
-            "Unauthorized access"
-        } else {
-            "Bad Request"
-        },
+        message: title(status),
         messages: [message],
         plugin_version: style.plugin_version,
         time: format_tis_time(now),
@@ -75,6 +73,15 @@ pub fn render(reason: &DenyReason, style: ReplyStyle<'_>, now: UnixSeconds) -> L
         status,
         headers,
         body: serde_json::to_string(&body).unwrap_or_default(),
+    }
+}
+
+/// The `message` field: seed 000 uses "Unauthorized access" for every 401.
+fn title(status: u32) -> &'static str {
+    match status {
+        401 => "Unauthorized access",
+        400 => "Bad Request",
+        _ => "Internal Server Error",
     }
 }
 
@@ -117,6 +124,15 @@ mod tests {
                 .headers
                 .contains(&("www-authenticate".into(), "TISJWT realm=\"jira\"".into())));
         }
+    }
+
+    #[test]
+    fn a_host_failure_is_a_500_in_the_same_family() {
+        let reply = render(&DenyReason::Internal, STYLE, SEED_TIME);
+        assert_eq!(reply.status, 500);
+        assert!(reply
+            .body
+            .starts_with(r#"{"status":500,"message":"Internal Server Error","messages":["The request"#));
     }
 
     #[test]

@@ -23,12 +23,13 @@ proxy_wasm::main! {{
 }}
 
 /// Every reason a request can be denied, for defining one counter each up front.
-const DENY_METRICS: [&str; 5] = [
+const DENY_METRICS: [&str; 6] = [
     "missing_credential",
     "ambiguous_credential",
     "invalid_token",
     "invalid_license",
     "inactive_user",
+    "internal_error",
 ];
 
 /// Counter ids, defined once per VM in `on_configure`.
@@ -124,7 +125,7 @@ impl HttpContext for Filter {
         let now = now();
         let decision = match read_request() {
             Some(request) => decide(&self.config, &request, now),
-            None => Decision::Deny(DenyReason::MissingCredential),
+            None => Decision::Deny(DenyReason::Internal),
         };
         match decision {
             Decision::Allow(forward) => {
@@ -133,7 +134,7 @@ impl HttpContext for Filter {
                     return Action::Continue;
                 }
                 log(LogLevel::Error, "could not rewrite the request; refusing it");
-                self.deny(&DenyReason::MissingCredential, now)
+                self.deny(&DenyReason::Internal, now)
             }
             Decision::Deny(reason) => self.deny(&reason, now),
         }

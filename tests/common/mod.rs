@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp};
 
 /// The demo secret the test configurations use.
@@ -56,8 +57,13 @@ impl Envoy {
 
     /// Starts Envoy; `Err(log)` if it exits or never becomes ready.
     pub fn try_start(plugin_json: &str, upstream_port: u16) -> Result<Envoy, String> {
+        Self::try_start_yaml(&bootstrap(plugin_json, upstream_port))
+    }
+
+    /// Starts Envoy with a whole bootstrap; its listener and admin ports are read back from
+    /// the admin interface, so a YAML with `port_value: 0` for both avoids collisions.
+    pub fn try_start_yaml(yaml: &str) -> Result<Envoy, String> {
         let dir = scratch_dir();
-        let yaml = bootstrap(plugin_json, upstream_port);
         let config = dir.join("envoy.yaml");
         let admin_path = dir.join("admin-address");
         let log = dir.join("envoy.log");

@@ -1,0 +1,92 @@
+//! The shipped demo (`envoy/demo.yaml`, what `make run` starts) answers the README's curl
+//! session as documented. Ports are rewritten to free ones so the test can run beside `make run`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// The secret configured in envoy/demo.yaml (and used by scripts/run-demo to mint tokens).
+const DEMO_SECRET: &str = "demo-shared-secret-change-me-0123456789";
+const ISS: &str = "com.obss.plugin.time-in-status";
+
+fn demo_yaml(app_port: u16) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let yaml = std::fs::read_to_string(format!("{root}/envoy/demo.yaml")).unwrap();
+    assert!(
+        yaml.contains(DEMO_SECRET),
+        "envoy/demo.yaml no longer uses the demo secret"
+    );
+    yaml.replace("port_value: 9901", "port_value: 0")
+        .replace("port_value: 8080", "port_value: 0")
+        .replace("port_value: 9080", &format!("port_value: {app_port}"))
+        .replace("filename: target/", &format!("filename: {root}/target/"))
+}
+
+/// What `tokengate-demo mint` produces: the demo's issuer and audience.
+fn mint(sub: &str, tenant: &str, ttl: i64) -> String {
+    let now = now();
+    let claims =
+        json!({"iss": ISS, "aud": ISS, "sub": sub, "clientKey": tenant, "iat": now, "exp": now + ttl});
+    mint_tisjwt(DEMO_SECRET.as_bytes(), &claims)
+}
+
+#[test]
+fn the_readme_session_gives_the_documented_answers() {
+    let app = DemoApp::start(0).unwrap();
+    let envoy = Envoy::try_start_yaml(&demo_yaml(app.port())).unwrap_or_else(|log| panic!("{log}"));
+    let valid = mint("fred", "demo-tenant", 3600);
+    let auth = format!("TISJWT {valid}");
+
+    let myself = envoy.get("/rest/api/2/myself", &[("Authorization", &auth)]);
+    assert_eq!(myself.status, 200);
+    assert_eq!(myself.json()["name"], "fred");
+    assert_eq!(myself.json()["displayName"], "Fred F. User");
+
+    let current = envoy.get("/rest/api/user/current", &[("Authorization", &auth)]);
+    assert_eq!(current.json()["username"], "fred");
+
+    let export = envoy.get(&format!("/rest/export/status?tisjwt={valid}&page=2"), &[]);
+    assert_eq!(export.json()["path"], "/rest/export/status?page=2");
+
+    let message = |response: Response| {
+        assert_eq!(response.header("www-authenticate"), Some("TISJWT realm=\"jira\""));
+        let body = response.json();
+        assert_eq!(body["pluginVersion"], "2.0.0.1");
+        (response.status, body["messages"][0].as_str().unwrap().to_owned())
+    };
+    let expired = format!("TISJWT {}", mint("fred", "demo-tenant", -3600));
+    let lapsed = format!("TISJWT {}", mint("fred", "lapsed-tenant", 3600));
+    let departed = format!("TISJWT {}", mint("departed", "demo-tenant", 3600));
+    let invalid = "tisjwt is invalid. Please make sure that you have supplied a valid tisjwt token that is active and has not expired.";
+    assert_eq!(
+        message(envoy.get("/rest/api/2/myself", &[])),
+        (401, "tisjwt is required for authentication.".into())
+    );
+    assert_eq!(
+        message(envoy.get("/rest/api/2/myself", &[("Authorization", &expired)])),
+        (401, invalid.into())
+    );
+    assert_eq!(
+        message(envoy.get("/rest/api/2/myself", &[("Authorization", &lapsed)])),
+        (401, "License is not valid.".into())
+    );
+    assert_eq!(
+        message(envoy.get("/rest/api/2/myself", &[("Authorization", &departed)])),
+        (401, "User is not an active Jira user.".into())
+    );
+    let both = envoy.get(
+        &format!("/rest/api/2/myself?tisjwt={valid}"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(both.status, 400);
+    assert_eq!(envoy.counter("wasmcustom.tokengate.allowed"), 3);
+    assert_eq!(app.received().len(), 3);
+}
