@@ -11,11 +11,9 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 
 /// The secret configured in envoy/demo.yaml (and used by scripts/run-demo to mint tokens).
 const DEMO_SECRET: &str = "demo-shared-secret-change-me-0123456789";
-const ISS: &str = "com.obss.plugin.time-in-status";
 
 fn demo_yaml(app_port: u16) -> String {
     let root = env!("CARGO_MANIFEST_DIR");

@@ -185,6 +185,22 @@ fn echo(request: &Received) -> Value {
     json!({"method": request.method, "path": request.path, "headers": headers})
 }
 
+/// Issuer and audience of the demo's tokens (the TiS plugin's key, as in seed 000's sample).
+pub const DEMO_ISSUER: &str = "com.obss.plugin.time-in-status";
+
+/// The claims of a demo token for `sub` in tenant `client_key`, issued at `now`, expiring
+/// `ttl` seconds later (a negative `ttl` gives an already expired token).
+pub fn demo_claims(sub: &str, client_key: &str, now: i64, ttl: i64) -> Value {
+    json!({
+        "iss": DEMO_ISSUER,
+        "aud": DEMO_ISSUER,
+        "sub": sub,
+        "clientKey": client_key,
+        "iat": now,
+        "exp": now + ttl,
+    })
+}
+
 /// Signs `claims` as an HS256 `tisjwt` with `secret`.
 pub fn mint_tisjwt(secret: &[u8], claims: &Value) -> String {
     mint_with_header(secret, &json!({"typ": "JWT", "alg": "HS256"}), claims)

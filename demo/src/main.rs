@@ -2,35 +2,43 @@
 //! `tokengate-demo mint <secret> <sub> <clientKey> <ttl-seconds>`: prints an HS256 tisjwt
 //! (a negative ttl mints an already expired token).
 
-use serde_json::json;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["serve", port] => serve(port.parse().unwrap_or(0)),
         ["serve"] => serve(9080),
-        ["mint", secret, sub, client_key, ttl] => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let ttl: u64 = ttl.parse().unwrap_or(3600);
-            let claims = json!({
-                "iss": "com.obss.plugin.time-in-status",
-                "aud": "com.obss.plugin.time-in-status",
-                "sub": sub,
-                "clientKey": client_key,
-                "iat": now,
-                "exp": now + ttl,
-            });
-            println!("{}", tokengate_demo::mint_tisjwt(secret.as_bytes(), &claims));
-        }
-        _ => {
-            eprintln!("usage: tokengate-demo serve [port] | mint <secret> <sub> <clientKey> <ttl-seconds>");
-            std::process::exit(2);
-        }
+        ["serve", port] => match port.parse() {
+            Ok(port) => serve(port),
+            Err(_) => usage(),
+        },
+        ["mint", rest @ ..] => match mint(rest, unix_now()) {
+            Some(token) => println!("{token}"),
+            None => usage(),
+        },
+        _ => usage(),
     }
+}
+
+/// `mint <secret> <sub> <clientKey> <ttl-seconds>` at time `now`; `None` on bad arguments.
+fn mint(args: &[&str], now: i64) -> Option<String> {
+    let [secret, sub, client_key, ttl] = args else {
+        return None;
+    };
+    let claims = tokengate_demo::demo_claims(sub, client_key, now, ttl.parse().ok()?);
+    Some(tokengate_demo::mint_tisjwt(secret.as_bytes(), &claims))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn usage() {
+    eprintln!("usage: tokengate-demo serve [port] | mint <secret> <sub> <clientKey> <ttl-seconds>");
+    std::process::exit(2);
 }
 
 fn serve(port: u16) {
@@ -43,5 +51,34 @@ fn serve(port: u16) {
             eprintln!("demo application: cannot listen on port {port}: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    fn exp_of(token: &str) -> i64 {
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["exp"].as_i64().unwrap()
+    }
+
+    #[test]
+    fn a_negative_ttl_mints_an_expired_token() {
+        assert_eq!(
+            exp_of(&mint(&["s", "fred", "t", "-3600"], 10_000).unwrap()),
+            6_400
+        );
+        assert_eq!(exp_of(&mint(&["s", "fred", "t", "60"], 10_000).unwrap()), 10_060);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert_eq!(mint(&["s", "fred", "t", "soon"], 0), None);
+        assert_eq!(mint(&["s", "fred", "t"], 0), None);
     }
 }
