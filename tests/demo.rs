@@ -30,10 +30,10 @@ fn demo_yaml(app_port: u16) -> String {
 
 /// What `tokengate-demo mint` produces: the demo's issuer and audience.
 fn mint(sub: &str, tenant: &str, ttl: i64) -> String {
-    let now = now();
-    let claims =
-        json!({"iss": ISS, "aud": ISS, "sub": sub, "clientKey": tenant, "iat": now, "exp": now + ttl});
-    mint_tisjwt(DEMO_SECRET.as_bytes(), &claims)
+    mint_tisjwt(
+        DEMO_SECRET.as_bytes(),
+        &tokengate_demo::demo_claims(sub, tenant, now(), ttl),
+    )
 }
 
 #[test]
