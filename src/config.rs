@@ -6,8 +6,9 @@ use serde::Deserialize;
 use std::fmt;
 
 use crate::clock::end_of_day;
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryCallout, StaticUser};
 use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
+use crate::policy::{Policy, Rule};
 use crate::tisjwt::{License, TisjwtProvider};
 
 /// Shortest HMAC secret accepted: RFC 7518 section 3.2 asks for a key at least as long as the
@@ -22,9 +23,14 @@ pub struct Config {
     /// `realm` of `WWW-Authenticate` challenges.
     pub realm: String,
     pub identity_headers: IdentityHeaders,
-    pub tisjwt: TisjwtProvider,
+    /// The TISJWT provider, named `tisjwt` in rules.
+    pub tisjwt: Option<TisjwtProvider>,
+    pub policy: Policy,
     pub directory: Directory,
 }
+
+/// The name rules use for the TISJWT provider.
+pub const TISJWT_PROVIDER: &str = "tisjwt";
 
 /// Request headers the filter sets for the application; client-sent copies are always removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +72,22 @@ struct RawConfig {
     realm: String,
     #[serde(default)]
     identity_headers: RawIdentityHeaders,
-    tisjwt: RawTisjwt,
+    tisjwt: Option<RawTisjwt>,
+    rules: Option<Vec<RawRule>>,
     #[serde(default)]
     directory: RawDirectory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    path_prefix: String,
+    methods: Option<Vec<String>>,
+    providers: Vec<String>,
+    #[serde(default)]
+    allow_anonymous: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +137,46 @@ struct RawLicense {
 struct RawDirectory {
     #[serde(default)]
     inactive_users: Vec<String>,
+    users: Option<Vec<RawUser>>,
+    callout: Option<RawDirectoryCallout>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    email: Option<String>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectoryCallout {
+    cluster: String,
+    authority: Option<String>,
+    #[serde(default = "default_directory_path")]
+    path: String,
+    authorization: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_directory_ttl")]
+    cache_ttl_seconds: u32,
+    #[serde(default = "default_negative_ttl")]
+    negative_cache_ttl_seconds: u32,
+}
+
+fn default_directory_path() -> String {
+    "/rest/api/2/user?username={user}".to_owned()
+}
+fn default_timeout_ms() -> u64 {
+    1000
+}
+fn default_directory_ttl() -> u32 {
+    300
+}
+fn default_negative_ttl() -> u32 {
+    30
 }
 
 fn default_plugin_version() -> String {
@@ -146,6 +205,22 @@ fn yes() -> bool {
 const MAX_CLOCK_SKEW_SECONDS: u32 = 86_400;
 
 impl Config {
+    /// A configuration under which no request passes: no provider, no rule. Used only if the
+    /// host asks for a filter before a configuration was accepted.
+    pub fn refuse_everything() -> Self {
+        Config {
+            plugin_version: default_plugin_version(),
+            realm: default_realm(),
+            identity_headers: IdentityHeaders {
+                user: default_user_header(),
+                tenant: default_tenant_header(),
+            },
+            tisjwt: None,
+            policy: Policy::default(),
+            directory: Directory::default(),
+        }
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -181,13 +256,115 @@ impl RawConfig {
                 "must differ from identity_headers.user",
             ));
         }
+        let tisjwt = self.tisjwt.map(RawTisjwt::compile).transpose()?;
+        let providers: Vec<&str> = tisjwt.iter().map(|_| TISJWT_PROVIDER).collect();
+        if providers.is_empty() {
+            return Err(error("tisjwt", "at least one provider must be configured"));
+        }
         Ok(Config {
             plugin_version: self.plugin_version,
             realm: self.realm,
             identity_headers,
-            tisjwt: self.tisjwt.compile()?,
-            directory: Directory::with_inactive_users(self.directory.inactive_users),
+            tisjwt,
+            policy: compile_rules(self.rules, &providers)?,
+            directory: self.directory.compile()?,
         })
+    }
+}
+
+/// Without `rules`, one rule: every path, every configured provider, no anonymous access.
+fn compile_rules(raw: Option<Vec<RawRule>>, providers: &[&str]) -> Result<Policy, ConfigError> {
+    let Some(raw) = raw else {
+        let everything = Rule {
+            path_prefix: "/".to_owned(),
+            methods: None,
+            providers: providers.iter().map(|p| (*p).to_owned()).collect(),
+            allow_anonymous: false,
+            scopes: Vec::new(),
+        };
+        return Ok(Policy {
+            rules: vec![everything],
+        });
+    };
+    let rules = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, rule)| compile_rule(i, rule, providers))
+        .collect::<Result<_, _>>()?;
+    Ok(Policy { rules })
+}
+
+fn compile_rule(i: usize, rule: RawRule, providers: &[&str]) -> Result<Rule, ConfigError> {
+    let field = |name: &str| format!("rules[{i}].{name}");
+    if !rule.path_prefix.starts_with('/') {
+        return Err(error(&field("path_prefix"), "must start with `/`"));
+    }
+    if rule.providers.is_empty() && !rule.allow_anonymous {
+        return Err(error(
+            &field("providers"),
+            "must name a provider unless allow_anonymous is true",
+        ));
+    }
+    if let Some(unknown) = rule.providers.iter().find(|p| !providers.contains(&p.as_str())) {
+        return Err(error(
+            &field("providers"),
+            format!("`{unknown}` is not a configured provider"),
+        ));
+    }
+    let methods = rule
+        .methods
+        .map(|methods| methods.iter().map(|m| m.to_ascii_uppercase()).collect());
+    Ok(Rule {
+        path_prefix: rule.path_prefix,
+        methods,
+        providers: rule.providers,
+        allow_anonymous: rule.allow_anonymous,
+        scopes: rule.scopes,
+    })
+}
+
+impl RawDirectory {
+    fn compile(self) -> Result<Directory, ConfigError> {
+        let Some(callout) = self.callout else {
+            let users = self.users.map(|users| {
+                users
+                    .into_iter()
+                    .map(|u| StaticUser {
+                        name: u.name,
+                        email: u.email,
+                        active: u.active,
+                    })
+                    .collect()
+            });
+            return Ok(Directory::Static {
+                users,
+                inactive: self.inactive_users.into_iter().collect(),
+            });
+        };
+        if self.users.is_some() || !self.inactive_users.is_empty() {
+            return Err(error(
+                "directory.callout",
+                "cannot be combined with directory.users or inactive_users",
+            ));
+        }
+        if !callout.path.starts_with('/') || !callout.path.contains("{user}") {
+            return Err(error(
+                "directory.callout.path",
+                "must start with `/` and contain `{user}`",
+            ));
+        }
+        if callout.cluster.is_empty() {
+            return Err(error("directory.callout.cluster", "must name an Envoy cluster"));
+        }
+        Ok(Directory::Callout(DirectoryCallout {
+            authority: callout.authority.unwrap_or_else(|| callout.cluster.clone()),
+            cluster: callout.cluster,
+            path_template: callout.path,
+            authorization: callout.authorization,
+            timeout_ms: callout.timeout_ms.clamp(1, 60_000),
+            cache_ttl_seconds: i64::from(callout.cache_ttl_seconds),
+            negative_cache_ttl_seconds: i64::from(callout.negative_cache_ttl_seconds),
+        }))
     }
 }
 
@@ -304,11 +481,14 @@ mod tests {
         assert_eq!(config.identity_headers.user, "x-tokengate-user");
         assert_eq!(config.identity_headers.tenant, "x-tokengate-tenant");
         assert_eq!(config.realm, "tokengate");
-        assert_eq!(config.tisjwt.algorithms, vec![Algorithm::HS256]);
-        assert_eq!(config.tisjwt.rules.clock_skew_seconds, 60);
-        assert!(config.tisjwt.rules.require_exp);
-        assert!(config.tisjwt.allow_query_parameter);
-        assert_eq!(config.tisjwt.licenses, None);
+        let tisjwt = config.tisjwt.unwrap();
+        assert_eq!(tisjwt.algorithms, vec![Algorithm::HS256]);
+        assert_eq!(tisjwt.rules.clock_skew_seconds, 60);
+        assert!(tisjwt.rules.require_exp);
+        assert!(tisjwt.allow_query_parameter);
+        assert_eq!(tisjwt.licenses, None);
+        assert_eq!(config.policy.rules.len(), 1);
+        assert_eq!(config.policy.rules[0].providers, ["tisjwt"]);
     }
 
     #[test]
@@ -375,11 +555,46 @@ mod tests {
                 format!(r#"{{"tisjwt":{{"secret":"{SECRET}"}},"realm":"a\"b"}}"#),
                 "realm",
             ),
-            (r#"{}"#.to_string(), "(root)"),
+            (r#"{}"#.to_string(), "tisjwt"),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"rules":[{{"path_prefix":"/","providers":["x"]}}]}}"#
+                ),
+                "rules[0].providers",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"rules":[{{"path_prefix":"/","providers":[]}}]}}"#
+                ),
+                "rules[0].providers",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"rules":[{{"path_prefix":"x","providers":["tisjwt"]}}]}}"#
+                ),
+                "rules[0].path_prefix",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"directory":{{"callout":{{"cluster":"jira","path":"/u"}}}}}}"#
+                ),
+                "directory.callout.path",
+            ),
+            (
+                format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"directory":{{"inactive_users":["a"],"callout":{{"cluster":"jira"}}}}}}"#
+                ),
+                "directory.callout",
+            ),
         ];
         for (json, field) in cases {
             assert_eq!(field_of(&json), field, "{json}");
         }
+    }
+
+    #[test]
+    fn the_fallback_configuration_has_no_rule_to_pass_by() {
+        assert!(Config::refuse_everything().policy.route("GET", "/").is_none());
     }
 
     #[test]
@@ -396,7 +611,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            config.tisjwt.licenses,
+            config.tisjwt.unwrap().licenses,
             Some(vec![License {
                 client_key: "t".into(),
                 valid_until: 86_400

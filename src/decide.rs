@@ -1,31 +1,61 @@
-//! Stage 4, decide: run a request through extract and verify, and say what happens to it.
+//! Stage 4, decide: run a request through extract, policy and verify, and say what happens
+//! to it. A request that needs the user directory pauses as a [`Step::LookUpUser`]; the shell
+//! answers it and [`finish`] completes the decision.
 //!
 //! An allowed request is forwarded with the identity in the configured headers, every
 //! client-sent copy of those headers removed, and no credential the application does not
-//! need (the TISJWT `Authorization` header and the `tisjwt` query parameter).
+//! need (the `Authorization` header of an accepted token and the `tisjwt` query parameter).
 
+use crate::callout::Callout;
 use crate::clock::UnixSeconds;
-use crate::config::Config;
+use crate::config::{Config, TISJWT_PROVIDER};
+use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
+use crate::jwt::JwtError;
+use crate::policy::{missing_scopes, Rule};
 use crate::query;
-use crate::tisjwt::{TisIdentity, TisjwtFailure};
+use crate::tisjwt::TisjwtFailure;
 
 /// The request as the shell sees it.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
+    pub method: String,
     pub path: String,
     pub headers: Vec<Header>,
 }
 
-/// Why a request is refused. Each reason has one response (see `respond`) and one counter.
+/// Whose error format a denial uses: the provider that owns the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Seed 000: `{"status":401,"message":...,"messages":[...],"pluginVersion":...,"time":...}`.
+    Tisjwt,
+    /// Seed 001: `{"error":{"status":"ERROR","message":...}}`.
+    OAuth,
+}
+
+/// Why a request is refused. Each reason has one response per family and one counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DenyReason {
-    /// No TISJWT credential, an empty one, or one in the query string where that is disabled.
+    /// No credential a provider of the route accepts, or an empty one.
     MissingCredential,
     /// More than one credential or `Authorization` header.
     AmbiguousCredential,
-    /// The TISJWT provider refused the token.
-    Tisjwt(TisjwtFailure),
+    /// Malformed, badly signed, wrong issuer/audience/algorithm, not yet valid.
+    InvalidToken(JwtError),
+    /// Past its `exp`.
+    ExpiredToken,
+    /// The TISJWT tenant has no valid licence.
+    LicenseInvalid,
+    /// The directory says the user is deactivated.
+    InactiveUser,
+    /// The directory does not know the user.
+    UnknownUser,
+    /// The token lacks scopes the route requires (listed).
+    InsufficientScope(Vec<String>),
+    /// The user directory did not answer usably.
+    DirectoryUnavailable,
+    /// No rule of the route policy matches the request.
+    NoRule,
     /// The host would not hand over or rewrite the request; refused rather than passed.
     Internal,
 }
@@ -36,12 +66,38 @@ impl DenyReason {
         match self {
             Self::MissingCredential => "missing_credential",
             Self::AmbiguousCredential => "ambiguous_credential",
-            Self::Tisjwt(TisjwtFailure::Invalid(_)) => "invalid_token",
-            Self::Tisjwt(TisjwtFailure::LicenseInvalid) => "invalid_license",
-            Self::Tisjwt(TisjwtFailure::InactiveUser) => "inactive_user",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::ExpiredToken => "expired_token",
+            Self::LicenseInvalid => "invalid_license",
+            Self::InactiveUser => "inactive_user",
+            Self::UnknownUser => "unknown_user",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::DirectoryUnavailable => "directory_unavailable",
+            Self::NoRule => "no_rule",
             Self::Internal => "internal_error",
         }
     }
+
+    /// Every counter name, for defining them up front.
+    pub const METRIC_NAMES: [&'static str; 11] = [
+        "missing_credential",
+        "ambiguous_credential",
+        "invalid_token",
+        "expired_token",
+        "invalid_license",
+        "inactive_user",
+        "unknown_user",
+        "insufficient_scope",
+        "directory_unavailable",
+        "no_rule",
+        "internal_error",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub family: Family,
+    pub reason: DenyReason,
 }
 
 /// What to change on a request before it goes upstream.
@@ -58,70 +114,214 @@ pub struct Forward {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allow(Forward),
-    Deny(DenyReason),
+    Deny(Denial),
 }
 
-/// Decides one request at time `now`.
-pub fn decide(config: &Config, request: &RequestHead, now: UnixSeconds) -> Decision {
-    match authenticate(config, request, now) {
-        Ok((identity, location)) => Decision::Allow(forward(config, request, identity, location)),
-        Err(reason) => Decision::Deny(reason),
+/// Who a verified credential speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub family: Family,
+    pub user: String,
+    pub tenant: Option<String>,
+}
+
+/// A verified request waiting for the directory's word on its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    identity: Identity,
+    location: Location,
+    forwarded_path: Option<String>,
+}
+
+impl Pending {
+    pub fn user(&self) -> &str {
+        &self.identity.user
     }
 }
 
-fn authenticate(
-    config: &Config,
-    request: &RequestHead,
-    now: UnixSeconds,
-) -> Result<(TisIdentity, Location), DenyReason> {
+/// Where a request stands after [`begin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Done(Decision),
+    /// Ask the directory about `pending.user()` (the shell consults its cache first).
+    LookUpUser {
+        pending: Pending,
+        callout: Callout,
+    },
+}
+
+/// Decides a request as far as it can without asking anyone.
+pub fn begin(config: &Config, request: &RequestHead, now: UnixSeconds) -> Step {
+    let Some(rule) = config.policy.route(&request.method, &request.path) else {
+        return deny(default_family(config), DenyReason::NoRule);
+    };
+    let owner = rule_family(rule);
     let credential = match extract::extract(&request.headers, &request.path) {
         Ok(credential) => credential,
-        Err(ExtractError::Malformed(_)) => {
-            return Err(DenyReason::Tisjwt(TisjwtFailure::Invalid(
-                crate::jwt::JwtError::Malformed,
-            )))
-        }
-        Err(ExtractError::MultipleAuthorizationHeaders | ExtractError::MultipleCredentials) => {
-            return Err(DenyReason::AmbiguousCredential)
-        }
+        Err(ExtractError::Malformed(_)) => return deny(owner, DenyReason::InvalidToken(JwtError::Malformed)),
+        Err(_) => return deny(owner, DenyReason::AmbiguousCredential),
     };
-    let token = tisjwt_token(config, credential)?;
-    let identity = config
-        .tisjwt
-        .verify(&token.value, &config.directory, now)
-        .map_err(DenyReason::Tisjwt)?;
-    Ok((identity, token.location))
-}
-
-fn tisjwt_token(config: &Config, credential: Option<Credential>) -> Result<Credential, DenyReason> {
-    match credential {
-        Some(c) if c.scheme == Scheme::Tisjwt && !c.value.is_empty() => {
-            if c.location == Location::QueryParameter && !config.tisjwt.allow_query_parameter {
-                Err(DenyReason::MissingCredential)
-            } else {
-                Ok(c)
-            }
-        }
-        _ => Err(DenyReason::MissingCredential),
+    let credential = match credential {
+        Some(c) if !c.value.is_empty() => c,
+        _ if rule.allow_anonymous => return Step::Done(Decision::Allow(anonymous(config))),
+        _ => return deny(owner, DenyReason::MissingCredential),
+    };
+    let identity = match verify(config, rule, &credential, now) {
+        Ok(identity) => identity,
+        Err(denial) => return Step::Done(Decision::Deny(denial)),
+    };
+    let forwarded_path = forwarded_path(&request.path, credential.location);
+    let pending = Pending {
+        identity,
+        location: credential.location,
+        forwarded_path,
+    };
+    match config.directory.lookup(pending.user()) {
+        Lookup::Known(status) => Step::Done(finish(config, pending, Ok(status))),
+        Lookup::Ask(callout) => Step::LookUpUser { pending, callout },
     }
 }
 
-fn forward(config: &Config, request: &RequestHead, identity: TisIdentity, location: Location) -> Forward {
+/// Completes a decision with the directory's answer.
+pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, DirectoryError>) -> Decision {
+    let family = pending.identity.family;
+    match status {
+        Ok(UserStatus::Active) => Decision::Allow(forward(config, pending)),
+        Ok(UserStatus::Inactive) => Decision::Deny(Denial {
+            family,
+            reason: DenyReason::InactiveUser,
+        }),
+        Ok(UserStatus::Unknown) => Decision::Deny(Denial {
+            family,
+            reason: unknown_user(family),
+        }),
+        Err(_) => Decision::Deny(Denial {
+            family,
+            reason: DenyReason::DirectoryUnavailable,
+        }),
+    }
+}
+
+/// TISJWT users the directory does not know get seed 000's inactive-user answer, the only
+/// user error that seed has; seed 001 has its own "No user found".
+fn unknown_user(family: Family) -> DenyReason {
+    match family {
+        Family::Tisjwt => DenyReason::InactiveUser,
+        Family::OAuth => DenyReason::UnknownUser,
+    }
+}
+
+fn deny(family: Family, reason: DenyReason) -> Step {
+    Step::Done(Decision::Deny(Denial { family, reason }))
+}
+
+fn provider_family(name: &str) -> Family {
+    if name == TISJWT_PROVIDER {
+        Family::Tisjwt
+    } else {
+        Family::OAuth
+    }
+}
+
+/// The first provider of a rule owns the answer to a request with no usable credential.
+fn rule_family(rule: &Rule) -> Family {
+    rule.providers
+        .first()
+        .map_or(Family::OAuth, |p| provider_family(p))
+}
+
+fn default_family(config: &Config) -> Family {
+    if config.tisjwt.is_some() {
+        Family::Tisjwt
+    } else {
+        Family::OAuth
+    }
+}
+
+fn verify(
+    config: &Config,
+    rule: &Rule,
+    credential: &Credential,
+    now: UnixSeconds,
+) -> Result<Identity, Denial> {
+    let owner = rule_family(rule);
+    let missing = Denial {
+        family: owner,
+        reason: DenyReason::MissingCredential,
+    };
+    match credential.scheme {
+        Scheme::Tisjwt if rule.providers.iter().any(|p| p == TISJWT_PROVIDER) => {
+            let provider = config.tisjwt.as_ref().ok_or(missing.clone())?;
+            if credential.location == Location::QueryParameter && !provider.allow_query_parameter {
+                return Err(Denial {
+                    family: Family::Tisjwt,
+                    ..missing
+                });
+            }
+            let identity = provider
+                .verify(&credential.value, now)
+                .map_err(|failure| Denial {
+                    family: Family::Tisjwt,
+                    reason: match failure {
+                        TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
+                        TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
+                        TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
+                    },
+                })?;
+            // TISJWT tokens carry no OAuth scopes: a route that needs scopes refuses them.
+            require_scopes(rule, &[], Family::Tisjwt)?;
+            Ok(Identity {
+                family: Family::Tisjwt,
+                user: identity.user,
+                tenant: identity.tenant,
+            })
+        }
+        _ => Err(missing),
+    }
+}
+
+fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(), Denial> {
+    let missing = missing_scopes(&rule.scopes, granted);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Denial {
+            family,
+            reason: DenyReason::InsufficientScope(rule.scopes.clone()),
+        })
+    }
+}
+
+fn forwarded_path(path: &str, location: Location) -> Option<String> {
+    (location == Location::QueryParameter).then(|| query::remove_param(path, TISJWT_PARAM))
+}
+
+fn identity_header_names(config: &Config) -> Vec<String> {
     let headers = &config.identity_headers;
-    let mut remove_headers = vec![headers.user.clone(), headers.tenant.clone()];
-    if location == Location::AuthorizationHeader {
+    vec![headers.user.clone(), headers.tenant.clone()]
+}
+
+fn anonymous(config: &Config) -> Forward {
+    Forward {
+        remove_headers: identity_header_names(config),
+        ..Forward::default()
+    }
+}
+
+fn forward(config: &Config, pending: Pending) -> Forward {
+    let headers = &config.identity_headers;
+    let mut remove_headers = identity_header_names(config);
+    if pending.location == Location::AuthorizationHeader {
         remove_headers.push("authorization".to_owned());
     }
-    let mut set_headers = vec![(headers.user.clone(), identity.user)];
-    if let Some(tenant) = identity.tenant {
+    let mut set_headers = vec![(headers.user.clone(), pending.identity.user)];
+    if let Some(tenant) = pending.identity.tenant {
         set_headers.push((headers.tenant.clone(), tenant));
     }
-    let stripped = query::remove_param(&request.path, TISJWT_PARAM);
-    let path = (stripped != request.path).then_some(stripped);
     Forward {
         remove_headers,
         set_headers,
-        path,
+        path: pending.forwarded_path,
     }
 }
 
@@ -129,16 +329,18 @@ fn forward(config: &Config, request: &RequestHead, identity: TisIdentity, locati
 mod tests {
     use super::*;
     use crate::jwt::tests::{sign_raw, SECRET};
-    use crate::jwt::{Algorithm, JwtError};
+    use crate::jwt::Algorithm;
 
     const NOW: UnixSeconds = 1_700_000_000;
 
-    fn config(extra: &str) -> Config {
+    fn config_with(tisjwt_extra: &str, rest: &str) -> Config {
         let secret = std::str::from_utf8(SECRET).unwrap();
-        let json = format!(
-            r#"{{"tisjwt":{{"secret":"{secret}"{extra}}},"directory":{{"inactive_users":["gone"]}}}}"#
-        );
+        let json = format!(r#"{{"tisjwt":{{"secret":"{secret}"{tisjwt_extra}}}{rest}}}"#);
         Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn config(extra: &str) -> Config {
+        config_with(extra, r#","directory":{"inactive_users":["gone"]}"#)
     }
 
     fn token(sub: &str) -> String {
@@ -148,12 +350,27 @@ mod tests {
 
     fn request(path: &str, headers: &[(&str, &str)]) -> RequestHead {
         RequestHead {
+            method: "GET".into(),
             path: path.to_owned(),
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect(),
         }
+    }
+
+    fn decide(config: &Config, request: &RequestHead) -> Decision {
+        match begin(config, request, NOW) {
+            Step::Done(decision) => decision,
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    fn tis_denial(reason: DenyReason) -> Decision {
+        Decision::Deny(Denial {
+            family: Family::Tisjwt,
+            reason,
+        })
     }
 
     #[test]
@@ -164,7 +381,7 @@ mod tests {
             &[("authorization", &auth), ("x-tokengate-user", "admin")],
         );
         assert_eq!(
-            decide(&config(""), &req, NOW),
+            decide(&config(""), &req),
             Decision::Allow(Forward {
                 remove_headers: vec![
                     "x-tokengate-user".into(),
@@ -183,7 +400,7 @@ mod tests {
     #[test]
     fn a_query_token_is_removed_from_the_path_and_authorization_is_kept() {
         let path = format!("/rest/export/status?a=1&tisjwt={}&b=2", token("fred"));
-        let Decision::Allow(forward) = decide(&config(""), &request(&path, &[]), NOW) else {
+        let Decision::Allow(forward) = decide(&config(""), &request(&path, &[])) else {
             panic!("denied")
         };
         assert_eq!(forward.path.as_deref(), Some("/rest/export/status?a=1&b=2"));
@@ -193,17 +410,14 @@ mod tests {
     #[test]
     fn query_tokens_can_be_disabled() {
         let path = format!("/x?tisjwt={}", token("fred"));
-        let decision = decide(
-            &config(r#","allow_query_parameter":false"#),
-            &request(&path, &[]),
-            NOW,
-        );
-        assert_eq!(decision, Decision::Deny(DenyReason::MissingCredential));
+        let decision = decide(&config(r#","allow_query_parameter":false"#), &request(&path, &[]));
+        assert_eq!(decision, tis_denial(DenyReason::MissingCredential));
     }
 
     #[test]
     fn each_failure_has_its_reason() {
         let cfg = config(r#","licenses":[{"client_key":"t1","valid_until":"2099-01-01"}]"#);
+        let gone = format!("TISJWT {}", token("gone"));
         let cases: Vec<(RequestHead, DenyReason)> = vec![
             (request("/", &[]), DenyReason::MissingCredential),
             (request("/?tisjwt=", &[]), DenyReason::MissingCredential),
@@ -217,11 +431,11 @@ mod tests {
             ),
             (
                 request("/", &[("authorization", "TISJWT a.b.c")]),
-                DenyReason::Tisjwt(TisjwtFailure::Invalid(JwtError::BadEncoding)),
+                DenyReason::InvalidToken(JwtError::BadEncoding),
             ),
             (
                 request("/?tisjwt=%zz", &[]),
-                DenyReason::Tisjwt(TisjwtFailure::Invalid(JwtError::Malformed)),
+                DenyReason::InvalidToken(JwtError::Malformed),
             ),
             (
                 request("/?tisjwt=a", &[("authorization", "TISJWT a")]),
@@ -235,18 +449,79 @@ mod tests {
                 DenyReason::AmbiguousCredential,
             ),
             (
-                request("/", &[("authorization", &format!("TISJWT {}", token("gone")))]),
-                DenyReason::Tisjwt(TisjwtFailure::InactiveUser),
+                request("/", &[("authorization", &gone)]),
+                DenyReason::InactiveUser,
             ),
         ];
         for (req, reason) in cases {
-            assert_eq!(decide(&cfg, &req, NOW), Decision::Deny(reason), "{req:?}");
+            assert_eq!(decide(&cfg, &req), tis_denial(reason), "{req:?}");
         }
         let unlicensed = config(r#","licenses":[]"#);
         let req = request("/", &[("authorization", &format!("TISJWT {}", token("fred")))]);
+        assert_eq!(decide(&unlicensed, &req), tis_denial(DenyReason::LicenseInvalid));
+    }
+
+    #[test]
+    fn an_expired_token_has_its_own_reason() {
+        let claims = format!(r#"{{"sub":"fred","exp":{}}}"#, NOW - 600);
+        let expired = sign_raw(Algorithm::HS256, r#"{"alg":"HS256"}"#, &claims, SECRET);
+        let req = request("/", &[("authorization", &format!("TISJWT {expired}"))]);
+        assert_eq!(decide(&config(""), &req), tis_denial(DenyReason::ExpiredToken));
+    }
+
+    #[test]
+    fn rules_choose_anonymous_access_scopes_and_refuse_unmatched_paths() {
+        let rules = r#","rules":[
+            {"path_prefix":"/public/","providers":[],"allow_anonymous":true},
+            {"path_prefix":"/rest/scoped/","providers":["tisjwt"],"scopes":["read:jira-work"]},
+            {"path_prefix":"/rest/","providers":["tisjwt"]}]"#;
+        let cfg = config_with("", rules);
+        let auth = format!("TISJWT {}", token("fred"));
+        let public = decide(&cfg, &request("/public/logo", &[("x-tokengate-user", "admin")]));
         assert_eq!(
-            decide(&unlicensed, &req, NOW),
-            Decision::Deny(DenyReason::Tisjwt(TisjwtFailure::LicenseInvalid))
+            public,
+            Decision::Allow(Forward {
+                remove_headers: vec!["x-tokengate-user".into(), "x-tokengate-tenant".into()],
+                ..Forward::default()
+            })
+        );
+        assert_eq!(
+            decide(&cfg, &request("/public/../rest/x", &[])),
+            tis_denial(DenyReason::MissingCredential)
+        );
+        assert_eq!(
+            decide(&cfg, &request("/rest/scoped/x", &[("authorization", &auth)])),
+            tis_denial(DenyReason::InsufficientScope(vec!["read:jira-work".into()]))
+        );
+        assert!(matches!(
+            decide(&cfg, &request("/rest/x", &[("authorization", &auth)])),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            decide(&cfg, &request("/other", &[])),
+            tis_denial(DenyReason::NoRule)
+        );
+    }
+
+    #[test]
+    fn a_callout_directory_pauses_the_request_and_its_answer_decides() {
+        let cfg = config_with("", r#","directory":{"callout":{"cluster":"jira"}}"#);
+        let req = request("/x", &[("authorization", &format!("TISJWT {}", token("fred")))]);
+        let Step::LookUpUser { pending, callout } = begin(&cfg, &req, NOW) else {
+            panic!("no lookup")
+        };
+        assert_eq!(callout.path, "/rest/api/2/user?username=fred");
+        assert!(matches!(
+            finish(&cfg, pending.clone(), Ok(UserStatus::Active)),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            finish(&cfg, pending.clone(), Ok(UserStatus::Unknown)),
+            tis_denial(DenyReason::InactiveUser)
+        );
+        assert_eq!(
+            finish(&cfg, pending, Err(DirectoryError::Unavailable)),
+            tis_denial(DenyReason::DirectoryUnavailable)
         );
     }
 }

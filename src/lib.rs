@@ -14,5 +14,8 @@ pub mod query;
 pub mod respond;
 pub mod tisjwt;
 
+pub mod cache;
+pub mod callout;
+pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;

@@ -2,12 +2,11 @@
 //!
 //! A token is HS256 (or HS384/HS512 where configured) signed with the app secret; `sub` is the
 //! user, `clientKey` the tenant whose licence must be valid. Checks run in the order the
-//! seed lists its errors: token, then licence, then user.
+//! seed lists its errors: token, then licence here, then the user in the directory stage.
 
 use serde_json::Value;
 
 use crate::clock::UnixSeconds;
-use crate::directory::{Directory, UserStatus};
 use crate::jwt::{check_claims, Algorithm, ClaimRules, HmacSecret, JwtError, UntrustedJwt};
 
 /// Why a TISJWT credential was refused; each maps to one of seed 000's messages.
@@ -17,8 +16,6 @@ pub enum TisjwtFailure {
     Invalid(JwtError),
     /// The `clientKey` tenant has no licence, or it has run out.
     LicenseInvalid,
-    /// The `sub` user is inactive in the directory.
-    InactiveUser,
 }
 
 /// Who a verified token speaks for.
@@ -46,20 +43,12 @@ pub struct TisjwtProvider {
 }
 
 impl TisjwtProvider {
-    pub fn verify(
-        &self,
-        token: &str,
-        directory: &Directory,
-        now: UnixSeconds,
-    ) -> Result<TisIdentity, TisjwtFailure> {
+    pub fn verify(&self, token: &str, now: UnixSeconds) -> Result<TisIdentity, TisjwtFailure> {
         let identity = self.verify_token(token, now).map_err(TisjwtFailure::Invalid)?;
         if !self.license_is_valid(identity.tenant.as_deref(), now) {
             return Err(TisjwtFailure::LicenseInvalid);
         }
-        match directory.status(&identity.user) {
-            UserStatus::Active => Ok(identity),
-            UserStatus::Inactive => Err(TisjwtFailure::InactiveUser),
-        }
+        Ok(identity)
     }
 
     fn verify_token(&self, token: &str, now: UnixSeconds) -> Result<TisIdentity, JwtError> {
@@ -131,8 +120,7 @@ mod tests {
     }
 
     fn verify(claims: &str) -> Result<TisIdentity, TisjwtFailure> {
-        let directory = Directory::with_inactive_users(["gone".to_string()]);
-        provider().verify(&token(claims), &directory, NOW)
+        provider().verify(&token(claims), NOW)
     }
 
     #[test]
@@ -158,14 +146,14 @@ mod tests {
     }
 
     #[test]
-    fn licence_is_checked_after_the_token_and_before_the_user() {
+    fn licence_is_checked_after_the_token() {
         let exp = NOW + 3600;
         for tenant in [r#""clientKey":"tenant-old","#, r#""clientKey":"unknown","#, ""] {
             let claims = format!(r#"{{"sub":"gone",{tenant}"exp":{exp}}}"#);
             assert_eq!(verify(&claims), Err(TisjwtFailure::LicenseInvalid), "{claims}");
         }
-        let claims = format!(r#"{{"sub":"gone","clientKey":"tenant-a","exp":{exp}}}"#);
-        assert_eq!(verify(&claims), Err(TisjwtFailure::InactiveUser));
+        let expired = format!(r#"{{"sub":"gone","clientKey":"unknown","exp":{}}}"#, NOW - 100);
+        assert_eq!(verify(&expired), Err(TisjwtFailure::Invalid(JwtError::Expired)));
     }
 
     #[test]
@@ -175,9 +163,7 @@ mod tests {
             ..provider()
         };
         let claims = format!(r#"{{"sub":"u","exp":{}}}"#, NOW + 10);
-        assert!(unlicensed
-            .verify(&token(&claims), &Directory::default(), NOW)
-            .is_ok());
+        assert!(unlicensed.verify(&token(&claims), NOW).is_ok());
     }
 
     #[test]
@@ -203,7 +189,7 @@ mod tests {
         // Seed 000's sample token is deliberately broken ("ThisIsaFakeJWT" inside the payload).
         let seed = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJjb20ub2JThisIsaFakeJWTltZS1pbi1zdGF0dXMiLCJzdWIiOiI1NTcwNTg6MGQ5MDM3N2YtMTNlZS00MzEzLTlmNjYtMDA1NTVhYTI4MGUzIiwiY2xpZW50S2V5IjoiMThlNWViY2MtM2QyZC0zNzg5LWExODAtYzQ5NzgwOWM1ZTdlIiwiaXNzIjoiY29tLm9ic3MucGx1Z2luLnRpbWUtaW4tc3RhdHVzIiwiZXhwIjo0MTAyNDQ0NzQwLCJpYXQiOjE1ODMzMDgzMzB9.Nlinm0tNgM9pSk0Dd4FeNZVzLHAPabgfDEcVxdWuJGE";
         assert!(matches!(
-            provider().verify(seed, &Directory::default(), NOW),
+            provider().verify(seed, NOW),
             Err(TisjwtFailure::Invalid(_))
         ));
     }

@@ -36,7 +36,7 @@ fn plugin_config() -> String {
 }
 
 struct Stack {
-    app: DemoApp,
+    app: Server,
     envoy: Envoy,
 }
 
@@ -249,7 +249,8 @@ fn every_documented_error_has_its_exact_body_and_nothing_reaches_the_application
         s.envoy.counter("wasmcustom.tokengate.denied.missing_credential"),
         4
     );
-    assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.invalid_token"), 6);
+    assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.invalid_token"), 5);
+    assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.expired_token"), 1);
     assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.invalid_license"), 2);
     assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.inactive_user"), 1);
 }

@@ -42,24 +42,62 @@ impl Received {
     }
 }
 
-/// The demo application, serving on a loopback port until dropped.
-pub struct DemoApp {
+/// What a server answers to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+    /// Wait this long before answering (to play a slow provider).
+    pub delay: std::time::Duration,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self::text(status, &body.to_string(), "application/json;charset=UTF-8")
+    }
+
+    pub fn text(status: u16, body: &str, content_type: &'static str) -> Self {
+        Self {
+            status,
+            body: body.to_owned(),
+            content_type,
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+type Handler = dyn Fn(&Received) -> Reply + Send + Sync;
+
+/// An HTTP/1.1 server on a loopback port that answers with `handler` (each request on its own
+/// thread, so a slow answer does not hold up the others) and records what it received.
+/// It stops when dropped.
+pub struct Server {
     port: u16,
     server: Arc<tiny_http::Server>,
     received: Arc<Mutex<Vec<Received>>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl DemoApp {
+impl Server {
     /// Starts on `127.0.0.1:port` (0 picks a free port).
-    pub fn start(port: u16) -> io::Result<Self> {
+    pub fn start(
+        port: u16,
+        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> io::Result<Self> {
         let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)?;
         let port = server.server_addr().to_ip().map_or(port, |a| a.port());
         let server = Arc::new(server);
         let received = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<Handler> = Arc::new(handler);
         let worker = {
             let (server, received) = (server.clone(), received.clone());
-            std::thread::spawn(move || serve(&server, &received))
+            std::thread::spawn(move || serve(&server, &received, &handler))
         };
         Ok(Self {
             port,
@@ -78,6 +116,14 @@ impl DemoApp {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// How many requests had a path starting with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .count()
+    }
+
     /// Blocks until the server stops (for the demo binary).
     pub fn wait(mut self) {
         if let Some(worker) = self.worker.take() {
@@ -86,7 +132,7 @@ impl DemoApp {
     }
 }
 
-impl Drop for DemoApp {
+impl Drop for Server {
     fn drop(&mut self) {
         self.server.unblock();
         if let Some(worker) = self.worker.take() {
@@ -95,7 +141,20 @@ impl Drop for DemoApp {
     }
 }
 
-fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>) {
+/// The demo application: Jira's and Confluence's "who am I", Jira's user API, and an echo.
+pub struct DemoApp;
+
+impl DemoApp {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn start(port: u16) -> io::Result<Server> {
+        Server::start(port, |request| {
+            let (status, body) = respond(request);
+            Reply::json(status, &body)
+        })
+    }
+}
+
+fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>, handler: &Arc<Handler>) {
     for request in server.incoming_requests() {
         let seen = Received {
             method: request.method().as_str().to_owned(),
@@ -111,16 +170,19 @@ fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>) {
                 })
                 .collect(),
         };
-        let (status, body) = respond(&seen);
         if let Ok(mut log) = received.lock() {
-            log.push(seen);
+            log.push(seen.clone());
         }
-        let content_type = tiny_http::Header::from_bytes("content-type", "application/json;charset=UTF-8");
-        let mut response = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
-        if let Ok(header) = content_type {
-            response = response.with_header(header);
-        }
-        let _ = request.respond(response);
+        let handler = handler.clone();
+        std::thread::spawn(move || {
+            let reply = handler(&seen);
+            std::thread::sleep(reply.delay);
+            let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
+            if let Ok(header) = tiny_http::Header::from_bytes("content-type", reply.content_type) {
+                response = response.with_header(header);
+            }
+            let _ = request.respond(response);
+        });
     }
 }
 
@@ -134,7 +196,36 @@ fn respond(request: &Received) -> (u16, Value) {
             401,
             json!({"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}}),
         ),
+        ("GET", "/rest/api/2/user", _) => jira_user(request),
         _ => (200, echo(request)),
+    }
+}
+
+/// Users of the demo directory: name, display name, active.
+const DEMO_USERS: [(&str, &str, bool); 4] = [
+    ("fred", "Fred F. User", true),
+    ("jsmith", "Joe Smith", true),
+    ("admin", "admin", true),
+    ("departed", "Departed User", false),
+];
+
+/// `GET /rest/api/2/user?username=<name>`, Jira's user API, over [`DEMO_USERS`].
+fn jira_user(request: &Received) -> (u16, Value) {
+    let username = request
+        .path
+        .split_once('?')
+        .and_then(|(_, query)| query.split('&').find_map(|pair| pair.strip_prefix("username=")))
+        .unwrap_or_default();
+    match DEMO_USERS.iter().find(|(name, _, _)| *name == username) {
+        Some((name, display, active)) => (
+            200,
+            json!({"name": name, "key": format!("JIRAUSER{}", 10000 + name.len()), "displayName": display,
+                   "emailAddress": format!("{name}@example.com"), "active": active}),
+        ),
+        None => (
+            404,
+            json!({"errorMessages": [format!("The user named '{username}' does not exist")], "errors": {}}),
+        ),
     }
 }
 

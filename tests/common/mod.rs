@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp};
+pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp, Reply, Server};
 
 /// The demo secret the test configurations use.
 pub const SECRET: &str = "test-shared-secret-0123456789abcdef";
@@ -57,7 +57,13 @@ impl Envoy {
 
     /// Starts Envoy; `Err(log)` if it exits or never becomes ready.
     pub fn try_start(plugin_json: &str, upstream_port: u16) -> Result<Envoy, String> {
-        Self::try_start_yaml(&bootstrap(plugin_json, upstream_port))
+        Self::try_start_yaml(&bootstrap(plugin_json, upstream_port, &[]))
+    }
+
+    /// Like [`Envoy::start`], with more clusters (name, loopback port) for the filter's callouts.
+    pub fn start_with_clusters(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> Envoy {
+        Self::try_start_yaml(&bootstrap(plugin_json, upstream_port, clusters))
+            .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"))
     }
 
     /// Starts Envoy with a whole bootstrap; its listener and admin ports are read back from
@@ -179,7 +185,7 @@ fn scratch_dir() -> PathBuf {
 }
 
 /// An Envoy bootstrap: listener and admin on free ports, tokengate then the router.
-fn bootstrap(plugin_json: &str, upstream_port: u16) -> String {
+fn bootstrap(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> String {
     let plugin = serde_json::to_string(plugin_json).unwrap_or_default();
     let wasm = wasm_module();
     format!(
@@ -223,16 +229,24 @@ static_resources:
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
-  - name: app
+{app}{extra}"#,
+        wasm = wasm.display(),
+        app = cluster("app", upstream_port),
+        extra = clusters.iter().map(|(name, port)| cluster(name, *port)).collect::<String>(),
+    )
+}
+
+fn cluster(name: &str, port: u16) -> String {
+    format!(
+        r#"  - name: {name}
     type: STATIC
     connect_timeout: 1s
     load_assignment:
-      cluster_name: app
+      cluster_name: {name}
       endpoints:
       - lb_endpoints:
-        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream_port} }} }} }}
-"#,
-        wasm = wasm.display()
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }} }}
+"#
     )
 }
 

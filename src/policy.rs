@@ -1,0 +1,176 @@
+//! Stage 2, route policy: which providers may accept a request, which OAuth scopes it needs,
+//! and whether it may pass without a credential. Decided from method and path alone, before
+//! any cryptography; the first matching rule wins.
+
+/// One access rule. Paths match by prefix, like Envoy's `prefix` route match, after the path
+/// is normalised (see [`normalize_path`]) so that `/public/../admin` cannot borrow the rule of
+/// `/public/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub path_prefix: String,
+    /// Upper-case method names; `None` matches every method.
+    pub methods: Option<Vec<String>>,
+    /// Names of the providers that may accept the request, in order: the first one owns the
+    /// error format of a request that carries no credential.
+    pub providers: Vec<String>,
+    pub allow_anonymous: bool,
+    /// OAuth scopes the credential must all carry (RFC 6749 section 3.3).
+    pub scopes: Vec<String>,
+}
+
+impl Rule {
+    fn matches(&self, method: &str, normalized_path: &str) -> bool {
+        normalized_path.starts_with(&self.path_prefix)
+            && self
+                .methods
+                .as_ref()
+                .is_none_or(|methods| methods.iter().any(|m| m == method))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+}
+
+impl Policy {
+    /// The rule for a request, `None` when no rule matches (the request is refused).
+    pub fn route(&self, method: &str, path: &str) -> Option<&Rule> {
+        let normalized = normalize_path(path);
+        self.rules.iter().find(|rule| rule.matches(method, &normalized))
+    }
+}
+
+/// The path without its query, with `%2E`/`%2e` decoded, repeated slashes merged and dot
+/// segments removed (RFC 3986 section 5.2.4). Only used to choose a rule; the request is
+/// forwarded unchanged.
+pub fn normalize_path(path: &str) -> String {
+    let without_query = path.split(['?', '#']).next().unwrap_or_default();
+    let decoded = without_query.replace("%2E", ".").replace("%2e", ".");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let trailing = if decoded.ends_with('/') && !segments.is_empty() {
+        "/"
+    } else {
+        ""
+    };
+    format!("/{}{trailing}", segments.join("/"))
+}
+
+/// Scopes granted by a token: `scope` (space-separated string, RFC 8693 section 4.2) or `scp`
+/// (string or array, as Azure AD and Okta issue it).
+pub fn granted_scopes(claims: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    use serde_json::Value;
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => words(s),
+        (_, Some(Value::String(s))) => words(s),
+        (_, Some(Value::Array(items))) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The required scopes that `granted` lacks.
+pub fn missing_scopes<'a>(required: &'a [String], granted: &[String]) -> Vec<&'a str> {
+    required
+        .iter()
+        .filter(|scope| !granted.contains(scope))
+        .map(String::as_str)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(prefix: &str, methods: Option<&[&str]>, provider: &str) -> Rule {
+        Rule {
+            path_prefix: prefix.into(),
+            methods: methods.map(|m| m.iter().map(|s| s.to_string()).collect()),
+            providers: vec![provider.into()],
+            allow_anonymous: false,
+            scopes: vec![],
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            rules: vec![
+                rule("/public/", None, "anon"),
+                rule("/rest/api/2/issue", Some(&["POST", "PUT"]), "writer"),
+                rule("/rest/", None, "reader"),
+            ],
+        }
+    }
+
+    fn provider_for(method: &str, path: &str) -> Option<String> {
+        policy().route(method, path).map(|r| r.providers[0].clone())
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins_by_prefix_and_method() {
+        assert_eq!(
+            provider_for("POST", "/rest/api/2/issue").as_deref(),
+            Some("writer")
+        );
+        assert_eq!(
+            provider_for("GET", "/rest/api/2/issue/X-1").as_deref(),
+            Some("reader")
+        );
+        assert_eq!(
+            provider_for("GET", "/public/logo.png?x=/rest/").as_deref(),
+            Some("anon")
+        );
+        assert_eq!(provider_for("GET", "/other"), None);
+    }
+
+    #[test]
+    fn dot_segments_cannot_borrow_another_rule() {
+        assert_eq!(
+            provider_for("GET", "/public/../rest/api/2/myself").as_deref(),
+            Some("reader")
+        );
+        assert_eq!(
+            provider_for("GET", "/public/%2e%2e/rest/x").as_deref(),
+            Some("reader")
+        );
+        assert_eq!(provider_for("GET", "//public//x").as_deref(), Some("anon"));
+        assert_eq!(provider_for("GET", "/public/./x").as_deref(), Some("anon"));
+    }
+
+    #[test]
+    fn normalisation_follows_rfc_3986() {
+        assert_eq!(normalize_path("/a/b/../c/./d"), "/a/c/d");
+        assert_eq!(normalize_path("/../../x"), "/x");
+        assert_eq!(normalize_path("/a/"), "/a/");
+        assert_eq!(normalize_path(""), "/");
+        assert_eq!(normalize_path("/a?b=/../c"), "/a");
+    }
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        let from = |v: serde_json::Value| granted_scopes(v.as_object().unwrap());
+        assert_eq!(
+            from(json!({"scope": "read:jira-work  write:jira-work"})),
+            ["read:jira-work", "write:jira-work"]
+        );
+        assert_eq!(from(json!({"scp": ["a", "b", 3]})), ["a", "b"]);
+        assert_eq!(from(json!({"scp": "a b"})), ["a", "b"]);
+        assert!(from(json!({"scope": 5})).is_empty());
+        let required = vec!["a".to_string(), "c".to_string()];
+        assert_eq!(missing_scopes(&required, &["a".into(), "b".into()]), ["c"]);
+    }
+}
