@@ -232,7 +232,10 @@ static_resources:
 {app}{extra}"#,
         wasm = wasm.display(),
         app = cluster("app", upstream_port),
-        extra = clusters.iter().map(|(name, port)| cluster(name, *port)).collect::<String>(),
+        extra = clusters
+            .iter()
+            .map(|(name, port)| cluster(name, *port))
+            .collect::<String>(),
     )
 }
 
