@@ -19,3 +19,4 @@ pub mod callout;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;
+pub mod jwks_cache;
