@@ -1,19 +1,22 @@
 //! Compact JWS tokens: strict parsing of untrusted input, signature checks and claim checks.
 //!
-//! Parsing follows the rules of `shared/conformance/jwt/README.md`: three segments of
+//! Parsing follows the rules of `tests/conformance/jwt/README.md`: three segments of
 //! unpadded canonical base64url, JSON objects without duplicate members, no `crit`, no
-//! unencoded payloads, at most 64 KiB. Nothing in the header chooses a key: the caller
-//! passes the keys its configuration allows, and `alg` must be one the caller accepts.
+//! unencoded payloads, at most 64 KiB. Nothing in the header supplies a key: the caller
+//! passes the [`KeySet`] its configuration allows, `kid` only narrows the choice among those,
+//! and `alg` must be one the caller accepts.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
 use jwt_compact::AlgorithmSignature;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::alg::{Es384, Es512};
 use crate::clock::UnixSeconds;
+use crate::jwk::{KeyKind, KeyMaterial, KeySet, VerificationKey};
 
 /// Longest token accepted, in bytes; larger input is refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -35,7 +38,12 @@ pub enum JwtError {
     AlgorithmNotAllowed,
     /// The header carries `crit` or `b64`: no extension is understood, so none is accepted.
     UnsupportedExtension,
-    /// No configured key verified the signature.
+    /// The header's `kid` is not a string.
+    BadKeyId,
+    /// No configured key may check this token: none has its `kid`, or none fits its `alg`.
+    /// With a `kid`, the issuer may have rotated keys: refetching its JWKS can help.
+    NoMatchingKey,
+    /// No candidate key verified the signature.
     BadSignature,
     /// `exp` is in the past (beyond the allowed clock skew).
     Expired,
@@ -51,21 +59,75 @@ pub enum JwtError {
     WrongAudience,
 }
 
-/// JWS algorithms this build verifies, compared case-sensitively with the header's `alg`.
+/// JWS algorithms this build verifies (RFC 7518 section 3.1, RFC 8037 section 3.1), compared
+/// case-sensitively with the header's `alg`. `none` is not one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+    EdDSA,
     HS256,
     HS384,
     HS512,
 }
 
 impl Algorithm {
+    pub const ALL: [Algorithm; 13] = [
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::ES512,
+        Self::EdDSA,
+        Self::HS256,
+        Self::HS384,
+        Self::HS512,
+    ];
+
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "HS256" => Some(Self::HS256),
-            "HS384" => Some(Self::HS384),
-            "HS512" => Some(Self::HS512),
-            _ => None,
+        Self::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// The `alg` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::EdDSA => "EdDSA",
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+        }
+    }
+
+    /// The only kind of key that can check this algorithm's signatures.
+    pub fn key_kind(self) -> KeyKind {
+        match self {
+            Self::RS256 | Self::RS384 | Self::RS512 => KeyKind::Rsa,
+            Self::PS256 | Self::PS384 | Self::PS512 => KeyKind::Rsa,
+            Self::ES256 => KeyKind::P256,
+            Self::ES384 => KeyKind::P384,
+            Self::ES512 => KeyKind::P521,
+            Self::EdDSA => KeyKind::Ed25519,
+            Self::HS256 | Self::HS384 | Self::HS512 => KeyKind::Hmac,
         }
     }
 }
@@ -74,6 +136,7 @@ impl Algorithm {
 #[derive(Debug)]
 pub struct UntrustedJwt<'a> {
     algorithm_name: String,
+    key_id: Option<String>,
     claims: Map<String, Value>,
     signing_input: &'a str,
     signature: Vec<u8>,
@@ -108,6 +171,11 @@ impl<'a> UntrustedJwt<'a> {
             Some(Value::String(alg)) => alg.clone(),
             _ => return Err(JwtError::AlgorithmNotAllowed),
         };
+        let key_id = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(JwtError::BadKeyId),
+        };
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| JwtError::BadEncoding)?;
@@ -115,6 +183,7 @@ impl<'a> UntrustedJwt<'a> {
         let signing_input = token.get(..signing_input_len).ok_or(JwtError::Malformed)?;
         Ok(Self {
             algorithm_name,
+            key_id,
             claims,
             signing_input,
             signature,
@@ -128,15 +197,44 @@ impl<'a> UntrustedJwt<'a> {
             .ok_or(JwtError::AlgorithmNotAllowed)
     }
 
-    /// Checks the signature with an HMAC secret.
-    pub fn verify_hmac(&self, algorithm: Algorithm, secret: &HmacSecret) -> Result<(), JwtError> {
+    /// The header's `kid` (RFC 7515 section 4.1.4), if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// Checks the signature with the keys of `keys` that may check it, and returns the
+    /// algorithm. Candidates: with a `kid`, only keys with exactly that `kid` (no fallback to
+    /// others); without, every key. A candidate must also be of the algorithm's key kind and,
+    /// if its JWK named an `alg`, of this one. Header keys (`jwk`, `jku`, `x5u`, `x5c`) are
+    /// never read.
+    pub fn verify(&self, keys: &KeySet, allowed: &[Algorithm]) -> Result<Algorithm, JwtError> {
+        let algorithm = self.algorithm(allowed)?;
+        let mut candidates = keys
+            .iter()
+            .filter(|key| self.may_check(key, algorithm))
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(JwtError::NoMatchingKey);
+        }
         let input = self.signing_input.as_bytes();
-        let ok = match algorithm {
-            Algorithm::HS256 => signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, &self.signature),
-            Algorithm::HS384 => signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, &self.signature),
-            Algorithm::HS512 => signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, &self.signature),
-        };
-        ok.then_some(()).ok_or(JwtError::BadSignature)
+        if candidates.any(|key| signature_verifies(algorithm, key.material(), input, &self.signature)) {
+            Ok(algorithm)
+        } else {
+            Err(JwtError::BadSignature)
+        }
+    }
+
+    fn may_check(&self, key: &VerificationKey, algorithm: Algorithm) -> bool {
+        let kid_matches = self.kid().is_none_or(|kid| key.kid() == Some(kid));
+        let alg_matches = key.alg().is_none_or(|alg| alg == algorithm.name());
+        kid_matches && alg_matches && key.material().kind() == algorithm.key_kind()
+    }
+
+    /// Checks the signature with one HMAC secret; any other algorithm is a bad signature.
+    pub fn verify_hmac(&self, algorithm: Algorithm, secret: &HmacSecret) -> Result<(), JwtError> {
+        hmac_matches(algorithm, secret, self.signing_input.as_bytes(), &self.signature)
+            .then_some(())
+            .ok_or(JwtError::BadSignature)
     }
 
     /// The claims, for checking with [`check_claims`] once the signature is verified.
@@ -162,6 +260,35 @@ impl HmacSecret {
 impl fmt::Debug for HmacSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HmacSecret(<{} bytes>)", self.0.len())
+    }
+}
+
+/// Whether `key` verifies `signature` over `input` under `algorithm`; false when the key is
+/// of another kind. RSASSA-PSS uses a salt as long as the hash (RFC 7518 section 3.5), which
+/// jwt-compact sets and the `rsa` crate enforces.
+fn signature_verifies(algorithm: Algorithm, key: &KeyMaterial, input: &[u8], signature: &[u8]) -> bool {
+    match (algorithm, key) {
+        (Algorithm::RS256, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs256(), key, input, signature),
+        (Algorithm::RS384, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs384(), key, input, signature),
+        (Algorithm::RS512, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs512(), key, input, signature),
+        (Algorithm::PS256, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps256(), key, input, signature),
+        (Algorithm::PS384, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps384(), key, input, signature),
+        (Algorithm::PS512, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps512(), key, input, signature),
+        (Algorithm::ES256, KeyMaterial::P256(key)) => signature_matches(&Es256, key, input, signature),
+        (Algorithm::ES384, KeyMaterial::P384(key)) => signature_matches(&Es384, key, input, signature),
+        (Algorithm::ES512, KeyMaterial::P521(key)) => signature_matches(&Es512, key, input, signature),
+        (Algorithm::EdDSA, KeyMaterial::Ed25519(key)) => signature_matches(&Ed25519, key, input, signature),
+        (_, KeyMaterial::Hmac(secret)) => hmac_matches(algorithm, secret, input, signature),
+        _ => false,
+    }
+}
+
+fn hmac_matches(algorithm: Algorithm, secret: &HmacSecret, input: &[u8], signature: &[u8]) -> bool {
+    match algorithm {
+        Algorithm::HS256 => signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, signature),
+        Algorithm::HS384 => signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, signature),
+        Algorithm::HS512 => signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, signature),
+        _ => false,
     }
 }
 
@@ -347,6 +474,7 @@ pub(crate) mod tests {
                 .sign(&Hs512Key::new(secret), input.as_bytes())
                 .as_bytes()
                 .to_vec(),
+            other => panic!("sign_raw signs with HMAC secrets only, not {other:?}"),
         };
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
     }

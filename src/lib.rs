@@ -4,11 +4,13 @@
 //! [`directory`]) -> [`decide`] -> [`respond`]. All of it is plain Rust over plain data; the
 //! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
 
+pub mod alg;
 pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod directory;
 pub mod extract;
+pub mod jwk;
 pub mod jwt;
 pub mod query;
 pub mod respond;

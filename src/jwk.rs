@@ -1,0 +1,441 @@
+//! Verification keys from configuration: JWK sets ([RFC 7517](https://www.rfc-editor.org/rfc/rfc7517)), PEM public keys and HMAC secrets.
+//!
+//! A [`KeySet`] is the only place a token's signature key can come from: nothing in a token's
+//! header (`jwk`, `jku`, `x5u`, `x5c`) ever adds to it.
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use rsa::traits::PublicKeyParts as _;
+use rsa::{BigUint, RsaPublicKey};
+use serde::Deserialize;
+use serde_json::Value;
+use spki::der::Decode as _;
+use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
+use std::fmt;
+
+use crate::jwt::HmacSecret;
+
+/// RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used".
+const MIN_RSA_BITS: usize = 2048;
+/// Larger moduli only cost verification time; nobody issues them.
+const MAX_RSA_BITS: usize = 8192;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// RFC 7517 asks for unpadded base64url; padded values are common enough in the wild to accept.
+const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Why keys could not be loaded; for configuration error messages (never contains key bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The JWKS is not JSON, or not an object with a `keys` array.
+    MalformedJwks,
+    /// The set would be empty: no key given, or every key was skipped (see the other variants).
+    NoUsableKey,
+    /// A JWK's `kty` is not `RSA`, `EC`, `OKP` or (when allowed) `oct`.
+    UnsupportedKeyType(String),
+    /// A JWK's `crv` is not P-256, P-384, P-521 (for `EC`) or Ed25519 (for `OKP`).
+    UnsupportedCurve(String),
+    /// A JWK's `use` is not `sig`.
+    NotForSignatures,
+    /// A `kty: oct` JWK in a set that may not carry HMAC secrets (a remote JWKS never may).
+    SymmetricKeyNotAllowed,
+    /// A JWK lacks a member its key type needs, or it is not a string.
+    MissingMember(&'static str),
+    /// A JWK member is not base64url, has the wrong length, or does not make a valid key.
+    BadMember(&'static str),
+    /// An RSA modulus shorter than 2048 or longer than 8192 bits.
+    RsaKeySize(usize),
+    /// A PEM block is unterminated or its body is not base64, or the text holds no block.
+    MalformedPem,
+    /// A PEM block is not `PUBLIC KEY` or `RSA PUBLIC KEY`.
+    UnsupportedPemLabel(String),
+    /// A public key's DER structure does not parse.
+    MalformedDer,
+    /// An SPKI public key of an algorithm or curve other than RSA, P-256/384/521 or Ed25519.
+    UnsupportedSpkiAlgorithm,
+    /// An HMAC secret of zero bytes.
+    EmptySecret,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedJwks => f.write_str("not a JWKS: expected JSON {\"keys\": [...]}"),
+            Self::NoUsableKey => f.write_str("no usable verification key"),
+            Self::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{kty}`"),
+            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve `{crv}`"),
+            Self::NotForSignatures => f.write_str("key `use` is not `sig`"),
+            Self::SymmetricKeyNotAllowed => f.write_str("symmetric (oct) keys are not allowed here"),
+            Self::MissingMember(name) => write!(f, "key member `{name}` is missing or not a string"),
+            Self::BadMember(name) => write!(f, "key member `{name}` is invalid"),
+            Self::RsaKeySize(bits) => write!(f, "RSA key of {bits} bits (2048 to 8192 allowed)"),
+            Self::MalformedPem => f.write_str("malformed PEM"),
+            Self::UnsupportedPemLabel(label) => write!(f, "unsupported PEM block `{label}`"),
+            Self::MalformedDer => f.write_str("malformed public key DER"),
+            Self::UnsupportedSpkiAlgorithm => f.write_str("unsupported public key algorithm"),
+            Self::EmptySecret => f.write_str("empty HMAC secret"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Whether `kty: oct` JWKs may become HMAC secrets. Only a JWKS from local configuration may
+/// allow it: a remote JWKS that could add an HMAC secret could let anyone mint tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymmetricKeys {
+    Refuse,
+    Allow,
+}
+
+/// The key itself. An RSA or EC public key is never an HMAC secret: only [`KeyMaterial::Hmac`]
+/// can check an HS* token.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum KeyMaterial {
+    Rsa(RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
+    Ed25519(ed25519_compact::PublicKey),
+    Hmac(HmacSecret),
+}
+
+/// The family of key an algorithm needs; a key fits an algorithm only if the kinds are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa,
+    P256,
+    P384,
+    P521,
+    Ed25519,
+    Hmac,
+}
+
+impl KeyMaterial {
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Self::Rsa(_) => KeyKind::Rsa,
+            Self::P256(_) => KeyKind::P256,
+            Self::P384(_) => KeyKind::P384,
+            Self::P521(_) => KeyKind::P521,
+            Self::Ed25519(_) => KeyKind::Ed25519,
+            Self::Hmac(_) => KeyKind::Hmac,
+        }
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rsa(key) => write!(f, "Rsa(<{} bits>)", key.n().bits()),
+            Self::Hmac(secret) => write!(f, "{secret:?}"),
+            other => write!(f, "{:?}", other.kind()),
+        }
+    }
+}
+
+/// One configured key, with the JWK's `kid` and `alg` when it had them.
+#[derive(Debug, Clone)]
+pub struct VerificationKey {
+    kid: Option<String>,
+    alg: Option<String>,
+    material: KeyMaterial,
+}
+
+impl VerificationKey {
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    /// The JWK's own `alg`: when present, the only algorithm this key may verify.
+    pub fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
+    }
+    pub fn material(&self) -> &KeyMaterial {
+        &self.material
+    }
+}
+
+/// The keys a provider verifies with, in configuration order. Never empty when built by a
+/// constructor.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<VerificationKey>,
+}
+
+impl KeySet {
+    /// A JWKS (RFC 7517 section 5) that may not carry HMAC secrets; see [`KeySet::from_jwks_with`].
+    pub fn from_jwks(bytes: &[u8]) -> Result<Self, KeyError> {
+        Self::from_jwks_with(bytes, SymmetricKeys::Refuse)
+    }
+
+    /// A JWKS. Keys this build cannot use (unknown `kty` or `crv`, `use` other than `sig`,
+    /// refused `oct`, malformed members) are skipped, as RFC 7517 section 5 asks for unknown
+    /// key types; if none is left, the first key's problem is the error.
+    pub fn from_jwks_with(bytes: &[u8], symmetric: SymmetricKeys) -> Result<Self, KeyError> {
+        let raw_keys = match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(mut set)) => match set.remove("keys") {
+                Some(Value::Array(keys)) => keys,
+                _ => return Err(KeyError::MalformedJwks),
+            },
+            _ => return Err(KeyError::MalformedJwks),
+        };
+        let mut keys = Vec::new();
+        let mut first_problem = None;
+        for raw in raw_keys {
+            match key_from_jwk(raw, symmetric) {
+                Ok(key) => keys.push(key),
+                Err(problem) => {
+                    first_problem.get_or_insert(problem);
+                }
+            }
+        }
+        Self::non_empty(keys, first_problem)
+    }
+
+    /// One or more PEM blocks: `PUBLIC KEY` (SPKI, RFC 5280 section 4.1) holding an RSA, EC or
+    /// Ed25519 key, or `RSA PUBLIC KEY` (PKCS#1, RFC 8017 appendix A.1.1). Every block must be
+    /// usable; the keys have no `kid` or `alg`.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let keys = pem_blocks(pem)?
+            .into_iter()
+            .map(|(label, der)| {
+                let material = match label {
+                    "PUBLIC KEY" => key_from_spki(&der)?,
+                    "RSA PUBLIC KEY" => KeyMaterial::Rsa(rsa_from_pkcs1(&der)?),
+                    other => return Err(KeyError::UnsupportedPemLabel(other.to_owned())),
+                };
+                Ok(anonymous(material))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::non_empty(keys, Some(KeyError::MalformedPem))
+    }
+
+    /// A single HMAC secret for HS256/384/512, without `kid` or `alg`.
+    pub fn from_hmac_secret(secret: Vec<u8>) -> Result<Self, KeyError> {
+        if secret.is_empty() {
+            return Err(KeyError::EmptySecret);
+        }
+        Ok(Self {
+            keys: vec![anonymous(KeyMaterial::Hmac(HmacSecret::new(secret)))],
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether a key has exactly this `kid`; a token whose `kid` is unknown may mean the
+    /// issuer rotated keys and the JWKS is worth fetching again.
+    pub fn contains_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid() == Some(kid))
+    }
+
+    /// Adds `other`'s keys after this set's.
+    pub fn extend(&mut self, other: KeySet) {
+        self.keys.extend(other.keys);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &VerificationKey> {
+        self.keys.iter()
+    }
+
+    fn non_empty(keys: Vec<VerificationKey>, problem: Option<KeyError>) -> Result<Self, KeyError> {
+        if keys.is_empty() {
+            return Err(problem.unwrap_or(KeyError::NoUsableKey));
+        }
+        Ok(Self { keys })
+    }
+}
+
+fn anonymous(material: KeyMaterial) -> VerificationKey {
+    VerificationKey {
+        kid: None,
+        alg: None,
+        material,
+    }
+}
+
+/// The JWK members this module reads (RFC 7517 section 4, RFC 7518 section 6, RFC 8037
+/// section 2); all are strings, and a member of another type makes the key unusable.
+#[derive(Deserialize)]
+struct Jwk {
+    kty: Option<String>,
+    #[serde(rename = "use")]
+    public_key_use: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    k: Option<String>,
+}
+
+fn key_from_jwk(raw: Value, symmetric: SymmetricKeys) -> Result<VerificationKey, KeyError> {
+    let jwk: Jwk = serde_json::from_value(raw).map_err(|_| KeyError::MalformedJwks)?;
+    if jwk.public_key_use.as_deref().is_some_and(|u| u != "sig") {
+        return Err(KeyError::NotForSignatures);
+    }
+    let material = match jwk.kty.as_deref() {
+        Some("RSA") => KeyMaterial::Rsa(rsa_from_jwk(&jwk)?),
+        Some("EC") => ec_from_jwk(&jwk)?,
+        Some("OKP") => ed25519_from_jwk(&jwk)?,
+        Some("oct") if symmetric == SymmetricKeys::Allow => hmac_from_jwk(&jwk)?,
+        Some("oct") => return Err(KeyError::SymmetricKeyNotAllowed),
+        Some(other) => return Err(KeyError::UnsupportedKeyType(other.to_owned())),
+        None => return Err(KeyError::MissingMember("kty")),
+    };
+    Ok(VerificationKey {
+        kid: jwk.kid,
+        alg: jwk.alg,
+        material,
+    })
+}
+
+fn member(value: &Option<String>, name: &'static str) -> Result<Vec<u8>, KeyError> {
+    let text = value.as_deref().ok_or(KeyError::MissingMember(name))?;
+    JWK_BASE64.decode(text).map_err(|_| KeyError::BadMember(name))
+}
+
+/// RFC 7518 section 6.3.1.
+fn rsa_from_jwk(jwk: &Jwk) -> Result<RsaPublicKey, KeyError> {
+    rsa_from_parts(&member(&jwk.n, "n")?, &member(&jwk.e, "e")?)
+}
+
+fn rsa_from_parts(modulus: &[u8], exponent: &[u8]) -> Result<RsaPublicKey, KeyError> {
+    let n = BigUint::from_bytes_be(modulus);
+    let bits = n.bits();
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(KeyError::RsaKeySize(bits));
+    }
+    RsaPublicKey::new_with_max_size(n, BigUint::from_bytes_be(exponent), MAX_RSA_BITS)
+        .map_err(|_| KeyError::BadMember("e"))
+}
+
+/// RFC 7518 section 6.2.1: `x` and `y` are the full field size; a P-521 coordinate one byte
+/// short is left-padded because some issuers (and jwt_verify_lib) drop a leading zero.
+fn ec_from_jwk(jwk: &Jwk) -> Result<KeyMaterial, KeyError> {
+    let crv = jwk.crv.as_deref().ok_or(KeyError::MissingMember("crv"))?;
+    let field_bytes = match crv {
+        "P-256" => 32,
+        "P-384" => 48,
+        "P-521" => 66,
+        other => return Err(KeyError::UnsupportedCurve(other.to_owned())),
+    };
+    let x = coordinate(member(&jwk.x, "x")?, field_bytes, crv).ok_or(KeyError::BadMember("x"))?;
+    let y = coordinate(member(&jwk.y, "y")?, field_bytes, crv).ok_or(KeyError::BadMember("y"))?;
+    let mut point = vec![0x04];
+    point.extend(x);
+    point.extend(y);
+    ec_from_sec1(crv, &point).ok_or(KeyError::BadMember("x"))
+}
+
+fn coordinate(mut bytes: Vec<u8>, field_bytes: usize, crv: &str) -> Option<Vec<u8>> {
+    if crv == "P-521" && bytes.len() == field_bytes - 1 {
+        bytes.insert(0, 0);
+    }
+    (bytes.len() == field_bytes).then_some(bytes)
+}
+
+/// A SEC1 point (SEC 1 section 2.3.3) on the named curve; `None` if it is not on it.
+fn ec_from_sec1(crv: &str, point: &[u8]) -> Option<KeyMaterial> {
+    match crv {
+        "P-256" => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(KeyMaterial::P256),
+        "P-384" => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(KeyMaterial::P384),
+        "P-521" => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
+            .ok()
+            .map(KeyMaterial::P521),
+        _ => None,
+    }
+}
+
+/// RFC 8037 section 2; only Ed25519, since the JWS algorithms here have no Ed448.
+fn ed25519_from_jwk(jwk: &Jwk) -> Result<KeyMaterial, KeyError> {
+    match jwk.crv.as_deref() {
+        Some("Ed25519") => {}
+        Some(other) => return Err(KeyError::UnsupportedCurve(other.to_owned())),
+        None => return Err(KeyError::MissingMember("crv")),
+    }
+    ed25519_compact::PublicKey::from_slice(&member(&jwk.x, "x")?)
+        .map(KeyMaterial::Ed25519)
+        .map_err(|_| KeyError::BadMember("x"))
+}
+
+/// RFC 7518 section 6.4.1.
+fn hmac_from_jwk(jwk: &Jwk) -> Result<KeyMaterial, KeyError> {
+    let secret = member(&jwk.k, "k")?;
+    if secret.is_empty() {
+        return Err(KeyError::EmptySecret);
+    }
+    Ok(KeyMaterial::Hmac(HmacSecret::new(secret)))
+}
+
+/// The `(label, DER)` of every PEM block (RFC 7468 section 2) in `text`.
+fn pem_blocks(text: &str) -> Result<Vec<(&str, Vec<u8>)>, KeyError> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some((_, after_begin)) = rest.split_once("-----BEGIN ") {
+        let (label, after_label) = after_begin.split_once("-----").ok_or(KeyError::MalformedPem)?;
+        let end = format!("-----END {label}-----");
+        let (body, after_end) = after_label.split_once(&end).ok_or(KeyError::MalformedPem)?;
+        let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = STANDARD.decode(body).map_err(|_| KeyError::MalformedPem)?;
+        blocks.push((label, der));
+        rest = after_end;
+    }
+    Ok(blocks)
+}
+
+/// An SPKI (RFC 5280 section 4.1.2.7) public key: RSA (RFC 3279 section 2.3.1), EC on a named
+/// curve (RFC 5480 section 2) or Ed25519 (RFC 8410 section 4).
+fn key_from_spki(der: &[u8]) -> Result<KeyMaterial, KeyError> {
+    let spki = SubjectPublicKeyInfoRef::from_der(der).map_err(|_| KeyError::MalformedDer)?;
+    let key = spki.subject_public_key.as_bytes().ok_or(KeyError::MalformedDer)?;
+    let algorithm = spki.algorithm.oid;
+    if algorithm == RSA_ENCRYPTION {
+        return rsa_from_pkcs1(key).map(KeyMaterial::Rsa);
+    }
+    if algorithm == ED25519 {
+        return ed25519_compact::PublicKey::from_slice(key)
+            .map(KeyMaterial::Ed25519)
+            .map_err(|_| KeyError::MalformedDer);
+    }
+    if algorithm != EC_PUBLIC_KEY {
+        return Err(KeyError::UnsupportedSpkiAlgorithm);
+    }
+    let crv = match spki.algorithm.parameters_oid() {
+        Ok(SECP256R1) => "P-256",
+        Ok(SECP384R1) => "P-384",
+        Ok(SECP521R1) => "P-521",
+        _ => return Err(KeyError::UnsupportedSpkiAlgorithm),
+    };
+    ec_from_sec1(crv, key).ok_or(KeyError::MalformedDer)
+}
+
+/// PKCS#1 `RSAPublicKey` (RFC 8017 appendix A.1.1).
+fn rsa_from_pkcs1(der: &[u8]) -> Result<RsaPublicKey, KeyError> {
+    let key = rsa::pkcs1::RsaPublicKey::from_der(der).map_err(|_| KeyError::MalformedDer)?;
+    rsa_from_parts(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+}
