@@ -44,7 +44,7 @@ impl SlotCache {
     }
 
     /// The value stored for `key`, if it is there and `now < expires_at`.
-    pub fn get(&self, store: &impl SharedStore, key: &CacheKey, now: UnixSeconds) -> Option<Vec<u8>> {
+    pub fn get(&self, store: &dyn SharedStore, key: &CacheKey, now: UnixSeconds) -> Option<Vec<u8>> {
         let entry = store.get(&self.slot_name(key))?;
         let (stored_key, rest) = entry.split_at_checked(32)?;
         let (expiry, value) = rest.split_at_checked(8)?;
@@ -53,7 +53,7 @@ impl SlotCache {
     }
 
     /// Stores `value` for `key` until `expires_at`, replacing whatever shared its slot.
-    pub fn insert(&self, store: &impl SharedStore, key: &CacheKey, value: &[u8], expires_at: UnixSeconds) {
+    pub fn insert(&self, store: &dyn SharedStore, key: &CacheKey, value: &[u8], expires_at: UnixSeconds) {
         let mut entry = Vec::with_capacity(HEADER_LEN + value.len());
         entry.extend_from_slice(key);
         entry.extend_from_slice(&expires_at.to_le_bytes());

@@ -6,7 +6,11 @@ use serde::Deserialize;
 use std::fmt;
 
 use crate::clock::end_of_day;
+use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
+use crate::jwk::{KeySet, SymmetricKeys};
+use crate::jwks_cache::RefreshPolicy;
+use std::rc::Rc;
 use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
 use crate::policy::{Policy, Rule};
 use crate::tisjwt::{License, TisjwtProvider};
@@ -25,6 +29,8 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     /// The TISJWT provider, named `tisjwt` in rules.
     pub tisjwt: Option<TisjwtProvider>,
+    /// Bearer JWT providers, by name, in configuration order.
+    pub jwt_providers: Vec<JwtProvider>,
     pub policy: Policy,
     pub directory: Directory,
 }
@@ -73,9 +79,216 @@ struct RawConfig {
     #[serde(default)]
     identity_headers: RawIdentityHeaders,
     tisjwt: Option<RawTisjwt>,
+    #[serde(default)]
+    jwt_providers: std::collections::BTreeMap<String, RawJwtProvider>,
     rules: Option<Vec<RawRule>>,
     #[serde(default)]
     directory: RawDirectory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwtProvider {
+    issuer: Option<String>,
+    audiences: Option<Vec<String>>,
+    algorithms: Option<Vec<String>>,
+    local_jwks: Option<serde_json::Value>,
+    pem: Option<String>,
+    hmac_secret: Option<String>,
+    remote_jwks: Option<RawRemoteJwks>,
+    #[serde(default = "default_clock_skew")]
+    clock_skew_seconds: u32,
+    #[serde(default)]
+    require_exp: bool,
+    max_lifetime_seconds: Option<u32>,
+    #[serde(default = "default_user_claim")]
+    user_claim: String,
+    #[serde(default)]
+    claims_to_headers: Vec<RawClaimHeader>,
+    #[serde(default)]
+    forward_token: bool,
+    #[serde(default = "default_token_cache_ttl")]
+    cache_ttl_seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteJwks {
+    cluster: String,
+    path: String,
+    authority: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_refresh_interval")]
+    refresh_interval_seconds: u32,
+    #[serde(default = "default_initial_backoff_ms")]
+    initial_backoff_ms: u64,
+    #[serde(default = "default_unknown_kid_gap")]
+    unknown_kid_refetch_gap_seconds: u32,
+    #[serde(default = "default_wait_ms")]
+    wait_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimHeader {
+    claim: String,
+    header: String,
+}
+
+fn default_user_claim() -> String {
+    "sub".to_owned()
+}
+fn default_token_cache_ttl() -> u32 {
+    300
+}
+fn default_refresh_interval() -> u32 {
+    300
+}
+fn default_initial_backoff_ms() -> u64 {
+    1000
+}
+fn default_unknown_kid_gap() -> u32 {
+    30
+}
+fn default_wait_ms() -> u64 {
+    3000
+}
+
+/// Asymmetric algorithms: the default for providers with public keys.
+const ASYMMETRIC: [Algorithm; 10] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::ES512,
+    Algorithm::EdDSA,
+];
+const SYMMETRIC: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+impl RawJwtProvider {
+    fn compile(self, name: String) -> Result<JwtProvider, ConfigError> {
+        let field = |f: &str| format!("jwt_providers.{name}.{f}");
+        if name.is_empty() || name == TISJWT_PROVIDER {
+            return Err(error("jwt_providers", format!("`{name}` cannot name a JWT provider")));
+        }
+        let symmetric = self.hmac_secret.is_some();
+        let keys = self.key_source(&field)?;
+        let allowed: &[Algorithm] = if symmetric { &SYMMETRIC } else { &ASYMMETRIC };
+        let algorithms = match self.algorithms {
+            None => allowed.to_vec(),
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    Algorithm::from_name(n).filter(|alg| allowed.contains(alg)).ok_or_else(|| {
+                        let kind = if symmetric { "an HMAC secret" } else { "public keys" };
+                        error(&field("algorithms"), format!("`{n}` cannot be verified with {kind}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if algorithms.is_empty() {
+            return Err(error(&field("algorithms"), "must name at least one algorithm"));
+        }
+        if self.audiences.as_ref().is_some_and(Vec::is_empty) {
+            return Err(error(&field("audiences"), "must not be empty (omit it to skip the audience check)"));
+        }
+        if self.clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
+            return Err(error(&field("clock_skew_seconds"), format!("must be at most {MAX_CLOCK_SKEW_SECONDS}")));
+        }
+        if self.user_claim.is_empty() {
+            return Err(error(&field("user_claim"), "must name a claim"));
+        }
+        let claim_headers = self
+            .claims_to_headers
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let header = header_name(&field(&format!("claims_to_headers[{i}].header")), c.header)?;
+                Ok(ClaimHeader { claim: c.claim, header })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(JwtProvider {
+            issuer: self.issuer.clone(),
+            algorithms,
+            keys,
+            rules: ClaimRules {
+                issuer: self.issuer,
+                audiences: self.audiences,
+                clock_skew_seconds: i64::from(self.clock_skew_seconds),
+                require_exp: self.require_exp,
+            },
+            max_lifetime_seconds: self.max_lifetime_seconds.map(i64::from),
+            user_claim: self.user_claim,
+            claim_headers,
+            forward_token: self.forward_token,
+            cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
+            name,
+        })
+    }
+
+    /// Exactly one of `local_jwks`, `pem`, `hmac_secret`, `remote_jwks`.
+    fn key_source(&self, field: &dyn Fn(&str) -> String) -> Result<KeySource, ConfigError> {
+        let sources = [
+            self.local_jwks.is_some(),
+            self.pem.is_some(),
+            self.hmac_secret.is_some(),
+            self.remote_jwks.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(error(&field("keys"), "give exactly one of local_jwks, pem, hmac_secret, remote_jwks"));
+        }
+        let loaded = |f: &str, keys: Result<KeySet, crate::jwk::KeyError>| {
+            keys.map(|k| KeySource::Static(Rc::new(k))).map_err(|e| error(&field(f), e.to_string()))
+        };
+        if let Some(jwks) = &self.local_jwks {
+            // Inline keys are the operator's own, so `oct` (HMAC) JWKs are allowed here.
+            return loaded("local_jwks", KeySet::from_jwks_with(jwks.to_string().as_bytes(), SymmetricKeys::Allow));
+        }
+        if let Some(pem) = &self.pem {
+            return loaded("pem", KeySet::from_pem(pem));
+        }
+        if let Some(secret) = &self.hmac_secret {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(error(&field("hmac_secret"), format!("must be at least {MIN_SECRET_BYTES} bytes")));
+            }
+            return loaded("hmac_secret", KeySet::from_hmac_secret(secret.clone().into_bytes()));
+        }
+        match &self.remote_jwks {
+            Some(remote) => remote.compile(&|f| field(&format!("remote_jwks.{f}"))),
+            None => Err(error(&field("keys"), "no key source")),
+        }
+    }
+}
+
+impl RawRemoteJwks {
+    fn compile(&self, field: &dyn Fn(&str) -> String) -> Result<KeySource, ConfigError> {
+        if self.cluster.is_empty() {
+            return Err(error(&field("cluster"), "must name an Envoy cluster"));
+        }
+        if !self.path.starts_with('/') {
+            return Err(error(&field("path"), "must start with `/`"));
+        }
+        if self.refresh_interval_seconds == 0 {
+            return Err(error(&field("refresh_interval_seconds"), "must be at least 1"));
+        }
+        Ok(KeySource::Remote(RemoteJwks {
+            cluster: self.cluster.clone(),
+            authority: self.authority.clone().unwrap_or_else(|| self.cluster.clone()),
+            path: self.path.clone(),
+            timeout_ms: self.timeout_ms.clamp(1, 60_000),
+            refresh: RefreshPolicy {
+                interval_ms: u64::from(self.refresh_interval_seconds) * 1000,
+                initial_backoff_ms: self.initial_backoff_ms.max(1),
+                unknown_kid_gap_ms: u64::from(self.unknown_kid_refetch_gap_seconds) * 1000,
+            },
+            wait_ms: self.wait_ms.min(60_000),
+        }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,6 +429,7 @@ impl Config {
                 tenant: default_tenant_header(),
             },
             tisjwt: None,
+            jwt_providers: Vec::new(),
             policy: Policy::default(),
             directory: Directory::default(),
         }
@@ -257,16 +471,31 @@ impl RawConfig {
             ));
         }
         let tisjwt = self.tisjwt.map(RawTisjwt::compile).transpose()?;
-        let providers: Vec<&str> = tisjwt.iter().map(|_| TISJWT_PROVIDER).collect();
+        let jwt_providers = self
+            .jwt_providers
+            .into_iter()
+            .map(|(name, raw)| raw.compile(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let providers: Vec<&str> = tisjwt
+            .iter()
+            .map(|_| TISJWT_PROVIDER)
+            .chain(jwt_providers.iter().map(|p| p.name.as_str()))
+            .collect();
         if providers.is_empty() {
-            return Err(error("tisjwt", "at least one provider must be configured"));
+            return Err(error("tisjwt", "at least one provider (tisjwt or jwt_providers) must be configured"));
+        }
+        let claim_headers = jwt_providers.iter().flat_map(|p| p.claim_headers.iter().map(|c| c.header.as_str()));
+        let identity_names = [identity_headers.user.as_str(), identity_headers.tenant.as_str()];
+        if let Some(clash) = claim_headers.clone().find(|h| identity_names.contains(h)) {
+            return Err(error("jwt_providers", format!("claim header `{clash}` is also an identity header")));
         }
         Ok(Config {
             plugin_version: self.plugin_version,
             realm: self.realm,
             identity_headers,
-            tisjwt,
             policy: compile_rules(self.rules, &providers)?,
+            tisjwt,
+            jwt_providers,
             directory: self.directory.compile()?,
         })
     }

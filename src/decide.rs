@@ -6,7 +6,13 @@
 //! client-sent copy of those headers removed, and no credential the application does not
 //! need (the `Authorization` header of an accepted token and the `tisjwt` query parameter).
 
+use std::rc::Rc;
+
+use crate::bearer::{JwtIdentity, JwtProvider, KeySource};
+use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::Callout;
+use crate::jwk::KeySet;
+use crate::jwt::UntrustedJwt;
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
@@ -54,6 +60,8 @@ pub enum DenyReason {
     InsufficientScope(Vec<String>),
     /// The user directory did not answer usably.
     DirectoryUnavailable,
+    /// A provider's remote JWKS was not loaded within the wait bound.
+    KeysUnavailable,
     /// No rule of the route policy matches the request.
     NoRule,
     /// The host would not hand over or rewrite the request; refused rather than passed.
@@ -73,13 +81,14 @@ impl DenyReason {
             Self::UnknownUser => "unknown_user",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::DirectoryUnavailable => "directory_unavailable",
+            Self::KeysUnavailable => "keys_unavailable",
             Self::NoRule => "no_rule",
             Self::Internal => "internal_error",
         }
     }
 
     /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 11] = [
+    pub const METRIC_NAMES: [&'static str; 12] = [
         "missing_credential",
         "ambiguous_credential",
         "invalid_token",
@@ -89,6 +98,7 @@ impl DenyReason {
         "unknown_user",
         "insufficient_scope",
         "directory_unavailable",
+        "keys_unavailable",
         "no_rule",
         "internal_error",
     ];
@@ -123,6 +133,28 @@ pub struct Identity {
     pub family: Family,
     pub user: String,
     pub tenant: Option<String>,
+    /// Claims forwarded as headers (JWT providers).
+    pub claim_headers: Vec<(String, String)>,
+    /// Keep the `Authorization` header for the application.
+    pub forward_token: bool,
+}
+
+/// Verification keys of remote JWKS providers, as the root context last loaded them.
+pub trait Keyring {
+    fn remote_keys(&self, provider: &str) -> Option<Rc<KeySet>>;
+}
+
+/// What the core may consult besides the request: loaded keys and the shared caches.
+pub struct Env<'a> {
+    pub keyring: &'a dyn Keyring,
+    pub store: &'a dyn SharedStore,
+}
+
+/// Slots of the shared verified-token cache.
+pub const TOKEN_CACHE_SLOTS: u32 = 8192;
+
+fn token_cache() -> SlotCache {
+    SlotCache::new("jwt", TOKEN_CACHE_SLOTS)
 }
 
 /// A verified request waiting for the directory's word on its user.
@@ -144,14 +176,26 @@ impl Pending {
 pub enum Step {
     Done(Decision),
     /// Ask the directory about `pending.user()` (the shell consults its cache first).
-    LookUpUser {
-        pending: Pending,
-        callout: Callout,
-    },
+    LookUpUser { pending: Pending, callout: Callout },
+    /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
+    /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
+    WaitForKeys { provider: String, refetch: bool },
+}
+
+/// Why verification did not produce an identity.
+enum Refusal {
+    Deny(Denial),
+    WaitForKeys { provider: String, refetch: bool },
+}
+
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        Refusal::Deny(denial)
+    }
 }
 
 /// Decides a request as far as it can without asking anyone.
-pub fn begin(config: &Config, request: &RequestHead, now: UnixSeconds) -> Step {
+pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSeconds) -> Step {
     let Some(rule) = config.policy.route(&request.method, &request.path) else {
         return deny(default_family(config), DenyReason::NoRule);
     };
@@ -166,9 +210,10 @@ pub fn begin(config: &Config, request: &RequestHead, now: UnixSeconds) -> Step {
         _ if rule.allow_anonymous => return Step::Done(Decision::Allow(anonymous(config))),
         _ => return deny(owner, DenyReason::MissingCredential),
     };
-    let identity = match verify(config, rule, &credential, now) {
+    let identity = match verify(config, rule, &credential, env, now) {
         Ok(identity) => identity,
-        Err(denial) => return Step::Done(Decision::Deny(denial)),
+        Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial)),
+        Err(Refusal::WaitForKeys { provider, refetch }) => return Step::WaitForKeys { provider, refetch },
     };
     let forwarded_path = forwarded_path(&request.path, credential.location);
     let pending = Pending {
@@ -242,42 +287,135 @@ fn verify(
     config: &Config,
     rule: &Rule,
     credential: &Credential,
+    env: &Env<'_>,
     now: UnixSeconds,
-) -> Result<Identity, Denial> {
-    let owner = rule_family(rule);
-    let missing = Denial {
-        family: owner,
-        reason: DenyReason::MissingCredential,
-    };
+) -> Result<Identity, Refusal> {
+    let missing = Denial { family: rule_family(rule), reason: DenyReason::MissingCredential };
+    let accepts = |name: &str| rule.providers.iter().any(|p| p == name);
     match credential.scheme {
-        Scheme::Tisjwt if rule.providers.iter().any(|p| p == TISJWT_PROVIDER) => {
-            let provider = config.tisjwt.as_ref().ok_or(missing.clone())?;
-            if credential.location == Location::QueryParameter && !provider.allow_query_parameter {
-                return Err(Denial {
-                    family: Family::Tisjwt,
-                    ..missing
-                });
+        Scheme::Tisjwt if accepts(TISJWT_PROVIDER) => Ok(verify_tisjwt(config, rule, credential, now)?),
+        Scheme::Bearer => {
+            let providers: Vec<&JwtProvider> = config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
+            if providers.is_empty() {
+                return Err(missing.into());
             }
-            let identity = provider
-                .verify(&credential.value, now)
-                .map_err(|failure| Denial {
-                    family: Family::Tisjwt,
-                    reason: match failure {
-                        TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
-                        TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
-                        TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
-                    },
-                })?;
-            // TISJWT tokens carry no OAuth scopes: a route that needs scopes refuses them.
-            require_scopes(rule, &[], Family::Tisjwt)?;
+            let identity = verify_bearer(&providers, &credential.value, env, now)?;
+            require_scopes(rule, &identity.scopes, Family::OAuth)?;
+            let forward_token = providers.iter().any(|p| p.name == identity.provider && p.forward_token);
             Ok(Identity {
-                family: Family::Tisjwt,
+                family: Family::OAuth,
                 user: identity.user,
-                tenant: identity.tenant,
+                tenant: None,
+                claim_headers: identity.headers,
+                forward_token,
             })
         }
-        _ => Err(missing),
+        _ => Err(missing.into()),
     }
+}
+
+fn verify_tisjwt(config: &Config, rule: &Rule, credential: &Credential, now: UnixSeconds) -> Result<Identity, Denial> {
+    let missing = Denial { family: Family::Tisjwt, reason: DenyReason::MissingCredential };
+    let provider = config.tisjwt.as_ref().ok_or(missing.clone())?;
+    if credential.location == Location::QueryParameter && !provider.allow_query_parameter {
+        return Err(missing);
+    }
+    let identity = provider.verify(&credential.value, now).map_err(|failure| Denial {
+        family: Family::Tisjwt,
+        reason: match failure {
+            TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
+            TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
+            TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
+        },
+    })?;
+    // TISJWT tokens carry no OAuth scopes: a route that needs scopes refuses them.
+    require_scopes(rule, &[], Family::Tisjwt)?;
+    Ok(Identity {
+        family: Family::Tisjwt,
+        user: identity.user,
+        tenant: identity.tenant,
+        claim_headers: Vec::new(),
+        forward_token: false,
+    })
+}
+
+fn invalid_bearer(error: JwtError) -> Refusal {
+    let reason = match error {
+        JwtError::Expired => DenyReason::ExpiredToken,
+        other => DenyReason::InvalidToken(other),
+    };
+    Refusal::Deny(Denial { family: Family::OAuth, reason })
+}
+
+/// Verifies a Bearer JWT with the route's providers: a cached verification first, then each
+/// provider whose issuer matches the token's unverified `iss`, in rule order.
+fn verify_bearer(
+    providers: &[&JwtProvider],
+    token: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<JwtIdentity, Refusal> {
+    let cache = token_cache();
+    let key = cache.key(token.as_bytes());
+    if let Some(hit) = cache
+        .get(env.store, &key, now)
+        .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
+        .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
+    {
+        return Ok(hit);
+    }
+    let jwt = UntrustedJwt::parse(token).map_err(invalid_bearer)?;
+    let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
+    let mut first_error = JwtError::WrongIssuer;
+    for (i, provider) in providers.iter().filter(|p| p.may_accept(issuer)).enumerate() {
+        let remote = matches!(provider.keys, KeySource::Remote(_));
+        let keys = match &provider.keys {
+            KeySource::Static(keys) => keys.clone(),
+            KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
+                Some(keys) => keys,
+                None => return Err(Refusal::WaitForKeys { provider: provider.name.clone(), refetch: false }),
+            },
+        };
+        match provider.verify(&jwt, &keys, now) {
+            Ok(identity) => {
+                remember(&cache, env.store, &key, &identity, provider.cache_ttl_seconds, now);
+                return Ok(identity);
+            }
+            Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
+                return Err(Refusal::WaitForKeys { provider: provider.name.clone(), refetch: true });
+            }
+            Err(e) if i == 0 => first_error = e,
+            Err(_) => {}
+        }
+    }
+    Err(invalid_bearer(first_error))
+}
+
+/// Caches a verification for `ttl`, never past the token's own `exp`.
+fn remember(
+    cache: &SlotCache,
+    store: &dyn SharedStore,
+    key: &CacheKey,
+    identity: &JwtIdentity,
+    ttl: i64,
+    now: UnixSeconds,
+) {
+    let until = identity.expires_at.map_or(now + ttl, |exp| exp.min(now + ttl));
+    if ttl > 0 && until > now {
+        if let Ok(bytes) = serde_json::to_vec(identity) {
+            cache.insert(store, key, &bytes, until);
+        }
+    }
+}
+
+/// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
+pub fn unknown_key() -> Decision {
+    Decision::Deny(Denial { family: Family::OAuth, reason: DenyReason::InvalidToken(JwtError::NoMatchingKey) })
+}
+
+/// The wait for a provider's JWKS ran out with no keys.
+pub fn keys_unavailable() -> Decision {
+    Decision::Deny(Denial { family: Family::OAuth, reason: DenyReason::KeysUnavailable })
 }
 
 fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(), Denial> {
@@ -296,9 +434,17 @@ fn forwarded_path(path: &str, location: Location) -> Option<String> {
     (location == Location::QueryParameter).then(|| query::remove_param(path, TISJWT_PARAM))
 }
 
+/// Every header the filter may set: client-sent copies of all of them are removed.
 fn identity_header_names(config: &Config) -> Vec<String> {
     let headers = &config.identity_headers;
-    vec![headers.user.clone(), headers.tenant.clone()]
+    let claim_headers = config.jwt_providers.iter().flat_map(|p| p.claim_headers.iter().map(|c| c.header.clone()));
+    let mut names: Vec<String> = vec![headers.user.clone(), headers.tenant.clone()];
+    for name in claim_headers {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn anonymous(config: &Config) -> Forward {
@@ -311,13 +457,14 @@ fn anonymous(config: &Config) -> Forward {
 fn forward(config: &Config, pending: Pending) -> Forward {
     let headers = &config.identity_headers;
     let mut remove_headers = identity_header_names(config);
-    if pending.location == Location::AuthorizationHeader {
+    if pending.location == Location::AuthorizationHeader && !pending.identity.forward_token {
         remove_headers.push("authorization".to_owned());
     }
     let mut set_headers = vec![(headers.user.clone(), pending.identity.user)];
     if let Some(tenant) = pending.identity.tenant {
         set_headers.push((headers.tenant.clone(), tenant));
     }
+    set_headers.extend(pending.identity.claim_headers);
     Forward {
         remove_headers,
         set_headers,
@@ -329,6 +476,7 @@ fn forward(config: &Config, pending: Pending) -> Forward {
 mod tests {
     use super::*;
     use crate::jwt::tests::{sign_raw, SECRET};
+    use crate::cache::tests::MapStore;
     use crate::jwt::Algorithm;
 
     const NOW: UnixSeconds = 1_700_000_000;
@@ -359,8 +507,19 @@ mod tests {
         }
     }
 
+    struct NoKeys;
+    impl Keyring for NoKeys {
+        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+            None
+        }
+    }
+
+    fn env_with(store: &MapStore) -> Env<'_> {
+        Env { keyring: &NoKeys, store }
+    }
+
     fn decide(config: &Config, request: &RequestHead) -> Decision {
-        match begin(config, request, NOW) {
+        match begin(config, request, &env_with(&MapStore::default()), NOW) {
             Step::Done(decision) => decision,
             other => panic!("not done: {other:?}"),
         }
@@ -507,7 +666,8 @@ mod tests {
     fn a_callout_directory_pauses_the_request_and_its_answer_decides() {
         let cfg = config_with("", r#","directory":{"callout":{"cluster":"jira"}}"#);
         let req = request("/x", &[("authorization", &format!("TISJWT {}", token("fred")))]);
-        let Step::LookUpUser { pending, callout } = begin(&cfg, &req, NOW) else {
+        let store = MapStore::default();
+        let Step::LookUpUser { pending, callout } = begin(&cfg, &req, &env_with(&store), NOW) else {
             panic!("no lookup")
         };
         assert_eq!(callout.path, "/rest/api/2/user?username=fred");

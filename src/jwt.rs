@@ -57,6 +57,8 @@ pub enum JwtError {
     WrongIssuer,
     /// `aud` shares nothing with the configured audiences, or is absent.
     WrongAudience,
+    /// `exp - iat` is over the configured maximum lifetime, or either claim is missing.
+    LifetimeTooLong,
 }
 
 /// JWS algorithms this build verifies (RFC 7518 section 3.1, RFC 8037 section 3.1), compared

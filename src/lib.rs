@@ -22,3 +22,4 @@ pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 pub mod jwks_cache;
+pub mod bearer;

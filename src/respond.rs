@@ -14,6 +14,7 @@ pub const AMBIGUOUS_TISJWT: &str = "More than one credential was supplied. Send 
 pub const TIS_SCOPE: &str = "The tisjwt token does not grant the scope this request requires.";
 pub const TIS_NO_RULE: &str = "No access rule allows this request.";
 pub const TIS_DIRECTORY_DOWN: &str = "The user directory could not be reached. Please try again later.";
+pub const TIS_KEYS_DOWN: &str = "The signing keys could not be loaded. Please try again later.";
 pub const INTERNAL_ERROR: &str = "The request could not be authenticated. Please try again later.";
 
 pub const OAUTH_MISSING: &str = "Authentication required: No bearer token was provided.";
@@ -24,6 +25,7 @@ pub const OAUTH_INACTIVE_USER: &str = "User Inactive: The user of this token is 
 pub const OAUTH_UNKNOWN_USER: &str = "No user found with this username/email address";
 pub const OAUTH_SCOPE: &str = "Insufficient Scope: The token does not grant the scope this request requires.";
 pub const OAUTH_DIRECTORY_DOWN: &str = "Service Unavailable: The user directory could not be reached.";
+pub const OAUTH_KEYS_DOWN: &str = "Service Unavailable: The signing keys could not be loaded.";
 pub const OAUTH_NO_RULE: &str = "Forbidden: No access rule allows this request.";
 pub const OAUTH_INTERNAL: &str = "Internal Error: The request could not be authenticated.";
 
@@ -87,6 +89,7 @@ fn tisjwt_reply(
         DenyReason::InsufficientScope(_) => (403, TIS_SCOPE),
         DenyReason::NoRule => (403, TIS_NO_RULE),
         DenyReason::DirectoryUnavailable => (503, TIS_DIRECTORY_DOWN),
+        DenyReason::KeysUnavailable => (503, TIS_KEYS_DOWN),
         DenyReason::Internal => (500, INTERNAL_ERROR),
     };
     let body = TisBody {
@@ -158,6 +161,7 @@ fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Opti
         ),
         DenyReason::NoRule => (403, OAUTH_NO_RULE, None),
         DenyReason::DirectoryUnavailable => (503, OAUTH_DIRECTORY_DOWN, None),
+        DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN, None),
         DenyReason::Internal => (500, OAUTH_INTERNAL, None),
     };
     let body = OAuthBody {

@@ -4,6 +4,8 @@
 //! The application trusts the identity headers the filter sets, as a real application behind
 //! tokengate would, and records every request it receives so tests can see what got through.
 
+pub mod keys;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_compact::alg::{Hs256, Hs256Key};
