@@ -1,4 +1,6 @@
-//! Verification keys from configuration: JWK sets ([RFC 7517](https://www.rfc-editor.org/rfc/rfc7517)), PEM public keys and HMAC secrets.
+//! Verification keys from configuration: JWK sets ([RFC 7517]), PEM public keys and HMAC secrets.
+//!
+//! [RFC 7517]: https://www.rfc-editor.org/rfc/rfc7517
 //!
 //! A [`KeySet`] is the only place a token's signature key can come from: nothing in a token's
 //! header (`jwk`, `jku`, `x5u`, `x5c`) ever adds to it.
