@@ -1,4 +1,6 @@
-//! Verification keys from configuration: JWK sets ([RFC 7517](https://www.rfc-editor.org/rfc/rfc7517)), PEM public keys and HMAC secrets.
+//! Verification keys from configuration: JWK sets ([RFC 7517]), PEM public keys and HMAC secrets.
+//!
+//! [RFC 7517]: https://www.rfc-editor.org/rfc/rfc7517
 //!
 //! A [`KeySet`] is the only place a token's signature key can come from: nothing in a token's
 //! header (`jwk`, `jku`, `x5u`, `x5c`) ever adds to it.
@@ -438,4 +440,364 @@ fn key_from_spki(der: &[u8]) -> Result<KeyMaterial, KeyError> {
 fn rsa_from_pkcs1(der: &[u8]) -> Result<RsaPublicKey, KeyError> {
     let key = rsa::pkcs1::RsaPublicKey::from_der(der).map_err(|_| KeyError::MalformedDer)?;
     rsa_from_parts(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::alg::{Es384, Es512};
+    use crate::jwt::Algorithm;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key, Rsa};
+    use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
+    use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+    use rsa::RsaPrivateKey;
+    use serde_json::json;
+    use std::sync::OnceLock;
+
+    /// TEST-ONLY RSA primes: generating a 2048-bit key takes seconds in a debug build.
+    const TEST_ONLY_RSA_P: &str = "f878730efdbd27fcb5713780d8ebc88f50f7b74185efb42e896182e997f8c3570d75be382519b74957bbcba87a068c58d31fdc0d7e9c9252efda546f16e5979c169a0b695b0f0b6f7d192864fba84c699ee9dd23fac76d80030894a51a7bc0bb6a32188237dd2bb6c20645d09e9a1799ed4738e7348b07af565553280054e0d7";
+    const TEST_ONLY_RSA_Q: &str = "f1c6c841a70406698dea6ad6c38d034d68f949fa288eea956009f50c1681d0bd73fd2357d8ea2f4773d369da4e0272dbf1a94d94a4e520375109cd84fecf13c9c5a7adffe60e0fbd4f636e7dcb8039e32e2f52381546bcf10fc25f9b1f67c7975fa6f3a2b320c95d70a43e66247a98210f34f9718345a39b689ec9595eb37aad";
+
+    pub fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn test_rsa_key() -> &'static RsaPrivateKey {
+        static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+        KEY.get_or_init(|| {
+            let p = BigUint::from_bytes_be(&hex(TEST_ONLY_RSA_P));
+            let q = BigUint::from_bytes_be(&hex(TEST_ONLY_RSA_Q));
+            RsaPrivateKey::from_p_q(p, q, BigUint::from(65_537_u32)).unwrap()
+        })
+    }
+
+    /// Private keys made at test time from a seed byte, so an "attacker" can have its own.
+    /// The RSA key is the same for every seed; give RSA attacks another key type.
+    pub struct TestKeys {
+        seed: u8,
+    }
+
+    impl TestKeys {
+        pub fn issuer() -> Self {
+            Self { seed: 1 }
+        }
+        pub fn attacker() -> Self {
+            Self { seed: 2 }
+        }
+
+        fn scalar(&self, len: usize) -> Vec<u8> {
+            let mut bytes = vec![self.seed; len];
+            bytes[0] = 0; // below every curve order
+            bytes
+        }
+        pub fn p256(&self) -> p256::ecdsa::SigningKey {
+            p256::ecdsa::SigningKey::from_slice(&self.scalar(32)).unwrap()
+        }
+        pub fn p384(&self) -> p384::ecdsa::SigningKey {
+            p384::ecdsa::SigningKey::from_slice(&self.scalar(48)).unwrap()
+        }
+        pub fn p521(&self) -> p521::ecdsa::SigningKey {
+            p521::ecdsa::SigningKey::from_slice(&self.scalar(66)).unwrap()
+        }
+        pub fn ed25519(&self) -> ed25519_compact::KeyPair {
+            ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([self.seed; 32]))
+        }
+        pub fn hmac_secret(&self) -> Vec<u8> {
+            vec![self.seed; 64]
+        }
+
+        /// The JWS signature of `input` under `alg` with this set's key of the fitting kind.
+        pub fn sign(&self, alg: Algorithm, input: &[u8]) -> Vec<u8> {
+            let secret = self.hmac_secret();
+            let rsa = test_rsa_key();
+            match alg {
+                Algorithm::RS256 => Rsa::rs256().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::RS384 => Rsa::rs384().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::RS512 => Rsa::rs512().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::PS256 => Rsa::ps256().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::PS384 => Rsa::ps384().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::PS512 => Rsa::ps512().sign(rsa, input).as_bytes().to_vec(),
+                Algorithm::ES256 => Es256.sign(&self.p256(), input).as_bytes().to_vec(),
+                Algorithm::ES384 => Es384.sign(&self.p384(), input).as_bytes().to_vec(),
+                Algorithm::ES512 => Es512.sign(&self.p521(), input).as_bytes().to_vec(),
+                Algorithm::EdDSA => Ed25519.sign(&self.ed25519().sk, input).as_bytes().to_vec(),
+                Algorithm::HS256 => Hs256.sign(&Hs256Key::new(&secret), input).as_bytes().to_vec(),
+                Algorithm::HS384 => Hs384.sign(&Hs384Key::new(&secret), input).as_bytes().to_vec(),
+                Algorithm::HS512 => Hs512.sign(&Hs512Key::new(&secret), input).as_bytes().to_vec(),
+            }
+        }
+
+        /// The public JWK (or `oct` secret) that checks `alg`, with `kid`, without `alg`.
+        pub fn jwk(&self, alg: Algorithm, kid: &str) -> Value {
+            let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+            let ec = |crv: &str, point: &[u8]| {
+                let half = (point.len() - 1) / 2;
+                json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=half]), "y": b64(&point[half + 1..])})
+            };
+            let mut jwk = match alg.key_kind() {
+                KeyKind::Rsa => {
+                    let key = test_rsa_key();
+                    json!({"kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be())})
+                }
+                KeyKind::P256 => ec(
+                    "P-256",
+                    self.p256().verifying_key().to_encoded_point(false).as_bytes(),
+                ),
+                KeyKind::P384 => ec(
+                    "P-384",
+                    self.p384().verifying_key().to_encoded_point(false).as_bytes(),
+                ),
+                KeyKind::P521 => ec(
+                    "P-521",
+                    p521::ecdsa::VerifyingKey::from(&self.p521())
+                        .to_encoded_point(false)
+                        .as_bytes(),
+                ),
+                KeyKind::Ed25519 => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&self.ed25519().pk[..])}),
+                KeyKind::Hmac => json!({"kty": "oct", "k": b64(&self.hmac_secret())}),
+            };
+            jwk["kid"] = json!(kid);
+            jwk
+        }
+
+        /// A JWKS with one key per kind, each with `kid` = the kind's name; HMAC allowed.
+        pub fn key_set(&self) -> KeySet {
+            let keys: Vec<Value> = Algorithm::ALL
+                .into_iter()
+                .filter(|alg| {
+                    matches!(
+                        alg,
+                        Algorithm::RS256
+                            | Algorithm::ES256
+                            | Algorithm::ES384
+                            | Algorithm::ES512
+                            | Algorithm::EdDSA
+                            | Algorithm::HS256
+                    )
+                })
+                .map(|alg| self.jwk(alg, &format!("{:?}", alg.key_kind())))
+                .collect();
+            let jwks = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
+            KeySet::from_jwks_with(&jwks, SymmetricKeys::Allow).unwrap()
+        }
+    }
+
+    /// The test RSA public key as SPKI PEM.
+    pub fn rsa_public_pem() -> String {
+        test_rsa_key()
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    }
+
+    /// The issuer's P-256 public key as SPKI PEM.
+    pub fn p256_public_pem() -> String {
+        p256::PublicKey::from(TestKeys::issuer().p256().verifying_key())
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    }
+
+    fn jwks(keys: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+    }
+
+    #[test]
+    fn a_jwks_yields_one_key_per_supported_entry_with_kid_and_alg() {
+        let keys = TestKeys::issuer();
+        let mut rsa = keys.jwk(Algorithm::RS256, "r1");
+        rsa["alg"] = json!("RS256");
+        rsa["use"] = json!("sig");
+        let set = KeySet::from_jwks(&jwks(json!([rsa, keys.jwk(Algorithm::ES512, "e1")]))).unwrap();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains_kid("r1") && set.contains_kid("e1") && !set.contains_kid("R1"));
+        let first = set.iter().next().unwrap();
+        assert_eq!((first.kid(), first.alg()), (Some("r1"), Some("RS256")));
+        assert_eq!(first.material().kind(), KeyKind::Rsa);
+    }
+
+    #[test]
+    fn oct_keys_become_hmac_secrets_only_when_explicitly_allowed() {
+        let keys = TestKeys::issuer();
+        let only_oct = jwks(json!([keys.jwk(Algorithm::HS256, "h")]));
+        assert_eq!(
+            KeySet::from_jwks(&only_oct).err(),
+            Some(KeyError::SymmetricKeyNotAllowed)
+        );
+        let mixed = jwks(json!([
+            keys.jwk(Algorithm::HS256, "h"),
+            keys.jwk(Algorithm::ES256, "e")
+        ]));
+        let remote = KeySet::from_jwks(&mixed).unwrap();
+        assert!(!remote.contains_kid("h") && remote.contains_kid("e"));
+        let local = KeySet::from_jwks_with(&mixed, SymmetricKeys::Allow).unwrap();
+        assert_eq!(local.len(), 2);
+    }
+
+    #[test]
+    fn unknown_types_curves_and_encryption_keys_are_skipped() {
+        let keys = TestKeys::issuer();
+        let mut enc = keys.jwk(Algorithm::ES256, "enc");
+        enc["use"] = json!("enc");
+        let mut x25519 = keys.jwk(Algorithm::EdDSA, "x");
+        x25519["crv"] = json!("X25519");
+        let set = KeySet::from_jwks(&jwks(json!([
+            {"kty": "PQC", "kid": "new"},
+            enc,
+            x25519,
+            {"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"},
+            {"kty": 7},
+            "not an object",
+            keys.jwk(Algorithm::EdDSA, "ed"),
+        ])))
+        .unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.contains_kid("ed"));
+    }
+
+    #[test]
+    fn a_jwks_without_a_usable_key_names_the_first_problem() {
+        for (json, error) in [
+            (json!([]), KeyError::NoUsableKey),
+            (
+                json!([{"kty": "PQC"}]),
+                KeyError::UnsupportedKeyType("PQC".into()),
+            ),
+            (
+                json!([{"kty": "EC", "crv": "P-256", "x": "AA"}]),
+                KeyError::BadMember("x"),
+            ),
+            (json!([{"kty": "RSA", "e": "AQAB"}]), KeyError::MissingMember("n")),
+            (
+                json!([{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]),
+                KeyError::RsaKeySize(17),
+            ),
+            (
+                json!([{"kty": "OKP", "crv": "Ed448", "x": "AA"}]),
+                KeyError::UnsupportedCurve("Ed448".into()),
+            ),
+        ] {
+            assert_eq!(
+                KeySet::from_jwks(&jwks(json.clone())).err(),
+                Some(error),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_jwks_documents_are_errors() {
+        for text in ["", "{", "[]", "{}", r#"{"keys":{}}"#, r#"{"keys":"x"}"#] {
+            assert_eq!(
+                KeySet::from_jwks(text.as_bytes()).err(),
+                Some(KeyError::MalformedJwks),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_point_off_the_curve_is_refused() {
+        let mut jwk = TestKeys::issuer().jwk(Algorithm::ES256, "e");
+        jwk["y"] = jwk["x"].clone();
+        assert_eq!(
+            KeySet::from_jwks(&jwks(json!([jwk]))).err(),
+            Some(KeyError::BadMember("x"))
+        );
+    }
+
+    #[test]
+    fn a_p521_coordinate_one_byte_short_is_left_padded() {
+        // About one seed in 256 gives a P-521 x coordinate whose first byte is zero.
+        let short = (1..=255_u8)
+            .map(|seed| TestKeys { seed }.jwk(Algorithm::ES512, "p"))
+            .find(|jwk| {
+                let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+                x[0] == 0
+            })
+            .unwrap();
+        let mut trimmed = short.clone();
+        let x = URL_SAFE_NO_PAD.decode(short["x"].as_str().unwrap()).unwrap();
+        trimmed["x"] = json!(URL_SAFE_NO_PAD.encode(&x[1..]));
+        assert_eq!(KeySet::from_jwks(&jwks(json!([trimmed]))).unwrap().len(), 1);
+        let mut two_short = short;
+        two_short["x"] = json!(URL_SAFE_NO_PAD.encode(&x[2..]));
+        assert!(KeySet::from_jwks(&jwks(json!([two_short]))).is_err());
+    }
+
+    #[test]
+    fn pem_text_may_hold_several_public_keys() {
+        let both = format!("{}\n{}", rsa_public_pem(), p256_public_pem());
+        let set = KeySet::from_pem(&both).unwrap();
+        let kinds: Vec<KeyKind> = set.iter().map(|key| key.material().kind()).collect();
+        assert_eq!(kinds, [KeyKind::Rsa, KeyKind::P256]);
+        assert!(set.iter().all(|key| key.kid().is_none() && key.alg().is_none()));
+    }
+
+    #[test]
+    fn a_pkcs1_rsa_public_key_block_is_accepted() {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        let pem = test_rsa_key()
+            .to_public_key()
+            .to_pkcs1_pem(LineEnding::LF)
+            .unwrap();
+        assert!(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
+        assert_eq!(KeySet::from_pem(&pem).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn broken_or_foreign_pem_is_an_error() {
+        let good = rsa_public_pem();
+        let private_label = good.replace("PUBLIC KEY", "PRIVATE KEY");
+        let cases = [
+            ("", KeyError::MalformedPem),
+            ("just text", KeyError::MalformedPem),
+            ("-----BEGIN PUBLIC KEY-----\nAAAA", KeyError::MalformedPem),
+            (
+                "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----",
+                KeyError::MalformedPem,
+            ),
+            (
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+                KeyError::MalformedDer,
+            ),
+            (
+                private_label.as_str(),
+                KeyError::UnsupportedPemLabel("PRIVATE KEY".into()),
+            ),
+        ];
+        for (pem, error) in cases {
+            assert_eq!(KeySet::from_pem(pem).err(), Some(error), "{pem}");
+        }
+    }
+
+    #[test]
+    fn sets_combine_and_an_empty_secret_is_refused() {
+        let mut set = KeySet::from_hmac_secret(b"secret".to_vec()).unwrap();
+        set.extend(KeySet::from_pem(&p256_public_pem()).unwrap());
+        assert_eq!(set.len(), 2);
+        assert!(!set.is_empty() && KeySet::default().is_empty());
+        assert_eq!(
+            KeySet::from_hmac_secret(Vec::new()).err(),
+            Some(KeyError::EmptySecret)
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_secret_bytes() {
+        let keys = TestKeys::issuer();
+        let mut set = KeySet::from_hmac_secret(b"hunter2-hunter2".to_vec()).unwrap();
+        set.extend(keys.key_set());
+        let debug = format!("{set:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(
+            !debug.contains(&URL_SAFE_NO_PAD.encode(keys.hmac_secret())),
+            "{debug}"
+        );
+        assert!(!debug.contains("[1, 1, 1"), "{debug}");
+        assert!(debug.contains("HmacSecret(<15 bytes>)"), "{debug}");
+    }
 }

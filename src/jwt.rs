@@ -452,7 +452,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::jwk::tests::{hex, p256_public_pem, rsa_public_pem, TestKeys};
+    use crate::jwk::{KeyKind, SymmetricKeys};
     use jwt_compact::Algorithm as _;
+    use serde_json::json;
 
     pub const SECRET: &[u8] = b"a-demo-secret-that-is-32-bytes!!";
 
@@ -711,5 +714,276 @@ pub(crate) mod tests {
             check_claims(&claims(r#"{"exp":1e9,"iss":"tis","aud":[]}"#), &strict, 0),
             Err(JwtError::WrongAudience)
         );
+    }
+
+    /// `header` and `claims` (raw JSON text) signed by `keys` under `alg`.
+    fn signed(keys: &TestKeys, alg: Algorithm, header: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = keys.sign(alg, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    fn with_signature(token: &str, signature: &[u8]) -> String {
+        let (input, _) = token.rsplit_once('.').unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    fn verify_with(token: &str, keys: &KeySet) -> Result<Algorithm, JwtError> {
+        UntrustedJwt::parse(token)?.verify(keys, &Algorithm::ALL)
+    }
+
+    fn alg_header(alg: Algorithm) -> String {
+        format!(r#"{{"alg":"{}"}}"#, alg.name())
+    }
+
+    #[test]
+    fn every_algorithm_verifies_a_token_signed_by_a_configured_key() {
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        for alg in Algorithm::ALL {
+            let token = signed(&issuer, alg, &alg_header(alg), r#"{"sub":"fred"}"#);
+            assert_eq!(verify_with(&token, &keys), Ok(alg), "{alg:?}");
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_has_a_bad_signature_for_every_algorithm() {
+        let keys = TestKeys::issuer().key_set();
+        let attacker = TestKeys::attacker();
+        for alg in Algorithm::ALL
+            .into_iter()
+            .filter(|alg| alg.key_kind() != KeyKind::Rsa)
+        {
+            let token = signed(&attacker, alg, &alg_header(alg), "{}");
+            assert_eq!(verify_with(&token, &keys), Err(JwtError::BadSignature), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn only_algorithms_the_caller_allows_are_verified() {
+        let issuer = TestKeys::issuer();
+        let token = signed(&issuer, Algorithm::ES256, &alg_header(Algorithm::ES256), "{}");
+        let jwt = UntrustedJwt::parse(&token).unwrap();
+        assert_eq!(
+            jwt.verify(&issuer.key_set(), &[Algorithm::RS256, Algorithm::HS256]),
+            Err(JwtError::AlgorithmNotAllowed)
+        );
+    }
+
+    #[test]
+    fn alg_none_in_any_spelling_is_refused_even_with_every_algorithm_allowed() {
+        let issuer = TestKeys::issuer();
+        for alg in ["none", "None", "NONE", "nOnE", "none ", "es256", "HS256\u{0}"] {
+            let header = json!({ "alg": alg }).to_string();
+            let unsigned = format!("{}.e30.", URL_SAFE_NO_PAD.encode(&header));
+            let hmac = signed(&issuer, Algorithm::HS256, &header, "{}");
+            for token in [unsigned, hmac] {
+                assert_eq!(
+                    verify_with(&token, &issuer.key_set()),
+                    Err(JwtError::AlgorithmNotAllowed),
+                    "{alg:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_and_ec_public_keys_are_never_used_as_hmac_secrets() {
+        // The classic confusion: the attacker HMAC-signs with the verifier's public key bytes.
+        for pem in [rsa_public_pem(), p256_public_pem()] {
+            let from_pem = KeySet::from_pem(&pem).unwrap();
+            for secret in [pem.as_bytes(), pem.trim_end().as_bytes()] {
+                for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+                    let token = sign_raw(alg, &alg_header(alg), "{}", secret);
+                    assert_eq!(verify_with(&token, &from_pem), Err(JwtError::NoMatchingKey));
+                }
+            }
+        }
+        let issuer = TestKeys::issuer();
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ] {
+            let jwk = issuer.jwk(alg, "k");
+            let jwks = serde_json::to_vec(&json!({ "keys": [jwk] })).unwrap();
+            let keys = KeySet::from_jwks_with(&jwks, SymmetricKeys::Allow).unwrap();
+            for secret in [jwk.to_string().into_bytes(), jwks.clone()] {
+                let token = sign_raw(Algorithm::HS256, r#"{"alg":"HS256","kid":"k"}"#, "{}", &secret);
+                assert_eq!(
+                    verify_with(&token, &keys),
+                    Err(JwtError::NoMatchingKey),
+                    "{alg:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ecdsa_signatures_with_r_and_s_zero_or_equal_to_the_group_order_are_refused() {
+        const P256_ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";
+        const P384_ORDER: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973";
+        const P521_ORDER: &str = "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409";
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        for (alg, order) in [
+            (Algorithm::ES256, P256_ORDER),
+            (Algorithm::ES384, P384_ORDER),
+            (Algorithm::ES512, P521_ORDER),
+        ] {
+            let n = hex(order);
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            let zeros = vec![0; 2 * n.len()];
+            let one_and_zero = [vec![0; n.len() - 1], vec![1], vec![0; n.len()]].concat();
+            let order_twice = [n.clone(), n.clone()].concat();
+            let all_ones = vec![0xff; 2 * n.len()];
+            for signature in [zeros, one_and_zero, order_twice, all_ones] {
+                assert_eq!(
+                    verify_with(&with_signature(&token, &signature), &keys),
+                    Err(JwtError::BadSignature),
+                    "{alg:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn signatures_of_any_wrong_length_are_bad_signatures_not_panics() {
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        for alg in Algorithm::ALL {
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            let good = URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap();
+            let mut lengths = vec![0, 1, good.len() - 1, good.len() + 1, 2 * good.len(), 1024];
+            lengths.extend([32, 48, 64, 66, 96, 132, 256].map(|len| len + 1));
+            for len in lengths {
+                let mut signature = good.clone();
+                signature.resize(len, 0);
+                assert_eq!(
+                    verify_with(&with_signature(&token, &signature), &keys),
+                    Err(JwtError::BadSignature),
+                    "{alg:?} {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_named_in_the_header_are_ignored() {
+        let attacker = TestKeys::attacker();
+        let issuer = TestKeys::issuer();
+        for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256] {
+            let header = json!({
+                "alg": alg.name(),
+                "jwk": attacker.jwk(alg, "evil"),
+                "jku": "https://attacker.example/jwks.json",
+                "x5u": "https://attacker.example/cert.pem",
+                "x5c": ["MIIBszCCAVmgAwIBAgIUTEST"],
+            })
+            .to_string();
+            let forged = signed(&attacker, alg, &header, r#"{"sub":"admin"}"#);
+            assert_eq!(
+                verify_with(&forged, &issuer.key_set()),
+                Err(JwtError::BadSignature),
+                "{alg:?}"
+            );
+            // The same header on a token the issuer signed changes nothing either.
+            let genuine = signed(&issuer, alg, &header, r#"{"sub":"admin"}"#);
+            assert_eq!(verify_with(&genuine, &issuer.key_set()), Ok(alg), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn a_kid_selects_only_keys_with_exactly_that_kid() {
+        // The test set's kids are the key kinds: "Rsa", "P256", "P384", "P521", "Ed25519", "Hmac".
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        let with_kid = |kid: &str| {
+            let header = json!({"alg": "ES256", "kid": kid}).to_string();
+            verify_with(&signed(&issuer, Algorithm::ES256, &header, "{}"), &keys)
+        };
+        assert_eq!(with_kid("P256"), Ok(Algorithm::ES256));
+        for other in ["p256", "P256 ", "P384", "Rsa", "Hmac"] {
+            assert_eq!(with_kid(other), Err(JwtError::NoMatchingKey), "{other}");
+        }
+        let token = signed(&issuer, Algorithm::ES256, &alg_header(Algorithm::ES256), "{}");
+        assert_eq!(UntrustedJwt::parse(&token).unwrap().kid(), None);
+    }
+
+    #[test]
+    fn kid_injection_just_finds_no_key() {
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        for kid in [
+            "../../dev/null",
+            "' OR 1=1 --",
+            "P256\u{0}",
+            "\u{0}",
+            "",
+            "*",
+            "P256/../P256",
+        ] {
+            let header = json!({"alg": "ES256", "kid": kid}).to_string();
+            let token = signed(&issuer, Algorithm::ES256, &header, "{}");
+            let jwt = UntrustedJwt::parse(&token).unwrap();
+            assert_eq!(jwt.kid(), Some(kid));
+            assert_eq!(
+                jwt.verify(&keys, &Algorithm::ALL),
+                Err(JwtError::NoMatchingKey),
+                "{kid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kid_that_is_not_a_string_is_refused() {
+        for kid in [json!(7), json!(null), json!(["P256"]), json!({})] {
+            let header = json!({"alg": "HS256", "kid": kid}).to_string();
+            let token = sign_raw(Algorithm::HS256, &header, "{}", SECRET);
+            assert_eq!(
+                UntrustedJwt::parse(&token).err(),
+                Some(JwtError::BadKeyId),
+                "{kid}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_jwk_alg_limits_its_key_to_that_algorithm() {
+        let issuer = TestKeys::issuer();
+        let mut jwk = issuer.jwk(Algorithm::RS256, "r");
+        jwk["alg"] = json!("RS256");
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&json!({ "keys": [jwk] })).unwrap()).unwrap();
+        let rs256 = signed(&issuer, Algorithm::RS256, &alg_header(Algorithm::RS256), "{}");
+        assert_eq!(verify_with(&rs256, &keys), Ok(Algorithm::RS256));
+        for alg in [Algorithm::RS512, Algorithm::PS256] {
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            assert_eq!(
+                verify_with(&token, &keys),
+                Err(JwtError::NoMatchingKey),
+                "{alg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_curve_is_no_candidate() {
+        let issuer = TestKeys::issuer();
+        let jwks = json!({ "keys": [issuer.jwk(Algorithm::ES384, "k")] });
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&jwks).unwrap()).unwrap();
+        for alg in [Algorithm::ES256, Algorithm::ES512] {
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            assert_eq!(
+                verify_with(&token, &keys),
+                Err(JwtError::NoMatchingKey),
+                "{alg:?}"
+            );
+        }
     }
 }
