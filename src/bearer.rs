@@ -72,11 +72,18 @@ impl JwtProvider {
     /// Whether this provider should try `token`: its issuer is unset or equals the token's
     /// unverified `iss` (verification checks it again).
     pub fn may_accept(&self, unverified_issuer: Option<&str>) -> bool {
-        self.issuer.as_deref().is_none_or(|issuer| Some(issuer) == unverified_issuer)
+        self.issuer
+            .as_deref()
+            .is_none_or(|issuer| Some(issuer) == unverified_issuer)
     }
 
     /// Verifies `token` with `keys` at `now`.
-    pub fn verify(&self, jwt: &UntrustedJwt<'_>, keys: &KeySet, now: UnixSeconds) -> Result<JwtIdentity, JwtError> {
+    pub fn verify(
+        &self,
+        jwt: &UntrustedJwt<'_>,
+        keys: &KeySet,
+        now: UnixSeconds,
+    ) -> Result<JwtIdentity, JwtError> {
         jwt.verify(keys, &self.algorithms)?;
         let claims = jwt.claims();
         check_claims(claims, &self.rules, now)?;
@@ -87,7 +94,10 @@ impl JwtProvider {
             user,
             scopes: granted_scopes(claims),
             headers: self.forwarded_claims(claims),
-            expires_at: claims.get("exp").and_then(Value::as_f64).map(|exp| exp.floor() as i64),
+            expires_at: claims
+                .get("exp")
+                .and_then(Value::as_f64)
+                .map(|exp| exp.floor() as i64),
         })
     }
 

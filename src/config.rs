@@ -5,15 +5,15 @@
 use serde::Deserialize;
 use std::fmt;
 
-use crate::clock::end_of_day;
 use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
+use crate::clock::end_of_day;
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
 use crate::jwk::{KeySet, SymmetricKeys};
 use crate::jwks_cache::RefreshPolicy;
-use std::rc::Rc;
 use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
 use crate::policy::{Policy, Rule};
 use crate::tisjwt::{License, TisjwtProvider};
+use std::rc::Rc;
 
 /// Shortest HMAC secret accepted: RFC 7518 section 3.2 asks for a key at least as long as the
 /// hash output, and HS256's is 32 bytes.
@@ -174,7 +174,10 @@ impl RawJwtProvider {
     fn compile(self, name: String) -> Result<JwtProvider, ConfigError> {
         let field = |f: &str| format!("jwt_providers.{name}.{f}");
         if name.is_empty() || name == TISJWT_PROVIDER {
-            return Err(error("jwt_providers", format!("`{name}` cannot name a JWT provider")));
+            return Err(error(
+                "jwt_providers",
+                format!("`{name}` cannot name a JWT provider"),
+            ));
         }
         let symmetric = self.hmac_secret.is_some();
         let keys = self.key_source(&field)?;
@@ -184,10 +187,19 @@ impl RawJwtProvider {
             Some(names) => names
                 .iter()
                 .map(|n| {
-                    Algorithm::from_name(n).filter(|alg| allowed.contains(alg)).ok_or_else(|| {
-                        let kind = if symmetric { "an HMAC secret" } else { "public keys" };
-                        error(&field("algorithms"), format!("`{n}` cannot be verified with {kind}"))
-                    })
+                    Algorithm::from_name(n)
+                        .filter(|alg| allowed.contains(alg))
+                        .ok_or_else(|| {
+                            let kind = if symmetric {
+                                "an HMAC secret"
+                            } else {
+                                "public keys"
+                            };
+                            error(
+                                &field("algorithms"),
+                                format!("`{n}` cannot be verified with {kind}"),
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
@@ -195,10 +207,16 @@ impl RawJwtProvider {
             return Err(error(&field("algorithms"), "must name at least one algorithm"));
         }
         if self.audiences.as_ref().is_some_and(Vec::is_empty) {
-            return Err(error(&field("audiences"), "must not be empty (omit it to skip the audience check)"));
+            return Err(error(
+                &field("audiences"),
+                "must not be empty (omit it to skip the audience check)",
+            ));
         }
         if self.clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
-            return Err(error(&field("clock_skew_seconds"), format!("must be at most {MAX_CLOCK_SKEW_SECONDS}")));
+            return Err(error(
+                &field("clock_skew_seconds"),
+                format!("must be at most {MAX_CLOCK_SKEW_SECONDS}"),
+            ));
         }
         if self.user_claim.is_empty() {
             return Err(error(&field("user_claim"), "must name a claim"));
@@ -209,7 +227,10 @@ impl RawJwtProvider {
             .enumerate()
             .map(|(i, c)| {
                 let header = header_name(&field(&format!("claims_to_headers[{i}].header")), c.header)?;
-                Ok(ClaimHeader { claim: c.claim, header })
+                Ok(ClaimHeader {
+                    claim: c.claim,
+                    header,
+                })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(JwtProvider {
@@ -240,23 +261,36 @@ impl RawJwtProvider {
             self.remote_jwks.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
-            return Err(error(&field("keys"), "give exactly one of local_jwks, pem, hmac_secret, remote_jwks"));
+            return Err(error(
+                &field("keys"),
+                "give exactly one of local_jwks, pem, hmac_secret, remote_jwks",
+            ));
         }
         let loaded = |f: &str, keys: Result<KeySet, crate::jwk::KeyError>| {
-            keys.map(|k| KeySource::Static(Rc::new(k))).map_err(|e| error(&field(f), e.to_string()))
+            keys.map(|k| KeySource::Static(Rc::new(k)))
+                .map_err(|e| error(&field(f), e.to_string()))
         };
         if let Some(jwks) = &self.local_jwks {
             // Inline keys are the operator's own, so `oct` (HMAC) JWKs are allowed here.
-            return loaded("local_jwks", KeySet::from_jwks_with(jwks.to_string().as_bytes(), SymmetricKeys::Allow));
+            return loaded(
+                "local_jwks",
+                KeySet::from_jwks_with(jwks.to_string().as_bytes(), SymmetricKeys::Allow),
+            );
         }
         if let Some(pem) = &self.pem {
             return loaded("pem", KeySet::from_pem(pem));
         }
         if let Some(secret) = &self.hmac_secret {
             if secret.len() < MIN_SECRET_BYTES {
-                return Err(error(&field("hmac_secret"), format!("must be at least {MIN_SECRET_BYTES} bytes")));
+                return Err(error(
+                    &field("hmac_secret"),
+                    format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                ));
             }
-            return loaded("hmac_secret", KeySet::from_hmac_secret(secret.clone().into_bytes()));
+            return loaded(
+                "hmac_secret",
+                KeySet::from_hmac_secret(secret.clone().into_bytes()),
+            );
         }
         match &self.remote_jwks {
             Some(remote) => remote.compile(&|f| field(&format!("remote_jwks.{f}"))),
@@ -482,12 +516,20 @@ impl RawConfig {
             .chain(jwt_providers.iter().map(|p| p.name.as_str()))
             .collect();
         if providers.is_empty() {
-            return Err(error("tisjwt", "at least one provider (tisjwt or jwt_providers) must be configured"));
+            return Err(error(
+                "tisjwt",
+                "at least one provider (tisjwt or jwt_providers) must be configured",
+            ));
         }
-        let claim_headers = jwt_providers.iter().flat_map(|p| p.claim_headers.iter().map(|c| c.header.as_str()));
+        let claim_headers = jwt_providers
+            .iter()
+            .flat_map(|p| p.claim_headers.iter().map(|c| c.header.as_str()));
         let identity_names = [identity_headers.user.as_str(), identity_headers.tenant.as_str()];
         if let Some(clash) = claim_headers.clone().find(|h| identity_names.contains(h)) {
-            return Err(error("jwt_providers", format!("claim header `{clash}` is also an identity header")));
+            return Err(error(
+                "jwt_providers",
+                format!("claim header `{clash}` is also an identity header"),
+            ));
         }
         Ok(Config {
             plugin_version: self.plugin_version,

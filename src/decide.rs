@@ -11,13 +11,13 @@ use std::rc::Rc;
 use crate::bearer::{JwtIdentity, JwtProvider, KeySource};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::Callout;
-use crate::jwk::KeySet;
-use crate::jwt::UntrustedJwt;
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
+use crate::jwk::KeySet;
 use crate::jwt::JwtError;
+use crate::jwt::UntrustedJwt;
 use crate::policy::{missing_scopes, Rule};
 use crate::query;
 use crate::tisjwt::TisjwtFailure;
@@ -176,10 +176,16 @@ impl Pending {
 pub enum Step {
     Done(Decision),
     /// Ask the directory about `pending.user()` (the shell consults its cache first).
-    LookUpUser { pending: Pending, callout: Callout },
+    LookUpUser {
+        pending: Pending,
+        callout: Callout,
+    },
     /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
     /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
-    WaitForKeys { provider: String, refetch: bool },
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
 }
 
 /// Why verification did not produce an identity.
@@ -290,18 +296,24 @@ fn verify(
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
-    let missing = Denial { family: rule_family(rule), reason: DenyReason::MissingCredential };
+    let missing = Denial {
+        family: rule_family(rule),
+        reason: DenyReason::MissingCredential,
+    };
     let accepts = |name: &str| rule.providers.iter().any(|p| p == name);
     match credential.scheme {
         Scheme::Tisjwt if accepts(TISJWT_PROVIDER) => Ok(verify_tisjwt(config, rule, credential, now)?),
         Scheme::Bearer => {
-            let providers: Vec<&JwtProvider> = config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
+            let providers: Vec<&JwtProvider> =
+                config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
             if providers.is_empty() {
                 return Err(missing.into());
             }
             let identity = verify_bearer(&providers, &credential.value, env, now)?;
             require_scopes(rule, &identity.scopes, Family::OAuth)?;
-            let forward_token = providers.iter().any(|p| p.name == identity.provider && p.forward_token);
+            let forward_token = providers
+                .iter()
+                .any(|p| p.name == identity.provider && p.forward_token);
             Ok(Identity {
                 family: Family::OAuth,
                 user: identity.user,
@@ -314,20 +326,30 @@ fn verify(
     }
 }
 
-fn verify_tisjwt(config: &Config, rule: &Rule, credential: &Credential, now: UnixSeconds) -> Result<Identity, Denial> {
-    let missing = Denial { family: Family::Tisjwt, reason: DenyReason::MissingCredential };
+fn verify_tisjwt(
+    config: &Config,
+    rule: &Rule,
+    credential: &Credential,
+    now: UnixSeconds,
+) -> Result<Identity, Denial> {
+    let missing = Denial {
+        family: Family::Tisjwt,
+        reason: DenyReason::MissingCredential,
+    };
     let provider = config.tisjwt.as_ref().ok_or(missing.clone())?;
     if credential.location == Location::QueryParameter && !provider.allow_query_parameter {
         return Err(missing);
     }
-    let identity = provider.verify(&credential.value, now).map_err(|failure| Denial {
-        family: Family::Tisjwt,
-        reason: match failure {
-            TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
-            TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
-            TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
-        },
-    })?;
+    let identity = provider
+        .verify(&credential.value, now)
+        .map_err(|failure| Denial {
+            family: Family::Tisjwt,
+            reason: match failure {
+                TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
+                TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
+                TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
+            },
+        })?;
     // TISJWT tokens carry no OAuth scopes: a route that needs scopes refuses them.
     require_scopes(rule, &[], Family::Tisjwt)?;
     Ok(Identity {
@@ -344,7 +366,10 @@ fn invalid_bearer(error: JwtError) -> Refusal {
         JwtError::Expired => DenyReason::ExpiredToken,
         other => DenyReason::InvalidToken(other),
     };
-    Refusal::Deny(Denial { family: Family::OAuth, reason })
+    Refusal::Deny(Denial {
+        family: Family::OAuth,
+        reason,
+    })
 }
 
 /// Verifies a Bearer JWT with the route's providers: a cached verification first, then each
@@ -373,16 +398,31 @@ fn verify_bearer(
             KeySource::Static(keys) => keys.clone(),
             KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
                 Some(keys) => keys,
-                None => return Err(Refusal::WaitForKeys { provider: provider.name.clone(), refetch: false }),
+                None => {
+                    return Err(Refusal::WaitForKeys {
+                        provider: provider.name.clone(),
+                        refetch: false,
+                    })
+                }
             },
         };
         match provider.verify(&jwt, &keys, now) {
             Ok(identity) => {
-                remember(&cache, env.store, &key, &identity, provider.cache_ttl_seconds, now);
+                remember(
+                    &cache,
+                    env.store,
+                    &key,
+                    &identity,
+                    provider.cache_ttl_seconds,
+                    now,
+                );
                 return Ok(identity);
             }
             Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
-                return Err(Refusal::WaitForKeys { provider: provider.name.clone(), refetch: true });
+                return Err(Refusal::WaitForKeys {
+                    provider: provider.name.clone(),
+                    refetch: true,
+                });
             }
             Err(e) if i == 0 => first_error = e,
             Err(_) => {}
@@ -410,12 +450,18 @@ fn remember(
 
 /// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
 pub fn unknown_key() -> Decision {
-    Decision::Deny(Denial { family: Family::OAuth, reason: DenyReason::InvalidToken(JwtError::NoMatchingKey) })
+    Decision::Deny(Denial {
+        family: Family::OAuth,
+        reason: DenyReason::InvalidToken(JwtError::NoMatchingKey),
+    })
 }
 
 /// The wait for a provider's JWKS ran out with no keys.
 pub fn keys_unavailable() -> Decision {
-    Decision::Deny(Denial { family: Family::OAuth, reason: DenyReason::KeysUnavailable })
+    Decision::Deny(Denial {
+        family: Family::OAuth,
+        reason: DenyReason::KeysUnavailable,
+    })
 }
 
 fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(), Denial> {
@@ -437,7 +483,10 @@ fn forwarded_path(path: &str, location: Location) -> Option<String> {
 /// Every header the filter may set: client-sent copies of all of them are removed.
 fn identity_header_names(config: &Config) -> Vec<String> {
     let headers = &config.identity_headers;
-    let claim_headers = config.jwt_providers.iter().flat_map(|p| p.claim_headers.iter().map(|c| c.header.clone()));
+    let claim_headers = config
+        .jwt_providers
+        .iter()
+        .flat_map(|p| p.claim_headers.iter().map(|c| c.header.clone()));
     let mut names: Vec<String> = vec![headers.user.clone(), headers.tenant.clone()];
     for name in claim_headers {
         if !names.contains(&name) {
@@ -475,8 +524,8 @@ fn forward(config: &Config, pending: Pending) -> Forward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::tests::{sign_raw, SECRET};
     use crate::cache::tests::MapStore;
+    use crate::jwt::tests::{sign_raw, SECRET};
     use crate::jwt::Algorithm;
 
     const NOW: UnixSeconds = 1_700_000_000;
@@ -515,7 +564,10 @@ mod tests {
     }
 
     fn env_with(store: &MapStore) -> Env<'_> {
-        Env { keyring: &NoKeys, store }
+        Env {
+            keyring: &NoKeys,
+            store,
+        }
     }
 
     fn decide(config: &Config, request: &RequestHead) -> Decision {

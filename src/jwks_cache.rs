@@ -108,8 +108,11 @@ impl<K> RemoteKeys<K> {
 mod tests {
     use super::*;
 
-    const POLICY: RefreshPolicy =
-        RefreshPolicy { interval_ms: 60_000, initial_backoff_ms: 1_000, unknown_kid_gap_ms: 30_000 };
+    const POLICY: RefreshPolicy = RefreshPolicy {
+        interval_ms: 60_000,
+        initial_backoff_ms: 1_000,
+        unknown_kid_gap_ms: 30_000,
+    };
 
     #[test]
     fn the_first_fetch_is_due_at_once_and_then_every_interval() {
@@ -137,11 +140,17 @@ mod tests {
             delays.push(next - now);
             now = next;
         }
-        assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+        assert_eq!(
+            delays,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+        );
         assert_eq!(remote.keys(), Some(&"good"));
         remote.fetch_started();
         remote.fetch_succeeded("fresh", now);
-        assert!(remote.due(now + 60_000) && !remote.due(now + 59_999), "backoff resets on success");
+        assert!(
+            remote.due(now + 60_000) && !remote.due(now + 59_999),
+            "backoff resets on success"
+        );
     }
 
     #[test]

@@ -16,10 +16,10 @@ pub mod query;
 pub mod respond;
 pub mod tisjwt;
 
+pub mod bearer;
 pub mod cache;
 pub mod callout;
+pub mod jwks_cache;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;
-pub mod jwks_cache;
-pub mod bearer;

@@ -2,21 +2,32 @@
 //! it asks for and applies its decision. Every host call that can fail is a `Result`; a
 //! failure fails closed (the request is refused) and is logged, because a panic here would
 //! kill the VM for every request after it.
+//!
+//! One [`Worker`] per VM (per Envoy worker thread) is shared by the root context and every
+//! HTTP context: configuration, counters, remote JWKS state, requests parked waiting for
+//! keys, and user lookups in flight. The root context fetches JWKS on its tick and re-runs
+//! parked requests (switching the effective context to each) when keys arrive.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::bearer::{KeySource, RemoteJwks};
 use crate::cache::{SharedStore, SlotCache};
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
-    begin, finish, Decision, Denial, DenyReason, Family, Forward, Pending, RequestHead, Step,
+    begin, finish, keys_unavailable, unknown_key, Decision, Denial, DenyReason, Env, Family, Forward,
+    Keyring, Pending, RequestHead, Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
+use crate::jwk::KeySet;
+use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
 proxy_wasm::main! {{
@@ -31,6 +42,8 @@ proxy_wasm::main! {{
 const MAX_CALLOUT_BODY: usize = 256 * 1024;
 /// Slots of the shared user-directory cache.
 const USER_CACHE_SLOTS: u32 = 4096;
+/// How often the root context looks at JWKS schedules and parked requests.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Counter ids, defined once per VM in `on_configure`.
 #[derive(Default)]
@@ -39,14 +52,18 @@ struct Metrics {
 }
 
 impl Metrics {
+    const FIXED: [&'static str; 7] = [
+        "allowed",
+        "directory.cache_hit",
+        "directory.cache_miss",
+        "directory.callout_failed",
+        "jwks.fetch_ok",
+        "jwks.fetch_failed",
+        "jwks.waited",
+    ];
+
     fn define() -> Self {
-        let fixed = [
-            "allowed",
-            "directory.cache_hit",
-            "directory.cache_miss",
-            "directory.callout_failed",
-        ];
-        let names = fixed.iter().map(|n| (*n).to_owned()).chain(
+        let names = Self::FIXED.iter().map(|n| (*n).to_owned()).chain(
             DenyReason::METRIC_NAMES
                 .iter()
                 .map(|reason| format!("denied.{reason}")),
@@ -67,120 +84,168 @@ impl Metrics {
     }
 }
 
-#[derive(Default)]
-struct Root {
-    config: Option<Rc<Config>>,
-    metrics: Rc<Metrics>,
+/// A remote JWKS provider's settings and schedule.
+struct Remote {
+    provider: String,
+    settings: RemoteJwks,
+    keys: RemoteKeys<Rc<KeySet>>,
 }
 
-impl Context for Root {}
-
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                log(
-                    LogLevel::Error,
-                    &format!("cannot read the plugin configuration: {status:?}"),
-                );
-                return false;
-            }
-        };
-        match Config::from_json(&bytes) {
-            Ok(config) => {
-                self.config = Some(Rc::new(config));
-                self.metrics = Rc::new(Metrics::define());
-                log(LogLevel::Info, "configuration loaded");
-                true
-            }
-            Err(error) => {
-                log(LogLevel::Error, &error.to_string());
-                false
-            }
-        }
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
-        Some(Box::new(Filter {
-            config,
-            metrics: self.metrics.clone(),
-            waiting: None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
+/// A request parked until its provider's keys arrive or `deadline` passes.
+struct Waiter {
+    context_id: u32,
+    provider: String,
+    deadline: Millis,
 }
 
-/// The host's shared data, seen by every worker's VM.
-struct HostStore;
-
-impl SharedStore for HostStore {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key).ok().and_then(|(value, _)| value)
-    }
-    fn set(&self, key: &str, value: &[u8]) {
-        let _ = hostcalls::set_shared_data(key, Some(value), None);
-    }
-}
-
-struct Filter {
+/// Per-VM state shared by the root context and the HTTP contexts.
+struct Worker {
     config: Rc<Config>,
-    metrics: Rc<Metrics>,
-    /// The request paused for a directory callout, if any.
-    waiting: Option<Pending>,
+    metrics: Metrics,
+    remotes: RefCell<Vec<Remote>>,
+    waiters: RefCell<Vec<Waiter>>,
+    /// JWKS fetches in flight: callout token -> provider.
+    fetches: RefCell<HashMap<u32, String>>,
+    /// User lookups in flight: callout token -> (request context, verified request).
+    lookups: RefCell<HashMap<u32, (u32, Pending)>>,
 }
 
-impl Context for Filter {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        // A late answer after the request already ended finds nothing waiting and is ignored.
-        let Some(pending) = self.waiting.take() else {
-            return;
-        };
-        let status = self.user_status_from(callout_result(body_size), pending.user());
-        let decision = finish(&self.config, pending, status);
-        if self.apply(decision, now()) == Action::Continue {
-            let _ = hostcalls::resume_http_request();
-        }
+impl Keyring for Worker {
+    fn remote_keys(&self, provider: &str) -> Option<Rc<KeySet>> {
+        self.remotes
+            .borrow()
+            .iter()
+            .find(|r| r.provider == provider)?
+            .keys
+            .keys()
+            .cloned()
     }
 }
 
-impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let now = now();
+impl Worker {
+    fn new(config: Rc<Config>, metrics: Metrics) -> Self {
+        let remotes = config
+            .jwt_providers
+            .iter()
+            .filter_map(|p| match &p.keys {
+                KeySource::Remote(settings) => Some(Remote {
+                    provider: p.name.clone(),
+                    settings: settings.clone(),
+                    keys: RemoteKeys::new(settings.refresh),
+                }),
+                KeySource::Static(_) => None,
+            })
+            .collect();
+        Self {
+            config,
+            metrics,
+            remotes: RefCell::new(remotes),
+            waiters: RefCell::default(),
+            fetches: RefCell::default(),
+            lookups: RefCell::default(),
+        }
+    }
+
+    /// Decides the request of the effective context `context_id`: `Continue` once it may
+    /// go upstream, `Pause` when it was answered or is waiting for a callout or keys.
+    fn process(&self, context_id: u32, deadline: Option<Millis>) -> Action {
+        let now = now_millis();
         let Some(request) = read_request() else {
             return self.apply(self.internal_error(), now);
         };
-        match begin(&self.config, &request, now) {
+        let env = Env {
+            keyring: self,
+            store: &HostStore,
+        };
+        match begin(&self.config, &request, &env, seconds(now)) {
             Step::Done(decision) => self.apply(decision, now),
-            Step::LookUpUser { pending, callout } => self.look_up_user(pending, &callout, now),
+            Step::LookUpUser { pending, callout } => self.look_up_user(context_id, pending, &callout, now),
+            Step::WaitForKeys { provider, refetch } => {
+                self.wait_for_keys(context_id, provider, refetch, deadline, now)
+            }
         }
     }
-}
 
-impl Filter {
-    fn look_up_user(&mut self, pending: Pending, callout: &Callout, now: UnixSeconds) -> Action {
+    fn wait_for_keys(
+        &self,
+        context_id: u32,
+        provider: String,
+        refetch: bool,
+        deadline: Option<Millis>,
+        now: Millis,
+    ) -> Action {
+        let mut remotes = self.remotes.borrow_mut();
+        let Some(remote) = remotes.iter_mut().find(|r| r.provider == provider) else {
+            drop(remotes);
+            return self.apply(self.internal_error(), now);
+        };
+        if refetch && !remote.keys.request_refetch(now) {
+            drop(remotes);
+            return self.apply(unknown_key(), now);
+        }
+        let deadline = deadline.unwrap_or(now.saturating_add(remote.settings.wait_ms));
+        drop(remotes);
+        if now >= deadline {
+            return self.apply(keys_unavailable(), now);
+        }
+        self.metrics.count("jwks.waited");
+        self.waiters.borrow_mut().push(Waiter {
+            context_id,
+            provider,
+            deadline,
+        });
+        Action::Pause
+    }
+
+    fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
         let cache = user_cache();
-        if let Some(status) = cache
-            .get(&HostStore, &cache.key(pending.user().as_bytes()), now)
-            .and_then(|value| UserStatus::from_byte(*value.first()?))
-        {
+        let cached = cache
+            .get(&HostStore, &cache.key(pending.user().as_bytes()), seconds(now))
+            .and_then(|value| UserStatus::from_byte(*value.first()?));
+        if let Some(status) = cached {
             self.metrics.count("directory.cache_hit");
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }
         self.metrics.count("directory.cache_miss");
-        if dispatch(callout) {
-            self.waiting = Some(pending);
-            return Action::Pause;
+        match dispatch(callout) {
+            Some(token) => {
+                self.lookups.borrow_mut().insert(token, (context_id, pending));
+                Action::Pause
+            }
+            None => {
+                self.metrics.count("directory.callout_failed");
+                self.apply(
+                    finish(&self.config, pending, Err(DirectoryError::Unavailable)),
+                    now,
+                )
+            }
         }
-        self.metrics.count("directory.callout_failed");
-        self.apply(
-            finish(&self.config, pending, Err(DirectoryError::Unavailable)),
-            now,
-        )
+    }
+
+    /// A callout came back, to whichever context dispatched it.
+    fn on_callout_response(&self, token: u32, body_size: usize) {
+        let result = callout_result(body_size);
+        let provider = self.fetches.borrow_mut().remove(&token);
+        if let Some(provider) = provider {
+            self.jwks_fetched(&provider, result);
+            self.wake_waiters();
+            return;
+        }
+        let lookup = self.lookups.borrow_mut().remove(&token);
+        if let Some((context_id, pending)) = lookup {
+            self.user_looked_up(context_id, pending, result);
+        }
+    }
+
+    fn user_looked_up(&self, context_id: u32, pending: Pending, result: CalloutResult) {
+        let status = self.user_status_from(result, pending.user());
+        let decision = finish(&self.config, pending, status);
+        if hostcalls::set_effective_context(context_id).is_err() {
+            return; // the request is gone
+        }
+        if self.apply(decision, now_millis()) == Action::Continue {
+            let _ = hostcalls::resume_http_request();
+        }
     }
 
     /// Reads the directory's answer and caches it (failures are not cached).
@@ -197,7 +262,12 @@ impl Filter {
                 };
                 let cache = user_cache();
                 let key = cache.key(user.as_bytes());
-                cache.insert(&HostStore, &key, &[found.to_byte()], now().saturating_add(ttl));
+                cache.insert(
+                    &HostStore,
+                    &key,
+                    &[found.to_byte()],
+                    seconds(now_millis()).saturating_add(ttl),
+                );
             }
             (Err(error), _) => {
                 self.metrics.count("directory.callout_failed");
@@ -209,6 +279,101 @@ impl Filter {
             _ => {}
         }
         status
+    }
+
+    /// Starts every JWKS fetch that is due (root context only, so the answer comes back to a
+    /// context that lives as long as the VM).
+    fn start_due_fetches(&self) {
+        let now = now_millis();
+        for remote in self.remotes.borrow_mut().iter_mut().filter(|r| r.keys.due(now)) {
+            let callout = Callout {
+                cluster: remote.settings.cluster.clone(),
+                method: "GET",
+                path: remote.settings.path.clone(),
+                authority: remote.settings.authority.clone(),
+                headers: vec![("accept".to_owned(), "application/json".to_owned())],
+                body: None,
+                timeout_ms: remote.settings.timeout_ms,
+            };
+            remote.keys.fetch_started();
+            match dispatch(&callout) {
+                Some(token) => {
+                    self.fetches.borrow_mut().insert(token, remote.provider.clone());
+                }
+                None => {
+                    self.metrics.count("jwks.fetch_failed");
+                    remote.keys.fetch_failed(now);
+                }
+            }
+        }
+    }
+
+    /// A JWKS answer: good keys replace the old ones; anything else keeps them and backs off.
+    fn jwks_fetched(&self, provider: &str, result: CalloutResult) {
+        let now = now_millis();
+        let keys = match result {
+            CalloutResult::Response { status: 200, body } => {
+                KeySet::from_jwks(&body).map_err(|e| e.to_string())
+            }
+            CalloutResult::Response { status, .. } => Err(format!("status {status}")),
+            CalloutResult::Failed => Err("no response".to_owned()),
+        };
+        let mut remotes = self.remotes.borrow_mut();
+        let Some(remote) = remotes.iter_mut().find(|r| r.provider == provider) else {
+            return;
+        };
+        match keys {
+            Ok(keys) => {
+                self.metrics.count("jwks.fetch_ok");
+                remote.keys.fetch_succeeded(Rc::new(keys), now);
+            }
+            Err(problem) => {
+                self.metrics.count("jwks.fetch_failed");
+                let kept = if remote.keys.keys().is_some() {
+                    "keeping the last good keys"
+                } else {
+                    "no keys yet"
+                };
+                log(
+                    LogLevel::Warn,
+                    &format!("JWKS of provider `{provider}` not loaded ({problem}); {kept}"),
+                );
+                remote.keys.fetch_failed(now);
+            }
+        }
+    }
+
+    /// Re-decides parked requests whose keys arrived (or whose fetch ended) or whose wait ran out.
+    fn wake_waiters(&self) {
+        let now = now_millis();
+        let ready: Vec<Waiter> = {
+            let remotes = self.remotes.borrow();
+            let settled = |w: &Waiter| {
+                now >= w.deadline
+                    || remotes
+                        .iter()
+                        .find(|r| r.provider == w.provider)
+                        .is_none_or(|r| !r.keys.fetching() && !r.keys.due(now) && r.keys.keys().is_some())
+            };
+            let mut waiters = self.waiters.borrow_mut();
+            let (ready, waiting) = waiters.drain(..).partition(settled);
+            *waiters = waiting;
+            ready
+        };
+        for waiter in ready {
+            if hostcalls::set_effective_context(waiter.context_id).is_err() {
+                continue; // the client went away
+            }
+            if self.process(waiter.context_id, Some(waiter.deadline)) == Action::Continue {
+                let _ = hostcalls::resume_http_request();
+            }
+        }
+    }
+
+    /// Forgets everything about a request context that ended.
+    fn forget(&self, context_id: u32) {
+        self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
+        self.lookups.borrow_mut().retain(|_, (id, _)| *id != context_id);
     }
 
     fn internal_error(&self) -> Decision {
@@ -224,7 +389,7 @@ impl Filter {
     }
 
     /// Applies a decision: `Continue` once the request is rewritten, `Pause` after a reply.
-    fn apply(&self, decision: Decision, now: UnixSeconds) -> Action {
+    fn apply(&self, decision: Decision, now: Millis) -> Action {
         match decision {
             Decision::Allow(forward) if rewrite(&forward) => {
                 self.metrics.count("allowed");
@@ -237,7 +402,7 @@ impl Filter {
             Decision::Deny(denial) => {
                 self.metrics
                     .count(&format!("denied.{}", denial.reason.metric_name()));
-                self.reply(&denial, now);
+                self.reply(&denial, seconds(now));
                 Action::Pause
             }
         }
@@ -263,6 +428,107 @@ impl Filter {
     }
 }
 
+#[derive(Default)]
+struct Root {
+    worker: Option<Rc<Worker>>,
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        if let Some(worker) = &self.worker {
+            worker.on_callout_response(token, body_size);
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                log(
+                    LogLevel::Error,
+                    &format!("cannot read the plugin configuration: {status:?}"),
+                );
+                return false;
+            }
+        };
+        let config = match Config::from_json(&bytes) {
+            Ok(config) => config,
+            Err(error) => {
+                log(LogLevel::Error, &error.to_string());
+                return false;
+            }
+        };
+        let worker = Worker::new(Rc::new(config), Metrics::define());
+        if !worker.remotes.borrow().is_empty() && hostcalls::set_tick_period(TICK).is_err() {
+            log(LogLevel::Error, "cannot start the JWKS refresh timer");
+            return false;
+        }
+        self.worker = Some(Rc::new(worker));
+        log(LogLevel::Info, "configuration loaded");
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(worker) = &self.worker {
+            worker.start_due_fetches();
+            worker.wake_waiters();
+        }
+    }
+
+    /// Never `None`: the SDK panics on a missing context. Envoy does not create contexts for a
+    /// plugin whose `on_configure` failed, so the fallback is for safety only.
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let worker = self.worker.clone().unwrap_or_else(|| {
+            Rc::new(Worker::new(
+                Rc::new(Config::refuse_everything()),
+                Metrics::default(),
+            ))
+        });
+        Some(Box::new(Filter { context_id, worker }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Filter {
+    context_id: u32,
+    worker: Rc<Worker>,
+}
+
+impl Context for Filter {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        self.worker.on_callout_response(token, body_size);
+    }
+}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.worker.process(self.context_id, None)
+    }
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        self.worker.forget(self.context_id);
+    }
+}
+
+/// The host's shared data, seen by every worker's VM.
+struct HostStore;
+
+impl SharedStore for HostStore {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(key).ok().and_then(|(value, _)| value)
+    }
+    fn set(&self, key: &str, value: &[u8]) {
+        let _ = hostcalls::set_shared_data(key, Some(value), None);
+    }
+}
+
 fn user_cache() -> SlotCache {
     SlotCache::new("user", USER_CACHE_SLOTS)
 }
@@ -282,8 +548,8 @@ fn read_request() -> Option<RequestHead> {
     })
 }
 
-/// Starts a callout; `false` if the host refused it (unknown cluster, bad headers).
-fn dispatch(callout: &Callout) -> bool {
+/// Starts a callout; `None` if the host refused it (unknown cluster, bad headers).
+fn dispatch(callout: &Callout) -> Option<u32> {
     let mut headers: Vec<(&str, &str)> = vec![
         (":method", callout.method),
         (":path", &callout.path),
@@ -298,13 +564,13 @@ fn dispatch(callout: &Callout) -> bool {
         vec![],
         timeout,
     ) {
-        Ok(_) => true,
+        Ok(token) => Some(token),
         Err(status) => {
             log(
                 LogLevel::Error,
                 &format!("cannot call cluster `{}`: {status:?}", callout.cluster),
             );
-            false
+            None
         }
     }
 }
@@ -347,11 +613,17 @@ fn rewrite(forward: &Forward) -> bool {
     removed && set && path
 }
 
-fn now() -> UnixSeconds {
+fn now_millis() -> Millis {
     hostcalls::get_current_time()
         .ok()
         .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+fn seconds(millis: Millis) -> UnixSeconds {
+    i64::try_from(millis / 1000).unwrap_or(i64::MAX)
 }
 
 fn log(level: LogLevel, message: &str) {

@@ -22,14 +22,21 @@ pub struct TestKey {
 impl TestKey {
     /// A fresh 2048-bit RSA key for RS256.
     pub fn rs256(kid: &str) -> Self {
-        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap_or_else(|e| panic!("rsa keygen: {e}"));
-        Self { kid: kid.to_owned(), signer: Signer::Rsa(Box::new(key)) }
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)
+            .unwrap_or_else(|e| panic!("rsa keygen: {e}"));
+        Self {
+            kid: kid.to_owned(),
+            signer: Signer::Rsa(Box::new(key)),
+        }
     }
 
     /// A fresh P-256 key for ES256.
     pub fn es256(kid: &str) -> Self {
         let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-        Self { kid: kid.to_owned(), signer: Signer::P256(Box::new(key)) }
+        Self {
+            kid: kid.to_owned(),
+            signer: Signer::P256(Box::new(key)),
+        }
     }
 
     pub fn alg(&self) -> &'static str {
