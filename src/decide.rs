@@ -527,6 +527,7 @@ mod tests {
     use crate::cache::tests::MapStore;
     use crate::jwt::tests::{sign_raw, SECRET};
     use crate::jwt::Algorithm;
+    use tokengate_demo::keys::TestKey;
 
     const NOW: UnixSeconds = 1_700_000_000;
 
@@ -735,5 +736,193 @@ mod tests {
             finish(&cfg, pending, Err(DirectoryError::Unavailable)),
             tis_denial(DenyReason::DirectoryUnavailable)
         );
+    }
+
+    /// Two HS256 providers (so tests need no key generation) and one remote JWKS provider.
+    fn bearer_config() -> Config {
+        let json = r#"{
+            "jwt_providers": {
+                "a": {"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef",
+                      "claims_to_headers": [{"claim": "groups", "header": "x-groups"}]},
+                "b": {"issuer": "https://b", "hmac_secret": "secret-of-provider-b-0123456789abcdef",
+                      "forward_token": true, "user_claim": "email"},
+                "remote": {"issuer": "https://r", "remote_jwks": {"cluster": "idp", "path": "/jwks"}}
+            },
+            "rules": [
+                {"path_prefix": "/scoped/", "providers": ["a"], "scopes": ["read:jira-work"]},
+                {"path_prefix": "/", "providers": ["a", "b", "remote"]}
+            ]
+        }"#;
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn hs256(secret: &str, claims: &str) -> String {
+        sign_raw(Algorithm::HS256, r#"{"alg":"HS256"}"#, claims, secret.as_bytes())
+    }
+
+    fn bearer(token: &str) -> RequestHead {
+        request("/rest/x", &[("authorization", &format!("Bearer {token}"))])
+    }
+
+    fn oauth_denial(reason: DenyReason) -> Decision {
+        Decision::Deny(Denial {
+            family: Family::OAuth,
+            reason,
+        })
+    }
+
+    #[test]
+    fn the_provider_is_chosen_by_issuer_and_its_settings_apply() {
+        let cfg = bearer_config();
+        let from_a = hs256(
+            "secret-of-provider-a-0123456789abcdef",
+            &format!(
+                r#"{{"iss":"https://a","sub":"fred","groups":["g1","g2"],"exp":{}}}"#,
+                NOW + 60
+            ),
+        );
+        let decision = decide(&cfg, &bearer(&from_a));
+        let Decision::Allow(forward) = decision else {
+            panic!("a denied: {decision:?}")
+        };
+        assert!(forward.set_headers.contains(&("x-groups".into(), "g1,g2".into())));
+        assert!(forward.remove_headers.contains(&"authorization".into()));
+        assert!(
+            forward.remove_headers.contains(&"x-groups".into()),
+            "client copies of claim headers go"
+        );
+
+        let from_b = hs256(
+            "secret-of-provider-b-0123456789abcdef",
+            &format!(
+                r#"{{"iss":"https://b","sub":"u1","email":"jo@example.com","exp":{}}}"#,
+                NOW + 60
+            ),
+        );
+        let Decision::Allow(forward) = decide(&cfg, &bearer(&from_b)) else {
+            panic!("b denied")
+        };
+        assert!(forward
+            .set_headers
+            .contains(&("x-tokengate-user".into(), "jo@example.com".into())));
+        assert!(
+            !forward.remove_headers.contains(&"authorization".into()),
+            "b forwards the token"
+        );
+
+        let b_token_claiming_a = hs256(
+            "secret-of-provider-b-0123456789abcdef",
+            &format!(r#"{{"iss":"https://a","sub":"fred","exp":{}}}"#, NOW + 60),
+        );
+        assert_eq!(
+            decide(&cfg, &bearer(&b_token_claiming_a)),
+            oauth_denial(DenyReason::InvalidToken(JwtError::BadSignature))
+        );
+        let unknown_issuer = hs256("x".repeat(40).as_str(), r#"{"iss":"https://nobody","sub":"x"}"#);
+        assert_eq!(
+            decide(&cfg, &bearer(&unknown_issuer)),
+            oauth_denial(DenyReason::InvalidToken(JwtError::WrongIssuer))
+        );
+    }
+
+    #[test]
+    fn scopes_come_from_the_token() {
+        let cfg = bearer_config();
+        let token = |scope: &str| {
+            let claims = format!(
+                r#"{{"iss":"https://a","sub":"fred","scope":"{scope}","exp":{}}}"#,
+                NOW + 60
+            );
+            let mut req = bearer(&hs256("secret-of-provider-a-0123456789abcdef", &claims));
+            req.path = "/scoped/issue".into();
+            req
+        };
+        assert!(matches!(
+            decide(&cfg, &token("read:jira-work write:jira-work")),
+            Decision::Allow(_)
+        ));
+        assert_eq!(
+            decide(&cfg, &token("write:jira-work")),
+            oauth_denial(DenyReason::InsufficientScope(vec!["read:jira-work".into()]))
+        );
+    }
+
+    struct FixedKeys(Option<Rc<KeySet>>);
+    impl Keyring for FixedKeys {
+        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+            self.0.clone()
+        }
+    }
+
+    fn remote_keys(keys: &[&TestKey]) -> FixedKeys {
+        let jwks = tokengate_demo::keys::jwks(keys).to_string();
+        FixedKeys(Some(Rc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap())))
+    }
+
+    #[test]
+    fn remote_keys_are_waited_for_and_unknown_kids_ask_for_a_refetch() {
+        let cfg = bearer_config();
+        let store = MapStore::default();
+        let key = TestKey::es256("new");
+        let token = key.sign(&serde_json::json!({"iss": "https://r", "sub": "fred", "exp": NOW + 60}));
+        let no_keys = Env {
+            keyring: &FixedKeys(None),
+            store: &store,
+        };
+        assert_eq!(
+            begin(&cfg, &bearer(&token), &no_keys, NOW),
+            Step::WaitForKeys {
+                provider: "remote".into(),
+                refetch: false
+            }
+        );
+        let old = remote_keys(&[&TestKey::es256("old")]);
+        let stale = Env {
+            keyring: &old,
+            store: &store,
+        };
+        assert_eq!(
+            begin(&cfg, &bearer(&token), &stale, NOW),
+            Step::WaitForKeys {
+                provider: "remote".into(),
+                refetch: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_verified_token_is_served_from_the_cache_but_never_past_its_exp() {
+        let cfg = bearer_config();
+        let store = MapStore::default();
+        let key = TestKey::es256("k1");
+        let token = key.sign(&serde_json::json!({"iss": "https://r", "sub": "fred", "exp": NOW + 60}));
+        let keys = remote_keys(&[&key]);
+        let loaded = Env {
+            keyring: &keys,
+            store: &store,
+        };
+        assert!(matches!(
+            begin(&cfg, &bearer(&token), &loaded, NOW),
+            Step::Done(Decision::Allow(_))
+        ));
+        // With the keys gone, the cached verification still answers...
+        let no_keys = Env {
+            keyring: &FixedKeys(None),
+            store: &store,
+        };
+        assert!(matches!(
+            begin(&cfg, &bearer(&token), &no_keys, NOW + 59),
+            Step::Done(Decision::Allow(_))
+        ));
+        // ...but not once the token has expired.
+        assert!(matches!(
+            begin(&cfg, &bearer(&token), &no_keys, NOW + 60),
+            Step::WaitForKeys { .. }
+        ));
+        assert!(store
+            .0
+            .borrow()
+            .values()
+            .all(|v| !v.windows(token.len()).any(|w| w == token.as_bytes())));
     }
 }
