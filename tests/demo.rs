@@ -11,11 +11,12 @@
 mod common;
 
 use common::*;
+use tokengate_demo::keys::TestKey;
 
 /// The secret configured in envoy/demo.yaml (and used by scripts/run-demo to mint tokens).
 const DEMO_SECRET: &str = "demo-shared-secret-change-me-0123456789";
 
-fn demo_yaml(app_port: u16) -> String {
+fn demo_yaml(app_port: u16, idp_port: u16) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let yaml = std::fs::read_to_string(format!("{root}/envoy/demo.yaml")).unwrap();
     assert!(
@@ -25,6 +26,7 @@ fn demo_yaml(app_port: u16) -> String {
     yaml.replace("port_value: 9901", "port_value: 0")
         .replace("port_value: 8080", "port_value: 0")
         .replace("port_value: 9080", &format!("port_value: {app_port}"))
+        .replace("port_value: 9081", &format!("port_value: {idp_port}"))
         .replace("filename: target/", &format!("filename: {root}/target/"))
 }
 
@@ -39,7 +41,11 @@ fn mint(sub: &str, tenant: &str, ttl: i64) -> String {
 #[test]
 fn the_readme_session_gives_the_documented_answers() {
     let app = DemoApp::start(0).unwrap();
-    let envoy = Envoy::try_start_yaml(&demo_yaml(app.port())).unwrap_or_else(|log| panic!("{log}"));
+    let idp_key = TestKey::es256(tokengate_demo::DEMO_IDP_KID);
+    let jwks = tokengate_demo::keys::jwks(&[&idp_key]);
+    let idp = Server::start(0, move |_| Reply::json(200, &jwks)).unwrap();
+    let envoy =
+        Envoy::try_start_yaml(&demo_yaml(app.port(), idp.port())).unwrap_or_else(|log| panic!("{log}"));
     let valid = mint("fred", "demo-tenant", 3600);
     let auth = format!("TISJWT {valid}");
 
@@ -85,6 +91,56 @@ fn the_readme_session_gives_the_documented_answers() {
         &[("Authorization", &auth)],
     );
     assert_eq!(both.status, 400);
-    assert_eq!(envoy.counter("wasmcustom.tokengate.allowed"), 3);
-    assert_eq!(app.received().len(), 3);
+    let jwt = |sub: &str, scope: &str, ttl: i64| {
+        format!(
+            "Bearer {}",
+            idp_key.sign(&tokengate_demo::demo_jwt_claims(sub, scope, now(), ttl))
+        )
+    };
+    let bearer_error = |path: &str, auth: String| {
+        let response = envoy.get(path, &[("Authorization", &auth)]);
+        (
+            response.status,
+            response.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let by_jwt = envoy.get(
+        "/rest/api/2/myself",
+        &[("Authorization", &jwt("jsmith", "read:jira-work", 3600))],
+    );
+    assert_eq!(by_jwt.json()["displayName"], "Joe Smith");
+    assert_eq!(
+        bearer_error("/rest/api/2/myself", jwt("jsmith", "read:jira-work", -3600)),
+        (401, "Token Expired: The token provided is expired.".into())
+    );
+    assert_eq!(
+        bearer_error("/rest/api/2/myself", jwt("nobody", "read:jira-work", 3600)),
+        (400, "No user found with this username/email address".into())
+    );
+    assert_eq!(
+        bearer_error("/rest/api/2/myself", "Bearer not.a.jwt".into()),
+        (400, "Token Invalid: Error while validating the token.".into())
+    );
+    let scope = envoy.get(
+        "/rest/api/3/issue",
+        &[("Authorization", &jwt("jsmith", "read:jira-work", 3600))],
+    );
+    assert_eq!(scope.status, 403);
+    assert_eq!(
+        scope.header("www-authenticate"),
+        Some(r#"Bearer realm="jira", error="insufficient_scope", scope="write:jira-work""#)
+    );
+    let writer = envoy.get(
+        "/rest/api/3/issue",
+        &[("Authorization", &jwt("jsmith", "write:jira-work", 3600))],
+    );
+    assert_eq!(writer.status, 200);
+    assert_eq!(
+        writer.json()["headers"]["x-tokengate-email"],
+        "jsmith@example.com"
+    );
+    assert_eq!(envoy.counter("wasmcustom.tokengate.allowed"), 5);
 }

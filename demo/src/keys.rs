@@ -39,6 +39,23 @@ impl TestKey {
         }
     }
 
+    /// An ES256 key from its 32-byte secret scalar (the demo IdP keeps its key in a file).
+    pub fn es256_from_secret(kid: &str, secret: &[u8]) -> Option<Self> {
+        let key = p256::ecdsa::SigningKey::from_slice(secret).ok()?;
+        Some(Self {
+            kid: kid.to_owned(),
+            signer: Signer::P256(Box::new(key)),
+        })
+    }
+
+    /// The secret scalar of an ES256 key (`None` for RSA).
+    pub fn es256_secret(&self) -> Option<Vec<u8>> {
+        match &self.signer {
+            Signer::P256(key) => Some(key.to_bytes().to_vec()),
+            Signer::Rsa(_) => None,
+        }
+    }
+
     pub fn alg(&self) -> &'static str {
         match self.signer {
             Signer::Rsa(_) => "RS256",

@@ -294,6 +294,24 @@ pub fn demo_claims(sub: &str, client_key: &str, now: i64, ttl: i64) -> Value {
     })
 }
 
+/// Issuer and audience of the demo identity provider's JWTs, and its key id.
+pub const DEMO_IDP_ISSUER: &str = "http://127.0.0.1:9081";
+pub const DEMO_IDP_AUDIENCE: &str = "jira";
+pub const DEMO_IDP_KID: &str = "demo-idp-1";
+
+/// The claims of a demo IdP token for `sub` with space-separated `scope`.
+pub fn demo_jwt_claims(sub: &str, scope: &str, now: i64, ttl: i64) -> Value {
+    json!({
+        "iss": DEMO_IDP_ISSUER,
+        "aud": DEMO_IDP_AUDIENCE,
+        "sub": sub,
+        "email": format!("{sub}@example.com"),
+        "scope": scope,
+        "iat": now,
+        "exp": now + ttl,
+    })
+}
+
 /// Signs `claims` as an HS256 `tisjwt` with `secret`.
 pub fn mint_tisjwt(secret: &[u8], claims: &Value) -> String {
     mint_with_header(secret, &json!({"typ": "JWT", "alg": "HS256"}), claims)

@@ -1,8 +1,12 @@
 //! `tokengate-demo serve [port]`: the demo application on 127.0.0.1.
 //! `tokengate-demo mint <secret> <sub> <clientKey> <ttl-seconds>`: prints an HS256 tisjwt
 //! (a negative ttl mints an already expired token).
+//! `tokengate-demo idp <port> <key-file>`: a demo identity provider serving its JWKS at
+//! `/jwks.json` (ES256 key kept in `key-file`, created on first use).
+//! `tokengate-demo mint-jwt <key-file> <sub> <scope> <ttl-seconds>`: prints a token of that IdP.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokengate_demo::keys::TestKey;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +20,17 @@ fn main() {
         ["mint", rest @ ..] => match mint(rest, unix_now()) {
             Some(token) => println!("{token}"),
             None => usage(),
+        },
+        ["idp", port, key_file] => match (port.parse(), demo_idp_key(key_file)) {
+            (Ok(port), Some(key)) => serve_idp(port, key),
+            _ => usage(),
+        },
+        ["mint-jwt", key_file, sub, scope, ttl] => match (demo_idp_key(key_file), ttl.parse::<i64>()) {
+            (Some(key), Ok(ttl)) => println!(
+                "{}",
+                key.sign(&tokengate_demo::demo_jwt_claims(sub, scope, unix_now(), ttl))
+            ),
+            _ => usage(),
         },
         _ => usage(),
     }
@@ -37,8 +52,45 @@ fn unix_now() -> i64 {
 }
 
 fn usage() {
-    eprintln!("usage: tokengate-demo serve [port] | mint <secret> <sub> <clientKey> <ttl-seconds>");
+    eprintln!(
+        "usage: tokengate-demo serve [port] | mint <secret> <sub> <clientKey> <ttl-seconds>\n\
+         \x20      | idp <port> <key-file> | mint-jwt <key-file> <sub> <scope> <ttl-seconds>"
+    );
     std::process::exit(2);
+}
+
+/// The demo IdP's key: read from `path`, or created there (hex of the ES256 secret).
+fn demo_idp_key(path: &str) -> Option<TestKey> {
+    let from_hex = |hex: &str| -> Option<Vec<u8>> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect()
+    };
+    if let Ok(hex) = std::fs::read_to_string(path) {
+        return TestKey::es256_from_secret(tokengate_demo::DEMO_IDP_KID, &from_hex(hex.trim())?);
+    }
+    let key = TestKey::es256(tokengate_demo::DEMO_IDP_KID);
+    let hex: String = key.es256_secret()?.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, hex).ok()?;
+    Some(key)
+}
+
+fn serve_idp(port: u16, key: TestKey) {
+    let document = tokengate_demo::keys::jwks(&[&key]);
+    match tokengate_demo::Server::start(port, move |_| tokengate_demo::Reply::json(200, &document)) {
+        Ok(server) => {
+            eprintln!(
+                "demo identity provider: JWKS at http://127.0.0.1:{}/jwks.json",
+                server.port()
+            );
+            server.wait();
+        }
+        Err(e) => {
+            eprintln!("demo identity provider: cannot listen on port {port}: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn serve(port: u16) {
