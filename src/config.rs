@@ -8,11 +8,13 @@ use std::fmt;
 use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
 use crate::clock::end_of_day;
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
+use crate::introspect::{ClientAuth, Endpoint, OAuthProvider};
 use crate::jwk::{KeySet, SymmetricKeys};
 use crate::jwks_cache::RefreshPolicy;
 use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
 use crate::policy::{Policy, Rule};
 use crate::tisjwt::{License, TisjwtProvider};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Shortest HMAC secret accepted: RFC 7518 section 3.2 asks for a key at least as long as the
@@ -31,6 +33,8 @@ pub struct Config {
     pub tisjwt: Option<TisjwtProvider>,
     /// Bearer JWT providers, by name, in configuration order.
     pub jwt_providers: Vec<JwtProvider>,
+    /// Opaque-token providers checked by a callout (introspection, UserInfo).
+    pub oauth_providers: Vec<OAuthProvider>,
     pub policy: Policy,
     pub directory: Directory,
 }
@@ -81,6 +85,8 @@ struct RawConfig {
     tisjwt: Option<RawTisjwt>,
     #[serde(default)]
     jwt_providers: std::collections::BTreeMap<String, RawJwtProvider>,
+    #[serde(default)]
+    oauth_providers: std::collections::BTreeMap<String, RawOAuthProvider>,
     rules: Option<Vec<RawRule>>,
     #[serde(default)]
     directory: RawDirectory,
@@ -109,6 +115,126 @@ struct RawJwtProvider {
     forward_token: bool,
     #[serde(default = "default_token_cache_ttl")]
     cache_ttl_seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuthProvider {
+    introspection: Option<RawIntrospection>,
+    userinfo: Option<RawEndpoint>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    user_field: Option<String>,
+    #[serde(default)]
+    service_accounts: BTreeMap<String, String>,
+    #[serde(default = "default_token_cache_ttl")]
+    cache_ttl_seconds: u32,
+    #[serde(default = "default_oauth_negative_ttl")]
+    negative_cache_ttl_seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntrospection {
+    cluster: String,
+    path: String,
+    authority: Option<String>,
+    client_id: String,
+    client_secret: String,
+    #[serde(default = "default_client_auth")]
+    client_auth: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    cluster: String,
+    path: String,
+    authority: Option<String>,
+}
+
+fn default_client_auth() -> String {
+    "basic".to_owned()
+}
+fn default_oauth_negative_ttl() -> u32 {
+    10
+}
+
+impl RawOAuthProvider {
+    fn compile(self, name: String) -> Result<OAuthProvider, ConfigError> {
+        let field = |f: &str| format!("oauth_providers.{name}.{f}");
+        if name.is_empty() || name == TISJWT_PROVIDER {
+            return Err(error(
+                "oauth_providers",
+                format!("`{name}` cannot name an OAuth provider"),
+            ));
+        }
+        let (endpoint, target, credentials) = match (self.introspection, self.userinfo) {
+            (Some(i), None) => {
+                let auth = match i.client_auth.as_str() {
+                    "basic" => ClientAuth::Basic,
+                    "post" => ClientAuth::Post,
+                    other => {
+                        let problem = format!("`{other}` is not `basic` or `post`");
+                        return Err(error(&field("introspection.client_auth"), problem));
+                    }
+                };
+                if i.client_id.is_empty() || i.client_secret.is_empty() {
+                    return Err(error(
+                        &field("introspection"),
+                        "client_id and client_secret are required",
+                    ));
+                }
+                let target = RawEndpoint {
+                    cluster: i.cluster,
+                    path: i.path,
+                    authority: i.authority,
+                };
+                (
+                    Endpoint::Introspection,
+                    target,
+                    (i.client_id, i.client_secret, auth),
+                )
+            }
+            (None, Some(u)) => (
+                Endpoint::UserInfo,
+                u,
+                (String::new(), String::new(), ClientAuth::Basic),
+            ),
+            _ => {
+                return Err(error(
+                    &format!("oauth_providers.{name}"),
+                    "give exactly one of introspection, userinfo",
+                ))
+            }
+        };
+        if target.cluster.is_empty() || !target.path.starts_with('/') {
+            return Err(error(
+                &field("path"),
+                "needs a cluster and a path starting with `/`",
+            ));
+        }
+        let default_user_field = if endpoint == Endpoint::Introspection {
+            "username"
+        } else {
+            "sub"
+        };
+        Ok(OAuthProvider {
+            endpoint,
+            authority: target.authority.unwrap_or_else(|| target.cluster.clone()),
+            cluster: target.cluster,
+            path: target.path,
+            client_id: credentials.0,
+            client_secret: credentials.1,
+            client_auth: credentials.2,
+            timeout_ms: self.timeout_ms.clamp(1, 60_000),
+            user_field: self.user_field.unwrap_or_else(|| default_user_field.to_owned()),
+            service_accounts: self.service_accounts,
+            cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
+            negative_cache_ttl_seconds: i64::from(self.negative_cache_ttl_seconds),
+            name,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -464,6 +590,7 @@ impl Config {
             },
             tisjwt: None,
             jwt_providers: Vec::new(),
+            oauth_providers: Vec::new(),
             policy: Policy::default(),
             directory: Directory::default(),
         }
@@ -510,15 +637,30 @@ impl RawConfig {
             .into_iter()
             .map(|(name, raw)| raw.compile(name))
             .collect::<Result<Vec<_>, _>>()?;
+        let oauth_providers = self
+            .oauth_providers
+            .into_iter()
+            .map(|(name, raw)| raw.compile(name))
+            .collect::<Result<Vec<_>, _>>()?;
         let providers: Vec<&str> = tisjwt
             .iter()
             .map(|_| TISJWT_PROVIDER)
             .chain(jwt_providers.iter().map(|p| p.name.as_str()))
+            .chain(oauth_providers.iter().map(|p| p.name.as_str()))
             .collect();
         if providers.is_empty() {
             return Err(error(
                 "tisjwt",
-                "at least one provider (tisjwt or jwt_providers) must be configured",
+                "at least one provider (tisjwt, jwt_providers, oauth_providers) must be configured",
+            ));
+        }
+        if let Some(twice) = oauth_providers
+            .iter()
+            .find(|o| jwt_providers.iter().any(|j| j.name == o.name))
+        {
+            return Err(error(
+                "oauth_providers",
+                format!("`{}` is also the name of a JWT provider", twice.name),
             ));
         }
         let claim_headers = jwt_providers
@@ -538,6 +680,7 @@ impl RawConfig {
             policy: compile_rules(self.rules, &providers)?,
             tisjwt,
             jwt_providers,
+            oauth_providers,
             directory: self.directory.compile()?,
         })
     }

@@ -15,6 +15,7 @@ use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
+use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
 use crate::jwt::UntrustedJwt;
@@ -60,6 +61,14 @@ pub enum DenyReason {
     InsufficientScope(Vec<String>),
     /// The user directory did not answer usably.
     DirectoryUnavailable,
+    /// The token provider says the token is not active (revoked, expired, unknown).
+    TokenInactive,
+    /// A client-credentials token of a client no service account is mapped to.
+    UnmappedClient,
+    /// The token provider refused our own client credentials.
+    ProviderRejectedClient,
+    /// The token provider did not answer usably (down, slow, 5xx, garbage).
+    ProviderUnavailable,
     /// A provider's remote JWKS was not loaded within the wait bound.
     KeysUnavailable,
     /// No rule of the route policy matches the request.
@@ -81,6 +90,10 @@ impl DenyReason {
             Self::UnknownUser => "unknown_user",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::DirectoryUnavailable => "directory_unavailable",
+            Self::TokenInactive => "token_inactive",
+            Self::UnmappedClient => "unmapped_client",
+            Self::ProviderRejectedClient => "provider_rejected_client",
+            Self::ProviderUnavailable => "provider_unavailable",
             Self::KeysUnavailable => "keys_unavailable",
             Self::NoRule => "no_rule",
             Self::Internal => "internal_error",
@@ -88,7 +101,7 @@ impl DenyReason {
     }
 
     /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 12] = [
+    pub const METRIC_NAMES: [&'static str; 16] = [
         "missing_credential",
         "ambiguous_credential",
         "invalid_token",
@@ -98,6 +111,10 @@ impl DenyReason {
         "unknown_user",
         "insufficient_scope",
         "directory_unavailable",
+        "token_inactive",
+        "unmapped_client",
+        "provider_rejected_client",
+        "provider_unavailable",
         "keys_unavailable",
         "no_rule",
         "internal_error",
@@ -148,6 +165,20 @@ pub trait Keyring {
 pub struct Env<'a> {
     pub keyring: &'a dyn Keyring,
     pub store: &'a dyn SharedStore,
+    /// Counts events (`introspection.cache_hit`, ...) in the host's metrics.
+    pub count: &'a dyn Counter,
+}
+
+/// Where the core counts what the operator should see in metrics.
+pub trait Counter {
+    fn count(&self, name: &str);
+}
+
+/// Counts nothing (tests, and callers without metrics).
+pub struct NoCount;
+
+impl Counter for NoCount {
+    fn count(&self, _name: &str) {}
 }
 
 /// Slots of the shared verified-token cache.
@@ -186,12 +217,43 @@ pub enum Step {
         provider: String,
         refetch: bool,
     },
+    /// Ask the token provider about an opaque token; requests with the same `key` share one
+    /// callout. Continue with [`after_provider`].
+    AskProvider {
+        pending: PendingToken,
+        callout: Callout,
+        key: CacheKey,
+    },
+}
+
+/// An opaque token waiting for its provider's answer (the token itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingToken {
+    provider: String,
+    key: CacheKey,
+    scopes: Vec<String>,
+    location: Location,
+    forwarded_path: Option<String>,
+}
+
+impl PendingToken {
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
 }
 
 /// Why verification did not produce an identity.
 enum Refusal {
     Deny(Denial),
-    WaitForKeys { provider: String, refetch: bool },
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
+    AskProvider {
+        provider: String,
+        key: CacheKey,
+        callout: Box<Callout>,
+    },
 }
 
 impl From<Denial> for Refusal {
@@ -220,16 +282,144 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         Ok(identity) => identity,
         Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial)),
         Err(Refusal::WaitForKeys { provider, refetch }) => return Step::WaitForKeys { provider, refetch },
+        Err(Refusal::AskProvider {
+            provider,
+            key,
+            callout,
+        }) => {
+            let forwarded_path = forwarded_path(&request.path, credential.location);
+            let scopes = rule.scopes.clone();
+            let pending = PendingToken {
+                provider,
+                key,
+                scopes,
+                location: credential.location,
+                forwarded_path,
+            };
+            return Step::AskProvider {
+                pending,
+                callout: *callout,
+                key,
+            };
+        }
     };
     let forwarded_path = forwarded_path(&request.path, credential.location);
-    let pending = Pending {
-        identity,
-        location: credential.location,
-        forwarded_path,
-    };
+    look_up(
+        config,
+        Pending {
+            identity,
+            location: credential.location,
+            forwarded_path,
+        },
+    )
+}
+
+/// The directory stage: answer now, or ask.
+fn look_up(config: &Config, pending: Pending) -> Step {
     match config.directory.lookup(pending.user()) {
         Lookup::Known(status) => Step::Done(finish(config, pending, Ok(status))),
         Lookup::Ask(callout) => Step::LookUpUser { pending, callout },
+    }
+}
+
+/// Continues a request after its token provider answered (or failed to), caching the answer.
+pub fn after_provider(
+    config: &Config,
+    pending: PendingToken,
+    answer: Result<TokenInfo, ProviderFailure>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Step {
+    let Some(provider) = config.oauth_providers.iter().find(|p| p.name == pending.provider) else {
+        return deny(Family::OAuth, DenyReason::Internal);
+    };
+    let info = match answer {
+        Ok(info) => {
+            if let Ok(bytes) = serde_json::to_vec(&info) {
+                oauth_cache().insert(env.store, &pending.key, &bytes, provider.cache_until(&info, now));
+            }
+            info
+        }
+        Err(ProviderFailure::ClientRejected) => {
+            return deny(Family::OAuth, DenyReason::ProviderRejectedClient)
+        }
+        Err(_) => return deny(Family::OAuth, DenyReason::ProviderUnavailable),
+    };
+    match identity_from(info, &pending.scopes) {
+        Ok(identity) => {
+            let forwarded_path = pending.forwarded_path;
+            look_up(
+                config,
+                Pending {
+                    identity,
+                    location: pending.location,
+                    forwarded_path,
+                },
+            )
+        }
+        Err(denial) => Step::Done(Decision::Deny(denial)),
+    }
+}
+
+/// An opaque token's identity once its provider vouched for it.
+fn identity_from(info: TokenInfo, required_scopes: &[String]) -> Result<Identity, Denial> {
+    let oauth = |reason| Denial {
+        family: Family::OAuth,
+        reason,
+    };
+    match info {
+        TokenInfo::Active { user, scopes, .. } => {
+            let missing = missing_scopes(required_scopes, &scopes);
+            if !missing.is_empty() {
+                return Err(oauth(DenyReason::InsufficientScope(required_scopes.to_vec())));
+            }
+            Ok(Identity {
+                family: Family::OAuth,
+                user,
+                tenant: None,
+                claim_headers: Vec::new(),
+                forward_token: false,
+            })
+        }
+        TokenInfo::Inactive => Err(oauth(DenyReason::TokenInactive)),
+        TokenInfo::UnmappedClient => Err(oauth(DenyReason::UnmappedClient)),
+    }
+}
+
+/// Slots of the shared token-provider answer cache.
+pub const OAUTH_CACHE_SLOTS: u32 = 8192;
+
+fn oauth_cache() -> SlotCache {
+    SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
+}
+
+/// Checks an opaque token with the route's first callout provider: from the cache, or by
+/// asking the provider.
+fn verify_opaque(
+    provider: &OAuthProvider,
+    rule: &Rule,
+    token: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<Identity, Refusal> {
+    let cache = oauth_cache();
+    let key = cache.key(format!("{}\0{token}", provider.name).as_bytes());
+    let cached = cache
+        .get(env.store, &key, now)
+        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
+    match cached {
+        Some(info) => {
+            env.count.count("introspection.cache_hit");
+            Ok(identity_from(info, &rule.scopes)?)
+        }
+        None => {
+            env.count.count("introspection.cache_miss");
+            Err(Refusal::AskProvider {
+                provider: provider.name.clone(),
+                key,
+                callout: Box::new(provider.callout(token)),
+            })
+        }
     }
 }
 
@@ -306,10 +496,16 @@ fn verify(
         Scheme::Bearer => {
             let providers: Vec<&JwtProvider> =
                 config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
-            if providers.is_empty() {
-                return Err(missing.into());
-            }
-            let identity = verify_bearer(&providers, &credential.value, env, now)?;
+            let opaque = config.oauth_providers.iter().find(|p| accepts(&p.name));
+            let identity = match (verify_bearer(&providers, &credential.value, env, now), opaque) {
+                (BearerJwt::Verified(identity), _) => identity,
+                (BearerJwt::NotOurs(_), Some(provider)) => {
+                    return verify_opaque(provider, rule, &credential.value, env, now)
+                }
+                (BearerJwt::NotOurs(_), None) if providers.is_empty() => return Err(missing.into()),
+                (BearerJwt::NotOurs(error), None) => return Err(invalid_bearer(error)),
+                (BearerJwt::Refused(refusal), _) => return Err(*refusal),
+            };
             require_scopes(rule, &identity.scopes, Family::OAuth)?;
             let forward_token = providers
                 .iter()
@@ -372,14 +568,29 @@ fn invalid_bearer(error: JwtError) -> Refusal {
     })
 }
 
+/// What the JWT providers of a route made of a Bearer token.
+enum BearerJwt {
+    Verified(JwtIdentity),
+    /// Not a JWT, or no provider of the route for its issuer: a callout provider may know it.
+    NotOurs(JwtError),
+    Refused(Box<Refusal>),
+}
+
 /// Verifies a Bearer JWT with the route's providers: a cached verification first, then each
 /// provider whose issuer matches the token's unverified `iss`, in rule order.
-fn verify_bearer(
+fn verify_bearer(providers: &[&JwtProvider], token: &str, env: &Env<'_>, now: UnixSeconds) -> BearerJwt {
+    match verify_jwt(providers, token, env, now) {
+        Ok(identity) => BearerJwt::Verified(identity),
+        Err(refusal) => refusal,
+    }
+}
+
+fn verify_jwt(
     providers: &[&JwtProvider],
     token: &str,
     env: &Env<'_>,
     now: UnixSeconds,
-) -> Result<JwtIdentity, Refusal> {
+) -> Result<JwtIdentity, BearerJwt> {
     let cache = token_cache();
     let key = cache.key(token.as_bytes());
     if let Some(hit) = cache
@@ -389,20 +600,25 @@ fn verify_bearer(
     {
         return Ok(hit);
     }
-    let jwt = UntrustedJwt::parse(token).map_err(invalid_bearer)?;
+    let jwt = UntrustedJwt::parse(token).map_err(BearerJwt::NotOurs)?;
     let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
+    let candidates: Vec<&&JwtProvider> = providers.iter().filter(|p| p.may_accept(issuer)).collect();
+    if candidates.is_empty() {
+        return Err(BearerJwt::NotOurs(JwtError::WrongIssuer));
+    }
     let mut first_error = JwtError::WrongIssuer;
-    for (i, provider) in providers.iter().filter(|p| p.may_accept(issuer)).enumerate() {
+    for (i, provider) in candidates.into_iter().enumerate() {
         let remote = matches!(provider.keys, KeySource::Remote(_));
         let keys = match &provider.keys {
             KeySource::Static(keys) => keys.clone(),
             KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
                 Some(keys) => keys,
                 None => {
-                    return Err(Refusal::WaitForKeys {
+                    let wait = Refusal::WaitForKeys {
                         provider: provider.name.clone(),
                         refetch: false,
-                    })
+                    };
+                    return Err(BearerJwt::Refused(Box::new(wait)));
                 }
             },
         };
@@ -419,16 +635,17 @@ fn verify_bearer(
                 return Ok(identity);
             }
             Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
-                return Err(Refusal::WaitForKeys {
+                let refetch = Refusal::WaitForKeys {
                     provider: provider.name.clone(),
                     refetch: true,
-                });
+                };
+                return Err(BearerJwt::Refused(Box::new(refetch)));
             }
             Err(e) if i == 0 => first_error = e,
             Err(_) => {}
         }
     }
-    Err(invalid_bearer(first_error))
+    Err(BearerJwt::Refused(Box::new(invalid_bearer(first_error))))
 }
 
 /// Caches a verification for `ttl`, never past the token's own `exp`.
@@ -568,6 +785,7 @@ mod tests {
         Env {
             keyring: &NoKeys,
             store,
+            count: &NoCount,
         }
     }
 
@@ -868,6 +1086,7 @@ mod tests {
         let no_keys = Env {
             keyring: &FixedKeys(None),
             store: &store,
+            count: &NoCount,
         };
         assert_eq!(
             begin(&cfg, &bearer(&token), &no_keys, NOW),
@@ -880,6 +1099,7 @@ mod tests {
         let stale = Env {
             keyring: &old,
             store: &store,
+            count: &NoCount,
         };
         assert_eq!(
             begin(&cfg, &bearer(&token), &stale, NOW),
@@ -900,6 +1120,7 @@ mod tests {
         let loaded = Env {
             keyring: &keys,
             store: &store,
+            count: &NoCount,
         };
         assert!(matches!(
             begin(&cfg, &bearer(&token), &loaded, NOW),
@@ -909,6 +1130,7 @@ mod tests {
         let no_keys = Env {
             keyring: &FixedKeys(None),
             store: &store,
+            count: &NoCount,
         };
         assert!(matches!(
             begin(&cfg, &bearer(&token), &no_keys, NOW + 59),

@@ -19,6 +19,7 @@ pub mod tisjwt;
 pub mod bearer;
 pub mod cache;
 pub mod callout;
+pub mod introspect;
 pub mod jwks_cache;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]

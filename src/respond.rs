@@ -15,6 +15,7 @@ pub const TIS_SCOPE: &str = "The tisjwt token does not grant the scope this requ
 pub const TIS_NO_RULE: &str = "No access rule allows this request.";
 pub const TIS_DIRECTORY_DOWN: &str = "The user directory could not be reached. Please try again later.";
 pub const TIS_KEYS_DOWN: &str = "The signing keys could not be loaded. Please try again later.";
+pub const TIS_PROVIDER_DOWN: &str = "The token provider could not be reached. Please try again later.";
 pub const INTERNAL_ERROR: &str = "The request could not be authenticated. Please try again later.";
 
 pub const OAUTH_MISSING: &str = "Authentication required: No bearer token was provided.";
@@ -26,6 +27,8 @@ pub const OAUTH_UNKNOWN_USER: &str = "No user found with this username/email add
 pub const OAUTH_SCOPE: &str = "Insufficient Scope: The token does not grant the scope this request requires.";
 pub const OAUTH_DIRECTORY_DOWN: &str = "Service Unavailable: The user directory could not be reached.";
 pub const OAUTH_KEYS_DOWN: &str = "Service Unavailable: The signing keys could not be loaded.";
+pub const OAUTH_TOKEN_INACTIVE: &str = "Expired Token / invalid_client_ID";
+pub const OAUTH_PROVIDER_DOWN: &str = "Service Unavailable: The token provider could not be reached.";
 pub const OAUTH_NO_RULE: &str = "Forbidden: No access rule allows this request.";
 pub const OAUTH_INTERNAL: &str = "Internal Error: The request could not be authenticated.";
 
@@ -89,6 +92,10 @@ fn tisjwt_reply(
         DenyReason::InsufficientScope(_) => (403, TIS_SCOPE),
         DenyReason::NoRule => (403, TIS_NO_RULE),
         DenyReason::DirectoryUnavailable => (503, TIS_DIRECTORY_DOWN),
+        DenyReason::TokenInactive | DenyReason::UnmappedClient | DenyReason::ProviderRejectedClient => {
+            (401, INVALID_TISJWT)
+        }
+        DenyReason::ProviderUnavailable => (503, TIS_PROVIDER_DOWN),
         DenyReason::KeysUnavailable => (503, TIS_KEYS_DOWN),
         DenyReason::Internal => (500, INTERNAL_ERROR),
     };
@@ -161,6 +168,10 @@ fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Opti
         ),
         DenyReason::NoRule => (403, OAUTH_NO_RULE, None),
         DenyReason::DirectoryUnavailable => (503, OAUTH_DIRECTORY_DOWN, None),
+        DenyReason::TokenInactive | DenyReason::UnmappedClient | DenyReason::ProviderRejectedClient => {
+            (401, OAUTH_TOKEN_INACTIVE, challenge(Some("invalid_token")))
+        }
+        DenyReason::ProviderUnavailable => (503, OAUTH_PROVIDER_DOWN, None),
         DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN, None),
         DenyReason::Internal => (500, OAUTH_INTERNAL, None),
     };

@@ -17,15 +17,16 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::bearer::{KeySource, RemoteJwks};
-use crate::cache::{SharedStore, SlotCache};
+use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
-    begin, finish, keys_unavailable, unknown_key, Decision, Denial, DenyReason, Env, Family, Forward,
-    Keyring, Pending, RequestHead, Step,
+    after_provider, begin, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
+    Family, Forward, Keyring, Pending, PendingToken, RequestHead, Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
+use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::respond::{render, LocalReply, ReplyStyle};
@@ -51,9 +52,23 @@ struct Metrics {
     ids: Vec<(String, u32)>,
 }
 
+impl Counter for Metrics {
+    fn count(&self, name: &str) {
+        Metrics::count(self, name);
+    }
+}
+
 impl Metrics {
-    const FIXED: [&'static str; 7] = [
+    const FIXED: [&'static str; 15] = [
         "allowed",
+        "introspection.callouts",
+        "introspection.coalesced",
+        "introspection.cache_hit",
+        "introspection.cache_miss",
+        "introspection.failed.client_rejected",
+        "introspection.failed.no_response",
+        "introspection.failed.bad_status",
+        "introspection.failed.unparsable",
         "directory.cache_hit",
         "directory.cache_miss",
         "directory.callout_failed",
@@ -108,6 +123,10 @@ struct Worker {
     fetches: RefCell<HashMap<u32, String>>,
     /// User lookups in flight: callout token -> (request context, verified request).
     lookups: RefCell<HashMap<u32, (u32, Pending)>>,
+    /// Token-provider callouts in flight, one per token: key -> every request waiting for it.
+    asks: RefCell<HashMap<CacheKey, Vec<(u32, PendingToken)>>>,
+    /// Callout token -> the key of the provider question it answers.
+    ask_tokens: RefCell<HashMap<u32, CacheKey>>,
 }
 
 impl Keyring for Worker {
@@ -143,6 +162,8 @@ impl Worker {
             waiters: RefCell::default(),
             fetches: RefCell::default(),
             lookups: RefCell::default(),
+            asks: RefCell::default(),
+            ask_tokens: RefCell::default(),
         }
     }
 
@@ -153,15 +174,105 @@ impl Worker {
         let Some(request) = read_request() else {
             return self.apply(self.internal_error(), now);
         };
-        let env = Env {
+        let step = begin(&self.config, &request, &self.env(), seconds(now));
+        self.run_step(context_id, step, deadline, now)
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
             keyring: self,
             store: &HostStore,
-        };
-        match begin(&self.config, &request, &env, seconds(now)) {
+            count: &self.metrics,
+        }
+    }
+
+    /// Carries out what the core asked for.
+    fn run_step(&self, context_id: u32, step: Step, deadline: Option<Millis>, now: Millis) -> Action {
+        match step {
             Step::Done(decision) => self.apply(decision, now),
             Step::LookUpUser { pending, callout } => self.look_up_user(context_id, pending, &callout, now),
             Step::WaitForKeys { provider, refetch } => {
                 self.wait_for_keys(context_id, provider, refetch, deadline, now)
+            }
+            Step::AskProvider {
+                pending,
+                callout,
+                key,
+            } => self.ask_provider(context_id, pending, &callout, key, now),
+        }
+    }
+
+    /// Asks the token provider, unless a question about the same token is already out: then
+    /// the request waits for that answer (one callout per token per worker).
+    fn ask_provider(
+        &self,
+        context_id: u32,
+        pending: PendingToken,
+        callout: &Callout,
+        key: CacheKey,
+        now: Millis,
+    ) -> Action {
+        let mut asks = self.asks.borrow_mut();
+        if let Some(waiting) = asks.get_mut(&key) {
+            waiting.push((context_id, pending));
+            self.metrics.count("introspection.coalesced");
+            return Action::Pause;
+        }
+        if let Some(token) = dispatch(callout) {
+            asks.insert(key, vec![(context_id, pending)]);
+            self.ask_tokens.borrow_mut().insert(token, key);
+            self.metrics.count("introspection.callouts");
+            return Action::Pause;
+        }
+        drop(asks);
+        self.metrics.count("introspection.failed.no_response");
+        let step = after_provider(
+            &self.config,
+            pending,
+            Err(ProviderFailure::NoResponse),
+            &self.env(),
+            seconds(now),
+        );
+        self.run_step(context_id, step, None, now)
+    }
+
+    /// The provider answered: read it once, then continue every request that waited for it.
+    fn provider_answered(&self, key: CacheKey, result: CalloutResult) {
+        let waiting = self.asks.borrow_mut().remove(&key).unwrap_or_default();
+        let Some(provider) = waiting.first().and_then(|(_, pending)| {
+            self.config
+                .oauth_providers
+                .iter()
+                .find(|p| p.name == pending.provider())
+        }) else {
+            return;
+        };
+        let now = now_millis();
+        let answer = match result {
+            CalloutResult::Response { status, body } => provider.read_answer(status, &body, seconds(now)),
+            CalloutResult::Failed => Err(ProviderFailure::NoResponse),
+        };
+        if let Err(failure) = answer {
+            self.metrics
+                .count(&format!("introspection.failed.{}", failure.metric_name()));
+            let level = if failure == ProviderFailure::ClientRejected {
+                LogLevel::Error
+            } else {
+                LogLevel::Warn
+            };
+            let what = match failure {
+                ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
+                other => format!("gave no usable answer ({other:?})"),
+            };
+            log(level, &format!("token provider `{}` {what}", provider.name));
+        }
+        for (context_id, pending) in waiting {
+            if hostcalls::set_effective_context(context_id).is_err() {
+                continue; // the request is gone
+            }
+            let step = after_provider(&self.config, pending, answer.clone(), &self.env(), seconds(now));
+            if self.run_step(context_id, step, None, now) == Action::Continue {
+                let _ = hostcalls::resume_http_request();
             }
         }
     }
@@ -229,6 +340,11 @@ impl Worker {
         if let Some(provider) = provider {
             self.jwks_fetched(&provider, result);
             self.wake_waiters();
+            return;
+        }
+        let ask = self.ask_tokens.borrow_mut().remove(&token);
+        if let Some(key) = ask {
+            self.provider_answered(key, result);
             return;
         }
         let lookup = self.lookups.borrow_mut().remove(&token);
@@ -374,6 +490,9 @@ impl Worker {
     fn forget(&self, context_id: u32) {
         self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
         self.lookups.borrow_mut().retain(|_, (id, _)| *id != context_id);
+        for waiting in self.asks.borrow_mut().values_mut() {
+            waiting.retain(|(id, _)| *id != context_id);
+        }
     }
 
     fn internal_error(&self) -> Decision {
