@@ -26,6 +26,8 @@ pub struct Received {
     pub path: String,
     /// Header names lower-cased, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The request body (at most 1 MiB is read).
+    pub body: String,
 }
 
 impl Received {
@@ -156,36 +158,43 @@ impl DemoApp {
     }
 }
 
-fn serve(server: &tiny_http::Server, received: &Mutex<Vec<Received>>, handler: &Arc<Handler>) {
+fn serve(server: &tiny_http::Server, received: &Arc<Mutex<Vec<Received>>>, handler: &Arc<Handler>) {
     for request in server.incoming_requests() {
-        let seen = Received {
-            method: request.method().as_str().to_owned(),
-            path: request.url().to_owned(),
-            headers: request
-                .headers()
-                .iter()
-                .map(|h| {
-                    (
-                        h.field.as_str().as_str().to_ascii_lowercase(),
-                        h.value.as_str().to_owned(),
-                    )
-                })
-                .collect(),
-        };
-        if let Ok(mut log) = received.lock() {
-            log.push(seen.clone());
-        }
-        let handler = handler.clone();
-        std::thread::spawn(move || {
-            let reply = handler(&seen);
-            std::thread::sleep(reply.delay);
-            let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
-            if let Ok(header) = tiny_http::Header::from_bytes("content-type", reply.content_type) {
-                response = response.with_header(header);
-            }
-            let _ = request.respond(response);
-        });
+        let (received, handler) = (received.clone(), handler.clone());
+        // Everything per request happens on its own thread, so a slow body or a slow answer
+        // never holds up the accept loop.
+        std::thread::spawn(move || answer(request, &received, &handler));
     }
+}
+
+fn answer(mut request: tiny_http::Request, received: &Mutex<Vec<Received>>, handler: &Arc<Handler>) {
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::io::Read::take(request.as_reader(), 1 << 20), &mut body);
+    let seen = Received {
+        body,
+        method: request.method().as_str().to_owned(),
+        path: request.url().to_owned(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_ascii_lowercase(),
+                    h.value.as_str().to_owned(),
+                )
+            })
+            .collect(),
+    };
+    if let Ok(mut log) = received.lock() {
+        log.push(seen.clone());
+    }
+    let reply = handler(&seen);
+    std::thread::sleep(reply.delay);
+    let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
+    if let Ok(header) = tiny_http::Header::from_bytes("content-type", reply.content_type) {
+        response = response.with_header(header);
+    }
+    let _ = request.respond(response);
 }
 
 fn respond(request: &Received) -> (u16, Value) {

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp, Reply, Server};
+pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp, Received, Reply, Server};
 
 /// The demo secret the test configurations use.
 pub const SECRET: &str = "test-shared-secret-0123456789abcdef";
@@ -208,6 +208,8 @@ static_resources:
             - name: app
               domains: ["*"]
               routes:
+              - match: {{ prefix: "/direct/" }}
+                direct_response: {{ status: 200, body: {{ inline_string: "direct" }} }}
               - match: {{ prefix: "/" }}
                 route: {{ cluster: app }}
           http_filters:
