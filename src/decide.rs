@@ -1147,4 +1147,126 @@ mod tests {
             .values()
             .all(|v| !v.windows(token.len()).any(|w| w == token.as_bytes())));
     }
+
+    fn opaque_config() -> Config {
+        let json = r#"{
+            "jwt_providers": {"a": {"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef"}},
+            "oauth_providers": {"kc": {"introspection": {"cluster": "kc", "path": "/introspect",
+                                       "client_id": "tg", "client_secret": "s"}}},
+            "rules": [{"path_prefix": "/", "providers": ["a", "kc"]}]
+        }"#;
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn ask(cfg: &Config, store: &MapStore, token: &str) -> Step {
+        begin(
+            cfg,
+            &bearer(token),
+            &Env {
+                keyring: &NoKeys,
+                store,
+                count: &NoCount,
+            },
+            NOW,
+        )
+    }
+
+    #[test]
+    fn tokens_no_jwt_provider_claims_go_to_the_callout_provider() {
+        let (cfg, store) = (opaque_config(), MapStore::default());
+        assert!(matches!(
+            ask(&cfg, &store, "opaque-token"),
+            Step::AskProvider { .. }
+        ));
+        let other_issuer = hs256(
+            "some-secret-0123456789abcdef-0123456",
+            r#"{"iss":"https://kc","sub":"x"}"#,
+        );
+        assert!(matches!(
+            ask(&cfg, &store, &other_issuer),
+            Step::AskProvider { .. }
+        ));
+        let forged_a = hs256(
+            "not-the-secret-of-a-0123456789abcdef",
+            r#"{"iss":"https://a","sub":"x"}"#,
+        );
+        assert_eq!(
+            ask(&cfg, &store, &forged_a),
+            Step::Done(oauth_denial(DenyReason::InvalidToken(JwtError::BadSignature))),
+            "a JWT of a local provider is never sent to the callout provider"
+        );
+    }
+
+    fn answer(
+        cfg: &Config,
+        store: &MapStore,
+        token: &str,
+        reply: Result<TokenInfo, ProviderFailure>,
+    ) -> Step {
+        let Step::AskProvider { pending, callout, .. } = ask(cfg, store, token) else {
+            panic!("not asked")
+        };
+        assert_eq!(callout.cluster, "kc");
+        after_provider(
+            cfg,
+            pending,
+            reply,
+            &Env {
+                keyring: &NoKeys,
+                store,
+                count: &NoCount,
+            },
+            NOW,
+        )
+    }
+
+    #[test]
+    fn provider_answers_decide_and_are_cached_but_failures_are_not() {
+        let (cfg, store) = (opaque_config(), MapStore::default());
+        let active = TokenInfo::Active {
+            user: "fred".into(),
+            scopes: vec![],
+            exp: Some(NOW + 60),
+        };
+        assert!(matches!(
+            answer(&cfg, &store, "t1", Ok(active)),
+            Step::Done(Decision::Allow(_))
+        ));
+        assert!(
+            matches!(ask(&cfg, &store, "t1"), Step::Done(Decision::Allow(_))),
+            "served from the cache"
+        );
+
+        assert_eq!(
+            answer(&cfg, &store, "t2", Ok(TokenInfo::Inactive)),
+            Step::Done(oauth_denial(DenyReason::TokenInactive))
+        );
+        assert_eq!(
+            ask(&cfg, &store, "t2"),
+            Step::Done(oauth_denial(DenyReason::TokenInactive))
+        );
+        assert_eq!(
+            answer(&cfg, &store, "t3", Ok(TokenInfo::UnmappedClient)),
+            Step::Done(oauth_denial(DenyReason::UnmappedClient))
+        );
+
+        for (failure, reason) in [
+            (
+                ProviderFailure::ClientRejected,
+                DenyReason::ProviderRejectedClient,
+            ),
+            (ProviderFailure::BadStatus, DenyReason::ProviderUnavailable),
+            (ProviderFailure::NoResponse, DenyReason::ProviderUnavailable),
+            (ProviderFailure::Unparsable, DenyReason::ProviderUnavailable),
+        ] {
+            assert_eq!(
+                answer(&cfg, &store, "t4", Err(failure)),
+                Step::Done(oauth_denial(reason))
+            );
+            assert!(
+                matches!(ask(&cfg, &store, "t4"), Step::AskProvider { .. }),
+                "{failure:?} was cached"
+            );
+        }
+    }
 }
