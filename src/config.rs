@@ -5,10 +5,11 @@
 use serde::Deserialize;
 use std::fmt;
 
+use crate::apitoken::{BasicPasswords, LockoutPolicy};
 use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
 use crate::clock::end_of_day;
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
-use crate::introspect::{ClientAuth, Endpoint, OAuthProvider};
+use crate::introspect::{ApiTokenSettings, ClientAuth, Endpoint, OAuthProvider};
 use crate::jwk::{KeySet, SymmetricKeys};
 use crate::jwks_cache::RefreshPolicy;
 use crate::jwt::{Algorithm, ClaimRules, HmacSecret};
@@ -87,6 +88,8 @@ struct RawConfig {
     jwt_providers: std::collections::BTreeMap<String, RawJwtProvider>,
     #[serde(default)]
     oauth_providers: std::collections::BTreeMap<String, RawOAuthProvider>,
+    #[serde(default)]
+    api_token_providers: std::collections::BTreeMap<String, RawApiTokenProvider>,
     rules: Option<Vec<RawRule>>,
     #[serde(default)]
     directory: RawDirectory,
@@ -232,8 +235,103 @@ impl RawOAuthProvider {
             service_accounts: self.service_accounts,
             cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
             negative_cache_ttl_seconds: i64::from(self.negative_cache_ttl_seconds),
+            api_tokens: None,
             name,
         })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiTokenProvider {
+    introspection: RawIntrospection,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_api_token_ttl")]
+    cache_ttl_seconds: u32,
+    #[serde(default = "default_oauth_negative_ttl")]
+    negative_cache_ttl_seconds: u32,
+    #[serde(default)]
+    lockout: RawLockout,
+    #[serde(default = "default_reset_path")]
+    reset_path_prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockout {
+    #[serde(default = "default_max_failures")]
+    max_failures: u32,
+    #[serde(default = "default_lockout_window")]
+    window_seconds: u32,
+    #[serde(default = "default_login_url")]
+    login_url: String,
+}
+
+impl Default for RawLockout {
+    fn default() -> Self {
+        Self {
+            max_failures: default_max_failures(),
+            window_seconds: default_lockout_window(),
+            login_url: default_login_url(),
+        }
+    }
+}
+
+fn default_api_token_ttl() -> u32 {
+    60
+}
+fn default_max_failures() -> u32 {
+    3
+}
+fn default_lockout_window() -> u32 {
+    1800
+}
+fn default_login_url() -> String {
+    "/login.jsp".to_owned()
+}
+fn default_reset_path() -> String {
+    "/rest/de.resolution.apitokenauth/latest/user/failedLogins/".to_owned()
+}
+
+impl RawApiTokenProvider {
+    fn compile(self, name: String) -> Result<OAuthProvider, ConfigError> {
+        let field = |f: &str| format!("api_token_providers.{name}.{f}");
+        if self.lockout.max_failures == 0 {
+            return Err(error(&field("lockout.max_failures"), "must be at least 1"));
+        }
+        if self.lockout.login_url.chars().any(|c| c.is_control() || c == ';') {
+            return Err(error(
+                &field("lockout.login_url"),
+                "must not contain control characters or `;`",
+            ));
+        }
+        if !self.reset_path_prefix.starts_with('/') {
+            return Err(error(&field("reset_path_prefix"), "must start with `/`"));
+        }
+        let settings = ApiTokenSettings {
+            lockout: LockoutPolicy {
+                max_failures: self.lockout.max_failures,
+                window_seconds: i64::from(self.lockout.window_seconds),
+                login_url: self.lockout.login_url,
+            },
+            reset_path_prefix: self.reset_path_prefix,
+        };
+        let as_oauth = RawOAuthProvider {
+            introspection: Some(self.introspection),
+            userinfo: None,
+            timeout_ms: self.timeout_ms,
+            user_field: Some("username".to_owned()),
+            service_accounts: BTreeMap::new(),
+            cache_ttl_seconds: self.cache_ttl_seconds,
+            negative_cache_ttl_seconds: self.negative_cache_ttl_seconds,
+        };
+        let mut provider = as_oauth.compile(name.clone()).map_err(|e| ConfigError {
+            field: e.field.replacen("oauth_providers", "api_token_providers", 1),
+            problem: e.problem,
+        })?;
+        provider.api_tokens = Some(settings);
+        Ok(provider)
     }
 }
 
@@ -461,6 +559,7 @@ struct RawRule {
     allow_anonymous: bool,
     #[serde(default)]
     scopes: Vec<String>,
+    basic_passwords: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -637,11 +736,26 @@ impl RawConfig {
             .into_iter()
             .map(|(name, raw)| raw.compile(name))
             .collect::<Result<Vec<_>, _>>()?;
+        let api_token_providers = self
+            .api_token_providers
+            .into_iter()
+            .map(|(name, raw)| raw.compile(name));
         let oauth_providers = self
             .oauth_providers
             .into_iter()
             .map(|(name, raw)| raw.compile(name))
+            .chain(api_token_providers)
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(twice) = oauth_providers
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| oauth_providers.iter().skip(i + 1).find(|q| q.name == p.name))
+        {
+            return Err(error(
+                "api_token_providers",
+                format!("`{}` is also an oauth provider's name", twice.name),
+            ));
+        }
         let providers: Vec<&str> = tisjwt
             .iter()
             .map(|_| TISJWT_PROVIDER)
@@ -695,6 +809,7 @@ fn compile_rules(raw: Option<Vec<RawRule>>, providers: &[&str]) -> Result<Policy
             providers: providers.iter().map(|p| (*p).to_owned()).collect(),
             allow_anonymous: false,
             scopes: Vec::new(),
+            basic_passwords: BasicPasswords::Refuse,
         };
         return Ok(Policy {
             rules: vec![everything],
@@ -728,12 +843,23 @@ fn compile_rule(i: usize, rule: RawRule, providers: &[&str]) -> Result<Rule, Con
     let methods = rule
         .methods
         .map(|methods| methods.iter().map(|m| m.to_ascii_uppercase()).collect());
+    let basic_passwords = match rule.basic_passwords.as_deref() {
+        None | Some("refuse") => BasicPasswords::Refuse,
+        Some("pass") => BasicPasswords::Pass,
+        Some(other) => {
+            return Err(error(
+                &field("basic_passwords"),
+                format!("`{other}` is not `refuse` or `pass`"),
+            ))
+        }
+    };
     Ok(Rule {
         path_prefix: rule.path_prefix,
         methods,
         providers: rule.providers,
         allow_anonymous: rule.allow_anonymous,
         scopes: rule.scopes,
+        basic_passwords,
     })
 }
 

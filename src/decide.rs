@@ -8,6 +8,7 @@
 
 use std::rc::Rc;
 
+use crate::apitoken::{parse_basic, BasicPasswords, FailedLogins};
 use crate::bearer::{JwtIdentity, JwtProvider, KeySource};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::Callout;
@@ -38,6 +39,8 @@ pub enum Family {
     Tisjwt,
     /// Seed 001: `{"error":{"status":"ERROR","message":...}}`.
     OAuth,
+    /// API tokens (seed 004): Jira's `{"errorMessages":[...],"errors":{}}`.
+    ApiToken,
 }
 
 /// Why a request is refused. Each reason has one response per family and one counter.
@@ -69,6 +72,12 @@ pub enum DenyReason {
     ProviderRejectedClient,
     /// The token provider did not answer usably (down, slow, 5xx, garbage).
     ProviderUnavailable,
+    /// `Authorization: Basic` that is not base64 of `user:secret`.
+    MalformedBasic,
+    /// The API token (Basic password or Bearer) is wrong, expired, or not the user's.
+    InvalidApiToken,
+    /// Too many failed logins for this user: Jira's CAPTCHA state.
+    LockedOut { login_url: String },
     /// A provider's remote JWKS was not loaded within the wait bound.
     KeysUnavailable,
     /// No rule of the route policy matches the request.
@@ -94,6 +103,9 @@ impl DenyReason {
             Self::UnmappedClient => "unmapped_client",
             Self::ProviderRejectedClient => "provider_rejected_client",
             Self::ProviderUnavailable => "provider_unavailable",
+            Self::MalformedBasic => "malformed_basic",
+            Self::InvalidApiToken => "invalid_api_token",
+            Self::LockedOut { .. } => "locked_out",
             Self::KeysUnavailable => "keys_unavailable",
             Self::NoRule => "no_rule",
             Self::Internal => "internal_error",
@@ -101,7 +113,7 @@ impl DenyReason {
     }
 
     /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 16] = [
+    pub const METRIC_NAMES: [&'static str; 19] = [
         "missing_credential",
         "ambiguous_credential",
         "invalid_token",
@@ -115,6 +127,9 @@ impl DenyReason {
         "unmapped_client",
         "provider_rejected_client",
         "provider_unavailable",
+        "malformed_basic",
+        "invalid_api_token",
+        "locked_out",
         "keys_unavailable",
         "no_rule",
         "internal_error",
@@ -231,9 +246,18 @@ pub enum Step {
 pub struct PendingToken {
     provider: String,
     key: CacheKey,
-    scopes: Vec<String>,
+    context: TokenContext,
     location: Location,
     forwarded_path: Option<String>,
+}
+
+/// What the route asks of an opaque token beyond the provider's word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TokenContext {
+    scopes: Vec<String>,
+    /// The user of `Basic user:token`: the token must be theirs.
+    basic_user: Option<String>,
+    basic_passwords: BasicPasswords,
 }
 
 impl PendingToken {
@@ -253,7 +277,10 @@ enum Refusal {
         provider: String,
         key: CacheKey,
         callout: Box<Callout>,
+        basic_user: Option<String>,
     },
+    /// `Basic user:password` on a route that lets the application check passwords.
+    PassThrough,
 }
 
 impl From<Denial> for Refusal {
@@ -267,7 +294,7 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
     let Some(rule) = config.policy.route(&request.method, &request.path) else {
         return deny(default_family(config), DenyReason::NoRule);
     };
-    let owner = rule_family(rule);
+    let owner = rule_family(config, rule);
     let credential = match extract::extract(&request.headers, &request.path) {
         Ok(credential) => credential,
         Err(ExtractError::Malformed(_)) => return deny(owner, DenyReason::InvalidToken(JwtError::Malformed)),
@@ -282,17 +309,23 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         Ok(identity) => identity,
         Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial)),
         Err(Refusal::WaitForKeys { provider, refetch }) => return Step::WaitForKeys { provider, refetch },
+        Err(Refusal::PassThrough) => return Step::Done(Decision::Allow(anonymous(config))),
         Err(Refusal::AskProvider {
             provider,
             key,
             callout,
+            basic_user,
         }) => {
             let forwarded_path = forwarded_path(&request.path, credential.location);
-            let scopes = rule.scopes.clone();
+            let context = TokenContext {
+                scopes: rule.scopes.clone(),
+                basic_user,
+                basic_passwords: rule.basic_passwords,
+            };
             let pending = PendingToken {
                 provider,
                 key,
-                scopes,
+                context,
                 location: credential.location,
                 forwarded_path,
             };
@@ -333,6 +366,7 @@ pub fn after_provider(
     let Some(provider) = config.oauth_providers.iter().find(|p| p.name == pending.provider) else {
         return deny(Family::OAuth, DenyReason::Internal);
     };
+    let family = family_of(provider);
     let info = match answer {
         Ok(info) => {
             if let Ok(bytes) = serde_json::to_vec(&info) {
@@ -340,12 +374,10 @@ pub fn after_provider(
             }
             info
         }
-        Err(ProviderFailure::ClientRejected) => {
-            return deny(Family::OAuth, DenyReason::ProviderRejectedClient)
-        }
-        Err(_) => return deny(Family::OAuth, DenyReason::ProviderUnavailable),
+        Err(ProviderFailure::ClientRejected) => return deny(family, DenyReason::ProviderRejectedClient),
+        Err(_) => return deny(family, DenyReason::ProviderUnavailable),
     };
-    match identity_from(info, &pending.scopes) {
+    match settle(provider, info, &pending.context, env, now) {
         Ok(identity) => {
             let forwarded_path = pending.forwarded_path;
             look_up(
@@ -357,32 +389,68 @@ pub fn after_provider(
                 },
             )
         }
-        Err(denial) => Step::Done(Decision::Deny(denial)),
+        Err(Refusal::PassThrough) => Step::Done(Decision::Allow(anonymous(config))),
+        Err(Refusal::Deny(denial)) => Step::Done(Decision::Deny(denial)),
+        Err(_) => deny(family, DenyReason::Internal),
     }
 }
 
-/// An opaque token's identity once its provider vouched for it.
-fn identity_from(info: TokenInfo, required_scopes: &[String]) -> Result<Identity, Denial> {
-    let oauth = |reason| Denial {
-        family: Family::OAuth,
-        reason,
-    };
-    match info {
+/// An opaque token's fate once its provider spoke: an identity, a password passed to the
+/// application, or a denial (counting a failed login for Basic on API-token providers).
+fn settle(
+    provider: &OAuthProvider,
+    info: TokenInfo,
+    context: &TokenContext,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<Identity, Refusal> {
+    let family = family_of(provider);
+    let deny = |reason| Refusal::Deny(Denial { family, reason });
+    let unmapped = info == TokenInfo::UnmappedClient;
+    let user = match info {
+        TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
         TokenInfo::Active { user, scopes, .. } => {
-            let missing = missing_scopes(required_scopes, &scopes);
+            let missing = missing_scopes(&context.scopes, &scopes);
             if !missing.is_empty() {
-                return Err(oauth(DenyReason::InsufficientScope(required_scopes.to_vec())));
+                return Err(deny(DenyReason::InsufficientScope(context.scopes.clone())));
             }
-            Ok(Identity {
-                family: Family::OAuth,
-                user,
-                tenant: None,
-                claim_headers: Vec::new(),
-                forward_token: false,
-            })
+            Some(user)
         }
-        TokenInfo::Inactive => Err(oauth(DenyReason::TokenInactive)),
-        TokenInfo::UnmappedClient => Err(oauth(DenyReason::UnmappedClient)),
+        TokenInfo::Inactive | TokenInfo::UnmappedClient => None,
+    };
+    let Some(settings) = &provider.api_tokens else {
+        return match user {
+            Some(user) => Ok(identity(family, user)),
+            None if unmapped => Err(deny(DenyReason::UnmappedClient)),
+            None => Err(deny(DenyReason::TokenInactive)),
+        };
+    };
+    let logins = FailedLogins::new(env.store, &provider.client_secret);
+    match (user, &context.basic_user) {
+        (Some(user), Some(basic)) => {
+            if logins.get(basic, now).count > 0 {
+                logins.clear(basic);
+            }
+            Ok(identity(family, user))
+        }
+        (Some(user), None) => Ok(identity(family, user)),
+        (None, Some(_)) if context.basic_passwords == BasicPasswords::Pass => Err(Refusal::PassThrough),
+        (None, Some(basic)) => {
+            let failures = settings.lockout.after_failure(logins.get(basic, now), now);
+            logins.set(basic, failures, &settings.lockout);
+            Err(deny(DenyReason::InvalidApiToken))
+        }
+        (None, None) => Err(deny(DenyReason::InvalidApiToken)),
+    }
+}
+
+fn identity(family: Family, user: String) -> Identity {
+    Identity {
+        family,
+        user,
+        tenant: None,
+        claim_headers: Vec::new(),
+        forward_token: false,
     }
 }
 
@@ -393,31 +461,38 @@ fn oauth_cache() -> SlotCache {
     SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
 }
 
-/// Checks an opaque token with the route's first callout provider: from the cache, or by
-/// asking the provider.
+/// Checks an opaque token with a callout provider: from the cache, or by asking it. For
+/// `Basic user:token` the cache key and the question include the user.
 fn verify_opaque(
     provider: &OAuthProvider,
     rule: &Rule,
     token: &str,
+    basic_user: Option<&str>,
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
     let cache = oauth_cache();
-    let key = cache.key(format!("{}\0{token}", provider.name).as_bytes());
+    let key = cache.key(format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default()).as_bytes());
     let cached = cache
         .get(env.store, &key, now)
         .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
     match cached {
         Some(info) => {
             env.count.count("introspection.cache_hit");
-            Ok(identity_from(info, &rule.scopes)?)
+            let context = TokenContext {
+                scopes: rule.scopes.clone(),
+                basic_user: basic_user.map(str::to_owned),
+                basic_passwords: rule.basic_passwords,
+            };
+            settle(provider, info, &context, env, now)
         }
         None => {
             env.count.count("introspection.cache_miss");
             Err(Refusal::AskProvider {
                 provider: provider.name.clone(),
                 key,
-                callout: Box::new(provider.callout(token)),
+                callout: Box::new(provider.callout(token, basic_user)),
+                basic_user: basic_user.map(str::to_owned),
             })
         }
     }
@@ -448,7 +523,7 @@ pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, Dire
 fn unknown_user(family: Family) -> DenyReason {
     match family {
         Family::Tisjwt => DenyReason::InactiveUser,
-        Family::OAuth => DenyReason::UnknownUser,
+        Family::OAuth | Family::ApiToken => DenyReason::UnknownUser,
     }
 }
 
@@ -456,19 +531,29 @@ fn deny(family: Family, reason: DenyReason) -> Step {
     Step::Done(Decision::Deny(Denial { family, reason }))
 }
 
-fn provider_family(name: &str) -> Family {
+fn provider_family(config: &Config, name: &str) -> Family {
     if name == TISJWT_PROVIDER {
-        Family::Tisjwt
+        return Family::Tisjwt;
+    }
+    match config.oauth_providers.iter().find(|p| p.name == name) {
+        Some(provider) => family_of(provider),
+        None => Family::OAuth,
+    }
+}
+
+fn family_of(provider: &OAuthProvider) -> Family {
+    if provider.api_tokens.is_some() {
+        Family::ApiToken
     } else {
         Family::OAuth
     }
 }
 
 /// The first provider of a rule owns the answer to a request with no usable credential.
-fn rule_family(rule: &Rule) -> Family {
+fn rule_family(config: &Config, rule: &Rule) -> Family {
     rule.providers
         .first()
-        .map_or(Family::OAuth, |p| provider_family(p))
+        .map_or(Family::OAuth, |p| provider_family(config, p))
 }
 
 fn default_family(config: &Config) -> Family {
@@ -487,7 +572,7 @@ fn verify(
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
     let missing = Denial {
-        family: rule_family(rule),
+        family: rule_family(config, rule),
         reason: DenyReason::MissingCredential,
     };
     let accepts = |name: &str| rule.providers.iter().any(|p| p == name);
@@ -500,7 +585,7 @@ fn verify(
             let identity = match (verify_bearer(&providers, &credential.value, env, now), opaque) {
                 (BearerJwt::Verified(identity), _) => identity,
                 (BearerJwt::NotOurs(_), Some(provider)) => {
-                    return verify_opaque(provider, rule, &credential.value, env, now)
+                    return verify_opaque(provider, rule, &credential.value, None, env, now)
                 }
                 (BearerJwt::NotOurs(_), None) if providers.is_empty() => return Err(missing.into()),
                 (BearerJwt::NotOurs(error), None) => return Err(invalid_bearer(error)),
@@ -518,8 +603,63 @@ fn verify(
                 forward_token,
             })
         }
+        Scheme::Basic => {
+            let api_tokens = config
+                .oauth_providers
+                .iter()
+                .find(|p| p.api_tokens.is_some() && accepts(&p.name));
+            let Some(provider) = api_tokens else {
+                return Err(missing.into());
+            };
+            let Some(basic) = parse_basic(&credential.value) else {
+                return Err(Denial {
+                    family: Family::ApiToken,
+                    reason: DenyReason::MalformedBasic,
+                }
+                .into());
+            };
+            if let Some(locked) = lockout(provider, &basic.user, env, now) {
+                return Err(locked.into());
+            }
+            verify_opaque(provider, rule, &basic.secret, Some(&basic.user), env, now)
+        }
         _ => Err(missing.into()),
     }
+}
+
+/// The 403 of a locked-out user, before any callout.
+fn lockout(provider: &OAuthProvider, user: &str, env: &Env<'_>, now: UnixSeconds) -> Option<Denial> {
+    let settings = provider.api_tokens.as_ref()?;
+    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
+    settings.lockout.locked(failures, now).then(|| Denial {
+        family: Family::ApiToken,
+        reason: DenyReason::LockedOut {
+            login_url: settings.lockout.login_url.clone(),
+        },
+    })
+}
+
+/// If `method path` is the token service's failed-login reset for a user, that user and the
+/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
+pub fn lockout_reset<'c>(
+    config: &'c Config,
+    method: &str,
+    path: &str,
+) -> Option<(&'c OAuthProvider, String)> {
+    if method != "DELETE" {
+        return None;
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    config.oauth_providers.iter().find_map(|provider| {
+        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
+        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
+        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
+    })
+}
+
+/// Forgets a user's failed logins (the token service's reset succeeded).
+pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
+    FailedLogins::new(store, &provider.client_secret).clear(user);
 }
 
 fn verify_tisjwt(

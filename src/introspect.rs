@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::apitoken::LockoutPolicy;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 
@@ -51,6 +52,16 @@ pub struct OAuthProvider {
     pub service_accounts: BTreeMap<String, String>,
     pub cache_ttl_seconds: i64,
     pub negative_cache_ttl_seconds: i64,
+    /// Set for an API-token provider (the token service): Jira's error format and lockout.
+    pub api_tokens: Option<ApiTokenSettings>,
+}
+
+/// What makes a callout provider an API-token provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenSettings {
+    pub lockout: LockoutPolicy,
+    /// `DELETE <prefix><user>` answered 2xx by the token service resets `user`'s counter.
+    pub reset_path_prefix: String,
 }
 
 impl fmt::Debug for OAuthProvider {
@@ -104,12 +115,15 @@ impl ProviderFailure {
 }
 
 impl OAuthProvider {
-    /// The request that checks `token`.
-    pub fn callout(&self, token: &str) -> Callout {
+    /// The request that checks `token` (and, for Basic, that it belongs to `user`).
+    pub fn callout(&self, token: &str, user: Option<&str>) -> Callout {
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         let (method, body) = match self.endpoint {
             Endpoint::Introspection => {
                 let mut form = format!("token={}&token_type_hint=access_token", encode_component(token));
+                if let Some(user) = user {
+                    form.push_str(&format!("&username={}", encode_component(user)));
+                }
                 match self.client_auth {
                     ClientAuth::Basic => headers.push(("authorization".to_owned(), self.basic_credentials())),
                     ClientAuth::Post => form.push_str(&format!(
@@ -234,6 +248,7 @@ mod tests {
             service_accounts: [("reporting".to_string(), "svc-reports".to_string())].into(),
             cache_ttl_seconds: 300,
             negative_cache_ttl_seconds: 10,
+            api_tokens: None,
         }
     }
 
@@ -243,7 +258,7 @@ mod tests {
 
     #[test]
     fn introspection_posts_the_token_with_basic_client_authentication() {
-        let callout = provider(Endpoint::Introspection).callout("a+b/c=");
+        let callout = provider(Endpoint::Introspection).callout("a+b/c=", None);
         assert_eq!(callout.method, "POST");
         assert_eq!(
             callout.body.as_deref(),
@@ -257,10 +272,10 @@ mod tests {
             client_auth: ClientAuth::Post,
             ..provider(Endpoint::Introspection)
         };
-        let body = String::from_utf8(post.callout("t").body.unwrap()).unwrap();
+        let body = String::from_utf8(post.callout("t", None).body.unwrap()).unwrap();
         assert!(body.ends_with("&client_id=tokengate&client_secret=s3cr%26t"));
         assert!(!post
-            .callout("t")
+            .callout("t", None)
             .headers
             .iter()
             .any(|(n, _)| n == "authorization"));
@@ -268,7 +283,7 @@ mod tests {
 
     #[test]
     fn userinfo_sends_the_token_as_bearer() {
-        let callout = provider(Endpoint::UserInfo).callout("opaque");
+        let callout = provider(Endpoint::UserInfo).callout("opaque", None);
         assert_eq!((callout.method, callout.body), ("GET", None));
         assert!(callout
             .headers

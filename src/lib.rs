@@ -16,6 +16,7 @@ pub mod query;
 pub mod respond;
 pub mod tisjwt;
 
+pub mod apitoken;
 pub mod bearer;
 pub mod cache;
 pub mod callout;

@@ -2,6 +2,8 @@
 //! and whether it may pass without a credential. Decided from method and path alone, before
 //! any cryptography; the first matching rule wins.
 
+use crate::apitoken::BasicPasswords;
+
 /// One access rule. Paths match by prefix, like Envoy's `prefix` route match, after the path
 /// is normalised (see [`normalize_path`]) so that `/public/../admin` cannot borrow the rule of
 /// `/public/`.
@@ -16,6 +18,8 @@ pub struct Rule {
     pub allow_anonymous: bool,
     /// OAuth scopes the credential must all carry (RFC 6749 section 3.3).
     pub scopes: Vec<String>,
+    /// What happens to `Basic user:password` that is not an API token.
+    pub basic_passwords: BasicPasswords,
 }
 
 impl Rule {
@@ -103,6 +107,7 @@ mod tests {
             providers: vec![provider.into()],
             allow_anonymous: false,
             scopes: vec![],
+            basic_passwords: BasicPasswords::Refuse,
         }
     }
 

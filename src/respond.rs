@@ -52,6 +52,7 @@ pub fn render(denial: &Denial, style: ReplyStyle<'_>, now: UnixSeconds) -> Local
     let (status, body, challenge) = match denial.family {
         Family::Tisjwt => tisjwt_reply(&denial.reason, style, now),
         Family::OAuth => oauth_reply(&denial.reason, style),
+        Family::ApiToken => api_token_reply(&denial.reason, style),
     };
     let mut headers = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
@@ -59,6 +60,9 @@ pub fn render(denial: &Denial, style: ReplyStyle<'_>, now: UnixSeconds) -> Local
     ];
     if let Some(challenge) = challenge {
         headers.push(("www-authenticate".to_owned(), challenge));
+    }
+    if let Some(reason) = denied_reason(&denial.reason) {
+        headers.push(("x-authentication-denied-reason".to_owned(), reason));
     }
     LocalReply {
         status,
@@ -96,6 +100,9 @@ fn tisjwt_reply(
             (401, INVALID_TISJWT)
         }
         DenyReason::ProviderUnavailable => (503, TIS_PROVIDER_DOWN),
+        DenyReason::MalformedBasic | DenyReason::InvalidApiToken | DenyReason::LockedOut { .. } => {
+            (401, INVALID_TISJWT)
+        }
         DenyReason::KeysUnavailable => (503, TIS_KEYS_DOWN),
         DenyReason::Internal => (500, INTERNAL_ERROR),
     };
@@ -172,6 +179,9 @@ fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Opti
             (401, OAUTH_TOKEN_INACTIVE, challenge(Some("invalid_token")))
         }
         DenyReason::ProviderUnavailable => (503, OAUTH_PROVIDER_DOWN, None),
+        DenyReason::MalformedBasic | DenyReason::InvalidApiToken | DenyReason::LockedOut { .. } => {
+            (400, OAUTH_INVALID, challenge(Some("invalid_token")))
+        }
         DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN, None),
         DenyReason::Internal => (500, OAUTH_INTERNAL, None),
     };
@@ -186,6 +196,69 @@ fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Opti
         serde_json::to_string(&body).unwrap_or_default(),
         challenge,
     )
+}
+
+pub const API_MISSING: &str = "You are not authenticated. Authentication required to perform this operation.";
+pub const API_INVALID: &str = "The user name or API token is not valid, or the token has expired.";
+pub const API_MALFORMED: &str = "The Authorization header does not hold valid Basic credentials.";
+pub const API_LOCKED: &str =
+    "Too many failed login attempts. Log in through the web interface to answer the CAPTCHA, or ask an administrator to reset the counter.";
+pub const API_AMBIGUOUS: &str = "More than one credential was supplied.";
+pub const API_SCOPE: &str = "The credential does not grant the scope this request requires.";
+pub const API_INACTIVE_USER: &str = "The user of this API token is not active.";
+pub const API_NO_RULE: &str = "No access rule allows this request.";
+pub const API_SERVICE_DOWN: &str = "The token service could not be reached. Please try again later.";
+pub const API_INTERNAL: &str = "The request could not be authenticated. Please try again later.";
+
+/// Jira's error collection, the body of the API Token app's errors.
+#[derive(Serialize)]
+struct JiraErrors<'a> {
+    #[serde(rename = "errorMessages")]
+    error_messages: [&'a str; 1],
+    errors: serde_json::Map<String, serde_json::Value>,
+}
+
+/// API-token answers; a locked-out user also gets Jira's `X-Authentication-Denied-Reason`
+/// (added by [`render`]).
+fn api_token_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Option<String>) {
+    let basic = || Some(format!("Basic realm=\"{}\"", style.realm));
+    let (status, message, challenge) = match reason {
+        DenyReason::MissingCredential => (401, API_MISSING, basic()),
+        DenyReason::InvalidApiToken
+        | DenyReason::TokenInactive
+        | DenyReason::UnmappedClient
+        | DenyReason::InvalidToken(_)
+        | DenyReason::ExpiredToken
+        | DenyReason::LicenseInvalid => (401, API_INVALID, basic()),
+        DenyReason::MalformedBasic => (400, API_MALFORMED, None),
+        DenyReason::LockedOut { .. } => (403, API_LOCKED, None),
+        DenyReason::AmbiguousCredential => (400, API_AMBIGUOUS, None),
+        DenyReason::InsufficientScope(_) => (403, API_SCOPE, None),
+        DenyReason::InactiveUser | DenyReason::UnknownUser => (401, API_INACTIVE_USER, basic()),
+        DenyReason::NoRule => (403, API_NO_RULE, None),
+        DenyReason::ProviderRejectedClient
+        | DenyReason::ProviderUnavailable
+        | DenyReason::DirectoryUnavailable
+        | DenyReason::KeysUnavailable => (503, API_SERVICE_DOWN, None),
+        DenyReason::Internal => (500, API_INTERNAL, None),
+    };
+    let body = JiraErrors {
+        error_messages: [message],
+        errors: serde_json::Map::new(),
+    };
+    (
+        status,
+        serde_json::to_string(&body).unwrap_or_default(),
+        challenge,
+    )
+}
+
+/// Jira's header for a user in the CAPTCHA state.
+fn denied_reason(reason: &DenyReason) -> Option<String> {
+    match reason {
+        DenyReason::LockedOut { login_url } => Some(format!("CAPTCHA_CHALLENGE; login-url={login_url}")),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

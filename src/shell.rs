@@ -22,8 +22,9 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
-    after_provider, begin, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
-    Family, Forward, Keyring, Pending, PendingToken, RequestHead, Step,
+    after_provider, begin, clear_failed_logins, finish, keys_unavailable, lockout_reset, unknown_key,
+    Counter, Decision, Denial, DenyReason, Env, Family, Forward, Keyring, Pending, PendingToken, RequestHead,
+    Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
 use crate::introspect::ProviderFailure;
@@ -605,7 +606,11 @@ impl RootContext for Root {
                 Metrics::default(),
             ))
         });
-        Some(Box::new(Filter { context_id, worker }))
+        Some(Box::new(Filter {
+            context_id,
+            worker,
+            lockout_reset: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -616,6 +621,8 @@ impl RootContext for Root {
 struct Filter {
     context_id: u32,
     worker: Rc<Worker>,
+    /// (API-token provider, user) when this request is the token service's failed-login reset.
+    lockout_reset: Option<(String, String)>,
 }
 
 impl Context for Filter {
@@ -626,7 +633,38 @@ impl Context for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let pseudo = |name| {
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+                .ok()
+                .flatten()
+        };
+        if let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) {
+            self.lockout_reset = lockout_reset(&self.worker.config, &method, &path)
+                .map(|(provider, user)| (provider.name.clone(), user));
+        }
         self.worker.process(self.context_id, None)
+    }
+
+    /// The token service said yes to an administrator's reset: clear the counter here too.
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some((provider, user)) = self.lockout_reset.take() else {
+            return Action::Continue;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        let succeeded = status.is_some_and(|s| s.starts_with('2'));
+        let provider = self
+            .worker
+            .config
+            .oauth_providers
+            .iter()
+            .find(|p| p.name == provider);
+        if let (true, Some(provider)) = (succeeded, provider) {
+            clear_failed_logins(provider, &user, &HostStore);
+            log(LogLevel::Info, &format!("failed-login counter of `{user}` reset"));
+        }
+        Action::Continue
     }
 }
 
