@@ -101,6 +101,9 @@ fn record(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 impl Store {
     /// Opens (creating when missing) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+        }
         let conn = Connection::open(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         Self::setup(conn)
     }
