@@ -4,7 +4,12 @@
 
 #![allow(dead_code)]
 // Test harness: failing loudly is its job (clippy does not count these helpers as tests).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
