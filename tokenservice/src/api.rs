@@ -1,0 +1,959 @@
+//! Routing and the REST handlers of seed 004, as pure functions from a [`Request`] to a
+//! [`Response`] (plus the store): no sockets, and `now` is a parameter.
+//!
+//! Paths are under [`PREFIX`]. Every 4xx and 5xx body is Jira's error collection,
+//! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
+//! section 5.2's shape (see [`crate::introspect`]).
+
+use crate::auth::{self, AuthError};
+use crate::clock;
+use crate::config::Config;
+use crate::introspect;
+use crate::store::{NewRecord, Store, StoreError, TokenRecord};
+use crate::tokens;
+use crate::users::{Directory, User};
+use serde_json::{json, Map, Value};
+
+/// Where Envoy routes the API Token app's REST API.
+pub const PREFIX: &str = "/rest/de.resolution.apitokenauth/latest";
+/// The most tokens one `tokensByFilter` page holds (seed 004).
+pub const MAX_PAGE: u64 = 50;
+/// The longest description accepted, in characters.
+pub const MAX_DESCRIPTION: usize = 255;
+
+/// One HTTP request, as the server read it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// Path and query, as sent (`/rest/...?page=1`).
+    pub url: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// A JSON body. Responses are never cached: some carry a new token.
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    "content-type".to_owned(),
+                    "application/json;charset=UTF-8".to_owned(),
+                ),
+                ("cache-control".to_owned(), "no-store".to_owned()),
+            ],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: vec![("cache-control".to_owned(), "no-store".to_owned())],
+            body: String::new(),
+        }
+    }
+
+    /// Jira's error collection.
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(status, &json!({"errorMessages": [message], "errors": {}}))
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The body as JSON (tests).
+    pub fn json_body(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Messages of the error bodies.
+pub mod messages {
+    pub const UNAUTHENTICATED: &str =
+        "You are not authenticated. Authentication required to perform this operation.";
+    pub const ADMIN_ONLY: &str =
+        "You do not have the permission to perform this operation: it is for system administrators only.";
+    pub const NOT_FOUND: &str = "Not found.";
+    pub const TOKEN_NOT_FOUND: &str = "No token with this id exists for the current user.";
+    pub const INTERNAL: &str = "Internal server error. Please try again later.";
+    pub const TOO_LARGE: &str = "The request body is too large.";
+    pub const NOT_JSON: &str = "The request body must be a JSON object.";
+}
+
+/// The running service: configuration, store and directory.
+pub struct Service {
+    pub config: Config,
+    pub store: Store,
+    pub directory: Box<dyn Directory>,
+}
+
+/// Answers one request at `now` (epoch milliseconds).
+pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
+    let (path, query) = request.url.split_once('?').unwrap_or((request.url.as_str(), ""));
+    if path == "/introspect" {
+        return match request.method.as_str() {
+            "POST" => introspect::handle(service, request, now),
+            _ => method_not_allowed("POST"),
+        };
+    }
+    let Some(route) = path.strip_prefix(PREFIX) else {
+        return Response::error(404, messages::NOT_FOUND);
+    };
+    let method = request.method.as_str();
+    let result = match route {
+        "/user/token" | "/user/token/" => match method {
+            "GET" => with_caller(service, request, now, |caller| list(service, &caller)),
+            "POST" => with_caller(service, request, now, |caller| {
+                create(service, request, &caller, now)
+            }),
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        "/user/tokensByFilter" | "/user/tokensByFilter/" => match method {
+            "GET" => with_admin(service, request, now, |_| by_filter(service, request, query)),
+            _ => Err(method_not_allowed("GET")),
+        },
+        _ => {
+            if let Some(key) = route.strip_prefix("/user/token/deleteAllFor/") {
+                match method {
+                    "DELETE" => with_admin(service, request, now, |_| delete_all_for(service, key)),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(id) = route.strip_prefix("/user/token/") {
+                match method {
+                    "PATCH" => with_caller(service, request, now, |caller| {
+                        rename(service, request, &caller, id)
+                    }),
+                    "DELETE" => with_caller(service, request, now, |caller| delete(service, &caller, id)),
+                    _ => Err(method_not_allowed("PATCH, DELETE")),
+                }
+            } else {
+                Err(Response::error(404, messages::NOT_FOUND))
+            }
+        }
+    };
+    result.unwrap_or_else(|response| response)
+}
+
+type Handled = Result<Response, Response>;
+
+fn method_not_allowed(allow: &str) -> Response {
+    Response::error(405, "This method is not allowed here.").with_header("allow", allow)
+}
+
+fn internal(e: &StoreError) -> Response {
+    eprintln!("tokengate-tokens: {e}");
+    Response::error(500, messages::INTERNAL)
+}
+
+/// Authenticates the caller, then runs `handler` as them.
+fn with_caller(
+    service: &Service,
+    request: &Request,
+    now: i64,
+    handler: impl FnOnce(User) -> Handled,
+) -> Handled {
+    match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
+        Ok(user) => handler(user),
+        Err(AuthError::Failed(_)) => Err(Response::error(401, messages::UNAUTHENTICATED)
+            .with_header("www-authenticate", "Basic realm=\"tokengate\"")),
+        Err(AuthError::Store(e)) => Err(internal(&e)),
+    }
+}
+
+/// Like [`with_caller`], for administrators only: anyone else gets 403 (seed 004).
+fn with_admin(
+    service: &Service,
+    request: &Request,
+    now: i64,
+    handler: impl FnOnce(User) -> Handled,
+) -> Handled {
+    with_caller(service, request, now, |caller| {
+        if caller.administrator {
+            handler(caller)
+        } else {
+            Err(Response::error(403, messages::ADMIN_ONLY))
+        }
+    })
+}
+
+fn json_object(request: &Request) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Response::error(400, messages::NOT_JSON)),
+    }
+}
+
+/// `tokenDescription`: a string of 1 to [`MAX_DESCRIPTION`] characters, trimmed, no control
+/// characters.
+fn description(body: &Map<String, Value>) -> Result<String, Response> {
+    let bad = |m: &str| Err(Response::error(400, m));
+    match body.get("tokenDescription") {
+        Some(Value::String(text)) => {
+            let text = text.trim();
+            if text.is_empty() {
+                bad("tokenDescription must not be empty.")
+            } else if text.chars().count() > MAX_DESCRIPTION {
+                bad("tokenDescription must be at most 255 characters long.")
+            } else if text.chars().any(char::is_control) {
+                bad("tokenDescription must not contain control characters.")
+            } else {
+                Ok(text.to_owned())
+            }
+        }
+        None | Some(Value::Null) => bad("tokenDescription is required."),
+        Some(_) => bad("tokenDescription must be a string."),
+    }
+}
+
+/// `tokenValidityTimeInMonths`: absent means the default; more than the maximum is shortened
+/// to it (seed 004: "validated and adjusted to the value set in the system wide settings").
+fn validity_months(body: &Map<String, Value>, config: &Config) -> Result<u32, Response> {
+    match body.get("tokenValidityTimeInMonths") {
+        None | Some(Value::Null) => Ok(config.default_validity_months),
+        Some(value) => match value.as_u64() {
+            Some(months) if months >= 1 => Ok(u32::try_from(months)
+                .map_or(config.max_validity_months, |m| m.min(config.max_validity_months))),
+            _ => Err(Response::error(
+                400,
+                "tokenValidityTimeInMonths must be a whole number of months, at least 1.",
+            )),
+        },
+    }
+}
+
+/// A token as the user's own list shows it (seed 004's "List all tokens").
+fn listed(record: &TokenRecord) -> Value {
+    json!({
+        "created": record.created,
+        "description": record.description,
+        "id": record.id,
+        "lastAccessed": record.last_accessed,
+    })
+}
+
+/// A token as administrators see it (seed 004's "Filter User Tokens").
+fn detailed(record: &TokenRecord) -> Value {
+    json!({
+        "created": record.created,
+        "description": record.description,
+        "id": record.id,
+        "lastAccessed": record.last_accessed,
+        "tokenCreatedByUserKey": record.created_by_user_key,
+        "tokenForUserKey": record.user_key,
+        "validUntil": record.valid_until,
+    })
+}
+
+/// `POST /user/token`: creates a token for the caller, or (administrators) for
+/// `tokenForUserKey`. The answer is the only time the token itself is shown.
+fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Handled {
+    let body = json_object(request)?;
+    let description = description(&body)?;
+    let months = validity_months(&body, &service.config)?;
+    let owner = match body.get("tokenForUserKey") {
+        None | Some(Value::Null) => caller.clone(),
+        Some(Value::String(key)) if *key == caller.key => caller.clone(),
+        Some(Value::String(key)) => {
+            if !caller.administrator {
+                return Err(Response::error(403, messages::ADMIN_ONLY));
+            }
+            match service.directory.by_key(key) {
+                Some(user) => user,
+                None => return Err(Response::error(400, "No user with this key exists.")),
+            }
+        }
+        Some(_) => return Err(Response::error(400, "tokenForUserKey must be a string.")),
+    };
+    let token = tokens::generate().map_err(|_| {
+        eprintln!("tokengate-tokens: the OS random source failed");
+        Response::error(500, messages::INTERNAL)
+    })?;
+    let record = service
+        .store
+        .create(&NewRecord {
+            lookup: &token.lookup,
+            hash: &token.hash,
+            description: &description,
+            user_key: &owner.key,
+            created_by_user_key: &caller.key,
+            created: now,
+            valid_until: clock::add_months(now, months),
+        })
+        .map_err(|e| internal(&e))?;
+    let mut answer = detailed(&record);
+    if let Value::Object(map) = &mut answer {
+        map.insert("plainTextToken".to_owned(), Value::String(token.plain));
+    }
+    Ok(Response::json(200, &answer))
+}
+
+/// `GET /user/token/`: the caller's tokens.
+fn list(service: &Service, caller: &User) -> Handled {
+    let records = service
+        .store
+        .list_for_user(&caller.key)
+        .map_err(|e| internal(&e))?;
+    Ok(Response::json(
+        200,
+        &Value::Array(records.iter().map(listed).collect()),
+    ))
+}
+
+/// A token id from the path; anything that is not one names no token (404).
+fn token_id(text: &str) -> Result<i64, Response> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0 && !text.starts_with('+'))
+        .ok_or_else(|| Response::error(404, messages::TOKEN_NOT_FOUND))
+}
+
+/// `PATCH /user/token/<id>`: a new description. Another user's token is "not found", so
+/// that ids do not tell whether they exist.
+fn rename(service: &Service, request: &Request, caller: &User, id: &str) -> Handled {
+    let id = token_id(id)?;
+    let body = json_object(request)?;
+    let description = description(&body)?;
+    match service.store.rename(id, &caller.key, &description) {
+        Ok(Some(record)) => Ok(Response::json(200, &listed(&record))),
+        Ok(None) => Err(Response::error(404, messages::TOKEN_NOT_FOUND)),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+/// `DELETE /user/token/<id>`.
+fn delete(service: &Service, caller: &User, id: &str) -> Handled {
+    let id = token_id(id)?;
+    match service.store.delete(id, &caller.key) {
+        Ok(true) => Ok(Response::no_content()),
+        Ok(false) => Err(Response::error(404, messages::TOKEN_NOT_FOUND)),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+/// `DELETE /user/token/deleteAllFor/<userKey>` (administrators). The key need not be in the
+/// directory any more: tokens of a removed user can still be cleared.
+fn delete_all_for(service: &Service, key: &str) -> Handled {
+    let key = percent_encoding::percent_decode_str(key)
+        .decode_utf8()
+        .map_err(|_| Response::error(400, "The user key is not valid UTF-8."))?;
+    if key.is_empty() {
+        return Err(Response::error(404, messages::NOT_FOUND));
+    }
+    service.store.delete_all_for(&key).map_err(|e| internal(&e))?;
+    Ok(Response::no_content())
+}
+
+/// The paging parameters of `tokensByFilter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Paging {
+    not_valid_after: i64,
+    page: u64,
+    limit: u64,
+}
+
+fn paging(query: &str) -> Result<Paging, Response> {
+    let mut paging = Paging {
+        not_valid_after: -1,
+        page: 0,
+        limit: MAX_PAGE,
+    };
+    let bad = |name: &str| Response::error(400, &format!("{name} must be a whole number."));
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "notValidAfter" => paging.not_valid_after = value.parse().map_err(|_| bad("notValidAfter"))?,
+            "page" => paging.page = value.parse().map_err(|_| bad("page"))?,
+            "limit" => {
+                let limit: u64 = value.parse().map_err(|_| bad("limit"))?;
+                if limit == 0 {
+                    return Err(Response::error(400, "limit must be at least 1."));
+                }
+                paging.limit = limit.min(MAX_PAGE);
+            }
+            _ => {}
+        }
+    }
+    Ok(paging)
+}
+
+/// The application's base URL for paging links: configured, or from the `Host` header.
+fn base_url(service: &Service, request: &Request) -> String {
+    if let Some(url) = &service.config.base_url {
+        return url.clone();
+    }
+    match request.header("host") {
+        Some(host)
+            if !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) =>
+        {
+            format!("http://{host}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// `GET /user/tokensByFilter?notValidAfter=<millis|-1>&page=&limit=` (administrators): every
+/// user's tokens that are no longer valid after `notValidAfter` (`-1`: all), soonest to
+/// expire first, paged as in seed 004.
+fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
+    let paging = paging(query)?;
+    let offset = paging
+        .page
+        .checked_mul(paging.limit)
+        .ok_or_else(|| Response::error(400, "page is too large."))?;
+    let not_valid_after = (paging.not_valid_after != -1).then_some(paging.not_valid_after);
+    let (records, total) = service
+        .store
+        .filter(not_valid_after, offset, paging.limit)
+        .map_err(|e| internal(&e))?;
+    let total_pages = total.div_ceil(paging.limit);
+    let base = base_url(service, request);
+    let link = |page: u64| {
+        format!(
+            "{base}{PREFIX}/user/tokensByFilter?page={page}&limit={}&notValidAfter={}",
+            paging.limit, paging.not_valid_after
+        )
+    };
+    let next = if paging.page.saturating_add(1) < total_pages {
+        link(paging.page + 1)
+    } else {
+        String::new()
+    };
+    let previous = if paging.page > 0 && total_pages > 0 {
+        link((paging.page - 1).min(total_pages - 1))
+    } else {
+        String::new()
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "content": records.iter().map(detailed).collect::<Vec<_>>(),
+            "currentPage": paging.page,
+            "limit": paging.limit,
+            "offset": offset,
+            "paginationLinks": {"baseUrl": base, "nextPage": next, "previousPage": previous},
+            "total": total,
+            "totalPages": total_pages,
+        }),
+    ))
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::users::tests::demo_directory;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+
+    /// 2020-02-04T16:01:02.985Z, token 64's `created` in seed 004.
+    pub const NOW: i64 = 1_580_832_062_985;
+
+    pub fn service() -> Service {
+        Service {
+            config: Config::for_tests(),
+            store: Store::open_in_memory().unwrap(),
+            directory: Box::new(demo_directory()),
+        }
+    }
+
+    pub fn basic(pair: &str) -> (String, String) {
+        (
+            "authorization".to_owned(),
+            format!("Basic {}", STANDARD.encode(pair)),
+        )
+    }
+
+    pub fn as_user(user: &str) -> (String, String) {
+        basic(&format!("{user}:{user}-password"))
+    }
+
+    pub fn request(method: &str, url: &str, auth: Option<(String, String)>, body: &str) -> Request {
+        Request {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: auth.into_iter().collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn url(route: &str) -> String {
+        format!("{PREFIX}{route}")
+    }
+
+    /// Creates a token as `user` with `body`; the whole answer.
+    pub fn create_as(service: &Service, user: &str, body: &str, now: i64) -> Value {
+        let response = handle(
+            service,
+            &request("POST", &url("/user/token"), Some(as_user(user)), body),
+            now,
+        );
+        assert_eq!(response.status, 200, "{}", response.body);
+        response.json_body()
+    }
+
+    fn assert_jira_error(response: &Response, status: u16) {
+        assert_eq!(response.status, status, "{}", response.body);
+        let body = response.json_body();
+        assert!(body["errorMessages"][0].is_string(), "{}", response.body);
+        assert_eq!(body["errors"], json!({}));
+    }
+
+    #[test]
+    fn a_created_token_is_shown_once_with_its_validity_and_listed_without_it() {
+        let service = service();
+        let created = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"Automation token"}"#,
+            NOW,
+        );
+        assert_eq!(created["id"], 1);
+        assert_eq!(created["description"], "Automation token");
+        assert_eq!(created["tokenForUserKey"], "JIRAUSER10004");
+        assert_eq!(created["tokenCreatedByUserKey"], "JIRAUSER10004");
+        assert_eq!(created["created"], NOW);
+        // The default of 6 months: token 64 of seed 004 was created at NOW and so valid.
+        assert_eq!(created["validUntil"], 1_596_556_862_985_i64);
+        assert!(created["plainTextToken"].as_str().unwrap().starts_with("tgat_"));
+
+        let listed = handle(
+            &service,
+            &request("GET", &url("/user/token/"), Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_eq!(listed.status, 200);
+        assert_eq!(
+            listed.json_body(),
+            json!([{"created": NOW, "description": "Automation token", "id": 1, "lastAccessed": 0}])
+        );
+        assert!(!listed.body.contains("tgat_"));
+    }
+
+    #[test]
+    fn validity_is_clamped_to_the_maximum_and_one_month_is_kept() {
+        let service = service();
+        let long = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":120}"#,
+            NOW,
+        );
+        assert_eq!(long["validUntil"], clock::add_months(NOW, 12));
+        let short = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":1}"#,
+            NOW,
+        );
+        assert_eq!(short["validUntil"], clock::add_months(NOW, 1));
+        let huge = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":99999999999}"#,
+            NOW,
+        );
+        assert_eq!(huge["validUntil"], clock::add_months(NOW, 12));
+    }
+
+    #[test]
+    fn bad_create_bodies_get_400_with_a_jira_error_collection() {
+        let service = service();
+        let bodies = [
+            "",
+            "not json",
+            "[]",
+            "{}",
+            r#"{"tokenDescription":""}"#,
+            r#"{"tokenDescription":"   "}"#,
+            r#"{"tokenDescription":42}"#,
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":0}"#,
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":-3}"#,
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":1.5}"#,
+            r#"{"tokenDescription":"x","tokenValidityTimeInMonths":"3"}"#,
+            r#"{"tokenDescription":"x","tokenForUserKey":7}"#,
+            r#"{"tokenDescription":"a\u0000b"}"#,
+            &format!(r#"{{"tokenDescription":"{}"}}"#, "x".repeat(256)),
+        ];
+        for body in bodies {
+            let response = handle(
+                &service,
+                &request("POST", &url("/user/token"), Some(as_user("fred")), body),
+                NOW,
+            );
+            assert_jira_error(&response, 400);
+        }
+        assert_eq!(service.store.filter(None, 0, 50).unwrap().1, 0);
+    }
+
+    #[test]
+    fn without_good_credentials_every_endpoint_answers_401() {
+        let service = service();
+        let auths = [
+            None,
+            Some(basic("fred:wrong")),
+            Some(basic("nobody:fred-password")),
+            Some(as_user("departed")),
+            Some(("authorization".to_owned(), "Bearer tgat_nope".to_owned())),
+            Some(("authorization".to_owned(), "Basic %%%".to_owned())),
+        ];
+        let calls = [
+            ("GET", "/user/token/"),
+            ("POST", "/user/token"),
+            ("PATCH", "/user/token/1"),
+            ("DELETE", "/user/token/1"),
+            ("DELETE", "/user/token/deleteAllFor/JIRAUSER10004"),
+            ("GET", "/user/tokensByFilter?notValidAfter=-1"),
+        ];
+        for auth in auths {
+            for (method, route) in calls {
+                let response = handle(&service, &request(method, &url(route), auth.clone(), "{}"), NOW);
+                assert_jira_error(&response, 401);
+                assert_eq!(
+                    response.json_body()["errorMessages"][0],
+                    messages::UNAUTHENTICATED
+                );
+                assert!(response.headers.iter().any(|(n, _)| n == "www-authenticate"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_authenticates_as_basic_pair_or_bearer_and_records_its_use() {
+        let service = service();
+        let token = create_as(&service, "fred", r#"{"tokenDescription":"t"}"#, NOW)["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bearer = ("authorization".to_owned(), format!("Bearer {token}"));
+        let later = NOW + 5000;
+        let response = handle(
+            &service,
+            &request("GET", &url("/user/token/"), Some(bearer), ""),
+            later,
+        );
+        assert_eq!(response.json_body()[0]["lastAccessed"], later);
+        let pair = basic(&format!("FRED:{token}"));
+        assert_eq!(
+            handle(
+                &service,
+                &request("GET", &url("/user/token/"), Some(pair), ""),
+                later
+            )
+            .status,
+            200
+        );
+        // Another user's name with fred's token is no good.
+        let wrong = basic(&format!("jsmith:{token}"));
+        assert_eq!(
+            handle(
+                &service,
+                &request("GET", &url("/user/token/"), Some(wrong), ""),
+                later
+            )
+            .status,
+            401
+        );
+        // Nor is an expired token.
+        let expired = ("authorization".to_owned(), format!("Bearer {token}"));
+        let after = clock::add_months(NOW, 6);
+        assert_eq!(
+            handle(
+                &service,
+                &request("GET", &url("/user/token/"), Some(expired), ""),
+                after
+            )
+            .status,
+            401
+        );
+    }
+
+    #[test]
+    fn rename_and_delete_own_tokens_and_404_for_anyone_elses() {
+        let service = service();
+        let id = create_as(&service, "fred", r#"{"tokenDescription":"old"}"#, NOW)["id"]
+            .as_i64()
+            .unwrap();
+        let rename_body = r#"{"tokenDescription":"Updated token description"}"#;
+        let route = url(&format!("/user/token/{id}"));
+        for user in ["jsmith", "admin"] {
+            let response = handle(
+                &service,
+                &request("PATCH", &route, Some(as_user(user)), rename_body),
+                NOW,
+            );
+            assert_jira_error(&response, 404);
+            let response = handle(&service, &request("DELETE", &route, Some(as_user(user)), ""), NOW);
+            assert_jira_error(&response, 404);
+        }
+        // Ids that do not exist look the same as other users' ids.
+        let missing = handle(
+            &service,
+            &request("DELETE", &url("/user/token/999"), Some(as_user("jsmith")), ""),
+            NOW,
+        );
+        assert_eq!(
+            missing.body,
+            handle(
+                &service,
+                &request("DELETE", &route, Some(as_user("jsmith")), ""),
+                NOW
+            )
+            .body
+        );
+        for bad in ["abc", "0", "-1", "+1", "1.0", ""] {
+            let response = handle(
+                &service,
+                &request(
+                    "DELETE",
+                    &url(&format!("/user/token/{bad}")),
+                    Some(as_user("fred")),
+                    "",
+                ),
+                NOW,
+            );
+            assert_ne!(response.status, 204, "{bad}");
+        }
+        let response = handle(
+            &service,
+            &request("PATCH", &route, Some(as_user("fred")), rename_body),
+            NOW,
+        );
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json_body()["description"], "Updated token description");
+        let response = handle(
+            &service,
+            &request("PATCH", &route, Some(as_user("fred")), "{}"),
+            NOW,
+        );
+        assert_jira_error(&response, 400);
+        let response = handle(
+            &service,
+            &request("DELETE", &route, Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_eq!(response.status, 204);
+        let response = handle(
+            &service,
+            &request("DELETE", &route, Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_jira_error(&response, 404);
+    }
+
+    #[test]
+    fn administrators_create_for_others_and_users_cannot() {
+        let service = service();
+        let body = r#"{"tokenDescription":"token for another user","tokenForUserKey":"JIRAUSER10004","tokenValidityTimeInMonths":24}"#;
+        let created = create_as(&service, "admin", body, NOW);
+        assert_eq!(created["tokenForUserKey"], "JIRAUSER10004");
+        assert_eq!(created["tokenCreatedByUserKey"], "JIRAUSER10005");
+        assert_eq!(created["validUntil"], clock::add_months(NOW, 12));
+        let fred = handle(
+            &service,
+            &request("GET", &url("/user/token/"), Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_eq!(fred.json_body().as_array().unwrap().len(), 1);
+
+        let for_admin = r#"{"tokenDescription":"x","tokenForUserKey":"JIRAUSER10005"}"#;
+        let response = handle(
+            &service,
+            &request("POST", &url("/user/token"), Some(as_user("fred")), for_admin),
+            NOW,
+        );
+        assert_jira_error(&response, 403);
+        // A user naming their own key is fine.
+        create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"x","tokenForUserKey":"JIRAUSER10004"}"#,
+            NOW,
+        );
+        let unknown = r#"{"tokenDescription":"x","tokenForUserKey":"JIRAUSER99999"}"#;
+        let response = handle(
+            &service,
+            &request("POST", &url("/user/token"), Some(as_user("admin")), unknown),
+            NOW,
+        );
+        assert_jira_error(&response, 400);
+    }
+
+    #[test]
+    fn only_administrators_delete_all_of_a_users_tokens() {
+        let service = service();
+        create_as(&service, "fred", r#"{"tokenDescription":"a"}"#, NOW);
+        create_as(&service, "fred", r#"{"tokenDescription":"b"}"#, NOW);
+        create_as(&service, "jsmith", r#"{"tokenDescription":"c"}"#, NOW);
+        let route = url("/user/token/deleteAllFor/JIRAUSER10004");
+        let response = handle(
+            &service,
+            &request("DELETE", &route, Some(as_user("jsmith")), ""),
+            NOW,
+        );
+        assert_jira_error(&response, 403);
+        let response = handle(
+            &service,
+            &request("DELETE", &route, Some(as_user("admin")), ""),
+            NOW,
+        );
+        assert_eq!(response.status, 204);
+        assert!(service.store.list_for_user("JIRAUSER10004").unwrap().is_empty());
+        assert_eq!(service.store.list_for_user("JIRAUSER10006").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn tokens_by_filter_pages_with_links_as_in_the_seed() {
+        let service = service();
+        for (months, description) in [(6, "Shell Script"), (12, "Automation Script"), (3, "Soon")] {
+            let body =
+                json!({"tokenDescription": description, "tokenValidityTimeInMonths": months}).to_string();
+            create_as(&service, "admin", &body, NOW);
+        }
+        let route = url("/user/tokensByFilter?page=0&limit=1&notValidAfter=1688918956972");
+        let response = handle(&service, &request("GET", &route, Some(as_user("admin")), ""), NOW);
+        assert_eq!(response.status, 200, "{}", response.body);
+        let body = response.json_body();
+        assert_eq!(body["content"].as_array().unwrap().len(), 1);
+        assert_eq!(body["content"][0]["description"], "Soon");
+        assert_eq!(body["content"][0]["tokenForUserKey"], "JIRAUSER10005");
+        assert_eq!(
+            (body["currentPage"].clone(), body["limit"].clone()),
+            (json!(0), json!(1))
+        );
+        assert_eq!(
+            (
+                body["offset"].clone(),
+                body["total"].clone(),
+                body["totalPages"].clone()
+            ),
+            (json!(0), json!(3), json!(3))
+        );
+        assert_eq!(
+            body["paginationLinks"],
+            json!({"baseUrl": "https://your-jira-or-confluence",
+                   "nextPage": "https://your-jira-or-confluence/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=1688918956972",
+                   "previousPage": ""})
+        );
+        // The field order of seed 004's answer.
+        assert!(response.body.starts_with(r#"{"content":[{"created":"#));
+
+        let last = url("/user/tokensByFilter?page=2&limit=1&notValidAfter=1688918956972");
+        let body = handle(&service, &request("GET", &last, Some(as_user("admin")), ""), NOW).json_body();
+        assert_eq!(body["paginationLinks"]["nextPage"], "");
+        assert!(body["paginationLinks"]["previousPage"]
+            .as_str()
+            .unwrap()
+            .ends_with("?page=1&limit=1&notValidAfter=1688918956972"));
+        assert_eq!(body["offset"], 2);
+
+        // Only tokens invalid by then: 3 and 6 months, not 12.
+        let cutoff = clock::add_months(NOW, 6);
+        let some = url(&format!("/user/tokensByFilter?notValidAfter={cutoff}"));
+        let body = handle(&service, &request("GET", &some, Some(as_user("admin")), ""), NOW).json_body();
+        assert_eq!(body["total"], 2);
+        assert_eq!(body["limit"], 50);
+        assert_eq!(body["paginationLinks"]["nextPage"], "");
+
+        // limit is at most 50.
+        let big = url("/user/tokensByFilter?notValidAfter=-1&limit=500");
+        let body = handle(&service, &request("GET", &big, Some(as_user("admin")), ""), NOW).json_body();
+        assert_eq!(
+            (body["limit"].clone(), body["total"].clone()),
+            (json!(50), json!(3))
+        );
+    }
+
+    #[test]
+    fn tokens_by_filter_is_for_administrators_and_checks_its_numbers() {
+        let service = service();
+        let route = url("/user/tokensByFilter?notValidAfter=-1");
+        assert_jira_error(
+            &handle(&service, &request("GET", &route, Some(as_user("fred")), ""), NOW),
+            403,
+        );
+        for query in [
+            "notValidAfter=soon",
+            "page=-1",
+            "limit=0",
+            "limit=x",
+            "page=99999999999999999999",
+        ] {
+            let route = url(&format!("/user/tokensByFilter?{query}"));
+            let response = handle(&service, &request("GET", &route, Some(as_user("admin")), ""), NOW);
+            assert_jira_error(&response, 400);
+        }
+        let huge = url("/user/tokensByFilter?page=18446744073709551615&limit=50");
+        assert_jira_error(
+            &handle(&service, &request("GET", &huge, Some(as_user("admin")), ""), NOW),
+            400,
+        );
+    }
+
+    #[test]
+    fn links_use_the_host_header_when_no_base_url_is_configured() {
+        let mut service = service();
+        service.config.base_url = None;
+        for _ in 0..2 {
+            create_as(&service, "admin", r#"{"tokenDescription":"x"}"#, NOW);
+        }
+        let mut req = request(
+            "GET",
+            &url("/user/tokensByFilter?limit=1"),
+            Some(as_user("admin")),
+            "",
+        );
+        req.headers.push(("host".to_owned(), "127.0.0.1:8080".to_owned()));
+        let body = handle(&service, &req, NOW).json_body();
+        assert_eq!(body["paginationLinks"]["baseUrl"], "http://127.0.0.1:8080");
+        assert!(body["paginationLinks"]["nextPage"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:8080/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=-1"));
+        req.headers.push(("host".to_owned(), "evil\"<>".to_owned()));
+        req.headers.remove(1);
+        let body = handle(&service, &req, NOW).json_body();
+        assert_eq!(body["paginationLinks"]["baseUrl"], "");
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        let service = service();
+        let response = handle(
+            &service,
+            &request("GET", "/rest/api/2/myself", Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_jira_error(&response, 404);
+        let response = handle(
+            &service,
+            &request("PUT", &url("/user/token"), Some(as_user("fred")), ""),
+            NOW,
+        );
+        assert_jira_error(&response, 405);
+        let response = handle(&service, &request("GET", "/introspect", None, ""), NOW);
+        assert_eq!(response.status, 405);
+    }
+}

@@ -1,0 +1,250 @@
+//! The service's JSON configuration (`--config path`), validated into [`Config`].
+//!
+//! Unknown fields are errors, and every error names the field. Relative paths are resolved
+//! against the directory of the configuration file, so a configuration and its users file can
+//! move together.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    listen: String,
+    database: PathBuf,
+    users_file: PathBuf,
+    introspection: RawIntrospection,
+    max_validity_months: u32,
+    default_validity_months: u32,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    threads: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntrospection {
+    client_id: String,
+    client_secret: String,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port (the bound address is printed on start).
+    pub listen: SocketAddr,
+    /// The SQLite database file (created when missing).
+    pub database: PathBuf,
+    /// The user directory file (see [`crate::users`]).
+    pub users_file: PathBuf,
+    pub introspection: Introspection,
+    /// The administrator's maximum token validity: longer requests are shortened to it.
+    pub max_validity_months: u32,
+    /// The validity of a token created without `tokenValidityTimeInMonths`.
+    pub default_validity_months: u32,
+    /// The application's base URL for `paginationLinks` (no trailing `/`); when absent, it is
+    /// `http://` plus the request's `Host` header.
+    pub base_url: Option<String>,
+    /// Worker threads serving requests.
+    pub threads: usize,
+}
+
+/// The client the filter introspects as (RFC 7662 section 2.1: the caller authenticates).
+#[derive(Clone)]
+pub struct Introspection {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspection")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration that cannot be used; the message names the field, never a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The most months a token may be valid for, whatever the configuration says (100 years).
+const MONTHS_LIMIT: u32 = 1200;
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::parse(&text, base)
+    }
+
+    /// Parses `text`; relative paths are taken relative to `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: Raw = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            ConfigError(format!(
+                "invalid configuration: field `{}`: {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|_| ConfigError(format!("field `listen`: not an address:port: {:?}", raw.listen)))?;
+        if raw.max_validity_months == 0 || raw.max_validity_months > MONTHS_LIMIT {
+            return Err(ConfigError(format!(
+                "field `max_validity_months`: must be 1..={MONTHS_LIMIT}"
+            )));
+        }
+        if raw.default_validity_months == 0 || raw.default_validity_months > raw.max_validity_months {
+            return Err(ConfigError(
+                "field `default_validity_months`: must be 1..=max_validity_months".to_owned(),
+            ));
+        }
+        if raw.introspection.client_id.is_empty() || raw.introspection.client_id.contains(':') {
+            return Err(ConfigError(
+                "field `introspection.client_id`: must be non-empty, without `:`".to_owned(),
+            ));
+        }
+        if raw.introspection.client_secret.len() < 16 {
+            return Err(ConfigError(
+                "field `introspection.client_secret`: must be at least 16 bytes".to_owned(),
+            ));
+        }
+        let base_url = match raw.base_url {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                return Err(ConfigError(
+                    "field `base_url`: must start with http:// or https://".to_owned(),
+                ))
+            }
+            Some(url) => Some(url.trim_end_matches('/').to_owned()),
+            None => None,
+        };
+        let threads = raw.threads.unwrap_or(8);
+        if !(1..=256).contains(&threads) {
+            return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
+        }
+        Ok(Self {
+            listen,
+            database: base.join(raw.database),
+            users_file: base.join(raw.users_file),
+            introspection: Introspection {
+                client_id: raw.introspection.client_id,
+                client_secret: raw.introspection.client_secret,
+            },
+            max_validity_months: raw.max_validity_months,
+            default_validity_months: raw.default_validity_months,
+            base_url,
+            threads,
+        })
+    }
+
+    /// A configuration for unit tests: 12 months at most, 6 by default.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: PathBuf::from(":memory:"),
+            users_file: PathBuf::from("users.json"),
+            introspection: Introspection {
+                client_id: "tokengate".to_owned(),
+                client_secret: "introspection-secret-0123".to_owned(),
+            },
+            max_validity_months: 12,
+            default_validity_months: 6,
+            base_url: Some("https://your-jira-or-confluence".to_owned()),
+            threads: 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "listen": "127.0.0.1:9090",
+        "database": "tokens.db",
+        "users_file": "users.json",
+        "introspection": {"client_id": "tokengate", "client_secret": "0123456789abcdef"},
+        "max_validity_months": 12,
+        "default_validity_months": 6
+    }"#;
+
+    #[test]
+    fn a_good_configuration_resolves_paths_against_its_directory() {
+        let config = Config::parse(GOOD, Path::new("/etc/tokengate")).unwrap();
+        assert_eq!(config.database, PathBuf::from("/etc/tokengate/tokens.db"));
+        assert_eq!(config.users_file, PathBuf::from("/etc/tokengate/users.json"));
+        assert_eq!(config.listen.port(), 9090);
+        assert_eq!(config.threads, 8);
+        assert_eq!(config.base_url, None);
+    }
+
+    #[test]
+    fn absolute_paths_stay_absolute() {
+        let text = GOOD.replace("\"tokens.db\"", "\"/var/lib/tokens.db\"");
+        let config = Config::parse(&text, Path::new("/etc")).unwrap();
+        assert_eq!(config.database, PathBuf::from("/var/lib/tokens.db"));
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let text = GOOD
+            .replace("\"threads\"", "x")
+            .replace("\"listen\"", "\"listne\"");
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.0.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn a_default_longer_than_the_maximum_is_refused() {
+        let text = GOOD.replace(
+            "\"default_validity_months\": 6",
+            "\"default_validity_months\": 13",
+        );
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.0.contains("default_validity_months"), "{err}");
+    }
+
+    #[test]
+    fn a_short_client_secret_is_refused_without_showing_it() {
+        let text = GOOD.replace("0123456789abcdef", "short-secret");
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(
+            err.0.contains("client_secret") && !err.0.contains("short-secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let text = GOOD.replace("\"max_validity_months\": 12", "\"max_validity_months\": \"12\"");
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.0.contains("max_validity_months"), "{err}");
+    }
+
+    #[test]
+    fn base_url_loses_its_trailing_slash() {
+        let text = GOOD.replace(
+            "\"listen\"",
+            "\"base_url\": \"https://jira.example.com/\", \"listen\"",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(config.base_url.as_deref(), Some("https://jira.example.com"));
+    }
+}

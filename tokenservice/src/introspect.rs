@@ -1,0 +1,238 @@
+//! `POST /introspect`: OAuth 2.0 Token Introspection (RFC 7662) of API tokens, for the filter.
+//!
+//! - The caller authenticates as the configured client with HTTP Basic `client_id:secret`
+//!   (RFC 7662 section 2.1, RFC 6749 section 2.3.1); anything else is 401
+//!   `{"error":"invalid_client"}` with a `WWW-Authenticate` challenge (RFC 6749 section 5.2).
+//! - The form body has `token` and optionally `token_type_hint` (ignored: there is one kind of
+//!   token here, RFC 7662 section 2.1 allows that) and `username`, our extension: with it, a
+//!   Basic `user:token` pair is checked to belong together, and a token of someone else is
+//!   `{"active":false}`.
+//! - An active token answers `active`, `username`, `sub` (the user key), `exp` and `iat`
+//!   (seconds), `token_type` `api_token` and `client_id`, and records `lastAccessed`. Any
+//!   other token (unknown, wrong secret, expired, owner gone or inactive) is just
+//!   `{"active":false}` (RFC 7662 section 2.2: nothing more is said about why).
+
+use crate::api::{Response, Service};
+use crate::auth::{self, Credential};
+use crate::tokens;
+use serde_json::{json, Value};
+
+/// The token type of our tokens in introspection answers.
+pub const TOKEN_TYPE: &str = "api_token";
+
+fn oauth_error(status: u16, error: &str) -> Response {
+    Response::json(status, &json!({ "error": error }))
+}
+
+fn invalid_client() -> Response {
+    oauth_error(401, "invalid_client")
+        .with_header("www-authenticate", "Basic realm=\"tokengate-introspection\"")
+}
+
+/// Whether the request carries the configured client's credentials (compared in constant
+/// time, lengths included).
+fn client_authenticated(service: &Service, request: &crate::api::Request) -> bool {
+    let expected = &service.config.introspection;
+    match auth::credential(&request.headers) {
+        Ok(Credential::Basic { user, secret }) => {
+            // Both halves are checked, always, so the time taken does not tell which was wrong.
+            let id_ok = tokens::secrets_equal(&user, &expected.client_id);
+            let secret_ok = tokens::secrets_equal(&secret, &expected.client_secret);
+            id_ok & secret_ok
+        }
+        _ => false,
+    }
+}
+
+/// Answers one introspection request at `now` (epoch milliseconds).
+pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Response {
+    if !client_authenticated(service, request) {
+        return invalid_client();
+    }
+    let mut token = None;
+    let mut username = None;
+    for (name, value) in form_urlencoded::parse(&request.body) {
+        let slot = match name.as_ref() {
+            "token" => &mut token,
+            "username" => &mut username,
+            _ => continue,
+        };
+        // RFC 6749 section 3.1: a parameter must not be sent more than once.
+        if slot.replace(value.into_owned()).is_some() {
+            return oauth_error(400, "invalid_request");
+        }
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return oauth_error(400, "invalid_request");
+    };
+    let inactive = || Response::json(200, &json!({"active": false}));
+    let record = match auth::check_token(&service.store, &token, now) {
+        Ok(Some(record)) => record,
+        Ok(None) => return inactive(),
+        Err(e) => {
+            eprintln!("tokengate-tokens: {e}");
+            return oauth_error(500, "server_error");
+        }
+    };
+    let owner = match auth::token_owner(service.directory.as_ref(), &record) {
+        Some(owner) if owner.active => owner,
+        _ => return inactive(),
+    };
+    if username.is_some_and(|name| !name.eq_ignore_ascii_case(&owner.name)) {
+        return inactive();
+    }
+    if let Err(e) = service.store.touch(record.id, now) {
+        eprintln!("tokengate-tokens: {e}");
+        return oauth_error(500, "server_error");
+    }
+    let answer: Value = json!({
+        "active": true,
+        "username": owner.name,
+        "sub": owner.key,
+        "exp": record.valid_until.div_euclid(1000),
+        "iat": record.created.div_euclid(1000),
+        "token_type": TOKEN_TYPE,
+        "client_id": service.config.introspection.client_id,
+    });
+    Response::json(200, &answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::tests::{basic, create_as, request, service, NOW};
+    use crate::api::{handle, Service};
+    use crate::clock;
+    use serde_json::{json, Value};
+
+    const CLIENT: &str = "tokengate:introspection-secret-0123";
+
+    fn introspect(service: &Service, client: &str, body: &str, now: i64) -> (u16, Value) {
+        let response = handle(
+            service,
+            &request("POST", "/introspect", Some(basic(client)), body),
+            now,
+        );
+        (response.status, response.json_body())
+    }
+
+    fn fred_token(service: &Service) -> String {
+        create_as(service, "fred", r#"{"tokenDescription":"t"}"#, NOW)["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn an_active_token_is_described_and_its_use_recorded() {
+        let service = service();
+        let token = fred_token(&service);
+        let later = NOW + 60_000;
+        let (status, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&token_type_hint=api_token"),
+            later,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!({"active": true, "username": "fred", "sub": "JIRAUSER10004",
+                   "exp": clock::add_months(NOW, 6) / 1000, "iat": NOW / 1000,
+                   "token_type": "api_token", "client_id": "tokengate"})
+        );
+        assert_eq!(
+            service.store.list_for_user("JIRAUSER10004").unwrap()[0].last_accessed,
+            later
+        );
+    }
+
+    #[test]
+    fn unknown_altered_and_expired_tokens_are_inactive() {
+        let service = service();
+        let token = fred_token(&service);
+        let mut altered = token.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'Q' } else { 'A' });
+        for (body, now) in [
+            (format!("token={altered}"), NOW),
+            (
+                "token=tgat_000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned(),
+                NOW,
+            ),
+            ("token=fred-password".to_owned(), NOW),
+            (format!("token={token}"), clock::add_months(NOW, 6)),
+        ] {
+            assert_eq!(
+                introspect(&service, CLIENT, &body, now),
+                (200, json!({"active": false})),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            service.store.list_for_user("JIRAUSER10004").unwrap()[0].last_accessed,
+            0
+        );
+    }
+
+    #[test]
+    fn username_must_name_the_owner() {
+        let service = service();
+        let token = fred_token(&service);
+        let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=Fred"), NOW);
+        assert_eq!(body["active"], true);
+        let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=jsmith"), NOW);
+        assert_eq!(body, json!({"active": false}));
+    }
+
+    #[test]
+    fn a_wrong_or_missing_client_secret_is_invalid_client() {
+        let service = service();
+        let token = fred_token(&service);
+        let body = format!("token={token}");
+        for client in [
+            "tokengate:wrong",
+            "other:introspection-secret-0123",
+            "tokengate:",
+            "fred:fred-password",
+        ] {
+            assert_eq!(
+                introspect(&service, client, &body, NOW),
+                (401, json!({"error": "invalid_client"}))
+            );
+        }
+        let response = handle(&service, &request("POST", "/introspect", None, &body), NOW);
+        assert_eq!(response.status, 401);
+        assert!(response
+            .headers
+            .iter()
+            .any(|(n, v)| n == "www-authenticate" && v.starts_with("Basic")));
+        let bearer = ("authorization".to_owned(), format!("Bearer {token}"));
+        assert_eq!(
+            handle(
+                &service,
+                &request("POST", "/introspect", Some(bearer), &body),
+                NOW
+            )
+            .status,
+            401
+        );
+    }
+
+    #[test]
+    fn a_missing_or_repeated_token_is_invalid_request() {
+        let service = service();
+        for body in [
+            "",
+            "token=",
+            "token_type_hint=api_token",
+            "token=a&token=b",
+            "\u{ff}\u{fe}",
+        ] {
+            assert_eq!(
+                introspect(&service, CLIENT, body, NOW),
+                (400, json!({"error": "invalid_request"})),
+                "{body}"
+            );
+        }
+    }
+}

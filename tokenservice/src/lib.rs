@@ -1,0 +1,25 @@
+//! tokengate's token service: issues, stores and checks API tokens.
+//!
+//! It speaks the API Token app's REST API (seed 004) under
+//! `/rest/de.resolution.apitokenauth/latest/`, and answers RFC 7662 token introspection on
+//! `POST /introspect` for the tokengate filter. Modules, one per concern:
+//!
+//! - [`config`]: the JSON configuration, validated into types;
+//! - [`clock`]: epoch milliseconds and calendar-month arithmetic (time is always an input);
+//! - [`tokens`]: token generation, parsing and hashing;
+//! - [`users`]: the user directory (a trait, with the JSON-file implementation) and passwords;
+//! - [`store`]: the SQLite store and its migrations;
+//! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
+//! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
+//! - [`introspect`]: the RFC 7662 endpoint;
+//! - [`server`]: the HTTP shell (tiny_http, a small worker pool, the body cap).
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod introspect;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod users;
