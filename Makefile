@@ -18,7 +18,7 @@ wasm:
 	cargo build --release --target wasm32-wasip1 -p tokengate
 
 demo:
-	cargo build --release -p tokengate-demo
+	cargo build --release -p tokengate-demo -p tokengate-tokens
 
 lint:
 	cargo fmt --all -- --check
@@ -32,7 +32,9 @@ validate: wasm
 	@for f in envoy/*.yaml; do "$(ENVOY)" --mode validate -c "$$f" --log-level warn || exit 1; done
 
 acceptance: wasm
+	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
+	cargo test -p tokengate-tokens --test '*'
 
 clean:
 	cargo clean

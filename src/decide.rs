@@ -294,6 +294,11 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
     let Some(rule) = config.policy.route(&request.method, &request.path) else {
         return deny(default_family(config), DenyReason::NoRule);
     };
+    if rule.providers.is_empty() {
+        // A rule without providers is not the filter's to authenticate (the token service
+        // checks its own callers): only the identity headers are stripped.
+        return Step::Done(Decision::Allow(anonymous(config)));
+    }
     let owner = rule_family(config, rule);
     let credential = match extract::extract(&request.headers, &request.path) {
         Ok(credential) => credential,
@@ -740,7 +745,12 @@ fn verify_jwt(
     {
         return Ok(hit);
     }
-    let jwt = UntrustedJwt::parse(token).map_err(BearerJwt::NotOurs)?;
+    // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
+    // providers: a broken one is an invalid JWT, not something to send to a callout provider.
+    let jwt = UntrustedJwt::parse(token).map_err(|e| match token.contains('.') && !providers.is_empty() {
+        true => BearerJwt::Refused(Box::new(invalid_bearer(e))),
+        false => BearerJwt::NotOurs(e),
+    })?;
     let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
     let candidates: Vec<&&JwtProvider> = providers.iter().filter(|p| p.may_accept(issuer)).collect();
     if candidates.is_empty() {
@@ -1318,6 +1328,11 @@ mod tests {
             ask(&cfg, &store, "opaque-token"),
             Step::AskProvider { .. }
         ));
+        assert_eq!(
+            ask(&cfg, &store, "not.a.jwt"),
+            Step::Done(oauth_denial(DenyReason::InvalidToken(JwtError::BadEncoding))),
+            "something shaped like a JWT stays with the JWT providers"
+        );
         let other_issuer = hs256(
             "some-secret-0123456789abcdef-0123456",
             r#"{"iss":"https://kc","sub":"x"}"#,

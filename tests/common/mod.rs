@@ -62,8 +62,24 @@ impl Envoy {
 
     /// Like [`Envoy::start`], with more clusters (name, loopback port) for the filter's callouts.
     pub fn start_with_clusters(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> Envoy {
-        Self::try_start_yaml(&bootstrap(plugin_json, upstream_port, clusters))
-            .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"))
+        Self::start_with_clusters_and_routes(plugin_json, upstream_port, clusters, &[])
+    }
+
+    /// Like [`Envoy::start_with_clusters`], with routes (path prefix, cluster) before the
+    /// catch-all route to the application.
+    pub fn start_with_clusters_and_routes(
+        plugin_json: &str,
+        upstream_port: u16,
+        clusters: &[(&str, u16)],
+        routes: &[(&str, &str)],
+    ) -> Envoy {
+        Self::try_start_yaml(&bootstrap_with_routes(
+            plugin_json,
+            upstream_port,
+            clusters,
+            routes,
+        ))
+        .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"))
     }
 
     /// Starts Envoy with a whole bootstrap; its listener and admin ports are read back from
@@ -186,6 +202,15 @@ fn scratch_dir() -> PathBuf {
 
 /// An Envoy bootstrap: listener and admin on free ports, tokengate then the router.
 fn bootstrap(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> String {
+    bootstrap_with_routes(plugin_json, upstream_port, clusters, &[])
+}
+
+fn bootstrap_with_routes(
+    plugin_json: &str,
+    upstream_port: u16,
+    clusters: &[(&str, u16)],
+    routes: &[(&str, &str)],
+) -> String {
     let plugin = serde_json::to_string(plugin_json).unwrap_or_default();
     let wasm = wasm_module();
     format!(
@@ -210,6 +235,7 @@ static_resources:
               routes:
               - match: {{ prefix: "/direct/" }}
                 direct_response: {{ status: 200, body: {{ inline_string: "direct" }} }}
+{routes}
               - match: {{ prefix: "/" }}
                 route: {{ cluster: app }}
           http_filters:
@@ -234,6 +260,10 @@ static_resources:
 {app}{extra}"#,
         wasm = wasm.display(),
         app = cluster("app", upstream_port),
+        routes = routes
+            .iter()
+            .map(|(prefix, cluster)| format!("              - match: {{ prefix: \"{prefix}\" }}\n                route: {{ cluster: {cluster} }}\n"))
+            .collect::<String>(),
         extra = clusters
             .iter()
             .map(|(name, port)| cluster(name, *port))
@@ -358,4 +388,66 @@ pub fn assert_tis_time_is_now(time: &str) {
         recent.iter().any(|t| t == time),
         "time {time:?} is not one of {recent:?}"
     );
+}
+
+/// The API token service (`tokengate-tokens`, built by `make test`) on a free loopback port
+/// with a scratch database and the demo users; killed on drop.
+pub struct TokenService {
+    child: Child,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+/// The introspection client the tests configure on both sides.
+pub const TOKENS_CLIENT_SECRET: &str = "test-introspection-secret-0123";
+
+impl TokenService {
+    pub fn start() -> TokenService {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let binary = ["debug", "release"]
+            .iter()
+            .map(|profile| root.join("target").join(profile).join("tokengate-tokens"))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| {
+                panic!("tokengate-tokens is not built: run `make test` (or cargo build -p tokengate-tokens)")
+            });
+        let dir = scratch_dir();
+        let config = serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "database": dir.join("tokens.db"),
+            "users_file": root.join("tokenservice/config/users.json"),
+            "introspection": {"client_id": "tokengate", "client_secret": TOKENS_CLIENT_SECRET},
+            "max_validity_months": 12,
+            "default_validity_months": 6,
+            "base_url": "http://jira.test"
+        });
+        let config_path = dir.join("tokens.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        }
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        TokenService { child, port, dir }
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

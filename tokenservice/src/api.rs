@@ -135,7 +135,12 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
             _ => Err(method_not_allowed("GET")),
         },
         _ => {
-            if let Some(key) = route.strip_prefix("/user/token/deleteAllFor/") {
+            if let Some(name) = route.strip_prefix("/user/failedLogins/") {
+                match method {
+                    "DELETE" => with_admin(service, request, now, |_| reset_failed_logins(service, name)),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(key) = route.strip_prefix("/user/token/deleteAllFor/") {
                 match method {
                     "DELETE" => with_admin(service, request, now, |_| delete_all_for(service, key)),
                     _ => Err(method_not_allowed("DELETE")),
@@ -363,6 +368,19 @@ fn delete_all_for(service: &Service, key: &str) -> Handled {
     }
     service.store.delete_all_for(&key).map_err(|e| internal(&e))?;
     Ok(Response::no_content())
+}
+
+/// `DELETE /user/failedLogins/<name>` (administrators): the failed-login counter lives in the
+/// tokengate filter, which sees every login; it clears the counter when this answers 204.
+/// Here the caller is checked to be an administrator and the user to exist.
+fn reset_failed_logins(service: &Service, name: &str) -> Handled {
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .map_err(|_| Response::error(400, "The user name is not valid UTF-8."))?;
+    match service.directory.by_name(&name) {
+        Some(_) => Ok(Response::no_content()),
+        None => Err(Response::error(404, messages::NOT_FOUND)),
+    }
 }
 
 /// The paging parameters of `tokensByFilter`.
@@ -799,6 +817,26 @@ pub mod tests {
             NOW,
         );
         assert_jira_error(&response, 400);
+    }
+
+    #[test]
+    fn only_administrators_reset_a_failed_login_counter_of_a_known_user() {
+        let service = service();
+        let reset = |who: &str, name: &str| {
+            handle(
+                &service,
+                &request(
+                    "DELETE",
+                    &url(&format!("/user/failedLogins/{name}")),
+                    Some(as_user(who)),
+                    "",
+                ),
+                NOW,
+            )
+        };
+        assert_eq!(reset("admin", "fred").status, 204);
+        assert_jira_error(&reset("fred", "fred"), 403);
+        assert_jira_error(&reset("admin", "nobody"), 404);
     }
 
     #[test]
