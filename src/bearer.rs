@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 use crate::clock::UnixSeconds;
 use std::rc::Rc;
 
+use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
 use crate::jwk::KeySet;
 use crate::jwks_cache::RefreshPolicy;
 use crate::jwt::{check_claims, Algorithm, ClaimRules, JwtError, UntrustedJwt};
@@ -117,6 +119,134 @@ impl JwtProvider {
             .iter()
             .filter_map(|ch| Some((ch.header.clone(), header_value(claims.get(&ch.claim))?)))
             .collect()
+    }
+}
+
+// The verification flow of a route's JWT providers: the shared verified-token cache first,
+// then the providers whose issuer matches.
+
+/// Slots of the shared verified-token cache.
+pub const TOKEN_CACHE_SLOTS: u32 = 8192;
+
+fn token_cache() -> SlotCache {
+    SlotCache::new("jwt", TOKEN_CACHE_SLOTS)
+}
+
+pub(crate) fn invalid_bearer(error: JwtError) -> Refusal {
+    let reason = match error {
+        JwtError::Expired => DenyReason::ExpiredToken,
+        other => DenyReason::InvalidToken(other),
+    };
+    Refusal::Deny(Denial {
+        family: Family::OAuth,
+        reason,
+    })
+}
+
+/// What the JWT providers of a route made of a Bearer token.
+pub(crate) enum BearerJwt {
+    Verified(JwtIdentity),
+    /// Not a JWT, or no provider of the route for its issuer: a callout provider may know it.
+    NotOurs(JwtError),
+    Refused(Box<Refusal>),
+}
+
+/// Verifies a Bearer JWT with the route's providers: a cached verification first, then each
+/// provider whose issuer matches the token's unverified `iss`, in rule order.
+pub(crate) fn verify_bearer(
+    providers: &[&JwtProvider],
+    token: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> BearerJwt {
+    match verify_jwt(providers, token, env, now) {
+        Ok(identity) => BearerJwt::Verified(identity),
+        Err(refusal) => refusal,
+    }
+}
+
+fn verify_jwt(
+    providers: &[&JwtProvider],
+    token: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<JwtIdentity, BearerJwt> {
+    let cache = token_cache();
+    let key = cache.key(token.as_bytes());
+    if let Some(hit) = cache
+        .get(env.store, &key, now)
+        .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
+        .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
+    {
+        return Ok(hit);
+    }
+    // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
+    // providers: a broken one is an invalid JWT, not something to send to a callout provider.
+    let jwt = UntrustedJwt::parse(token).map_err(|e| match token.contains('.') && !providers.is_empty() {
+        true => BearerJwt::Refused(Box::new(invalid_bearer(e))),
+        false => BearerJwt::NotOurs(e),
+    })?;
+    let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
+    let candidates: Vec<&&JwtProvider> = providers.iter().filter(|p| p.may_accept(issuer)).collect();
+    if candidates.is_empty() {
+        return Err(BearerJwt::NotOurs(JwtError::WrongIssuer));
+    }
+    let mut first_error = JwtError::WrongIssuer;
+    for (i, provider) in candidates.into_iter().enumerate() {
+        let remote = matches!(provider.keys, KeySource::Remote(_));
+        let keys = match &provider.keys {
+            KeySource::Static(keys) => keys.clone(),
+            KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
+                Some(keys) => keys,
+                None => {
+                    let wait = Refusal::WaitForKeys {
+                        provider: provider.name.clone(),
+                        refetch: false,
+                    };
+                    return Err(BearerJwt::Refused(Box::new(wait)));
+                }
+            },
+        };
+        match provider.verify(&jwt, &keys, now) {
+            Ok(identity) => {
+                remember(
+                    &cache,
+                    env.store,
+                    &key,
+                    &identity,
+                    provider.cache_ttl_seconds,
+                    now,
+                );
+                return Ok(identity);
+            }
+            Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
+                let refetch = Refusal::WaitForKeys {
+                    provider: provider.name.clone(),
+                    refetch: true,
+                };
+                return Err(BearerJwt::Refused(Box::new(refetch)));
+            }
+            Err(e) if i == 0 => first_error = e,
+            Err(_) => {}
+        }
+    }
+    Err(BearerJwt::Refused(Box::new(invalid_bearer(first_error))))
+}
+
+/// Caches a verification for `ttl`, never past the token's own `exp`.
+fn remember(
+    cache: &SlotCache,
+    store: &dyn SharedStore,
+    key: &CacheKey,
+    identity: &JwtIdentity,
+    ttl: i64,
+    now: UnixSeconds,
+) {
+    let until = identity.expires_at.map_or(now + ttl, |exp| exp.min(now + ttl));
+    if ttl > 0 && until > now {
+        if let Ok(bytes) = serde_json::to_vec(identity) {
+            cache.insert(store, key, &bytes, until);
+        }
     }
 }
 

@@ -8,18 +8,17 @@
 
 use std::rc::Rc;
 
-use crate::apitoken::{parse_basic, BasicPasswords, FailedLogins};
-use crate::bearer::{JwtIdentity, JwtProvider, KeySource};
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::apitoken::parse_basic;
+use crate::bearer::{invalid_bearer, verify_bearer, BearerJwt, JwtProvider};
+use crate::cache::{CacheKey, SharedStore};
 use crate::callout::Callout;
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
-use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
-use crate::jwt::UntrustedJwt;
+use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
 use crate::policy::{missing_scopes, Rule};
 use crate::query;
 use crate::tisjwt::TisjwtFailure;
@@ -196,19 +195,12 @@ impl Counter for NoCount {
     fn count(&self, _name: &str) {}
 }
 
-/// Slots of the shared verified-token cache.
-pub const TOKEN_CACHE_SLOTS: u32 = 8192;
-
-fn token_cache() -> SlotCache {
-    SlotCache::new("jwt", TOKEN_CACHE_SLOTS)
-}
-
 /// A verified request waiting for the directory's word on its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
-    identity: Identity,
-    location: Location,
-    forwarded_path: Option<String>,
+    pub(crate) identity: Identity,
+    pub(crate) location: Location,
+    pub(crate) forwarded_path: Option<String>,
 }
 
 impl Pending {
@@ -241,33 +233,8 @@ pub enum Step {
     },
 }
 
-/// An opaque token waiting for its provider's answer (the token itself is not kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingToken {
-    provider: String,
-    key: CacheKey,
-    context: TokenContext,
-    location: Location,
-    forwarded_path: Option<String>,
-}
-
-/// What the route asks of an opaque token beyond the provider's word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct TokenContext {
-    scopes: Vec<String>,
-    /// The user of `Basic user:token`: the token must be theirs.
-    basic_user: Option<String>,
-    basic_passwords: BasicPasswords,
-}
-
-impl PendingToken {
-    pub fn provider(&self) -> &str {
-        &self.provider
-    }
-}
-
 /// Why verification did not produce an identity.
-enum Refusal {
+pub(crate) enum Refusal {
     Deny(Denial),
     WaitForKeys {
         provider: String,
@@ -353,153 +320,10 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
 }
 
 /// The directory stage: answer now, or ask.
-fn look_up(config: &Config, pending: Pending) -> Step {
+pub(crate) fn look_up(config: &Config, pending: Pending) -> Step {
     match config.directory.lookup(pending.user()) {
         Lookup::Known(status) => Step::Done(finish(config, pending, Ok(status))),
         Lookup::Ask(callout) => Step::LookUpUser { pending, callout },
-    }
-}
-
-/// Continues a request after its token provider answered (or failed to), caching the answer.
-pub fn after_provider(
-    config: &Config,
-    pending: PendingToken,
-    answer: Result<TokenInfo, ProviderFailure>,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Step {
-    let Some(provider) = config.oauth_providers.iter().find(|p| p.name == pending.provider) else {
-        return deny(Family::OAuth, DenyReason::Internal);
-    };
-    let family = family_of(provider);
-    let info = match answer {
-        Ok(info) => {
-            if let Ok(bytes) = serde_json::to_vec(&info) {
-                oauth_cache().insert(env.store, &pending.key, &bytes, provider.cache_until(&info, now));
-            }
-            info
-        }
-        Err(ProviderFailure::ClientRejected) => return deny(family, DenyReason::ProviderRejectedClient),
-        Err(_) => return deny(family, DenyReason::ProviderUnavailable),
-    };
-    match settle(provider, info, &pending.context, env, now) {
-        Ok(identity) => {
-            let forwarded_path = pending.forwarded_path;
-            look_up(
-                config,
-                Pending {
-                    identity,
-                    location: pending.location,
-                    forwarded_path,
-                },
-            )
-        }
-        Err(Refusal::PassThrough) => Step::Done(Decision::Allow(anonymous(config))),
-        Err(Refusal::Deny(denial)) => Step::Done(Decision::Deny(denial)),
-        Err(_) => deny(family, DenyReason::Internal),
-    }
-}
-
-/// An opaque token's fate once its provider spoke: an identity, a password passed to the
-/// application, or a denial (counting a failed login for Basic on API-token providers).
-fn settle(
-    provider: &OAuthProvider,
-    info: TokenInfo,
-    context: &TokenContext,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Result<Identity, Refusal> {
-    let family = family_of(provider);
-    let deny = |reason| Refusal::Deny(Denial { family, reason });
-    let unmapped = info == TokenInfo::UnmappedClient;
-    let user = match info {
-        TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
-        TokenInfo::Active { user, scopes, .. } => {
-            let missing = missing_scopes(&context.scopes, &scopes);
-            if !missing.is_empty() {
-                return Err(deny(DenyReason::InsufficientScope(context.scopes.clone())));
-            }
-            Some(user)
-        }
-        TokenInfo::Inactive | TokenInfo::UnmappedClient => None,
-    };
-    let Some(settings) = &provider.api_tokens else {
-        return match user {
-            Some(user) => Ok(identity(family, user)),
-            None if unmapped => Err(deny(DenyReason::UnmappedClient)),
-            None => Err(deny(DenyReason::TokenInactive)),
-        };
-    };
-    let logins = FailedLogins::new(env.store, &provider.client_secret);
-    match (user, &context.basic_user) {
-        (Some(user), Some(basic)) => {
-            if logins.get(basic, now).count > 0 {
-                logins.clear(basic);
-            }
-            Ok(identity(family, user))
-        }
-        (Some(user), None) => Ok(identity(family, user)),
-        (None, Some(_)) if context.basic_passwords == BasicPasswords::Pass => Err(Refusal::PassThrough),
-        (None, Some(basic)) => {
-            let failures = settings.lockout.after_failure(logins.get(basic, now), now);
-            logins.set(basic, failures, &settings.lockout);
-            Err(deny(DenyReason::InvalidApiToken))
-        }
-        (None, None) => Err(deny(DenyReason::InvalidApiToken)),
-    }
-}
-
-fn identity(family: Family, user: String) -> Identity {
-    Identity {
-        family,
-        user,
-        tenant: None,
-        claim_headers: Vec::new(),
-        forward_token: false,
-    }
-}
-
-/// Slots of the shared token-provider answer cache.
-pub const OAUTH_CACHE_SLOTS: u32 = 8192;
-
-fn oauth_cache() -> SlotCache {
-    SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
-}
-
-/// Checks an opaque token with a callout provider: from the cache, or by asking it. For
-/// `Basic user:token` the cache key and the question include the user.
-fn verify_opaque(
-    provider: &OAuthProvider,
-    rule: &Rule,
-    token: &str,
-    basic_user: Option<&str>,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Result<Identity, Refusal> {
-    let cache = oauth_cache();
-    let key = cache.key(format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default()).as_bytes());
-    let cached = cache
-        .get(env.store, &key, now)
-        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
-    match cached {
-        Some(info) => {
-            env.count.count("introspection.cache_hit");
-            let context = TokenContext {
-                scopes: rule.scopes.clone(),
-                basic_user: basic_user.map(str::to_owned),
-                basic_passwords: rule.basic_passwords,
-            };
-            settle(provider, info, &context, env, now)
-        }
-        None => {
-            env.count.count("introspection.cache_miss");
-            Err(Refusal::AskProvider {
-                provider: provider.name.clone(),
-                key,
-                callout: Box::new(provider.callout(token, basic_user)),
-                basic_user: basic_user.map(str::to_owned),
-            })
-        }
     }
 }
 
@@ -532,7 +356,7 @@ fn unknown_user(family: Family) -> DenyReason {
     }
 }
 
-fn deny(family: Family, reason: DenyReason) -> Step {
+pub(crate) fn deny(family: Family, reason: DenyReason) -> Step {
     Step::Done(Decision::Deny(Denial { family, reason }))
 }
 
@@ -543,14 +367,6 @@ fn provider_family(config: &Config, name: &str) -> Family {
     match config.oauth_providers.iter().find(|p| p.name == name) {
         Some(provider) => family_of(provider),
         None => Family::OAuth,
-    }
-}
-
-fn family_of(provider: &OAuthProvider) -> Family {
-    if provider.api_tokens.is_some() {
-        Family::ApiToken
-    } else {
-        Family::OAuth
     }
 }
 
@@ -632,41 +448,6 @@ fn verify(
     }
 }
 
-/// The 403 of a locked-out user, before any callout.
-fn lockout(provider: &OAuthProvider, user: &str, env: &Env<'_>, now: UnixSeconds) -> Option<Denial> {
-    let settings = provider.api_tokens.as_ref()?;
-    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
-    settings.lockout.locked(failures, now).then(|| Denial {
-        family: Family::ApiToken,
-        reason: DenyReason::LockedOut {
-            login_url: settings.lockout.login_url.clone(),
-        },
-    })
-}
-
-/// If `method path` is the token service's failed-login reset for a user, that user and the
-/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
-pub fn lockout_reset<'c>(
-    config: &'c Config,
-    method: &str,
-    path: &str,
-) -> Option<(&'c OAuthProvider, String)> {
-    if method != "DELETE" {
-        return None;
-    }
-    let path = path.split('?').next().unwrap_or_default();
-    config.oauth_providers.iter().find_map(|provider| {
-        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
-        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
-        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
-    })
-}
-
-/// Forgets a user's failed logins (the token service's reset succeeded).
-pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
-    FailedLogins::new(store, &provider.client_secret).clear(user);
-}
-
 fn verify_tisjwt(
     config: &Config,
     rule: &Rule,
@@ -700,119 +481,6 @@ fn verify_tisjwt(
         claim_headers: Vec::new(),
         forward_token: false,
     })
-}
-
-fn invalid_bearer(error: JwtError) -> Refusal {
-    let reason = match error {
-        JwtError::Expired => DenyReason::ExpiredToken,
-        other => DenyReason::InvalidToken(other),
-    };
-    Refusal::Deny(Denial {
-        family: Family::OAuth,
-        reason,
-    })
-}
-
-/// What the JWT providers of a route made of a Bearer token.
-enum BearerJwt {
-    Verified(JwtIdentity),
-    /// Not a JWT, or no provider of the route for its issuer: a callout provider may know it.
-    NotOurs(JwtError),
-    Refused(Box<Refusal>),
-}
-
-/// Verifies a Bearer JWT with the route's providers: a cached verification first, then each
-/// provider whose issuer matches the token's unverified `iss`, in rule order.
-fn verify_bearer(providers: &[&JwtProvider], token: &str, env: &Env<'_>, now: UnixSeconds) -> BearerJwt {
-    match verify_jwt(providers, token, env, now) {
-        Ok(identity) => BearerJwt::Verified(identity),
-        Err(refusal) => refusal,
-    }
-}
-
-fn verify_jwt(
-    providers: &[&JwtProvider],
-    token: &str,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Result<JwtIdentity, BearerJwt> {
-    let cache = token_cache();
-    let key = cache.key(token.as_bytes());
-    if let Some(hit) = cache
-        .get(env.store, &key, now)
-        .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
-        .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
-    {
-        return Ok(hit);
-    }
-    // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
-    // providers: a broken one is an invalid JWT, not something to send to a callout provider.
-    let jwt = UntrustedJwt::parse(token).map_err(|e| match token.contains('.') && !providers.is_empty() {
-        true => BearerJwt::Refused(Box::new(invalid_bearer(e))),
-        false => BearerJwt::NotOurs(e),
-    })?;
-    let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
-    let candidates: Vec<&&JwtProvider> = providers.iter().filter(|p| p.may_accept(issuer)).collect();
-    if candidates.is_empty() {
-        return Err(BearerJwt::NotOurs(JwtError::WrongIssuer));
-    }
-    let mut first_error = JwtError::WrongIssuer;
-    for (i, provider) in candidates.into_iter().enumerate() {
-        let remote = matches!(provider.keys, KeySource::Remote(_));
-        let keys = match &provider.keys {
-            KeySource::Static(keys) => keys.clone(),
-            KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
-                Some(keys) => keys,
-                None => {
-                    let wait = Refusal::WaitForKeys {
-                        provider: provider.name.clone(),
-                        refetch: false,
-                    };
-                    return Err(BearerJwt::Refused(Box::new(wait)));
-                }
-            },
-        };
-        match provider.verify(&jwt, &keys, now) {
-            Ok(identity) => {
-                remember(
-                    &cache,
-                    env.store,
-                    &key,
-                    &identity,
-                    provider.cache_ttl_seconds,
-                    now,
-                );
-                return Ok(identity);
-            }
-            Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
-                let refetch = Refusal::WaitForKeys {
-                    provider: provider.name.clone(),
-                    refetch: true,
-                };
-                return Err(BearerJwt::Refused(Box::new(refetch)));
-            }
-            Err(e) if i == 0 => first_error = e,
-            Err(_) => {}
-        }
-    }
-    Err(BearerJwt::Refused(Box::new(invalid_bearer(first_error))))
-}
-
-/// Caches a verification for `ttl`, never past the token's own `exp`.
-fn remember(
-    cache: &SlotCache,
-    store: &dyn SharedStore,
-    key: &CacheKey,
-    identity: &JwtIdentity,
-    ttl: i64,
-    now: UnixSeconds,
-) {
-    let until = identity.expires_at.map_or(now + ttl, |exp| exp.min(now + ttl));
-    if ttl > 0 && until > now {
-        if let Ok(bytes) = serde_json::to_vec(identity) {
-            cache.insert(store, key, &bytes, until);
-        }
-    }
 }
 
 /// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
@@ -863,7 +531,7 @@ fn identity_header_names(config: &Config) -> Vec<String> {
     names
 }
 
-fn anonymous(config: &Config) -> Forward {
+pub(crate) fn anonymous(config: &Config) -> Forward {
     Forward {
         remove_headers: identity_header_names(config),
         ..Forward::default()
@@ -892,8 +560,11 @@ fn forward(config: &Config, pending: Pending) -> Forward {
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use crate::introspect::{ProviderFailure, TokenInfo};
+    use crate::jwk::KeySet;
     use crate::jwt::tests::{sign_raw, SECRET};
     use crate::jwt::Algorithm;
+    use crate::opaque::after_provider;
     use tokengate_demo::keys::TestKey;
 
     const NOW: UnixSeconds = 1_700_000_000;

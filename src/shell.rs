@@ -22,14 +22,14 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
-    after_provider, begin, clear_failed_logins, finish, keys_unavailable, lockout_reset, unknown_key,
-    Counter, Decision, Denial, DenyReason, Env, Family, Forward, Keyring, Pending, PendingToken, RequestHead,
-    Step,
+    begin, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env, Family,
+    Forward, Keyring, Pending, RequestHead, Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
+use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
 proxy_wasm::main! {{

@@ -1,0 +1,231 @@
+//! Stage 3, verify: opaque tokens (OAuth access tokens and API tokens) checked by a callout
+//! provider. The cache of answers, the question for an uncached token, and what an answer
+//! means for the request: an identity, a password passed to the application, or a denial
+//! (with the failed-login counter of API tokens).
+
+use crate::apitoken::{BasicPasswords, FailedLogins};
+use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::clock::UnixSeconds;
+use crate::config::Config;
+use crate::decide::{
+    anonymous, deny, look_up, Decision, Denial, DenyReason, Env, Family, Identity, Pending, Refusal, Step,
+};
+use crate::extract::Location;
+use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
+use crate::policy::{missing_scopes, Rule};
+
+/// An opaque token waiting for its provider's answer (the token itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingToken {
+    pub(crate) provider: String,
+    pub(crate) key: CacheKey,
+    pub(crate) context: TokenContext,
+    pub(crate) location: Location,
+    pub(crate) forwarded_path: Option<String>,
+}
+
+/// What the route asks of an opaque token beyond the provider's word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenContext {
+    pub(crate) scopes: Vec<String>,
+    /// The user of `Basic user:token`: the token must be theirs.
+    pub(crate) basic_user: Option<String>,
+    pub(crate) basic_passwords: BasicPasswords,
+}
+
+impl PendingToken {
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+}
+
+/// Continues a request after its token provider answered (or failed to), caching the answer.
+pub fn after_provider(
+    config: &Config,
+    pending: PendingToken,
+    answer: Result<TokenInfo, ProviderFailure>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Step {
+    let Some(provider) = config.oauth_providers.iter().find(|p| p.name == pending.provider) else {
+        return deny(Family::OAuth, DenyReason::Internal);
+    };
+    let family = family_of(provider);
+    let info = match answer {
+        Ok(info) => {
+            if let Ok(bytes) = serde_json::to_vec(&info) {
+                oauth_cache().insert(env.store, &pending.key, &bytes, provider.cache_until(&info, now));
+            }
+            info
+        }
+        Err(ProviderFailure::ClientRejected) => return deny(family, DenyReason::ProviderRejectedClient),
+        Err(_) => return deny(family, DenyReason::ProviderUnavailable),
+    };
+    match settle(provider, info, &pending.context, env, now) {
+        Ok(identity) => {
+            let forwarded_path = pending.forwarded_path;
+            look_up(
+                config,
+                Pending {
+                    identity,
+                    location: pending.location,
+                    forwarded_path,
+                },
+            )
+        }
+        Err(Refusal::PassThrough) => Step::Done(Decision::Allow(anonymous(config))),
+        Err(Refusal::Deny(denial)) => Step::Done(Decision::Deny(denial)),
+        Err(_) => deny(family, DenyReason::Internal),
+    }
+}
+
+/// An opaque token's fate once its provider spoke: an identity, a password passed to the
+/// application, or a denial (counting a failed login for Basic on API-token providers).
+fn settle(
+    provider: &OAuthProvider,
+    info: TokenInfo,
+    context: &TokenContext,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<Identity, Refusal> {
+    let family = family_of(provider);
+    let deny = |reason| Refusal::Deny(Denial { family, reason });
+    let unmapped = info == TokenInfo::UnmappedClient;
+    let user = match info {
+        TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
+        TokenInfo::Active { user, scopes, .. } => {
+            let missing = missing_scopes(&context.scopes, &scopes);
+            if !missing.is_empty() {
+                return Err(deny(DenyReason::InsufficientScope(context.scopes.clone())));
+            }
+            Some(user)
+        }
+        TokenInfo::Inactive | TokenInfo::UnmappedClient => None,
+    };
+    let Some(settings) = &provider.api_tokens else {
+        return match user {
+            Some(user) => Ok(identity(family, user)),
+            None if unmapped => Err(deny(DenyReason::UnmappedClient)),
+            None => Err(deny(DenyReason::TokenInactive)),
+        };
+    };
+    let logins = FailedLogins::new(env.store, &provider.client_secret);
+    match (user, &context.basic_user) {
+        (Some(user), Some(basic)) => {
+            if logins.get(basic, now).count > 0 {
+                logins.clear(basic);
+            }
+            Ok(identity(family, user))
+        }
+        (Some(user), None) => Ok(identity(family, user)),
+        (None, Some(_)) if context.basic_passwords == BasicPasswords::Pass => Err(Refusal::PassThrough),
+        (None, Some(basic)) => {
+            let failures = settings.lockout.after_failure(logins.get(basic, now), now);
+            logins.set(basic, failures, &settings.lockout);
+            Err(deny(DenyReason::InvalidApiToken))
+        }
+        (None, None) => Err(deny(DenyReason::InvalidApiToken)),
+    }
+}
+
+fn identity(family: Family, user: String) -> Identity {
+    Identity {
+        family,
+        user,
+        tenant: None,
+        claim_headers: Vec::new(),
+        forward_token: false,
+    }
+}
+
+/// Slots of the shared token-provider answer cache.
+pub const OAUTH_CACHE_SLOTS: u32 = 8192;
+
+fn oauth_cache() -> SlotCache {
+    SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
+}
+
+/// Checks an opaque token with a callout provider: from the cache, or by asking it. For
+/// `Basic user:token` the cache key and the question include the user.
+pub(crate) fn verify_opaque(
+    provider: &OAuthProvider,
+    rule: &Rule,
+    token: &str,
+    basic_user: Option<&str>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<Identity, Refusal> {
+    let cache = oauth_cache();
+    let key = cache.key(format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default()).as_bytes());
+    let cached = cache
+        .get(env.store, &key, now)
+        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
+    match cached {
+        Some(info) => {
+            env.count.count("introspection.cache_hit");
+            let context = TokenContext {
+                scopes: rule.scopes.clone(),
+                basic_user: basic_user.map(str::to_owned),
+                basic_passwords: rule.basic_passwords,
+            };
+            settle(provider, info, &context, env, now)
+        }
+        None => {
+            env.count.count("introspection.cache_miss");
+            Err(Refusal::AskProvider {
+                provider: provider.name.clone(),
+                key,
+                callout: Box::new(provider.callout(token, basic_user)),
+                basic_user: basic_user.map(str::to_owned),
+            })
+        }
+    }
+}
+
+pub(crate) fn family_of(provider: &OAuthProvider) -> Family {
+    if provider.api_tokens.is_some() {
+        Family::ApiToken
+    } else {
+        Family::OAuth
+    }
+}
+
+/// The 403 of a locked-out user, before any callout.
+pub(crate) fn lockout(
+    provider: &OAuthProvider,
+    user: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Option<Denial> {
+    let settings = provider.api_tokens.as_ref()?;
+    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
+    settings.lockout.locked(failures, now).then(|| Denial {
+        family: Family::ApiToken,
+        reason: DenyReason::LockedOut {
+            login_url: settings.lockout.login_url.clone(),
+        },
+    })
+}
+
+/// If `method path` is the token service's failed-login reset for a user, that user and the
+/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
+pub fn lockout_reset<'c>(
+    config: &'c Config,
+    method: &str,
+    path: &str,
+) -> Option<(&'c OAuthProvider, String)> {
+    if method != "DELETE" {
+        return None;
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    config.oauth_providers.iter().find_map(|provider| {
+        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
+        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
+        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
+    })
+}
+
+/// Forgets a user's failed logins (the token service's reset succeeded).
+pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
+    FailedLogins::new(store, &provider.client_secret).clear(user);
+}
