@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import statistics
 import string
@@ -306,6 +307,17 @@ class Envoy:
         STARTED.remove(self.proc)
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time all processes used so far, from /proc/stat (everything but idle and iowait)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def request_status(port: int, authorization: Optional[str]) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -336,7 +348,7 @@ def wrk(port: int, tokens: Path, seconds: float, connections: int, result: Path,
 # --- measuring --------------------------------------------------------------------------
 
 
-def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int) -> dict:
+def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, upstream: Envoy) -> dict:
     tokens = TOKENS / f"{setup.tokens}.txt"
     envoy = Envoy(envoy_bin, yaml_text, setup.key, args.envoy_cpus)
     try:
@@ -349,12 +361,17 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int) -
             )
         rss_start = envoy.rss_mib()
         warm = wrk(envoy.port, tokens, args.warmup, args.connections, OUT / "wrk-warmup.json", args.load_cpus)
-        distinct = len(tokens.read_text().split())
+        distinct = len(tokens.read_text().splitlines())
         if warm["requests"] < distinct:
             print(f"  warning: {setup.key}: warm-up sent {warm['requests']} requests for {distinct} tokens")
-        cpu_before = envoy.cpu_seconds()
+        cpu_before, upstream_before = envoy.cpu_seconds(), upstream.cpu_seconds()
+        busy_before, wrk_before, wall_before = busy_cpu_seconds(), children_cpu_seconds(), time.monotonic()
         run = wrk(envoy.port, tokens, args.duration, args.connections, OUT / "wrk.json", args.load_cpus)
         cpu = envoy.cpu_seconds() - cpu_before
+        # CPU that neither this Envoy, the upstream nor wrk used during the run: other load on
+        # the machine, which the figures of this run share the CPUs with.
+        ours = cpu + upstream.cpu_seconds() - upstream_before + children_cpu_seconds() - wrk_before
+        other = (busy_cpu_seconds() - busy_before - ours) / (time.monotonic() - wall_before)
         errors = run["errors"]
         if errors["status"]:
             raise RuntimeError(f"{setup.key}: {errors['status']} non-2xx answers under load:\n{envoy.log_text()}")
@@ -370,10 +387,11 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int) -
             "rss_end_mib": envoy.rss_mib(),
             "requests": run["requests"],
             "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+            "other_cpus": max(other, 0.0),
         }
         print(
             f"  {setup.key:22} {rps:9.0f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms"
-            f"  cpu/10k {row['cpu_s_per_10k']:6.3f} s  load {row['load_ms']:6.0f} ms",
+            f"  cpu/10k {row['cpu_s_per_10k']:6.3f} s  load {row['load_ms']:6.0f} ms  other {other:4.2f} CPUs",
             flush=True,
         )
         return row
@@ -394,7 +412,7 @@ def validate(envoy_bin: str, yaml_text: str, name: str) -> tuple[bool, str]:
 
 
 def summarise(rows: list[dict]) -> dict:
-    keys = ["rps", "p50_ms", "p99_ms", "cpu_s_per_10k", "load_ms", "rss_start_mib", "rss_end_mib"]
+    keys = ["rps", "p50_ms", "p99_ms", "cpu_s_per_10k", "load_ms", "rss_start_mib", "rss_end_mib", "other_cpus"]
     return {k: statistics.median(r[k] for r in rows) for k in keys} | {
         "rounds": len(rows),
         "rps_min": min(r["rps"] for r in rows),
@@ -429,8 +447,8 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b if a and b else None
 
 
-def fmt(value: Optional[float], spec: str) -> str:
-    return "" if value is None else format(value, spec)
+def times(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.2f}x"
 
 
 def markdown(report: dict) -> str:
@@ -442,9 +460,9 @@ def markdown(report: dict) -> str:
         f"{report['duration']} s of load each (after {report['warmup']} s warm-up), wrk -t1 "
         f"-c{report['connections']}; medians over the rounds.",
         "",
-        "| # | configuration | tokens | req/s | vs 1 (no filter) | vs Wasm floor | p50 ms | p99 ms "
-        "| Envoy CPU s / 10k req | load ms | RSS MiB start → end |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| # | configuration | tokens | req/s (min–max) | vs 1 (no filter) | vs Wasm floor | p50 ms | p99 ms "
+        "| Envoy CPU s / 10k req | load ms | RSS MiB start → end | other load, CPUs |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for setup in SETUPS:
         r = results.get(setup.key)
@@ -453,12 +471,13 @@ def markdown(report: dict) -> str:
         )
         if r is None:
             why = report["skipped"].get(setup.key, "not run")
-            out.append(f"| {setup.group} | {setup.label} | {tokens} | {why} | | | | | | | |")
+            out.append(f"| {setup.group} | {setup.label} | {tokens} | {why} | | | | | | | | |")
             continue
         out.append(
-            f"| {setup.group} | {setup.label} | {tokens} | {r['rps']:,.0f} | {fmt(ratio(r['rps'], base), '.2f')}x "
-            f"| {fmt(ratio(r['rps'], floor), '.2f')}x | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['cpu_s_per_10k']:.3f} | {r['load_ms']:.0f} | {r['rss_start_mib']:.0f} → {r['rss_end_mib']:.0f} |"
+            f"| {setup.group} | {setup.label} | {tokens} | {r['rps']:,.0f} ({r['rps_min']:,.0f}–{r['rps_max']:,.0f}) "
+            f"| {times(ratio(r['rps'], base))} | {times(ratio(r['rps'], floor))} "
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_s_per_10k']:.3f} | {r['load_ms']:.0f} "
+            f"| {r['rss_start_mib']:.0f} → {r['rss_end_mib']:.0f} | {r['other_cpus']:.2f} |"
         )
     size = m["tokengate_wasm_bytes"]
     out += [
@@ -624,7 +643,7 @@ def main() -> int:
         print(f"round {round_no + 1}/{args.rounds}", flush=True)
         order = measured[round_no % len(measured):] + measured[: round_no % len(measured)]
         for setup in order:
-            rows[setup.key].append(measure(args, envoy_bin, setup, configs[setup.key], round_no))
+            rows[setup.key].append(measure(args, envoy_bin, setup, configs[setup.key], round_no, upstream))
     upstream.stop()
 
     command = os.environ.get("BENCH_COMMAND") or "python3 bench/run.py " + " ".join(sys.argv[1:])
