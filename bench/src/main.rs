@@ -11,6 +11,10 @@
 //!
 //! Every token is valid for a day, for issuer `https://idp.example.com` and audience `jira`
 //! (TISJWT: the `com.obss.plugin.time-in-status` issuer and audience of the demo).
+//!
+//! `tokengate-bench soak-tokens <dir> <count>`: for the memory soak run, `count` distinct
+//! HS256 Bearer tokens (cheap to verify, so the verified-token cache churns as fast as Envoy
+//! can go) in `bearer-hs256-<count>.txt`, with their secret in `bearer-hs256-secret.txt`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand_core::{OsRng, RngCore as _};
 use serde_json::{json, Value};
 use tokengate_demo::keys::{jwks, TestKey};
-use tokengate_demo::mint_tisjwt;
+use tokengate_demo::{mint_tisjwt, mint_with_header};
 
 pub const ISSUER: &str = "https://idp.example.com";
 pub const AUDIENCE: &str = "jira";
@@ -30,11 +34,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["tokens", dir] => tokens(Path::new(dir), 1000),
-        ["tokens", dir, count] => match count.parse() {
-            Ok(count) if count > 0 => tokens(Path::new(dir), count),
-            _ => Err(format!("count `{count}` is not a positive number")),
-        },
-        _ => Err("usage: tokengate-bench tokens <dir> [count]".to_owned()),
+        ["tokens", dir, count] => positive(count).and_then(|count| tokens(Path::new(dir), count)),
+        ["soak-tokens", dir, count] => positive(count).and_then(|count| soak_tokens(Path::new(dir), count)),
+        _ => Err("usage: tokengate-bench tokens <dir> [count] | soak-tokens <dir> <count>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,12 +47,23 @@ fn main() -> ExitCode {
     }
 }
 
+fn positive(count: &str) -> Result<usize, String> {
+    match count.parse() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("count `{count}` is not a positive number")),
+    }
+}
+
+fn now() -> Result<i64, String> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .map_err(|e| e.to_string())
+}
+
 fn tokens(dir: &Path, count: usize) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs() as i64;
+    let now = now()?;
     let claims = |i: usize| {
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": format!("user-{i:05}"),
                "iat": now, "exp": now + TTL_SECONDS})
@@ -81,6 +94,24 @@ fn tokens(dir: &Path, count: usize) -> Result<(), String> {
     write_lines(dir.join("hs256-1.txt"), tisjwt(1))?;
     write_lines(dir.join(format!("hs256-{count}.txt")), tisjwt(count))?;
     println!("tokens for {count} users in {}", dir.display());
+    Ok(())
+}
+
+fn soak_tokens(dir: &Path, count: usize) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let now = now()?;
+    let secret = fresh_secret();
+    write(dir.join("bearer-hs256-secret.txt"), &secret)?;
+    let header = json!({"alg": "HS256", "typ": "JWT"});
+    let lines = (0..count)
+        .map(|i| {
+            let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": format!("user-{i:06}"),
+                                "iat": now, "exp": now + TTL_SECONDS});
+            format!("Bearer {}", mint_with_header(secret.as_bytes(), &header, &claims))
+        })
+        .collect();
+    write_lines(dir.join(format!("bearer-hs256-{count}.txt")), lines)?;
+    println!("{count} HS256 Bearer tokens in {}", dir.display());
     Ok(())
 }
 
