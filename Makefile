@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate acceptance clean
+.PHONY: run test tools envoy wasm demo lint unit validate acceptance clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools
 
 run: tools wasm demo
 	scripts/run-demo
@@ -35,6 +35,39 @@ acceptance: wasm
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
+
+# Benchmarks (not part of `make test`); see BENCHMARKS.md. `make bench` runs both and writes
+# the Envoy results into BENCHMARKS.md and bench/throughput.svg.
+BENCH_ARGS ?= --rounds 5 --duration 5 --warmup 2
+BENCH_CORE_ARGS ?=
+
+bench: bench-core bench-envoy
+
+bench-core:
+	cargo bench -p tokengate --bench core -- $(BENCH_CORE_ARGS)
+
+bench-envoy: bench-inputs
+	BENCH_COMMAND="make bench-envoy BENCH_ARGS='$(BENCH_ARGS)'" ENVOY_BIN="$(ENVOY)" \
+		python3 bench/run.py $(BENCH_ARGS) --publish
+
+# Memory over a long run with 100,000 distinct tokens (not part of `make bench`).
+SOAK_SECONDS ?= 300
+bench-soak: bench-inputs
+	target/release/tokengate-bench soak-tokens target/bench/tokens 100000
+	BENCH_COMMAND="make bench-soak SOAK_SECONDS=$(SOAK_SECONDS)" ENVOY_BIN="$(ENVOY)" \
+		python3 bench/run.py --soak $(SOAK_SECONDS) --publish
+
+# The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk.
+bench-inputs: tools wasm bench-tools
+	cargo build --release --target wasm32-wasip1 -p tokengate-wasm-floor
+	cargo build --release -p tokengate-bench
+	target/release/tokengate-bench tokens target/bench/tokens
+
+# wrk from Debian's packages (sudo only when not root).
+bench-tools:
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
 
 clean:
 	cargo clean
