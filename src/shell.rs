@@ -114,6 +114,14 @@ struct Waiter {
     deadline: Millis,
 }
 
+/// One token-provider question in flight.
+struct Ask {
+    callout: Callout,
+    /// The request context that dispatched it, `None` for the root context.
+    dispatcher: Option<u32>,
+    waiting: Vec<(u32, PendingToken)>,
+}
+
 /// Per-VM state shared by the root context and the HTTP contexts.
 struct Worker {
     config: Rc<Config>,
@@ -124,8 +132,13 @@ struct Worker {
     fetches: RefCell<HashMap<u32, String>>,
     /// User lookups in flight: callout token -> (request context, verified request).
     lookups: RefCell<HashMap<u32, (u32, Pending)>>,
-    /// Token-provider callouts in flight, one per token: key -> every request waiting for it.
-    asks: RefCell<HashMap<CacheKey, Vec<(u32, PendingToken)>>>,
+    /// Token-provider callouts in flight, one per token: key -> the question and who waits.
+    asks: RefCell<HashMap<CacheKey, Ask>>,
+    /// Questions whose dispatching request ended (Envoy cancels its callouts) while others
+    /// still wait: the root context asks again on its next tick.
+    orphans: RefCell<Vec<CacheKey>>,
+    /// Whether the root context is the one running (its callouts outlive any request).
+    in_root: std::cell::Cell<bool>,
     /// Callout token -> the key of the provider question it answers.
     ask_tokens: RefCell<HashMap<u32, CacheKey>>,
 }
@@ -165,6 +178,8 @@ impl Worker {
             lookups: RefCell::default(),
             asks: RefCell::default(),
             ask_tokens: RefCell::default(),
+            orphans: RefCell::default(),
+            in_root: std::cell::Cell::new(false),
         }
     }
 
@@ -214,13 +229,19 @@ impl Worker {
         now: Millis,
     ) -> Action {
         let mut asks = self.asks.borrow_mut();
-        if let Some(waiting) = asks.get_mut(&key) {
-            waiting.push((context_id, pending));
+        if let Some(ask) = asks.get_mut(&key) {
+            ask.waiting.push((context_id, pending));
             self.metrics.count("introspection.coalesced");
             return Action::Pause;
         }
         if let Some(token) = dispatch(callout) {
-            asks.insert(key, vec![(context_id, pending)]);
+            let dispatcher = (!self.in_root.get()).then_some(context_id);
+            let ask = Ask {
+                callout: callout.clone(),
+                dispatcher,
+                waiting: vec![(context_id, pending)],
+            };
+            asks.insert(key, ask);
             self.ask_tokens.borrow_mut().insert(token, key);
             self.metrics.count("introspection.callouts");
             return Action::Pause;
@@ -239,7 +260,12 @@ impl Worker {
 
     /// The provider answered: read it once, then continue every request that waited for it.
     fn provider_answered(&self, key: CacheKey, result: CalloutResult) {
-        let waiting = self.asks.borrow_mut().remove(&key).unwrap_or_default();
+        let waiting = self
+            .asks
+            .borrow_mut()
+            .remove(&key)
+            .map(|ask| ask.waiting)
+            .unwrap_or_default();
         let Some(provider) = waiting.first().and_then(|(_, pending)| {
             self.config
                 .oauth_providers
@@ -487,12 +513,44 @@ impl Worker {
         }
     }
 
-    /// Forgets everything about a request context that ended.
+    /// Forgets everything about a request context that ended. A question it dispatched dies
+    /// with it (Envoy cancels the callout): if others still wait for the answer, the root
+    /// context asks again.
     fn forget(&self, context_id: u32) {
         self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
         self.lookups.borrow_mut().retain(|_, (id, _)| *id != context_id);
-        for waiting in self.asks.borrow_mut().values_mut() {
-            waiting.retain(|(id, _)| *id != context_id);
+        let mut orphaned = Vec::new();
+        self.asks.borrow_mut().retain(|key, ask| {
+            ask.waiting.retain(|(id, _)| *id != context_id);
+            if ask.dispatcher != Some(context_id) {
+                return true;
+            }
+            if !ask.waiting.is_empty() {
+                ask.dispatcher = None;
+                orphaned.push(*key);
+            }
+            !ask.waiting.is_empty()
+        });
+        if !orphaned.is_empty() {
+            self.ask_tokens
+                .borrow_mut()
+                .retain(|_, key| !orphaned.contains(key));
+            self.orphans.borrow_mut().extend(orphaned);
+        }
+    }
+
+    /// Asks again the questions whose dispatcher went away (root context only).
+    fn redispatch_orphans(&self) {
+        let orphans: Vec<CacheKey> = self.orphans.borrow_mut().drain(..).collect();
+        for key in orphans {
+            let callout = self.asks.borrow().get(&key).map(|ask| ask.callout.clone());
+            let Some(callout) = callout else { continue };
+            match dispatch(&callout) {
+                Some(token) => {
+                    self.ask_tokens.borrow_mut().insert(token, key);
+                }
+                None => self.provider_answered(key, CalloutResult::Failed),
+            }
         }
     }
 
@@ -556,7 +614,9 @@ struct Root {
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
         if let Some(worker) = &self.worker {
+            worker.in_root.set(true);
             worker.on_callout_response(token, body_size);
+            worker.in_root.set(false);
         }
     }
 }
@@ -581,8 +641,9 @@ impl RootContext for Root {
             }
         };
         let worker = Worker::new(Rc::new(config), Metrics::define());
-        if !worker.remotes.borrow().is_empty() && hostcalls::set_tick_period(TICK).is_err() {
-            log(LogLevel::Error, "cannot start the JWKS refresh timer");
+        let needs_tick = !worker.remotes.borrow().is_empty() || !worker.config.oauth_providers.is_empty();
+        if needs_tick && hostcalls::set_tick_period(TICK).is_err() {
+            log(LogLevel::Error, "cannot start the root context's timer");
             return false;
         }
         self.worker = Some(Rc::new(worker));
@@ -592,8 +653,11 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(worker) = &self.worker {
+            worker.in_root.set(true);
             worker.start_due_fetches();
             worker.wake_waiters();
+            worker.redispatch_orphans();
+            worker.in_root.set(false);
         }
     }
 

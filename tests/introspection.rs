@@ -48,6 +48,7 @@ fn introspection_answer(request: &Received) -> Reply {
         "rogue-service" => active(json!({"client_id": "unknown-client"})),
         "nobody-token" => active(json!({"username": "nobody"})),
         "slow" => active(json!({"username": "fred"})).after(Duration::from_secs(2)),
+        "shared-slow" => active(json!({"username": "fred"})).after(Duration::from_millis(400)),
         "garbage" => Reply::text(200, "<html>login</html>", "text/html"),
         "boom" => Reply::text(500, "internal error", "text/plain"),
         _ => Reply::json(200, &json!({"active": false})),
@@ -289,5 +290,33 @@ fn fifty_concurrent_requests_with_one_new_token_cause_one_callout_per_worker() {
         s.envoy.counter("wasmcustom.tokengate.introspection.coalesced")
             + s.envoy.counter("wasmcustom.tokengate.introspection.cache_hit")
             >= 48
+    );
+}
+
+#[test]
+fn when_the_request_that_asked_goes_away_the_others_waiting_for_the_answer_still_get_it() {
+    let app = DemoApp::start(0).unwrap();
+    let provider = Server::start(0, introspection_answer).unwrap();
+    let envoy = Envoy::start_single_worker(
+        &config("client-secret", "kc"),
+        app.port(),
+        &[("kc", provider.port()), ("userinfo", provider.port())],
+    );
+    let request = b"GET /direct/x HTTP/1.1\r\nhost: a\r\nconnection: close\r\nauthorization: Bearer shared-slow\r\n\r\n";
+    // The first request asks the provider, then its client hangs up before the answer.
+    let mut first = std::net::TcpStream::connect(("127.0.0.1", envoy.port)).unwrap();
+    std::io::Write::write_all(&mut first, request).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let port = envoy.port;
+    let second = std::thread::spawn(move || send_raw(port, request).map(|r| r.status));
+    std::thread::sleep(Duration::from_millis(150));
+    drop(first);
+    let status = second.join().unwrap().unwrap();
+    assert_eq!(status, 200, "the waiting request was left hanging");
+    assert_eq!(envoy.counter("wasmcustom.tokengate.introspection.coalesced"), 1);
+    assert_eq!(
+        provider.count("/introspect"),
+        2,
+        "the root context asked again once"
     );
 }

@@ -67,6 +67,15 @@ impl Envoy {
 
     /// Like [`Envoy::start_with_clusters`], with routes (path prefix, cluster) before the
     /// catch-all route to the application.
+    /// One worker thread, so that every request meets the same Wasm VM.
+    pub fn start_single_worker(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> Envoy {
+        Self::try_start_yaml_with_workers(
+            &bootstrap_with_routes(plugin_json, upstream_port, clusters, &[]),
+            1,
+        )
+        .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"))
+    }
+
     pub fn start_with_clusters_and_routes(
         plugin_json: &str,
         upstream_port: u16,
@@ -85,6 +94,11 @@ impl Envoy {
     /// Starts Envoy with a whole bootstrap; its listener and admin ports are read back from
     /// the admin interface, so a YAML with `port_value: 0` for both avoids collisions.
     pub fn try_start_yaml(yaml: &str) -> Result<Envoy, String> {
+        Self::try_start_yaml_with_workers(yaml, 2)
+    }
+
+    /// Like [`Envoy::try_start_yaml`] with `workers` Envoy worker threads.
+    pub fn try_start_yaml_with_workers(yaml: &str, workers: u32) -> Result<Envoy, String> {
         let dir = scratch_dir();
         let config = dir.join("envoy.yaml");
         let admin_path = dir.join("admin-address");
@@ -96,7 +110,7 @@ impl Envoy {
             .arg(&config)
             .args([
                 "--concurrency",
-                "2",
+                &workers.to_string(),
                 "--log-level",
                 "info",
                 "--disable-hot-restart",
