@@ -819,9 +819,12 @@ fn callout_result(body_size: usize) -> CalloutResult {
 /// Applies the forward plan; `false` if the host refused any change.
 fn rewrite(forward: &Forward) -> bool {
     let headers = MapType::HttpRequestHeaders;
+    // A header about to be set is replaced whole (every copy), so removing it first would
+    // only cost a host call.
     let removed = forward
         .remove_headers
         .iter()
+        .filter(|name| !forward.set_headers.iter().any(|(set, _)| set == *name))
         .all(|name| hostcalls::set_map_value(headers, name, None).is_ok());
     let set = forward
         .set_headers
