@@ -776,7 +776,7 @@ def svg(report: dict) -> str:
         f'<text x="10" y="40" fill="#555">Envoy {esc(envoy_release)}, --concurrency 1, wrk -c{report["connections"]}, '
         f'medians of {report["rounds"]} rounds; every JWT row with 1,000 distinct tokens unless marked</text>',
     ]
-    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#999", "6": "#999"}
+    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#3a9d5d", "6": "#999"}
     for i, (setup, r) in enumerate(rows):
         y = top + i * row_h
         tokens = ", 1 token" if setup.tokens.endswith("-1") else ""

@@ -34,8 +34,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use rand_core::{OsRng, RngCore as _};
 use serde_json::{json, Value};
 use tokengate_demo::keys::{jwks, TestKey};
@@ -164,6 +162,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Standard base64 with padding (RFC 4648 section 4), for the expected HTTP Basic value.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            let digit = ALPHABET[((n >> shift) & 63) as usize] as char;
+            out.push(if i <= chunk.len() { digit } else { '=' });
+        }
+    }
+    out
+}
+
 /// What the introspection server has answered so far.
 #[derive(Default)]
 struct Answered {
@@ -175,7 +188,7 @@ fn introspection_server(port: &str, client: &str) -> Result<(), String> {
     let port: u16 = port
         .parse()
         .map_err(|_| format!("port `{port}` is not a port number"))?;
-    let expected = format!("Basic {}", STANDARD.encode(client));
+    let expected = format!("Basic {}", base64(client.as_bytes()));
     let answered = std::sync::Arc::new(Answered::default());
     let seen = answered.clone();
     let server = Server::start(port, move |request: &Received| {
