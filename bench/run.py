@@ -26,6 +26,7 @@ import argparse
 import atexit
 import dataclasses
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -48,6 +49,7 @@ TOKENS = OUT / "tokens"
 WASM_DIR = ROOT / "target" / "wasm32-wasip1" / "release"
 TOKENGATE_WASM = WASM_DIR / "tokengate.wasm"
 FLOOR_WASM = WASM_DIR / "tokengate_wasm_floor.wasm"
+BENCH_BIN = ROOT / "target" / "release" / "tokengate-bench"
 LUA = BENCH / "wrk" / "tokens.lua"
 PUBLISHED_MD = ROOT / "BENCHMARKS.md"
 PUBLISHED_SVG = BENCH / "throughput.svg"
@@ -59,6 +61,32 @@ ISSUER = "https://idp.example.com"
 AUDIENCE = "jira"
 TIS_ISSUER = "com.obss.plugin.time-in-status"
 DISTINCT = 1000
+# The introspection rows: the client credentials `tokengate-bench introspection-server` expects
+# by default, and the counter of callouts tokengate made (read from the measured Envoy's /stats).
+INTROSPECTION_CLIENT = ("tokengate", "bench-secret")
+CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
+# tokengate's answer cache (src/opaque.rs, src/cache.rs): 8,192 slots in buckets of 4, keyed by
+# SHA-256 of `oauth\0<provider>\0<basic user>\0<token>`; a full bucket gives up the entry
+# that expires first.
+OAUTH_SLOTS, WAYS = 8192, 4
+
+
+def predicted_callouts(lines: list[str], sent: int) -> int:
+    """Callouts for the first `sent` lines (round-robin) if every answer stays cached until a
+    full bucket gives it up: the cache's layout replayed (timing and in-flight requests left
+    out). With every answer's TTL the same, the entry that expires first is the oldest."""
+    buckets: dict[int, list[str]] = {}
+    callouts = 0
+    for i in range(sent):
+        token = lines[i % len(lines)].removeprefix("Bearer ")
+        digest = hashlib.sha256(b"oauth\0idp\0\0" + token.encode()).digest()
+        bucket = buckets.setdefault(int.from_bytes(digest[:4], "little") % (OAUTH_SLOTS // WAYS), [])
+        if token not in bucket:
+            callouts += 1
+            if len(bucket) >= WAYS:
+                bucket.pop(0)
+            bucket.append(token)
+    return callouts
 
 V8 = "envoy.wasm.runtime.v8"
 
@@ -121,6 +149,20 @@ def tokengate_tisjwt() -> str:
     return wasm_filter("tokengate", TOKENGATE_WASM, config)
 
 
+def tokengate_introspection() -> str:
+    """tokengate with one opaque-token provider: RFC 7662 introspection at the local
+    introspection server (cluster `introspection`), default cache TTLs (300 s active, 10 s
+    inactive), no directory."""
+    client_id, client_secret = INTROSPECTION_CLIENT
+    provider = {
+        "introspection": {"cluster": "introspection", "path": "/introspect",
+                          "client_id": client_id, "client_secret": client_secret},
+        "user_field": "username",
+    }
+    config = {"oauth_providers": {"idp": provider}, "rules": [{"path_prefix": "/", "providers": ["idp"]}]}
+    return wasm_filter("tokengate", TOKENGATE_WASM, config)
+
+
 def jwt_authn(cache_size: Optional[int]) -> Callable[[], str]:
     """Native jwt_authn over the same RS256 JWKS. `cache_size` None: no jwt_cache_config (no
     cache, Envoy's default); 0: `jwt_cache_config: {}` (cache of its default size, 100)."""
@@ -153,6 +195,12 @@ class Setup:
     authenticates: bool = True  # a request without a credential must get 401
     pending: Optional[str] = None  # why the row is not measured (shown in the table)
     probe_runtime: Optional[str] = None  # measured only if this Envoy validates the runtime
+    introspection: bool = False  # calls out to the local introspection server
+    tokens_label: Optional[str] = None  # the tokens column, when not "1" or "1,000 round-robin"
+    # Tokens the warm-up must send at least once (default: every line of the token file).
+    warm_tokens: Optional[int] = None
+    # Every line of the token file is sent at most once per Envoy (warm-up + measured load).
+    no_repeat: bool = False
 
 
 SETUPS = [
@@ -177,14 +225,23 @@ SETUPS = [
     Setup(
         "tg-introspect-warm",
         "5",
-        "tokengate introspection, warm cache",
-        pending="pending (introspection provider not merged yet)",
+        "tokengate introspection, warm cache (300 s)",
+        f"opaque-{DISTINCT}",
+        tokengate_introspection,
+        introspection=True,
     ),
+    # 9 requests in 10 over the same 1,000 cached tokens, the 10th a token never sent before:
+    # a callout to the local introspection server while the request waits.
     Setup(
         "tg-introspect-miss10",
         "5",
         "tokengate introspection, 10% misses",
-        pending="pending (introspection provider not merged yet)",
+        "opaque-miss10",
+        tokengate_introspection,
+        introspection=True,
+        tokens_label=f"{DISTINCT:,} round-robin + 10% new",
+        warm_tokens=DISTINCT,
+        no_repeat=True,
     ),
     Setup(
         "tg-rs256-wasmtime",
@@ -244,6 +301,12 @@ def stop_all() -> None:
 def on_signal(signum, _frame):
     stop_all()
     sys.exit(128 + signum)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pinned(cpus: Optional[set[int]]):
@@ -309,8 +372,16 @@ class Envoy:
         return self.log.read_text(errors="replace")[-4000:]
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
+
+    def counter(self, name: str) -> int:
+        """One counter from the admin /stats, 0 if absent."""
+        _, stats = admin_get(self.admin_port, "/stats?filter=" + re.escape(name))
+        for line in stats.splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -325,6 +396,34 @@ class Envoy:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        STARTED.remove(self.proc)
+
+
+class IntrospectionServer:
+    """`tokengate-bench introspection-server` on a free port, outside the measured Envoy."""
+
+    def __init__(self, cpus: Optional[set[int]] = None):
+        client = ":".join(INTROSPECTION_CLIENT)
+        self.proc = subprocess.Popen([str(BENCH_BIN), "introspection-server", "0", client],
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
+        STARTED.append(self.proc)
+        first = self.proc.stdout.readline() if self.proc.stdout else ""
+        match = re.search(r":(\d+)\s*$", first)
+        if not match:
+            raise RuntimeError(f"introspection server did not start: {first!r}")
+        self.port = int(match.group(1))
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.proc.pid)
+
+    def count(self) -> dict:
+        """{"requests": introspection requests answered, "tokens": distinct tokens asked about},
+        both since the previous count() (which this one starts afresh)."""
+        return json.loads(admin_get(self.port, "/count")[1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
         STARTED.remove(self.proc)
 
 
@@ -352,10 +451,11 @@ def request_status(port: int, authorization: Optional[str]) -> int:
 
 
 def wrk(port: int, tokens: Path, seconds: float, connections: int, result: Path, cpus,
-        sample: Optional[Callable[[], None]] = None) -> dict:
-    """Runs wrk for `seconds`; `sample` is called every 10 s while it runs."""
+        sample: Optional[Callable[[], None]] = None, start: int = 0) -> dict:
+    """Runs wrk for `seconds`, from line `start` of `tokens` on; `sample` is called every 10 s
+    while it runs."""
     result.unlink(missing_ok=True)
-    env = dict(os.environ, BENCH_TOKENS=str(tokens), BENCH_RESULT=str(result))
+    env = dict(os.environ, BENCH_TOKENS=str(tokens), BENCH_RESULT=str(result), BENCH_START=str(start))
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA),
            f"http://127.0.0.1:{port}/"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -386,24 +486,37 @@ def preflight(envoy: Envoy, setup: Setup, tokens: Path) -> None:
         raise RuntimeError(f"{setup.key}: with a token {with_token}, without {without}:\n{envoy.log_text()}")
 
 
-def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, upstream: Envoy) -> dict:
+def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, upstream: Envoy,
+            introspection: Optional[IntrospectionServer] = None) -> dict:
     tokens = TOKENS / f"{setup.tokens}.txt"
+    lines = tokens.read_text().splitlines()
     envoy = Envoy(envoy_bin, yaml_text, setup.key, args.envoy_cpus)
+    # The helpers outside the measured Envoy whose CPU is not "other load".
+    helpers = [upstream] + ([introspection] if introspection else [])
     try:
+        if introspection:
+            introspection.count()  # starts its counts afresh
         preflight(envoy, setup, tokens)
         rss_start = envoy.rss_mib()
         warm = wrk(envoy.port, tokens, args.warmup, args.connections, OUT / "wrk-warmup.json", args.load_cpus)
-        distinct = len(tokens.read_text().splitlines())
+        distinct = setup.warm_tokens or len(lines)
         if warm["requests"] < distinct:
             print(f"  warning: {setup.key}: warm-up sent {warm['requests']} requests for {distinct} tokens")
-        cpu_before, upstream_before = envoy.cpu_seconds(), upstream.cpu_seconds()
+        cpu_before, helpers_before = envoy.cpu_seconds(), sum(h.cpu_seconds() for h in helpers)
         busy_before, wrk_before, wall_before = busy_cpu_seconds(), children_cpu_seconds(), time.monotonic()
-        run = wrk(envoy.port, tokens, args.duration, args.connections, OUT / "wrk.json", args.load_cpus)
+        # The measured load carries on from the line after the warm-up's last one.
+        run = wrk(envoy.port, tokens, args.duration, args.connections, OUT / "wrk.json", args.load_cpus,
+                  start=warm["sent"])
         cpu = envoy.cpu_seconds() - cpu_before
-        # CPU that neither this Envoy, the upstream nor wrk used during the run: other load on
-        # the machine, which the figures of this run share the CPUs with.
-        ours = cpu + upstream.cpu_seconds() - upstream_before + children_cpu_seconds() - wrk_before
+        # CPU that neither this Envoy, the upstream (and introspection server) nor wrk used
+        # during the run: other load on the machine, which the figures of this run share the
+        # CPUs with.
+        ours = cpu + sum(h.cpu_seconds() for h in helpers) - helpers_before + children_cpu_seconds() - wrk_before
         other = (busy_cpu_seconds() - busy_before - ours) / (time.monotonic() - wall_before)
+        sent = warm["sent"] + run["sent"]
+        if setup.no_repeat and sent > len(lines):
+            raise RuntimeError(f"{setup.key}: {sent} requests sent over {len(lines)} token lines: "
+                               "tokens repeated; make the token file longer")
         errors = run["errors"]
         if errors["status"]:
             raise RuntimeError(f"{setup.key}: {errors['status']} non-2xx answers under load:\n{envoy.log_text()}")
@@ -421,9 +534,24 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, u
             "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
             "other_cpus": max(other, 0.0),
         }
+        if introspection:
+            # One callout per distinct token per TTL: the tokens this Envoy was sent (preflight,
+            # warm-up and measured load; the preflight's is line 1), against the callouts it
+            # counted and the requests the introspection server answered. `sent` includes up
+            # to one request per connection still in flight when wrk stopped.
+            asked = introspection.count()
+            row |= {
+                "distinct_sent": len({lines[i % len(lines)] for i in range(max(sent, 1))}),
+                "callouts": envoy.counter(CALLOUTS_STAT),
+                "predicted_callouts": predicted_callouts(lines, max(sent, 1)),
+                "server_requests": asked["requests"],
+                "server_tokens": asked["tokens"],
+            }
         print(
             f"  {setup.key:22} {rps:9.0f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms"
-            f"  cpu/10k {row['cpu_s_per_10k']:6.3f} s  load {row['load_ms']:6.0f} ms  other {other:4.2f} CPUs",
+            f"  cpu/10k {row['cpu_s_per_10k']:6.3f} s  load {row['load_ms']:6.0f} ms  other {other:4.2f} CPUs"
+            + (f"  callouts {row['callouts']} / {row['distinct_sent']} tokens (server {row['server_requests']})"
+               if "callouts" in row else ""),
             flush=True,
         )
         return row
@@ -492,12 +620,17 @@ def validate(envoy_bin: str, yaml_text: str, name: str) -> tuple[bool, str]:
 
 def summarise(rows: list[dict]) -> dict:
     keys = ["rps", "p50_ms", "p99_ms", "cpu_s_per_10k", "load_ms", "rss_start_mib", "rss_end_mib", "other_cpus"]
-    return {k: statistics.median(r[k] for r in rows) for k in keys} | {
+    summary = {k: statistics.median(r[k] for r in rows) for k in keys} | {
         "rounds": len(rows),
         "rps_min": min(r["rps"] for r in rows),
         "rps_max": max(r["rps"] for r in rows),
         "socket_errors": sum(r["socket_errors"] for r in rows),
     }
+    # Introspection rows: totals over the rounds (each round a fresh Envoy, an empty cache).
+    for k in ["distinct_sent", "callouts", "predicted_callouts", "server_requests", "server_tokens"]:
+        if all(k in r for r in rows):
+            summary[k] = sum(r[k] for r in rows)
+    return summary
 
 
 # --- reporting --------------------------------------------------------------------------
@@ -546,7 +679,7 @@ def markdown(report: dict) -> str:
     for setup in SETUPS:
         r = results.get(setup.key)
         tokens = "" if setup.pending or "not available" in (report["skipped"].get(setup.key) or "") else (
-            "1" if setup.tokens.endswith("-1") else f"{DISTINCT:,} round-robin"
+            setup.tokens_label or ("1" if setup.tokens.endswith("-1") else f"{DISTINCT:,} round-robin")
         )
         if r is None:
             why = report["skipped"].get(setup.key, "not run")
@@ -604,8 +737,22 @@ def targets(results: dict, wasm_bytes: int) -> list[tuple[str, str, str]]:
     check("RS256 cached, 1,000 tokens: ≥ 1.5x native jwt_authn with its default cache (100)",
           "tg-rs256", "native-cache100", 1.5)
     check("RS256 uncached: ≥ 0.8x native jwt_authn without cache", "tg-rs256-nocache", "native", 0.8)
-    rows.append(("Introspection warm: ≥ 0.9x the Wasm floor; one callout per token per TTL",
-                 "pending (introspection provider not merged yet)", "", ""))
+    check("Introspection, warm cache, 1,000 tokens: ≥ 0.9x the Wasm floor", "tg-introspect-warm", "wasm-floor", 0.9)
+    for key, what in [("tg-introspect-warm", "warm cache"), ("tg-introspect-miss10", "10% misses")]:
+        r = results.get(key, {})
+        if "callouts" not in r:
+            rows.append((f"Introspection ({what}): one callout per distinct token per TTL", "not measured", "", ""))
+            continue
+        rows.append((
+            f"Introspection ({what}): one callout per distinct token per TTL",
+            f"{r['callouts']:,} callouts for {r['distinct_sent']:,} distinct tokens sent "
+            f"({r['callouts'] / r['distinct_sent']:.3f} per token; introspection server: "
+            f"{r['server_requests']:,} requests, {r['server_tokens']:,} distinct tokens; "
+            f"the cache's layout replayed predicts {r['predicted_callouts']:,} callouts), "
+            f"over {r['rounds']} rounds",
+            "",
+            "met" if r["callouts"] <= r["distinct_sent"] and r["server_requests"] == r["server_tokens"] else "**not met**",
+        ))
     rows.append(("Module size < 1 MiB", f"{wasm_bytes:,} bytes", "", "met" if wasm_bytes < 2**20 else "**not met**"))
     return rows
 
@@ -629,7 +776,7 @@ def svg(report: dict) -> str:
         f'<text x="10" y="40" fill="#555">Envoy {esc(envoy_release)}, --concurrency 1, wrk -c{report["connections"]}, '
         f'medians of {report["rounds"]} rounds; every JWT row with 1,000 distinct tokens unless marked</text>',
     ]
-    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#999", "6": "#999"}
+    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#3a9d5d", "6": "#999"}
     for i, (setup, r) in enumerate(rows):
         y = top + i * row_h
         tokens = ", 1 token" if setup.tokens.endswith("-1") else ""
@@ -721,9 +868,15 @@ def main() -> int:
     # load times do not include a Python interpreter's start-up.
     envoy_bin = os.readlink(f"/proc/{upstream.proc.pid}/exe")
 
+    def proxy_yaml(setup: Setup, introspection_port: int = 0) -> str:
+        clusters = template("cluster-introspection.yaml", introspection_port=str(introspection_port)) \
+            if setup.introspection else ""
+        return template("proxy.yaml", http_filters=setup.filters(), upstream_port=str(upstream.port),
+                        clusters=clusters)
+
     command = os.environ.get("BENCH_COMMAND") or "python3 bench/run.py " + " ".join(sys.argv[1:])
     if args.soak:
-        yaml_text = template("proxy.yaml", http_filters=SOAK.filters(), upstream_port=str(upstream.port))
+        yaml_text = proxy_yaml(SOAK)
         ok, log = validate(envoy_bin, yaml_text, SOAK.key)
         if not ok:
             sys.exit(f"soak: configuration does not validate:\n{log}\n{yaml_text}")
@@ -738,12 +891,17 @@ def main() -> int:
         return 0
 
     chosen = [s for s in SETUPS if not args.only or s.key in args.only.split(",")]
+    introspection = None
+    if any(s.introspection and not s.pending for s in chosen):
+        if not BENCH_BIN.exists():
+            sys.exit(f"{BENCH_BIN} is missing: run `make bench`, which builds it")
+        introspection = IntrospectionServer(args.load_cpus)
     skipped, configs = {}, {}
     for setup in chosen:
         if setup.pending:
             skipped[setup.key] = setup.pending
             continue
-        yaml_text = template("proxy.yaml", http_filters=setup.filters(), upstream_port=str(upstream.port))
+        yaml_text = proxy_yaml(setup, introspection.port if introspection else 0)
         ok, log = validate(envoy_bin, yaml_text, setup.key)
         if ok:
             configs[setup.key] = yaml_text
@@ -760,8 +918,11 @@ def main() -> int:
         print(f"round {round_no + 1}/{args.rounds}", flush=True)
         order = measured[round_no % len(measured):] + measured[: round_no % len(measured)]
         for setup in order:
-            rows[setup.key].append(measure(args, envoy_bin, setup, configs[setup.key], round_no, upstream))
+            rows[setup.key].append(measure(args, envoy_bin, setup, configs[setup.key], round_no, upstream,
+                                           introspection if setup.introspection else None))
     upstream.stop()
+    if introspection:
+        introspection.stop()
 
     report = {
         "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
