@@ -702,6 +702,16 @@ impl HttpContext for Filter {
                 .ok()
                 .flatten()
         };
+        // Only API-token providers have a reset to watch for; skip the host calls otherwise.
+        let watches_resets = self
+            .worker
+            .config
+            .oauth_providers
+            .iter()
+            .any(|p| p.api_tokens.is_some());
+        if !watches_resets {
+            return self.worker.process(self.context_id, None);
+        }
         if let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) {
             self.lockout_reset = lockout_reset(&self.worker.config, &method, &path)
                 .map(|(provider, user)| (provider.name.clone(), user));
