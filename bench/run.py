@@ -68,7 +68,7 @@ CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
 # tokengate's answer cache (src/opaque.rs, src/cache.rs): 8,192 slots in buckets of 4, keyed by
 # SHA-256 of `oauth\0<provider>\0<basic user>\0<token>`; a full bucket gives up the entry
 # that expires first.
-OAUTH_SLOTS, WAYS = 8192, 4
+OAUTH_SLOTS, WAYS = 32768, 4
 
 
 def predicted_callouts(lines: list[str], sent: int) -> int:

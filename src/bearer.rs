@@ -126,7 +126,7 @@ impl JwtProvider {
 // then the providers whose issuer matches.
 
 /// Slots of the shared verified-token cache.
-pub const TOKEN_CACHE_SLOTS: u32 = 8192;
+pub const TOKEN_CACHE_SLOTS: u32 = 32_768;
 
 fn token_cache() -> SlotCache {
     SlotCache::new("jwt", TOKEN_CACHE_SLOTS)

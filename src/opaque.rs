@@ -139,7 +139,7 @@ fn identity(family: Family, user: String) -> Identity {
 }
 
 /// Slots of the shared token-provider answer cache.
-pub const OAUTH_CACHE_SLOTS: u32 = 8192;
+pub const OAUTH_CACHE_SLOTS: u32 = 32_768;
 
 fn oauth_cache() -> SlotCache {
     SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
