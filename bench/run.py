@@ -65,7 +65,7 @@ DISTINCT = 1000
 # by default, and the counter of callouts tokengate made (read from the measured Envoy's /stats).
 INTROSPECTION_CLIENT = ("tokengate", "bench-secret")
 CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
-# tokengate's answer cache (src/opaque.rs, src/cache.rs): 8,192 slots in buckets of 4, keyed by
+# tokengate's answer cache (src/opaque.rs, src/cache.rs): 32,768 slots in buckets of 4, keyed by
 # SHA-256 of `oauth\0<provider>\0<basic user>\0<token>`; a full bucket gives up the entry
 # that expires first.
 OAUTH_SLOTS, WAYS = 32768, 4
