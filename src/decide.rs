@@ -377,7 +377,8 @@ fn rule_family(config: &Config, rule: &Rule) -> Family {
         .map_or(Family::OAuth, |p| provider_family(config, p))
 }
 
-fn default_family(config: &Config) -> Family {
+/// The family of answers that belong to no rule (no rule matched, the host failed).
+pub fn default_family(config: &Config) -> Family {
     if config.tisjwt.is_some() {
         Family::Tisjwt
     } else {
@@ -980,16 +981,7 @@ mod tests {
     }
 
     fn ask(cfg: &Config, store: &MapStore, token: &str) -> Step {
-        begin(
-            cfg,
-            &bearer(token),
-            &Env {
-                keyring: &NoKeys,
-                store,
-                count: &NoCount,
-            },
-            NOW,
-        )
+        begin(cfg, &bearer(token), &env_with(store), NOW)
     }
 
     #[test]
@@ -1033,17 +1025,7 @@ mod tests {
             panic!("not asked")
         };
         assert_eq!(callout.cluster, "kc");
-        after_provider(
-            cfg,
-            pending,
-            reply,
-            &Env {
-                keyring: &NoKeys,
-                store,
-                count: &NoCount,
-            },
-            NOW,
-        )
+        after_provider(cfg, pending, reply, &env_with(store), NOW)
     }
 
     #[test]

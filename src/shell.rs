@@ -22,7 +22,7 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
-    begin, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env, Family,
+    begin, default_family, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
     Forward, Keyring, Pending, RequestHead, Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
@@ -186,11 +186,16 @@ impl Worker {
     /// Decides the request of the effective context `context_id`: `Continue` once it may
     /// go upstream, `Pause` when it was answered or is waiting for a callout or keys.
     fn process(&self, context_id: u32, deadline: Option<Millis>) -> Action {
+        self.decide(context_id, read_request().as_ref(), deadline)
+    }
+
+    /// [`Worker::process`] for a request already read (`None`: the host would not give it).
+    fn decide(&self, context_id: u32, request: Option<&RequestHead>, deadline: Option<Millis>) -> Action {
         let now = now_millis();
-        let Some(request) = read_request() else {
+        let Some(request) = request else {
             return self.apply(self.internal_error(), now);
         };
-        let step = begin(&self.config, &request, &self.env(), seconds(now));
+        let step = begin(&self.config, request, &self.env(), seconds(now));
         self.run_step(context_id, step, deadline, now)
     }
 
@@ -555,11 +560,7 @@ impl Worker {
     }
 
     fn internal_error(&self) -> Decision {
-        let family = if self.config.tisjwt.is_some() {
-            Family::Tisjwt
-        } else {
-            Family::OAuth
-        };
+        let family = default_family(&self.config);
         Decision::Deny(Denial {
             family,
             reason: DenyReason::Internal,
@@ -697,26 +698,12 @@ impl Context for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let pseudo = |name| {
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-                .ok()
-                .flatten()
-        };
-        // Only API-token providers have a reset to watch for; skip the host calls otherwise.
-        let watches_resets = self
-            .worker
-            .config
-            .oauth_providers
-            .iter()
-            .any(|p| p.api_tokens.is_some());
-        if !watches_resets {
-            return self.worker.process(self.context_id, None);
-        }
-        if let (Some(method), Some(path)) = (pseudo(":method"), pseudo(":path")) {
-            self.lockout_reset = lockout_reset(&self.worker.config, &method, &path)
+        let request = read_request();
+        if let Some(request) = &request {
+            self.lockout_reset = lockout_reset(&self.worker.config, &request.method, &request.path)
                 .map(|(provider, user)| (provider.name.clone(), user));
         }
-        self.worker.process(self.context_id, None)
+        self.worker.decide(self.context_id, request.as_ref(), None)
     }
 
     /// The token service said yes to an administrator's reset: clear the counter here too.
