@@ -24,6 +24,7 @@ use tokengate::decide::{
     begin, Decision, Denial, DenyReason, Env, Family, Keyring, NoCount, RequestHead, Step,
 };
 use tokengate::extract::{extract, Header};
+use tokengate::hostcrypto::ModuleOnly;
 use tokengate::jwk::KeySet;
 use tokengate::jwt::{Algorithm, HmacSecret, JwtError, UntrustedJwt};
 use tokengate::respond::{render, ReplyStyle};
@@ -213,6 +214,7 @@ fn decisions(c: &mut Criterion) {
             keyring: &NoRemoteKeys,
             store: &store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         };
         assert!(allowed(begin(&config, &request, &env, NOW)), "{name}");
         group.bench_function(name, |b| {

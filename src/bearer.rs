@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
+use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
 use crate::jwks_cache::RefreshPolicy;
 use crate::jwt::{check_claims, Algorithm, ClaimRules, JwtError, UntrustedJwt};
@@ -85,8 +86,9 @@ impl JwtProvider {
         jwt: &UntrustedJwt<'_>,
         keys: &KeySet,
         now: UnixSeconds,
+        host: &dyn SignatureHost,
     ) -> Result<JwtIdentity, JwtError> {
-        jwt.verify(keys, &self.algorithms)?;
+        jwt.verify_with(keys, &self.algorithms, host)?;
         let claims = jwt.claims();
         check_claims(claims, &self.rules, now)?;
         self.check_lifetime(claims)?;
@@ -207,7 +209,7 @@ fn verify_jwt(
                 }
             },
         };
-        match provider.verify(&jwt, &keys, now) {
+        match provider.verify(&jwt, &keys, now, env.signatures) {
             Ok(identity) => {
                 remember(
                     &cache,

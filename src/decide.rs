@@ -16,6 +16,7 @@ use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
+use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
 use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
@@ -181,6 +182,8 @@ pub struct Env<'a> {
     pub store: &'a dyn SharedStore,
     /// Counts events (`introspection.cache_hit`, ...) in the host's metrics.
     pub count: &'a dyn Counter,
+    /// Checks RSA signatures faster than the module, when the host can.
+    pub signatures: &'a dyn SignatureHost,
 }
 
 /// Where the core counts what the operator should see in metrics.
@@ -561,6 +564,7 @@ fn forward(config: &Config, pending: Pending) -> Forward {
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use crate::hostcrypto::ModuleOnly;
     use crate::introspect::{ProviderFailure, TokenInfo};
     use crate::jwk::KeySet;
     use crate::jwt::tests::{sign_raw, SECRET};
@@ -608,6 +612,7 @@ mod tests {
             keyring: &NoKeys,
             store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         }
     }
 
@@ -909,6 +914,7 @@ mod tests {
             keyring: &FixedKeys(None),
             store: &store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         };
         assert_eq!(
             begin(&cfg, &bearer(&token), &no_keys, NOW),
@@ -922,6 +928,7 @@ mod tests {
             keyring: &old,
             store: &store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         };
         assert_eq!(
             begin(&cfg, &bearer(&token), &stale, NOW),
@@ -943,6 +950,7 @@ mod tests {
             keyring: &keys,
             store: &store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         };
         assert!(matches!(
             begin(&cfg, &bearer(&token), &loaded, NOW),
@@ -953,6 +961,7 @@ mod tests {
             keyring: &FixedKeys(None),
             store: &store,
             count: &NoCount,
+            signatures: &ModuleOnly,
         };
         assert!(matches!(
             begin(&cfg, &bearer(&token), &no_keys, NOW + 59),

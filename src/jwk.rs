@@ -107,12 +107,71 @@ pub enum SymmetricKeys {
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum KeyMaterial {
-    Rsa(RsaPublicKey),
+    Rsa(RsaKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
     Hmac(HmacSecret),
+}
+
+/// An RSA public key, and the same key as SubjectPublicKeyInfo DER for a host that checks
+/// signatures ([`crate::hostcrypto`]).
+#[derive(Clone)]
+pub struct RsaKey {
+    pub public: RsaPublicKey,
+    pub spki_der: Vec<u8>,
+}
+
+impl RsaKey {
+    fn new(public: RsaPublicKey) -> Self {
+        let spki_der = rsa_spki_der(&public.n().to_bytes_be(), &public.e().to_bytes_be());
+        Self { public, spki_der }
+    }
+}
+
+/// SubjectPublicKeyInfo DER of an RSA key (RFC 3279 section 2.3.1), the form BoringSSL's
+/// `EVP_parse_public_key` reads. Written here: the DER encoders of the `rsa` crate cost the
+/// module more than this.
+fn rsa_spki_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    const RSA_ALGORITHM: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let rsa_public_key = der(0x30, &[der_integer(modulus), der_integer(exponent)].concat());
+    let bit_string = der(0x03, &[&[0][..], &rsa_public_key].concat());
+    der(0x30, &[&RSA_ALGORITHM[..], &bit_string].concat())
+}
+
+/// A positive INTEGER: no leading zero bytes, one zero byte if the top bit is set.
+fn der_integer(big_endian: &[u8]) -> Vec<u8> {
+    let digits = match big_endian.iter().position(|&b| b != 0) {
+        Some(first) => big_endian.get(first..).unwrap_or_default(),
+        None => &[0],
+    };
+    let sign = match digits.first() {
+        Some(top) if top & 0x80 != 0 => &[0][..],
+        _ => &[],
+    };
+    der(0x02, &[sign, digits].concat())
+}
+
+/// Tag, definite length (short form below 128, else long form), content.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len().to_be_bytes();
+    let len = match len.iter().position(|&b| b != 0) {
+        Some(first) => len.get(first..).unwrap_or_default(),
+        None => &[0],
+    };
+    let mut out = vec![tag];
+    match (content.len() < 0x80, len) {
+        (true, short) => out.extend_from_slice(short),
+        (false, long) => {
+            out.push(0x80 | long.len() as u8);
+            out.extend_from_slice(long);
+        }
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// The family of key an algorithm needs; a key fits an algorithm only if the kinds are equal.
@@ -142,7 +201,7 @@ impl KeyMaterial {
 impl fmt::Debug for KeyMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Rsa(key) => write!(f, "Rsa(<{} bits>)", key.n().bits()),
+            Self::Rsa(key) => write!(f, "Rsa(<{} bits>)", key.public.n().bits()),
             Self::Hmac(secret) => write!(f, "{secret:?}"),
             other => write!(f, "{:?}", other.kind()),
         }
@@ -318,18 +377,19 @@ fn member(value: &Option<String>, name: &'static str) -> Result<Vec<u8>, KeyErro
 }
 
 /// RFC 7518 section 6.3.1.
-fn rsa_from_jwk(jwk: &Jwk) -> Result<RsaPublicKey, KeyError> {
+fn rsa_from_jwk(jwk: &Jwk) -> Result<RsaKey, KeyError> {
     rsa_from_parts(&member(&jwk.n, "n")?, &member(&jwk.e, "e")?)
 }
 
-fn rsa_from_parts(modulus: &[u8], exponent: &[u8]) -> Result<RsaPublicKey, KeyError> {
+fn rsa_from_parts(modulus: &[u8], exponent: &[u8]) -> Result<RsaKey, KeyError> {
     let n = BigUint::from_bytes_be(modulus);
     let bits = n.bits();
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(KeyError::RsaKeySize(bits));
     }
-    RsaPublicKey::new_with_max_size(n, BigUint::from_bytes_be(exponent), MAX_RSA_BITS)
-        .map_err(|_| KeyError::BadMember("e"))
+    let public = RsaPublicKey::new_with_max_size(n, BigUint::from_bytes_be(exponent), MAX_RSA_BITS)
+        .map_err(|_| KeyError::BadMember("e"))?;
+    Ok(RsaKey::new(public))
 }
 
 /// RFC 7518 section 6.2.1: `x` and `y` are the full field size; a P-521 coordinate one byte
@@ -437,7 +497,7 @@ fn key_from_spki(der: &[u8]) -> Result<KeyMaterial, KeyError> {
 }
 
 /// PKCS#1 `RSAPublicKey` (RFC 8017 appendix A.1.1).
-fn rsa_from_pkcs1(der: &[u8]) -> Result<RsaPublicKey, KeyError> {
+fn rsa_from_pkcs1(der: &[u8]) -> Result<RsaKey, KeyError> {
     let key = rsa::pkcs1::RsaPublicKey::from_der(der).map_err(|_| KeyError::MalformedDer)?;
     rsa_from_parts(key.modulus.as_bytes(), key.public_exponent.as_bytes())
 }
@@ -746,6 +806,21 @@ pub(crate) mod tests {
             .unwrap();
         assert!(pem.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
         assert_eq!(KeySet::from_pem(&pem).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rsa_keys_carry_the_spki_der_the_host_reads() {
+        let key = test_rsa_key().to_public_key();
+        let expected = key.to_public_key_der().unwrap();
+        assert_eq!(RsaKey::new(key).spki_der, expected.as_bytes());
+        // Short and long lengths, a leading zero byte kept off, a sign byte put on.
+        let n = [&[0x00, 0x00, 0xc1][..], &[0x5b; 300]].concat();
+        let small =
+            RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(&n), BigUint::from(3_u32), 8192).unwrap();
+        let expected = small.to_public_key_der().unwrap();
+        assert_eq!(rsa_spki_der(&n, &[3]), expected.as_bytes());
+        assert_eq!(der(0x04, &[]), [0x04, 0x00]);
+        assert_eq!(der(0x04, &[7; 0x80])[..3], [0x04, 0x81, 0x80]);
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::fmt;
 
 use crate::alg::{Es384, Es512};
 use crate::clock::UnixSeconds;
-use crate::jwk::{KeyKind, KeyMaterial, KeySet, VerificationKey};
+use crate::hostcrypto::{Hash, ModuleOnly, SignatureHost};
+use crate::jwk::{KeyKind, KeyMaterial, KeySet, RsaKey, VerificationKey};
+use rsa::traits::PublicKeyParts as _;
 
 /// Longest token accepted, in bytes; larger input is refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -210,6 +212,17 @@ impl<'a> UntrustedJwt<'a> {
     /// if its JWK named an `alg`, of this one. Header keys (`jwk`, `jku`, `x5u`, `x5c`) are
     /// never read.
     pub fn verify(&self, keys: &KeySet, allowed: &[Algorithm]) -> Result<Algorithm, JwtError> {
+        self.verify_with(keys, allowed, &ModuleOnly)
+    }
+
+    /// [`UntrustedJwt::verify`], letting `host` check RSASSA-PKCS1-v1_5 signatures (RS256,
+    /// RS384, RS512) when it can; everything before that is decided here either way.
+    pub fn verify_with(
+        &self,
+        keys: &KeySet,
+        allowed: &[Algorithm],
+        host: &dyn SignatureHost,
+    ) -> Result<Algorithm, JwtError> {
         let algorithm = self.algorithm(allowed)?;
         let mut candidates = keys
             .iter()
@@ -219,7 +232,7 @@ impl<'a> UntrustedJwt<'a> {
             return Err(JwtError::NoMatchingKey);
         }
         let input = self.signing_input.as_bytes();
-        if candidates.any(|key| signature_verifies(algorithm, key.material(), input, &self.signature)) {
+        if candidates.any(|key| signature_verifies(algorithm, key.material(), input, &self.signature, host)) {
             Ok(algorithm)
         } else {
             Err(JwtError::BadSignature)
@@ -268,14 +281,34 @@ impl fmt::Debug for HmacSecret {
 /// Whether `key` verifies `signature` over `input` under `algorithm`; false when the key is
 /// of another kind. RSASSA-PSS uses a salt as long as the hash (RFC 7518 section 3.5), which
 /// jwt-compact sets and the `rsa` crate enforces.
-fn signature_verifies(algorithm: Algorithm, key: &KeyMaterial, input: &[u8], signature: &[u8]) -> bool {
+fn signature_verifies(
+    algorithm: Algorithm,
+    key: &KeyMaterial,
+    input: &[u8],
+    signature: &[u8],
+    host: &dyn SignatureHost,
+) -> bool {
+    let pkcs1 = |hash, rsa: &Rsa, key: &RsaKey| {
+        // RFC 8017 section 8.2.2 step 1: the signature is exactly as long as the modulus.
+        if signature.len() != key.public.size() {
+            return false;
+        }
+        host.rsa_pkcs1(hash, &key.spki_der, input, signature)
+            .unwrap_or_else(|| signature_matches(rsa, &key.public, input, signature))
+    };
     match (algorithm, key) {
-        (Algorithm::RS256, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs256(), key, input, signature),
-        (Algorithm::RS384, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs384(), key, input, signature),
-        (Algorithm::RS512, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::rs512(), key, input, signature),
-        (Algorithm::PS256, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps256(), key, input, signature),
-        (Algorithm::PS384, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps384(), key, input, signature),
-        (Algorithm::PS512, KeyMaterial::Rsa(key)) => signature_matches(&Rsa::ps512(), key, input, signature),
+        (Algorithm::RS256, KeyMaterial::Rsa(key)) => pkcs1(Hash::Sha256, &Rsa::rs256(), key),
+        (Algorithm::RS384, KeyMaterial::Rsa(key)) => pkcs1(Hash::Sha384, &Rsa::rs384(), key),
+        (Algorithm::RS512, KeyMaterial::Rsa(key)) => pkcs1(Hash::Sha512, &Rsa::rs512(), key),
+        (Algorithm::PS256, KeyMaterial::Rsa(key)) => {
+            signature_matches(&Rsa::ps256(), &key.public, input, signature)
+        }
+        (Algorithm::PS384, KeyMaterial::Rsa(key)) => {
+            signature_matches(&Rsa::ps384(), &key.public, input, signature)
+        }
+        (Algorithm::PS512, KeyMaterial::Rsa(key)) => {
+            signature_matches(&Rsa::ps512(), &key.public, input, signature)
+        }
         (Algorithm::ES256, KeyMaterial::P256(key)) => signature_matches(&Es256, key, input, signature),
         (Algorithm::ES384, KeyMaterial::P384(key)) => signature_matches(&Es384, key, input, signature),
         (Algorithm::ES512, KeyMaterial::P521(key)) => signature_matches(&Es512, key, input, signature),
@@ -749,6 +782,92 @@ pub(crate) mod tests {
             assert_eq!(verify_with(&token, &keys), Ok(alg), "{alg:?}");
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
         }
+    }
+
+    /// A host that records what it was asked and answers `answer`.
+    struct RecordingHost {
+        answer: Option<bool>,
+        asked: std::cell::RefCell<Vec<Hash>>,
+    }
+
+    impl SignatureHost for RecordingHost {
+        fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], _: &[u8], signature: &[u8]) -> Option<bool> {
+            assert_eq!(spki_der.first(), Some(&0x30));
+            assert_eq!(signature.len(), 256);
+            self.asked.borrow_mut().push(hash);
+            self.answer
+        }
+    }
+
+    fn host(answer: Option<bool>) -> RecordingHost {
+        RecordingHost {
+            answer,
+            asked: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_host_checks_only_pkcs1_rsa_signatures_and_only_after_every_other_check() {
+        let issuer = TestKeys::issuer();
+        let keys = issuer.key_set();
+        let verify = |token: &str, host: &RecordingHost| {
+            UntrustedJwt::parse(token)?.verify_with(&keys, &Algorithm::ALL, host)
+        };
+        // The host's answer is the answer for RS256/384/512 (whatever the module would say).
+        let hashes = [
+            (Algorithm::RS256, Hash::Sha256),
+            (Algorithm::RS384, Hash::Sha384),
+            (Algorithm::RS512, Hash::Sha512),
+        ];
+        for (alg, hash) in hashes {
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            let (yes, no) = (host(Some(true)), host(Some(false)));
+            assert_eq!(verify(&token, &yes), Ok(alg));
+            assert_eq!(verify(&token, &no), Err(JwtError::BadSignature));
+            assert_eq!(
+                (yes.asked.into_inner(), no.asked.into_inner()),
+                (vec![hash], vec![hash])
+            );
+        }
+        // A host that cannot tell leaves the module to check: good passes, forged fails.
+        let unsure = host(None);
+        let good = signed(&issuer, Algorithm::RS256, &alg_header(Algorithm::RS256), "{}");
+        let mut signature = URL_SAFE_NO_PAD.decode(good.rsplit_once('.').unwrap().1).unwrap();
+        signature[100] ^= 1;
+        let forged = with_signature(&good, &signature);
+        assert_eq!(verify(&good, &unsure), Ok(Algorithm::RS256));
+        assert_eq!(verify(&forged, &unsure), Err(JwtError::BadSignature));
+        // Never asked: other algorithms, a short signature, `none`, a kid no key has.
+        let yes = host(Some(true));
+        for alg in Algorithm::ALL
+            .into_iter()
+            .filter(|alg| !matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512))
+        {
+            let token = signed(&issuer, alg, &alg_header(alg), "{}");
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            signature[10] ^= 1;
+            let forged = with_signature(&format!("{input}.x"), &signature);
+            assert_eq!(verify(&forged, &yes), Err(JwtError::BadSignature), "{alg:?}");
+        }
+        let short = with_signature(&good, &[7; 255]);
+        let none = format!(
+            "{}.",
+            signed(&issuer, Algorithm::RS256, r#"{"alg":"none"}"#, "{}")
+                .rsplit_once('.')
+                .unwrap()
+                .0
+        );
+        let unknown_kid = signed(
+            &issuer,
+            Algorithm::RS256,
+            r#"{"alg":"RS256","kid":"nobody"}"#,
+            "{}",
+        );
+        for token in [short, none, unknown_kid] {
+            assert!(verify(&token, &yes).is_err(), "{token}");
+        }
+        assert_eq!(yes.asked.into_inner(), vec![]);
     }
 
     #[test]

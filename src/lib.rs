@@ -10,6 +10,7 @@ pub mod config;
 pub mod decide;
 pub mod directory;
 pub mod extract;
+pub mod hostcrypto;
 pub mod jwk;
 pub mod jwt;
 pub mod query;

@@ -26,6 +26,7 @@ use crate::decide::{
     Forward, Keyring, Pending, RequestHead, Step,
 };
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
+use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VERIFY_SIGNATURE};
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
@@ -60,8 +61,9 @@ impl Counter for Metrics {
 }
 
 impl Metrics {
-    const FIXED: [&'static str; 15] = [
+    const FIXED: [&'static str; 16] = [
         "allowed",
+        "jwt.signatures_checked_by_host",
         "introspection.callouts",
         "introspection.coalesced",
         "introspection.cache_hit",
@@ -141,6 +143,24 @@ struct Worker {
     in_root: std::cell::Cell<bool>,
     /// Callout token -> the key of the provider question it answers.
     ask_tokens: RefCell<HashMap<u32, CacheKey>>,
+    /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA signatures.
+    host_signatures: bool,
+}
+
+impl SignatureHost for Worker {
+    fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
+        if !self.host_signatures {
+            return None;
+        }
+        self.metrics.count("jwt.signatures_checked_by_host");
+        ForeignVerifier(call_verify_signature).rsa_pkcs1(hash, spki_der, input, signature)
+    }
+}
+
+fn call_verify_signature(arguments: &[u8]) -> Option<Vec<u8>> {
+    hostcalls::call_foreign_function(VERIFY_SIGNATURE, Some(arguments))
+        .ok()
+        .flatten()
 }
 
 impl Keyring for Worker {
@@ -180,6 +200,7 @@ impl Worker {
             ask_tokens: RefCell::default(),
             orphans: RefCell::default(),
             in_root: std::cell::Cell::new(false),
+            host_signatures: host_verifies(&ForeignVerifier(call_verify_signature)),
         }
     }
 
@@ -204,6 +225,7 @@ impl Worker {
             keyring: self,
             store: &HostStore,
             count: &self.metrics,
+            signatures: self,
         }
     }
 
@@ -646,6 +668,12 @@ impl RootContext for Root {
         if needs_tick && hostcalls::set_tick_period(TICK).is_err() {
             log(LogLevel::Error, "cannot start the root context's timer");
             return false;
+        }
+        if !worker.config.jwt_providers.is_empty() {
+            log(LogLevel::Info, match worker.host_signatures {
+                true => "RS256/RS384/RS512 signatures are checked by Envoy (verify_signature)",
+                false => "this Envoy has no working verify_signature: RSA signatures are checked in the module (slower)",
+            });
         }
         self.worker = Some(Rc::new(worker));
         log(LogLevel::Info, "configuration loaded");

@@ -379,3 +379,53 @@ fn a_route_with_two_providers_accepts_either_token() {
         "the first provider owns the answer"
     );
 }
+
+/// A signature with one base64url character changed in the middle (still canonical base64url,
+/// still the right length): only the signature check can catch it.
+fn tampered(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = signature.as_bytes().to_vec();
+    let middle = signature.len() / 2;
+    signature[middle] = if signature[middle] == b'A' { b'B' } else { b'A' };
+    format!("{input}.{}", String::from_utf8(signature).unwrap())
+}
+
+#[test]
+fn rsa_signatures_are_checked_by_envoy_and_bad_ones_are_refused() {
+    let rsa = TestKey::rs256("rsa-1");
+    let impostor = TestKey::rs256("rsa-1");
+    let keys = KeyServer::start(0, jwks_reply(&[&rsa]));
+    let app = DemoApp::start(0).unwrap();
+    // No verified-token cache: every request's signature is checked.
+    let envoy = Envoy::start_with_clusters(
+        &config(provider(json!({"cache_ttl_seconds": 0})), json!({})),
+        app.port(),
+        &[("idp", keys.server.port())],
+    );
+    assert!(
+        envoy
+            .log()
+            .contains("RS256/RS384/RS512 signatures are checked by Envoy (verify_signature)"),
+        "{}",
+        envoy.log()
+    );
+    let token = rsa.sign(&claims("fred"));
+    for _ in 0..3 {
+        let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&token))]);
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(response.json()["name"], "fred");
+    }
+    for bad in [tampered(&token), impostor.sign(&claims("fred"))] {
+        let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&bad))]);
+        assert_eq!(response.status, 400, "{response:?}");
+        assert_eq!(
+            error_message(&response),
+            "Token Invalid: Error while validating the token."
+        );
+    }
+    assert_eq!(app.received().len(), 3);
+    assert_eq!(
+        envoy.counter("wasmcustom.tokengate.jwt.signatures_checked_by_host"),
+        5
+    );
+}
