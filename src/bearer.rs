@@ -174,9 +174,13 @@ fn verify_jwt(
     now: UnixSeconds,
 ) -> Result<JwtIdentity, BearerJwt> {
     let cache = token_cache();
-    let key = cache.key(token.as_bytes());
-    if let Some(hit) = cache
-        .get(env.store, &key, now)
+    // Providers with `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
+    let key = providers
+        .iter()
+        .any(|p| p.cache_ttl_seconds > 0)
+        .then(|| cache.key(token.as_bytes()));
+    if let Some(hit) = key
+        .and_then(|key| cache.get(env.store, &key, now))
         .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
         .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
     {
@@ -211,14 +215,9 @@ fn verify_jwt(
         };
         match provider.verify(&jwt, &keys, now, env.signatures) {
             Ok(identity) => {
-                remember(
-                    &cache,
-                    env.store,
-                    &key,
-                    &identity,
-                    provider.cache_ttl_seconds,
-                    now,
-                );
+                if let Some(key) = &key {
+                    remember(&cache, env.store, key, &identity, provider.cache_ttl_seconds, now);
+                }
                 return Ok(identity);
             }
             Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {

@@ -871,6 +871,43 @@ mod tests {
     }
 
     #[test]
+    fn verified_tokens_are_cached_only_by_providers_that_cache() {
+        let config = |ttl: u32| {
+            let json = format!(
+                r#"{{"jwt_providers": {{"a": {{"issuer": "https://a",
+                    "hmac_secret": "secret-of-provider-a-0123456789abcdef", "cache_ttl_seconds": {ttl}}}}}}}"#
+            );
+            Config::from_json(json.as_bytes()).unwrap()
+        };
+        let claims = format!(r#"{{"iss":"https://a","sub":"fred","exp":{}}}"#, NOW + 60);
+        let request = bearer(&hs256("secret-of-provider-a-0123456789abcdef", &claims));
+        /// Counts reads, so a cache that is off is seen not to be looked at either.
+        #[derive(Default)]
+        struct CountingStore(MapStore, std::cell::Cell<usize>);
+        impl SharedStore for CountingStore {
+            fn get(&self, key: &str) -> Option<Vec<u8>> {
+                self.1.set(self.1.get() + 1);
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) {
+                self.0.set(key, value);
+            }
+        }
+        // (cache_ttl_seconds, entries stored, shared-data reads: the lookup, then the insert's)
+        for (ttl, entries, reads) in [(300, 1, 2), (0, 0, 0)] {
+            let store = CountingStore::default();
+            let env = Env {
+                store: &store,
+                ..env_with(&store.0)
+            };
+            let step = begin(&config(ttl), &request, &env, NOW);
+            assert!(matches!(step, Step::Done(Decision::Allow(_))), "{step:?}");
+            let seen = (store.0 .0.borrow().len(), store.1.get());
+            assert_eq!(seen, (entries, reads), "cache_ttl_seconds {ttl}");
+        }
+    }
+
+    #[test]
     fn scopes_come_from_the_token() {
         let cfg = bearer_config();
         let token = |scope: &str| {
