@@ -153,6 +153,19 @@ pub struct Forward {
     pub path: Option<String>,
 }
 
+impl Forward {
+    /// Drops removals of headers `headers` (the whole request) does not have: each removal is
+    /// a host call, and a client rarely sends the identity headers it may not set.
+    pub fn only_removing_present(mut self, headers: &[Header]) -> Self {
+        self.remove_headers.retain(|name| {
+            headers
+                .iter()
+                .any(|(present, _)| present.eq_ignore_ascii_case(name))
+        });
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Allow(Forward),
@@ -867,6 +880,24 @@ mod tests {
         assert_eq!(
             decide(&cfg, &bearer(&unknown_issuer)),
             oauth_denial(DenyReason::InvalidToken(JwtError::WrongIssuer))
+        );
+    }
+
+    #[test]
+    fn only_headers_the_request_has_are_removed() {
+        let forward = Forward {
+            remove_headers: vec![
+                "authorization".into(),
+                "x-tokengate-user".into(),
+                "x-groups".into(),
+            ],
+            set_headers: vec![("x-tokengate-user".into(), "fred".into())],
+            path: None,
+        };
+        let headers = request("/", &[("Authorization", "Bearer t"), ("X-Groups", "admins")]).headers;
+        assert_eq!(
+            forward.only_removing_present(&headers).remove_headers,
+            ["authorization", "x-groups"]
         );
     }
 

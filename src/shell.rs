@@ -216,7 +216,12 @@ impl Worker {
         let Some(request) = request else {
             return self.apply(self.internal_error(), now);
         };
-        let step = begin(&self.config, request, &self.env(), seconds(now));
+        let step = match begin(&self.config, request, &self.env(), seconds(now)) {
+            Step::Done(Decision::Allow(forward)) => {
+                Step::Done(Decision::Allow(forward.only_removing_present(&request.headers)))
+            }
+            step => step,
+        };
         self.run_step(context_id, step, deadline, now)
     }
 
