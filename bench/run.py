@@ -26,7 +26,6 @@ import argparse
 import atexit
 import dataclasses
 import datetime
-import hashlib
 import http.client
 import json
 import os
@@ -65,22 +64,24 @@ DISTINCT = 1000
 # by default, and the counter of callouts tokengate made (read from the measured Envoy's /stats).
 INTROSPECTION_CLIENT = ("tokengate", "bench-secret")
 CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
-# tokengate's answer cache (src/opaque.rs, src/cache.rs): 32,768 slots in buckets of 4, keyed by
-# SHA-256 of `oauth\0<provider>\0<basic user>\0<token>`; a full bucket gives up the entry
-# that expires first.
-OAUTH_SLOTS, WAYS = 32768, 4
+# tokengate's answer cache (src/opaque.rs, src/cache.rs): 32,768 slots in buckets of 4; a full
+# bucket gives up the entry that expires first. Which bucket a token's answer lives in comes
+# from the module's own code (`tokengate-bench answer-buckets`).
+WAYS = 4
 
 
 def predicted_callouts(lines: list[str], sent: int) -> int:
     """Callouts for the first `sent` lines (round-robin) if every answer stays cached until a
     full bucket gives it up: the cache's layout replayed (timing and in-flight requests left
     out). With every answer's TTL the same, the entry that expires first is the oldest."""
+    answer = subprocess.run([str(BENCH_BIN), "answer-buckets", "idp"], input="\n".join(lines),
+                            capture_output=True, text=True, check=True)
+    bucket_of = [int(b) for b in answer.stdout.split()]
     buckets: dict[int, list[str]] = {}
     callouts = 0
     for i in range(sent):
-        token = lines[i % len(lines)].removeprefix("Bearer ")
-        digest = hashlib.sha256(b"oauth\0idp\0\0" + token.encode()).digest()
-        bucket = buckets.setdefault(int.from_bytes(digest[:4], "little") % (OAUTH_SLOTS // WAYS), [])
+        token = lines[i % len(lines)]
+        bucket = buckets.setdefault(bucket_of[i % len(lines)], [])
         if token not in bucket:
             callouts += 1
             if len(bucket) >= WAYS:

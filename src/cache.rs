@@ -117,10 +117,14 @@ impl SlotCache {
         store.set(&name, &bucket);
     }
 
-    fn bucket_name(&self, key: &CacheKey) -> String {
+    /// The bucket `key` lives in, `0..slots / WAYS`.
+    pub fn bucket(&self, key: &CacheKey) -> u32 {
         let buckets = (self.slots / WAYS as u32).max(1);
-        let index = u32::from_le_bytes([key[0], key[1], key[2], key[3]]) % buckets;
-        format!("tokengate.{}.{index}", self.namespace)
+        u32::from_le_bytes([key[0], key[1], key[2], key[3]]) % buckets
+    }
+
+    fn bucket_name(&self, key: &CacheKey) -> String {
+        format!("tokengate.{}.{}", self.namespace, self.bucket(key))
     }
 }
 

@@ -1121,6 +1121,11 @@ mod tests {
             matches!(ask(&cfg, &store, "t1"), Step::Done(Decision::Allow(_))),
             "served from the cache"
         );
+        let bucket = format!("tokengate.oauth.{}", crate::opaque::answer_bucket("kc", "t1"));
+        assert!(
+            store.0.borrow().contains_key(&bucket),
+            "the bench replays this layout"
+        );
 
         assert_eq!(
             answer(&cfg, &store, "t2", Ok(TokenInfo::Inactive)),

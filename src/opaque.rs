@@ -145,6 +145,17 @@ fn oauth_cache() -> SlotCache {
     SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
 }
 
+fn answer_key(cache: &SlotCache, provider: &str, basic_user: Option<&str>, token: &str) -> CacheKey {
+    cache.key(format!("{provider}\0{}\0{token}", basic_user.unwrap_or_default()).as_bytes())
+}
+
+/// The bucket of the answer cache that holds `provider`'s answer about a Bearer `token`: for
+/// the benchmark, which replays the cache's layout to predict the callouts it must make.
+pub fn answer_bucket(provider: &str, token: &str) -> u32 {
+    let cache = oauth_cache();
+    cache.bucket(&answer_key(&cache, provider, None, token))
+}
+
 /// Checks an opaque token with a callout provider: from the cache, or by asking it. For
 /// `Basic user:token` the cache key and the question include the user.
 pub(crate) fn verify_opaque(
@@ -156,7 +167,7 @@ pub(crate) fn verify_opaque(
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
     let cache = oauth_cache();
-    let key = cache.key(format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default()).as_bytes());
+    let key = answer_key(&cache, &provider.name, basic_user, token);
     let cached = cache
         .get(env.store, &key, now)
         .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());

@@ -58,9 +58,11 @@ fn main() -> ExitCode {
         ["soak-tokens", dir, count] => positive(count).and_then(|count| soak_tokens(Path::new(dir), count)),
         ["introspection-server", port] => introspection_server(port, CLIENT),
         ["introspection-server", port, client] => introspection_server(port, client),
+        ["answer-buckets", provider] => answer_buckets(provider),
         _ => Err(
             "usage: tokengate-bench tokens <dir> [count] | soak-tokens <dir> <count> \
-                  | introspection-server <port> [<client_id>:<client_secret>]"
+                  | introspection-server <port> [<client_id>:<client_secret>] \
+                  | answer-buckets <provider> (Bearer lines on stdin)"
                 .to_owned(),
         ),
     };
@@ -252,4 +254,18 @@ fn write(path: PathBuf, text: &str) -> Result<(), String> {
 
 fn write_lines(path: PathBuf, lines: Vec<String>) -> Result<(), String> {
     write(path, &(lines.join("\n") + "\n"))
+}
+
+/// For each `Authorization: Bearer` line on stdin, the answer-cache bucket tokengate keeps
+/// `provider`'s answer in (the module's own key and bucket code), one per line: bench/run.py
+/// replays the cache's layout with them.
+fn answer_buckets(provider: &str) -> Result<(), String> {
+    let mut out = String::new();
+    for line in std::io::stdin().lines() {
+        let line = line.map_err(|e| format!("stdin: {e}"))?;
+        let token = line.strip_prefix("Bearer ").unwrap_or(&line);
+        out.push_str(&tokengate::opaque::answer_bucket(provider, token).to_string());
+        out.push('\n');
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes()).map_err(|e| format!("stdout: {e}"))
 }
