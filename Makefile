@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate acceptance clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools
+.PHONY: run test tools envoy wasm demo lint unit validate acceptance clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
 
 run: tools wasm demo
 	scripts/run-demo
@@ -56,6 +56,16 @@ bench-soak: bench-inputs
 	target/release/tokengate-bench soak-tokens target/bench/tokens 100000
 	BENCH_COMMAND="make bench-soak SOAK_SECONDS=$(SOAK_SECONDS)" ENVOY_BIN="$(ENVOY)" \
 		python3 bench/run.py --soak $(SOAK_SECONDS) --publish
+
+# tokengate's own per-request work under V8 (Node.js) with function names, without Envoy
+# (not part of `make bench`); see BENCHMARKS.md.
+bench-v8: bench-inputs
+	@command -v node >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y nodejs || { $$SUDO apt-get update && $$SUDO apt-get install -y nodejs; }; }
+	CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-wasip1 -p tokengate \
+		--target-dir target/bench-v8
+	bench/v8/run.sh
 
 # The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk.
 bench-inputs: tools wasm bench-tools

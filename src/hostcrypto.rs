@@ -1,16 +1,19 @@
-//! Signature checks the host does for the module. Envoy (since 1.36) offers BoringSSL's
+//! Signature checks the host does for the module. Envoy (1.40 here) offers BoringSSL's
 //! `EVP_DigestVerify` to Wasm modules as the foreign function `verify_signature`, whose
 //! arguments and answer are the protobuf messages `VerifySignatureArguments` and
 //! `VerifySignatureResult` (envoy `source/extensions/common/wasm/ext/verify_signature.proto`).
-//! RSASSA-PKCS1-v1_5 there costs a few microseconds; the module's own big-integer code under V8
-//! costs hundreds, so RS256/384/512 go to the host when it passes [`host_verifies`] at start.
+//! An RSA or ECDSA check there costs microseconds; the module's own big-integer and field
+//! arithmetic under V8 costs hundreds, so RS256/384/512 and ES256/384/512 go to the host when
+//! it passes [`host_verifies`] at start.
 //!
 //! The module still decides everything else: which key may check which token, the algorithm
 //! (from the allow-list, never `none`), the signature's length. The host only answers "is this
-//! a PKCS#1 v1.5 signature of these bytes by this key with this hash", and when it cannot answer
-//! the module checks the signature itself.
+//! a signature of these bytes by this key with this hash" (RSASSA-PKCS1-v1_5 for an RSA key,
+//! ECDSA for an EC key), and when it cannot answer the module checks the signature itself.
+//! The key and signature encodings the host reads (SubjectPublicKeyInfo, DER `ECDSA-Sig-Value`)
+//! are written here.
 
-/// The hash of an RSASSA-PKCS1-v1_5 signature, as the host names it.
+/// The hash of a signature, as the host names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
     Sha256,
@@ -30,17 +33,18 @@ impl Hash {
 
 /// A host that may check signatures for the module.
 pub trait SignatureHost {
-    /// Whether `signature` is the RSASSA-PKCS1-v1_5 signature of `input` with `hash` by the RSA
-    /// key `spki_der` (SubjectPublicKeyInfo, RFC 5280 section 4.1); `None` when the host
+    /// Whether `signature` is a signature of `input` with `hash` by `spki_der`
+    /// (SubjectPublicKeyInfo, RFC 5280 section 4.1): RSASSA-PKCS1-v1_5 for an RSA key, ECDSA
+    /// with a DER signature ([`ecdsa_signature_der`]) for an EC key. `None` when the host
     /// cannot tell, and the module checks instead.
-    fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool>;
+    fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool>;
 }
 
 /// The module checks every signature itself (tests, hosts without `verify_signature`).
 pub struct ModuleOnly;
 
 impl SignatureHost for ModuleOnly {
-    fn rsa_pkcs1(&self, _: Hash, _: &[u8], _: &[u8], _: &[u8]) -> Option<bool> {
+    fn verify(&self, _: Hash, _: &[u8], _: &[u8], _: &[u8]) -> Option<bool> {
         None
     }
 }
@@ -53,29 +57,112 @@ pub struct ForeignVerifier<F>(pub F);
 pub const VERIFY_SIGNATURE: &str = "verify_signature";
 
 impl<F: Fn(&[u8]) -> Option<Vec<u8>>> SignatureHost for ForeignVerifier<F> {
-    fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
+    fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
         let answer = (self.0)(&verify_arguments(hash, spki_der, input, signature))?;
         verify_result(&answer)
     }
 }
 
-/// Whether `host` checks RSASSA-PKCS1-v1_5 signatures right: it must accept a known good
-/// signature and refuse the same signature with one bit changed. Anything else (no such
-/// function, an error, a yes to the bad one) and the module checks signatures itself.
+/// Whether `host` checks signatures right: for an RSA and a P-256 key, it must accept a known
+/// good signature and refuse the same signature with one bit changed. Anything else (no such
+/// function, an error, a yes to a bad one) and the module checks signatures itself.
 pub fn host_verifies(host: &dyn SignatureHost) -> bool {
-    let mut tampered = SELF_TEST_SIGNATURE.to_vec();
-    if let Some(last) = tampered.last_mut() {
-        *last ^= 1;
-    }
-    let check = |signature: &[u8]| host.rsa_pkcs1(Hash::Sha256, SELF_TEST_KEY, SELF_TEST_MESSAGE, signature);
-    check(SELF_TEST_SIGNATURE) == Some(true) && check(&tampered) == Some(false)
+    [
+        (SELF_TEST_RSA_KEY, SELF_TEST_RSA_SIGNATURE),
+        (SELF_TEST_P256_KEY, SELF_TEST_P256_SIGNATURE),
+    ]
+    .into_iter()
+    .all(|(key, good)| {
+        let mut tampered = good.to_vec();
+        if let Some(last) = tampered.last_mut() {
+            *last ^= 1;
+        }
+        let check = |signature: &[u8]| host.verify(Hash::Sha256, key, SELF_TEST_MESSAGE, signature);
+        check(good) == Some(true) && check(&tampered) == Some(false)
+    })
 }
 
-// A 2048-bit key made for this test only (its private half was thrown away), and its signature
-// (SHA-256) of the message.
-const SELF_TEST_KEY: &[u8] = include_bytes!("hostcrypto/self_test_key.der");
+// Keys made for this test only (their private halves were thrown away) and their signatures
+// (SHA-256) of the message: RSA-2048 PKCS#1 v1.5, and ECDSA P-256 in DER.
 const SELF_TEST_MESSAGE: &[u8] = include_bytes!("hostcrypto/self_test_message.txt");
-const SELF_TEST_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_signature.bin");
+const SELF_TEST_RSA_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_key.der");
+const SELF_TEST_RSA_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_signature.bin");
+const SELF_TEST_P256_KEY: &[u8] = include_bytes!("hostcrypto/self_test_p256_key.der");
+const SELF_TEST_P256_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_p256_signature.der");
+
+/// The curves of EC keys, by their OID (RFC 5480 section 2.1.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    fn oid_der(self) -> &'static [u8] {
+        match self {
+            Self::P256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            Self::P384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+            Self::P521 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+        }
+    }
+}
+
+/// SubjectPublicKeyInfo DER of an RSA key (RFC 3279 section 2.3.1), the form BoringSSL's
+/// `EVP_parse_public_key` reads. Written here: the DER encoders of the `rsa` crate cost the
+/// module more than this.
+pub fn rsa_spki_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    const RSA_ENCRYPTION: [u8; 15] = [
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    let rsa_public_key = der(0x30, &[der_integer(modulus), der_integer(exponent)].concat());
+    let bit_string = der(0x03, &[&[0][..], &rsa_public_key].concat());
+    der(0x30, &[&RSA_ENCRYPTION[..], &bit_string].concat())
+}
+
+/// SubjectPublicKeyInfo DER of an EC key (RFC 5480 section 2): `point` is its SEC1 encoding.
+pub fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
+    const EC_PUBLIC_KEY: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    let algorithm = der(0x30, &[&EC_PUBLIC_KEY[..], curve.oid_der()].concat());
+    let bit_string = der(0x03, &[&[0][..], point].concat());
+    der(0x30, &[algorithm, bit_string].concat())
+}
+
+/// A JWS ECDSA signature (R || S, each the curve's size: RFC 7518 section 3.4) as the DER
+/// `ECDSA-Sig-Value` BoringSSL reads (RFC 3279 section 2.2.3). The caller checks the length.
+pub fn ecdsa_signature_der(fixed: &[u8]) -> Vec<u8> {
+    let (r, s) = fixed.split_at(fixed.len() / 2);
+    der(0x30, &[der_integer(r), der_integer(s)].concat())
+}
+
+/// A non-negative INTEGER: no leading zero bytes, one zero byte if the top bit is set.
+fn der_integer(big_endian: &[u8]) -> Vec<u8> {
+    let digits = match big_endian.iter().position(|&b| b != 0) {
+        Some(first) => big_endian.get(first..).unwrap_or_default(),
+        None => &[0],
+    };
+    let sign = match digits.first() {
+        Some(top) if top & 0x80 != 0 => &[0][..],
+        _ => &[],
+    };
+    der(0x02, &[sign, digits].concat())
+}
+
+/// Tag, definite length (short form below 128, else long form), content.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len().to_be_bytes();
+    let len = match len.iter().position(|&b| b != 0) {
+        Some(first) => len.get(first..).unwrap_or_default(),
+        None => &[0],
+    };
+    let mut out = vec![tag];
+    if content.len() >= 0x80 {
+        out.push(0x80 | len.len() as u8);
+    }
+    out.extend_from_slice(len);
+    out.extend_from_slice(content);
+    out
+}
 
 // Protobuf wire format (https://protobuf.dev/programming-guides/encoding/): each field is a
 // varint key `field << 3 | wire type`, then a varint (type 0) or a varint length and bytes
@@ -156,7 +243,10 @@ mod tests {
     fn honest(arguments: &[u8]) -> Option<Vec<u8>> {
         let fields = fields(arguments);
         assert_eq!(fields[0], (1, b"sha256".to_vec()));
-        let key = RsaPublicKey::from_public_key_der(&fields[1].1).ok()?;
+        let key = RsaPublicKey::from_public_key_der(&fields[1].1).ok();
+        let Some(key) = key else {
+            return p256_check(&fields);
+        };
         let signature = Signature::try_from(fields[2].1.as_slice()).ok()?;
         let good = VerifyingKey::<Sha256>::new(key)
             .verify(&fields[3].1, &signature)
@@ -165,6 +255,16 @@ mod tests {
         Some(match good {
             true => vec![0x08, 0x01],
             false => [&[0x12, 0x05][..], b"wrong"].concat(),
+        })
+    }
+
+    fn p256_check(fields: &[(u64, Vec<u8>)]) -> Option<Vec<u8>> {
+        use p256::ecdsa::signature::Verifier as _;
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(&fields[1].1).ok()?;
+        let signature = p256::ecdsa::Signature::from_der(&fields[2].1).ok()?;
+        Some(match key.verify(&fields[3].1, &signature).is_ok() {
+            true => vec![0x08, 0x01],
+            false => vec![0x12, 0x01, b'x'],
         })
     }
 
@@ -229,13 +329,48 @@ mod tests {
             calls.set(calls.get() + 1);
             honest(arguments)
         });
-        let good = host.rsa_pkcs1(
+        let good = host.verify(
             Hash::Sha256,
-            SELF_TEST_KEY,
+            SELF_TEST_RSA_KEY,
             SELF_TEST_MESSAGE,
-            SELF_TEST_SIGNATURE,
+            SELF_TEST_RSA_SIGNATURE,
         );
-        let other_text = host.rsa_pkcs1(Hash::Sha256, SELF_TEST_KEY, b"other", SELF_TEST_SIGNATURE);
+        let other_text = host.verify(Hash::Sha256, SELF_TEST_RSA_KEY, b"other", SELF_TEST_RSA_SIGNATURE);
         assert_eq!((good, other_text, calls.get()), (Some(true), Some(false), 2));
+    }
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+    use p256::pkcs8::DecodePublicKey as _;
+
+    #[test]
+    fn ec_keys_and_signatures_are_encoded_as_the_p256_crate_reads_them() {
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(SELF_TEST_P256_KEY).unwrap();
+        let point = key.to_encoded_point(false);
+        assert_eq!(ec_spki_der(Curve::P256, point.as_bytes()), SELF_TEST_P256_KEY);
+        let signature = p256::ecdsa::Signature::from_der(SELF_TEST_P256_SIGNATURE).unwrap();
+        assert_eq!(
+            ecdsa_signature_der(&signature.to_bytes()),
+            SELF_TEST_P256_SIGNATURE
+        );
+    }
+
+    #[test]
+    fn der_integers_are_minimal_and_non_negative() {
+        // Leading zeros go, a set top bit gets a zero byte, zero is one zero byte.
+        let mut fixed = [0_u8; 64];
+        fixed[31] = 0x7f;
+        fixed[32] = 0x80;
+        let encoded = ecdsa_signature_der(&fixed);
+        assert_eq!(&encoded[..5], [0x30, 0x26, 0x02, 0x01, 0x7f]);
+        assert_eq!(&encoded[5..8], [0x02, 0x21, 0x00]);
+        assert_eq!(
+            ecdsa_signature_der(&[0; 64]),
+            [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]
+        );
+        assert_eq!(der(0x04, &[7; 0x80])[..3], [0x04, 0x81, 0x80]);
+        assert_eq!(der(0x04, &[7; 0x100])[..4], [0x04, 0x82, 0x01, 0x00]);
     }
 }

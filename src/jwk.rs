@@ -17,6 +17,7 @@ use spki::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 use std::fmt;
 
+use crate::hostcrypto::{ec_spki_der, rsa_spki_der, Curve};
 use crate::jwt::HmacSecret;
 
 /// RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used".
@@ -108,9 +109,9 @@ pub enum SymmetricKeys {
 #[non_exhaustive]
 pub enum KeyMaterial {
     Rsa(RsaKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    P521(p521::ecdsa::VerifyingKey),
+    P256(EcKey<p256::ecdsa::VerifyingKey>),
+    P384(EcKey<p384::ecdsa::VerifyingKey>),
+    P521(EcKey<p521::ecdsa::VerifyingKey>),
     Ed25519(ed25519_compact::PublicKey),
     Hmac(HmacSecret),
 }
@@ -130,48 +131,12 @@ impl RsaKey {
     }
 }
 
-/// SubjectPublicKeyInfo DER of an RSA key (RFC 3279 section 2.3.1), the form BoringSSL's
-/// `EVP_parse_public_key` reads. Written here: the DER encoders of the `rsa` crate cost the
-/// module more than this.
-fn rsa_spki_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
-    const RSA_ALGORITHM: [u8; 15] = [
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-    ];
-    let rsa_public_key = der(0x30, &[der_integer(modulus), der_integer(exponent)].concat());
-    let bit_string = der(0x03, &[&[0][..], &rsa_public_key].concat());
-    der(0x30, &[&RSA_ALGORITHM[..], &bit_string].concat())
-}
-
-/// A positive INTEGER: no leading zero bytes, one zero byte if the top bit is set.
-fn der_integer(big_endian: &[u8]) -> Vec<u8> {
-    let digits = match big_endian.iter().position(|&b| b != 0) {
-        Some(first) => big_endian.get(first..).unwrap_or_default(),
-        None => &[0],
-    };
-    let sign = match digits.first() {
-        Some(top) if top & 0x80 != 0 => &[0][..],
-        _ => &[],
-    };
-    der(0x02, &[sign, digits].concat())
-}
-
-/// Tag, definite length (short form below 128, else long form), content.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len().to_be_bytes();
-    let len = match len.iter().position(|&b| b != 0) {
-        Some(first) => len.get(first..).unwrap_or_default(),
-        None => &[0],
-    };
-    let mut out = vec![tag];
-    match (content.len() < 0x80, len) {
-        (true, short) => out.extend_from_slice(short),
-        (false, long) => {
-            out.push(0x80 | long.len() as u8);
-            out.extend_from_slice(long);
-        }
-    }
-    out.extend_from_slice(content);
-    out
+/// An EC public key, and the same key as SubjectPublicKeyInfo DER for a host that checks
+/// signatures ([`crate::hostcrypto`]).
+#[derive(Clone)]
+pub struct EcKey<K> {
+    pub public: K,
+    pub spki_der: Vec<u8>,
 }
 
 /// The family of key an algorithm needs; a key fits an algorithm only if the kinds are equal.
@@ -419,16 +384,26 @@ fn coordinate(mut bytes: Vec<u8>, field_bytes: usize, crv: &str) -> Option<Vec<u
 
 /// A SEC1 point (SEC 1 section 2.3.3) on the named curve; `None` if it is not on it.
 fn ec_from_sec1(crv: &str, point: &[u8]) -> Option<KeyMaterial> {
+    // The host reads the uncompressed point: a PEM key may hold a compressed one.
     match crv {
         "P-256" => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
-            .map(KeyMaterial::P256),
+            .map(|public| {
+                let spki_der = ec_spki_der(Curve::P256, public.to_encoded_point(false).as_bytes());
+                KeyMaterial::P256(EcKey { public, spki_der })
+            }),
         "P-384" => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
-            .map(KeyMaterial::P384),
+            .map(|public| {
+                let spki_der = ec_spki_der(Curve::P384, public.to_encoded_point(false).as_bytes());
+                KeyMaterial::P384(EcKey { public, spki_der })
+            }),
         "P-521" => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
-            .map(KeyMaterial::P521),
+            .map(|public| {
+                let spki_der = ec_spki_der(Curve::P521, public.to_encoded_point(false).as_bytes());
+                KeyMaterial::P521(EcKey { public, spki_der })
+            }),
         _ => None,
     }
 }
@@ -809,7 +784,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn rsa_keys_carry_the_spki_der_the_host_reads() {
+    fn keys_carry_the_spki_der_the_host_reads() {
         let key = test_rsa_key().to_public_key();
         let expected = key.to_public_key_der().unwrap();
         assert_eq!(RsaKey::new(key).spki_der, expected.as_bytes());
@@ -819,8 +794,42 @@ pub(crate) mod tests {
             RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(&n), BigUint::from(3_u32), 8192).unwrap();
         let expected = small.to_public_key_der().unwrap();
         assert_eq!(rsa_spki_der(&n, &[3]), expected.as_bytes());
-        assert_eq!(der(0x04, &[]), [0x04, 0x00]);
-        assert_eq!(der(0x04, &[7; 0x80])[..3], [0x04, 0x81, 0x80]);
+        let issuer = TestKeys::issuer();
+        let ec = [
+            (
+                Algorithm::ES256,
+                issuer.p256().verifying_key().to_public_key_der().unwrap(),
+            ),
+            (
+                Algorithm::ES384,
+                issuer.p384().verifying_key().to_public_key_der().unwrap(),
+            ),
+        ];
+        for (alg, expected) in ec {
+            let jwks = json!({"keys": [issuer.jwk(alg, "k")]}).to_string();
+            let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
+            let spki = match keys.iter().next().unwrap().material() {
+                KeyMaterial::P256(key) => key.spki_der.clone(),
+                KeyMaterial::P384(key) => key.spki_der.clone(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(spki, expected.as_bytes(), "{alg:?}");
+        }
+        let jwks = json!({"keys": [issuer.jwk(Algorithm::ES512, "k")]}).to_string();
+        let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
+        let KeyMaterial::P521(key) = keys.iter().next().unwrap().material() else {
+            panic!("not P-521")
+        };
+        // SEQUENCE, algorithm (ecPublicKey, secp521r1), BIT STRING of 0x00 0x04 X Y.
+        assert_eq!(&key.spki_der[..3], [0x30, 0x81, 0x9b]);
+        assert_eq!(
+            &key.spki_der[5..25],
+            [
+                0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00,
+                0x23, 0x03, 0x81, 0x86, 0x00
+            ]
+        );
+        assert_eq!(key.spki_der.len(), 158);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::fmt;
 
 use crate::alg::{Es384, Es512};
 use crate::clock::UnixSeconds;
-use crate::hostcrypto::{Hash, ModuleOnly, SignatureHost};
+use crate::hostcrypto::{ecdsa_signature_der, Hash, ModuleOnly, SignatureHost};
 use crate::jwk::{KeyKind, KeyMaterial, KeySet, RsaKey, VerificationKey};
 use rsa::traits::PublicKeyParts as _;
 
@@ -215,8 +215,9 @@ impl<'a> UntrustedJwt<'a> {
         self.verify_with(keys, allowed, &ModuleOnly)
     }
 
-    /// [`UntrustedJwt::verify`], letting `host` check RSASSA-PKCS1-v1_5 signatures (RS256,
-    /// RS384, RS512) when it can; everything before that is decided here either way.
+    /// [`UntrustedJwt::verify`], letting `host` check RSASSA-PKCS1-v1_5 (RS256, RS384, RS512)
+    /// and ECDSA (ES256, ES384, ES512) signatures when it can; everything before that is
+    /// decided here either way.
     pub fn verify_with(
         &self,
         keys: &KeySet,
@@ -293,8 +294,16 @@ fn signature_verifies(
         if signature.len() != key.public.size() {
             return false;
         }
-        host.rsa_pkcs1(hash, &key.spki_der, input, signature)
+        host.verify(hash, &key.spki_der, input, signature)
             .unwrap_or_else(|| signature_matches(rsa, &key.public, input, signature))
+    };
+    // RFC 7518 section 3.4: R || S, each exactly the curve's size.
+    let ecdsa = |hash, field_bytes: usize, spki_der: &[u8], module: &dyn Fn() -> bool| {
+        if signature.len() != 2 * field_bytes {
+            return false;
+        }
+        host.verify(hash, spki_der, input, &ecdsa_signature_der(signature))
+            .unwrap_or_else(module)
     };
     match (algorithm, key) {
         (Algorithm::RS256, KeyMaterial::Rsa(key)) => pkcs1(Hash::Sha256, &Rsa::rs256(), key),
@@ -309,9 +318,15 @@ fn signature_verifies(
         (Algorithm::PS512, KeyMaterial::Rsa(key)) => {
             signature_matches(&Rsa::ps512(), &key.public, input, signature)
         }
-        (Algorithm::ES256, KeyMaterial::P256(key)) => signature_matches(&Es256, key, input, signature),
-        (Algorithm::ES384, KeyMaterial::P384(key)) => signature_matches(&Es384, key, input, signature),
-        (Algorithm::ES512, KeyMaterial::P521(key)) => signature_matches(&Es512, key, input, signature),
+        (Algorithm::ES256, KeyMaterial::P256(key)) => ecdsa(Hash::Sha256, 32, &key.spki_der, &|| {
+            signature_matches(&Es256, &key.public, input, signature)
+        }),
+        (Algorithm::ES384, KeyMaterial::P384(key)) => ecdsa(Hash::Sha384, 48, &key.spki_der, &|| {
+            signature_matches(&Es384, &key.public, input, signature)
+        }),
+        (Algorithm::ES512, KeyMaterial::P521(key)) => ecdsa(Hash::Sha512, 66, &key.spki_der, &|| {
+            signature_matches(&Es512, &key.public, input, signature)
+        }),
         (Algorithm::EdDSA, KeyMaterial::Ed25519(key)) => signature_matches(&Ed25519, key, input, signature),
         (_, KeyMaterial::Hmac(secret)) => hmac_matches(algorithm, secret, input, signature),
         _ => false,
@@ -791,9 +806,10 @@ pub(crate) mod tests {
     }
 
     impl SignatureHost for RecordingHost {
-        fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], _: &[u8], signature: &[u8]) -> Option<bool> {
-            assert_eq!(spki_der.first(), Some(&0x30));
-            assert_eq!(signature.len(), 256);
+        fn verify(&self, hash: Hash, spki_der: &[u8], _: &[u8], signature: &[u8]) -> Option<bool> {
+            assert_eq!(spki_der.first(), Some(&0x30), "SubjectPublicKeyInfo");
+            // RSA: the modulus' length; ECDSA: a DER SEQUENCE, not R || S.
+            assert!(signature.len() == 256 || signature.first() == Some(&0x30));
             self.asked.borrow_mut().push(hash);
             self.answer
         }
@@ -806,18 +822,27 @@ pub(crate) mod tests {
         }
     }
 
+    fn flipped(token: &str, byte: usize) -> String {
+        let mut signature = URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap();
+        signature[byte] ^= 1;
+        with_signature(token, &signature)
+    }
+
     #[test]
-    fn the_host_checks_only_pkcs1_rsa_signatures_and_only_after_every_other_check() {
+    fn the_host_checks_pkcs1_and_ecdsa_signatures_and_only_after_every_other_check() {
         let issuer = TestKeys::issuer();
         let keys = issuer.key_set();
         let verify = |token: &str, host: &RecordingHost| {
             UntrustedJwt::parse(token)?.verify_with(&keys, &Algorithm::ALL, host)
         };
-        // The host's answer is the answer for RS256/384/512 (whatever the module would say).
+        // The host's answer is the answer for these (whatever the module would say).
         let hashes = [
             (Algorithm::RS256, Hash::Sha256),
             (Algorithm::RS384, Hash::Sha384),
             (Algorithm::RS512, Hash::Sha512),
+            (Algorithm::ES256, Hash::Sha256),
+            (Algorithm::ES384, Hash::Sha384),
+            (Algorithm::ES512, Hash::Sha512),
         ];
         for (alg, hash) in hashes {
             let token = signed(&issuer, alg, &alg_header(alg), "{}");
@@ -828,43 +853,48 @@ pub(crate) mod tests {
                 (yes.asked.into_inner(), no.asked.into_inner()),
                 (vec![hash], vec![hash])
             );
+            // A host that cannot tell leaves the module to check: good passes, tampered fails.
+            let unsure = host(None);
+            assert_eq!(verify(&token, &unsure), Ok(alg), "{alg:?}");
+            assert_eq!(
+                verify(&flipped(&token, 10), &unsure),
+                Err(JwtError::BadSignature),
+                "{alg:?}"
+            );
         }
-        // A host that cannot tell leaves the module to check: good passes, forged fails.
-        let unsure = host(None);
-        let good = signed(&issuer, Algorithm::RS256, &alg_header(Algorithm::RS256), "{}");
-        let mut signature = URL_SAFE_NO_PAD.decode(good.rsplit_once('.').unwrap().1).unwrap();
-        signature[100] ^= 1;
-        let forged = with_signature(&good, &signature);
-        assert_eq!(verify(&good, &unsure), Ok(Algorithm::RS256));
-        assert_eq!(verify(&forged, &unsure), Err(JwtError::BadSignature));
-        // Never asked: other algorithms, a short signature, `none`, a kid no key has.
+        // Never asked: other algorithms, a signature of the wrong length, `none`, an unknown kid.
         let yes = host(Some(true));
-        for alg in Algorithm::ALL
-            .into_iter()
-            .filter(|alg| !matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512))
-        {
+        let asked_never = [
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::EdDSA,
+            Algorithm::HS256,
+        ];
+        for alg in asked_never {
             let token = signed(&issuer, alg, &alg_header(alg), "{}");
-            let (input, signature) = token.rsplit_once('.').unwrap();
-            let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
-            signature[10] ^= 1;
-            let forged = with_signature(&format!("{input}.x"), &signature);
-            assert_eq!(verify(&forged, &yes), Err(JwtError::BadSignature), "{alg:?}");
+            assert_eq!(
+                verify(&flipped(&token, 10), &yes),
+                Err(JwtError::BadSignature),
+                "{alg:?}"
+            );
         }
-        let short = with_signature(&good, &[7; 255]);
-        let none = format!(
-            "{}.",
-            signed(&issuer, Algorithm::RS256, r#"{"alg":"none"}"#, "{}")
-                .rsplit_once('.')
-                .unwrap()
-                .0
-        );
+        let rs256 = signed(&issuer, Algorithm::RS256, &alg_header(Algorithm::RS256), "{}");
+        let es256 = signed(&issuer, Algorithm::ES256, &alg_header(Algorithm::ES256), "{}");
+        let none = signed(&issuer, Algorithm::RS256, r#"{"alg":"none"}"#, "{}");
+        let none = format!("{}.", none.rsplit_once('.').unwrap().0);
         let unknown_kid = signed(
             &issuer,
             Algorithm::RS256,
             r#"{"alg":"RS256","kid":"nobody"}"#,
             "{}",
         );
-        for token in [short, none, unknown_kid] {
+        for token in [
+            with_signature(&rs256, &[7; 255]),
+            with_signature(&es256, &[7; 65]),
+            none,
+            unknown_kid,
+        ] {
             assert!(verify(&token, &yes).is_err(), "{token}");
         }
         assert_eq!(yes.asked.into_inner(), vec![]);

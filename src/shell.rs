@@ -143,17 +143,18 @@ struct Worker {
     in_root: std::cell::Cell<bool>,
     /// Callout token -> the key of the provider question it answers.
     ask_tokens: RefCell<HashMap<u32, CacheKey>>,
-    /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA signatures.
+    /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA and ECDSA
+    /// signatures.
     host_signatures: bool,
 }
 
 impl SignatureHost for Worker {
-    fn rsa_pkcs1(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
+    fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
         if !self.host_signatures {
             return None;
         }
         self.metrics.count("jwt.signatures_checked_by_host");
-        ForeignVerifier(call_verify_signature).rsa_pkcs1(hash, spki_der, input, signature)
+        ForeignVerifier(call_verify_signature).verify(hash, spki_der, input, signature)
     }
 }
 
@@ -676,8 +677,8 @@ impl RootContext for Root {
         }
         if !worker.config.jwt_providers.is_empty() {
             log(LogLevel::Info, match worker.host_signatures {
-                true => "RS256/RS384/RS512 signatures are checked by Envoy (verify_signature)",
-                false => "this Envoy has no working verify_signature: RSA signatures are checked in the module (slower)",
+                true => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)",
+                false => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
             });
         }
         self.worker = Some(Rc::new(worker));

@@ -391,10 +391,10 @@ fn tampered(token: &str) -> String {
 }
 
 #[test]
-fn rsa_signatures_are_checked_by_envoy_and_bad_ones_are_refused() {
-    let rsa = TestKey::rs256("rsa-1");
-    let impostor = TestKey::rs256("rsa-1");
-    let keys = KeyServer::start(0, jwks_reply(&[&rsa]));
+fn rsa_and_ecdsa_signatures_are_checked_by_envoy_and_bad_ones_are_refused() {
+    let (rsa, ec) = (TestKey::rs256("rsa-1"), TestKey::es256("ec-1"));
+    let impostors = [TestKey::rs256("rsa-1"), TestKey::es256("ec-1")];
+    let keys = KeyServer::start(0, jwks_reply(&[&rsa, &ec]));
     let app = DemoApp::start(0).unwrap();
     // No verified-token cache: every request's signature is checked.
     let envoy = Envoy::start_with_clusters(
@@ -402,30 +402,30 @@ fn rsa_signatures_are_checked_by_envoy_and_bad_ones_are_refused() {
         app.port(),
         &[("idp", keys.server.port())],
     );
+    let log = envoy.log();
     assert!(
-        envoy
-            .log()
-            .contains("RS256/RS384/RS512 signatures are checked by Envoy (verify_signature)"),
-        "{}",
-        envoy.log()
+        log.contains("RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)"),
+        "{log}"
     );
-    let token = rsa.sign(&claims("fred"));
-    for _ in 0..3 {
-        let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&token))]);
-        assert_eq!(response.status, 200, "{response:?}");
-        assert_eq!(response.json()["name"], "fred");
+    for (key, impostor) in [&rsa, &ec].into_iter().zip(&impostors) {
+        let token = key.sign(&claims("fred"));
+        for _ in 0..3 {
+            let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&token))]);
+            assert_eq!(response.status, 200, "{}: {response:?}", key.alg());
+            assert_eq!(response.json()["name"], "fred");
+        }
+        for bad in [tampered(&token), impostor.sign(&claims("fred"))] {
+            let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&bad))]);
+            assert_eq!(response.status, 400, "{}: {response:?}", key.alg());
+            assert_eq!(
+                error_message(&response),
+                "Token Invalid: Error while validating the token."
+            );
+        }
     }
-    for bad in [tampered(&token), impostor.sign(&claims("fred"))] {
-        let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&bad))]);
-        assert_eq!(response.status, 400, "{response:?}");
-        assert_eq!(
-            error_message(&response),
-            "Token Invalid: Error while validating the token."
-        );
-    }
-    assert_eq!(app.received().len(), 3);
+    assert_eq!(app.received().len(), 6);
     assert_eq!(
         envoy.counter("wasmcustom.tokengate.jwt.signatures_checked_by_host"),
-        5
+        10
     );
 }
