@@ -4,7 +4,7 @@
 //
 // usage: node host.mjs <module.wasm> <plugin-config.json> <authorization-lines.txt> <requests>
 // HOST_VERIFIES=1: the host offers `verify_signature` and says yes to every signature except the
-//   module's self-test's tampered one (so RSA goes the host's way, as on Envoy 1.40).
+//   module's self-test's tampered ones (so RS* and ES* go the host's way, as on Envoy 1.40).
 // COUNT=1: also print the host calls per request.
 import { readFileSync } from 'node:fs';
 import { WASI } from 'node:wasi';
@@ -13,7 +13,11 @@ const [wasmPath, configPath, linesPath, countArg] = process.argv.slice(2);
 const config = readFileSync(configPath);
 const lines = readFileSync(linesPath, 'utf8').split('\n').filter(Boolean);
 const requests = Number(countArg || 100000);
-const selfTest = readFileSync(new URL('../../src/hostcrypto/self_test_rsa_signature.bin', import.meta.url));
+const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der']
+  .map((name) => readFileSync(new URL(`../../src/hostcrypto/${name}`, import.meta.url)));
+// A self-test signature with its last byte changed.
+const tampered = (sig) => selfTests.some((good) => sig.length === good.length
+  && sig.subarray(0, -1).every((b, i) => b === good[i]) && sig.at(-1) !== good.at(-1));
 const PLUGIN_CONFIGURATION = 7, OK = 0, NOT_FOUND = 1, UNIMPLEMENTED = 12;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
@@ -81,9 +85,8 @@ const host = {
   proxy_set_shared_data: (kp, kn, vp, vn) => { shared.set(text(kp, kn), bytes().slice(vp, vp + vn)); return OK; },
   proxy_call_foreign_function: (np, nn, ap, an, rp, rs) => {
     if (!process.env.HOST_VERIFIES || text(np, nn) !== 'verify_signature') return NOT_FOUND;
-    const sig = signatureOf(bytes().slice(ap, ap + an));
-    const tampered = sig.length === selfTest.length && sig[0] === selfTest[0] && sig.at(-1) !== selfTest.at(-1);
-    return give(new Uint8Array(tampered ? [0x12, 1, 0x78] : [0x08, 1]), rp, rs);
+    const refused = tampered(signatureOf(bytes().slice(ap, ap + an)));
+    return give(new Uint8Array(refused ? [0x12, 1, 0x78] : [0x08, 1]), rp, rs);
   },
   proxy_send_local_response: () => { localReplies++; return OK; },
   proxy_continue_stream: () => OK,

@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 wasm=target/bench-v8/wasm32-wasip1/release/tokengate.wasm
 out=target/bench-v8
-requests=${V8_REQUESTS:-200000}
+requests=${V8_REQUESTS:-100000}
 for ttl in 300 0; do
 	python3 - "$ttl" > "$out/rs256-ttl$ttl.json" <<'PY'
 import json, sys
@@ -16,7 +16,7 @@ print(json.dumps({"jwt_providers": {"idp": {"issuer": "https://idp.example.com",
 PY
 	echo "== RS256, 1,000 tokens, cache_ttl_seconds $ttl (host checks RSA)"
 	rm -rf "$out/prof-$ttl" && mkdir -p "$out/prof-$ttl"
-	HOST_VERIFIES=1 node --no-warnings --cpu-prof --cpu-prof-dir "$out/prof-$ttl" \
+	HOST_VERIFIES=1 node --no-warnings --cpu-prof --cpu-prof-interval 50 --cpu-prof-dir "$out/prof-$ttl" \
 		bench/v8/host.mjs "$wasm" "$out/rs256-ttl$ttl.json" target/bench/tokens/rs256-1000.txt "$requests"
 	python3 bench/v8/profile.py "$out"/prof-$ttl/*.cpuprofile $((requests + 21000))
 done
