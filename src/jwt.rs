@@ -151,7 +151,10 @@ impl<'a> UntrustedJwt<'a> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::TooLarge);
         }
-        if !token.bytes().all(|b| COMPACT_JWS_BYTES.get(usize::from(b)) == Some(&true)) {
+        if !token
+            .bytes()
+            .all(|b| COMPACT_JWS_BYTES.get(usize::from(b)) == Some(&true))
+        {
             return Err(JwtError::Malformed);
         }
         let mut segments = token.split('.');

@@ -153,8 +153,11 @@ impl SignatureHost for Worker {
         if !self.host_signatures {
             return None;
         }
-        self.metrics.count("jwt.signatures_checked_by_host");
-        ForeignVerifier(call_verify_signature).verify(hash, spki_der, input, signature)
+        let answer = ForeignVerifier(call_verify_signature).verify(hash, spki_der, input, signature);
+        if answer.is_some() {
+            self.metrics.count("jwt.signatures_checked_by_host");
+        }
+        answer
     }
 }
 

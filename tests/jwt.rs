@@ -429,3 +429,104 @@ fn rsa_and_ecdsa_signatures_are_checked_by_envoy_and_bad_ones_are_refused() {
         10
     );
 }
+
+/// What tokengate imports from Envoy and WASI and exports to it: with a capability restriction,
+/// Envoy stubs out (or never calls) anything not listed.
+const MODULE_CAPABILITIES: &[&str] = &[
+    "proxy_get_buffer_bytes",
+    "proxy_set_buffer_bytes",
+    "proxy_get_property",
+    "proxy_set_property",
+    "proxy_add_header_map_value",
+    "proxy_define_metric",
+    "proxy_get_header_map_pairs",
+    "proxy_get_header_map_value",
+    "proxy_set_header_map_pairs",
+    "proxy_replace_header_map_value",
+    "proxy_remove_header_map_value",
+    "proxy_close_stream",
+    "proxy_get_status",
+    "proxy_get_shared_data",
+    "proxy_continue_stream",
+    "proxy_set_shared_data",
+    "proxy_set_tick_period_milliseconds",
+    "proxy_get_current_time_nanoseconds",
+    "proxy_increment_metric",
+    "proxy_http_call",
+    "proxy_send_local_response",
+    "proxy_set_effective_context",
+    "proxy_log",
+    "proxy_done",
+    "proxy_call_foreign_function",
+    "random_get",
+    "environ_get",
+    "environ_sizes_get",
+    "fd_write",
+    "proc_exit",
+    "proxy_abi_version_0_2_1",
+    "proxy_on_configure",
+    "proxy_on_context_create",
+    "proxy_on_delete",
+    "proxy_on_done",
+    "proxy_on_foreign_function",
+    "proxy_on_http_call_response",
+    "proxy_on_log",
+    "proxy_on_memory_allocate",
+    "proxy_on_request_headers",
+    "proxy_on_request_body",
+    "proxy_on_request_trailers",
+    "proxy_on_response_headers",
+    "proxy_on_response_body",
+    "proxy_on_response_trailers",
+    "proxy_on_tick",
+    "proxy_on_vm_start",
+    "_initialize",
+];
+
+#[test]
+fn without_envoys_verify_signature_the_module_checks_signatures_itself() {
+    let (rsa, ec) = (TestKey::rs256("rsa-1"), TestKey::es256("ec-1"));
+    let keys = KeyServer::start(0, jwks_reply(&[&rsa, &ec]));
+    let app = DemoApp::start(0).unwrap();
+    let plugin = config(provider(json!({"cache_ttl_seconds": 0})), json!({}));
+    // Every capability the module uses except the foreign-function call.
+    let allowed: String = MODULE_CAPABILITIES
+        .iter()
+        .filter(|name| **name != "proxy_call_foreign_function")
+        .map(|name| format!("                    {name}: {{}}\n"))
+        .collect();
+    let yaml = bootstrap(&plugin, app.port(), &[("idp", keys.server.port())]).replacen(
+        "                failure_policy: FAIL_CLOSED\n",
+        &format!(
+            "                failure_policy: FAIL_CLOSED\n                capability_restriction_config:\n                  allowed_capabilities:\n{allowed}"
+        ),
+        1,
+    );
+    let envoy = Envoy::try_start_yaml(&yaml).unwrap_or_else(|log| panic!("{log}"));
+    let log = envoy.log();
+    assert!(
+        log.contains("restricted proxy-wasm capability: proxy_call_foreign_function"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module"
+        ),
+        "{log}"
+    );
+    for key in [&rsa, &ec] {
+        let token = key.sign(&claims("fred"));
+        let response = envoy.get("/rest/api/2/myself", &[("authorization", &bearer(&token))]);
+        assert_eq!(response.status, 200, "{}: {response:?}", key.alg());
+        let response = envoy.get(
+            "/rest/api/2/myself",
+            &[("authorization", &bearer(&tampered(&token)))],
+        );
+        assert_eq!(response.status, 400, "{}: {response:?}", key.alg());
+    }
+    assert_eq!(app.received().len(), 2);
+    assert_eq!(
+        envoy.counter("wasmcustom.tokengate.jwt.signatures_checked_by_host"),
+        0
+    );
+}

@@ -215,7 +215,7 @@ fn scratch_dir() -> PathBuf {
 }
 
 /// An Envoy bootstrap: listener and admin on free ports, tokengate then the router.
-fn bootstrap(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> String {
+pub fn bootstrap(plugin_json: &str, upstream_port: u16, clusters: &[(&str, u16)]) -> String {
     bootstrap_with_routes(plugin_json, upstream_port, clusters, &[])
 }
 
