@@ -195,7 +195,7 @@ pub struct Env<'a> {
     pub store: &'a dyn SharedStore,
     /// Counts events (`introspection.cache_hit`, ...) in the host's metrics.
     pub count: &'a dyn Counter,
-    /// Checks RSA signatures faster than the module, when the host can.
+    /// Checks RSA and ECDSA signatures faster than the module, when the host can.
     pub signatures: &'a dyn SignatureHost,
 }
 

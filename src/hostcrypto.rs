@@ -13,6 +13,10 @@
 //! The key and signature encodings the host reads (SubjectPublicKeyInfo, DER `ECDSA-Sig-Value`)
 //! are written here.
 
+use spki::ObjectIdentifier;
+
+use crate::jwk::{EC_PUBLIC_KEY, RSA_ENCRYPTION};
+
 /// The hash of a signature, as the host names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
@@ -90,42 +94,31 @@ const SELF_TEST_RSA_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_
 const SELF_TEST_P256_KEY: &[u8] = include_bytes!("hostcrypto/self_test_p256_key.der");
 const SELF_TEST_P256_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_p256_signature.der");
 
-/// The curves of EC keys, by their OID (RFC 5480 section 2.1.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
-    P256,
-    P384,
-    P521,
-}
-
-impl Curve {
-    fn oid_der(self) -> &'static [u8] {
-        match self {
-            Self::P256 => &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-            Self::P384 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
-            Self::P521 => &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
-        }
-    }
-}
-
 /// SubjectPublicKeyInfo DER of an RSA key (RFC 3279 section 2.3.1), the form BoringSSL's
 /// `EVP_parse_public_key` reads. Written here: the DER encoders of the `rsa` crate cost the
 /// module more than this.
 pub fn rsa_spki_der(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
-    const RSA_ENCRYPTION: [u8; 15] = [
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-    ];
+    const NULL: [u8; 2] = [0x05, 0x00];
+    let algorithm = der(0x30, &[der_oid(RSA_ENCRYPTION), NULL.to_vec()].concat());
     let rsa_public_key = der(0x30, &[der_integer(modulus), der_integer(exponent)].concat());
-    let bit_string = der(0x03, &[&[0][..], &rsa_public_key].concat());
-    der(0x30, &[&RSA_ENCRYPTION[..], &bit_string].concat())
+    spki_der(&algorithm, &rsa_public_key)
 }
 
-/// SubjectPublicKeyInfo DER of an EC key (RFC 5480 section 2): `point` is its SEC1 encoding.
-pub fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
-    const EC_PUBLIC_KEY: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    let algorithm = der(0x30, &[&EC_PUBLIC_KEY[..], curve.oid_der()].concat());
-    let bit_string = der(0x03, &[&[0][..], point].concat());
-    der(0x30, &[algorithm, bit_string].concat())
+/// SubjectPublicKeyInfo DER of an EC key on the named `curve` (RFC 5480 section 2): `point`
+/// is its SEC1 encoding.
+pub fn ec_spki_der(curve: ObjectIdentifier, point: &[u8]) -> Vec<u8> {
+    let algorithm = der(0x30, &[der_oid(EC_PUBLIC_KEY), der_oid(curve)].concat());
+    spki_der(&algorithm, point)
+}
+
+/// `SEQUENCE { algorithm, BIT STRING key }`, the key's bits whole (no unused bits).
+fn spki_der(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let bit_string = der(0x03, &[&[0][..], key].concat());
+    der(0x30, &[algorithm, &bit_string].concat())
+}
+
+fn der_oid(oid: ObjectIdentifier) -> Vec<u8> {
+    der(0x06, oid.as_bytes())
 }
 
 /// A JWS ECDSA signature (R || S, each the curve's size: RFC 7518 section 3.4) as the DER
@@ -349,7 +342,10 @@ mod encoding_tests {
     fn ec_keys_and_signatures_are_encoded_as_the_p256_crate_reads_them() {
         let key = p256::ecdsa::VerifyingKey::from_public_key_der(SELF_TEST_P256_KEY).unwrap();
         let point = key.to_encoded_point(false);
-        assert_eq!(ec_spki_der(Curve::P256, point.as_bytes()), SELF_TEST_P256_KEY);
+        assert_eq!(
+            ec_spki_der(crate::jwk::SECP256R1, point.as_bytes()),
+            SELF_TEST_P256_KEY
+        );
         let signature = p256::ecdsa::Signature::from_der(SELF_TEST_P256_SIGNATURE).unwrap();
         assert_eq!(
             ecdsa_signature_der(&signature.to_bytes()),

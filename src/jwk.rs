@@ -17,7 +17,7 @@ use spki::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 use std::fmt;
 
-use crate::hostcrypto::{ec_spki_der, rsa_spki_der, Curve};
+use crate::hostcrypto::{ec_spki_der, rsa_spki_der};
 use crate::jwt::HmacSecret;
 
 /// RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used".
@@ -25,11 +25,11 @@ const MIN_RSA_BITS: usize = 2048;
 /// Larger moduli only cost verification time; nobody issues them.
 const MAX_RSA_BITS: usize = 8192;
 
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+pub(crate) const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// RFC 7517 asks for unpadded base64url; padded values are common enough in the wild to accept.
@@ -137,6 +137,14 @@ impl RsaKey {
 pub struct EcKey<K> {
     pub public: K,
     pub spki_der: Vec<u8>,
+}
+
+impl<K> EcKey<K> {
+    /// `point` is `public` uncompressed (SEC 1 section 2.3.3), the form the host reads.
+    fn new(public: K, curve: ObjectIdentifier, point: &[u8]) -> Self {
+        let spki_der = ec_spki_der(curve, point);
+        Self { public, spki_der }
+    }
 }
 
 /// The family of key an algorithm needs; a key fits an algorithm only if the kinds are equal.
@@ -384,25 +392,25 @@ fn coordinate(mut bytes: Vec<u8>, field_bytes: usize, crv: &str) -> Option<Vec<u
 
 /// A SEC1 point (SEC 1 section 2.3.3) on the named curve; `None` if it is not on it.
 fn ec_from_sec1(crv: &str, point: &[u8]) -> Option<KeyMaterial> {
-    // The host reads the uncompressed point: a PEM key may hold a compressed one.
+    // Uncompressed for the host: a PEM key may hold a compressed point.
     match crv {
         "P-256" => p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
             .map(|public| {
-                let spki_der = ec_spki_der(Curve::P256, public.to_encoded_point(false).as_bytes());
-                KeyMaterial::P256(EcKey { public, spki_der })
+                let point = public.to_encoded_point(false);
+                KeyMaterial::P256(EcKey::new(public, SECP256R1, point.as_bytes()))
             }),
         "P-384" => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
             .map(|public| {
-                let spki_der = ec_spki_der(Curve::P384, public.to_encoded_point(false).as_bytes());
-                KeyMaterial::P384(EcKey { public, spki_der })
+                let point = public.to_encoded_point(false);
+                KeyMaterial::P384(EcKey::new(public, SECP384R1, point.as_bytes()))
             }),
         "P-521" => p521::ecdsa::VerifyingKey::from_sec1_bytes(point)
             .ok()
             .map(|public| {
-                let spki_der = ec_spki_der(Curve::P521, public.to_encoded_point(false).as_bytes());
-                KeyMaterial::P521(EcKey { public, spki_der })
+                let point = public.to_encoded_point(false);
+                KeyMaterial::P521(EcKey::new(public, SECP521R1, point.as_bytes()))
             }),
         _ => None,
     }
