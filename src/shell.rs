@@ -193,6 +193,9 @@ impl Worker {
                 KeySource::Static(_) => None,
             })
             .collect();
+        // Only JWT providers have signatures for the host to check.
+        let host_signatures =
+            !config.jwt_providers.is_empty() && host_verifies(&ForeignVerifier(call_verify_signature));
         Self {
             config,
             metrics,
@@ -204,7 +207,7 @@ impl Worker {
             ask_tokens: RefCell::default(),
             orphans: RefCell::default(),
             in_root: std::cell::Cell::new(false),
-            host_signatures: host_verifies(&ForeignVerifier(call_verify_signature)),
+            host_signatures,
         }
     }
 
