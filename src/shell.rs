@@ -315,7 +315,10 @@ impl Worker {
         };
         let now = now_millis();
         let answer = match result {
-            CalloutResult::Response { status, body } => provider.read_answer(status, &body, seconds(now)),
+            CalloutResult::Response { status, body } => {
+                let challenge = callout_header("www-authenticate");
+                provider.read_answer(status, challenge.as_deref(), &body, seconds(now))
+            }
             CalloutResult::Failed => Err(ProviderFailure::NoResponse),
         };
         if let Err(failure) = answer {
@@ -851,6 +854,13 @@ fn callout_result(body_size: usize) -> CalloutResult {
     .flatten()
     .unwrap_or_default();
     CalloutResult::Response { status, body }
+}
+
+/// A header of the callout response being delivered (callout callbacks only).
+fn callout_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+        .ok()
+        .flatten()
 }
 
 /// Applies the forward plan; `false` if the host refused any change.
