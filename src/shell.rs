@@ -30,6 +30,7 @@ use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VER
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
+use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
@@ -146,6 +147,8 @@ struct Worker {
     /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA and ECDSA
     /// signatures.
     host_signatures: bool,
+    /// Repeated callout warnings, one line per (provider, kind) per interval.
+    warnings: RefCell<LogLimiter<String>>,
 }
 
 impl SignatureHost for Worker {
@@ -208,6 +211,14 @@ impl Worker {
             orphans: RefCell::default(),
             in_root: std::cell::Cell::new(false),
             host_signatures,
+            warnings: RefCell::new(LogLimiter::new(WARNING_INTERVAL_MS, MAX_WARNING_KEYS)),
+        }
+    }
+
+    /// Logs `message` unless a line of the same `key` was logged within the interval.
+    fn log_limited(&self, level: LogLevel, key: String, message: &str) {
+        if let Some(line) = self.warnings.borrow_mut().line(key, now_millis(), message) {
+            log(level, &line);
         }
     }
 
@@ -333,7 +344,8 @@ impl Worker {
                 ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
                 other => format!("gave no usable answer ({other:?})"),
             };
-            log(level, &format!("token provider `{}` {what}", provider.name));
+            let key = format!("{}/{}", provider.name, failure.metric_name());
+            self.log_limited(level, key, &format!("token provider `{}` {what}", provider.name));
         }
         for (context_id, pending) in waiting {
             if hostcalls::set_effective_context(context_id).is_err() {
@@ -456,8 +468,9 @@ impl Worker {
             }
             (Err(error), _) => {
                 self.metrics.count("directory.callout_failed");
-                log(
+                self.log_limited(
                     LogLevel::Warn,
+                    format!("directory/{error:?}"),
                     &format!("user directory callout failed: {error:?}"),
                 );
             }
@@ -519,8 +532,9 @@ impl Worker {
                 } else {
                     "no keys yet"
                 };
-                log(
+                self.log_limited(
                     LogLevel::Warn,
+                    format!("{provider}/jwks"),
                     &format!("JWKS of provider `{provider}` not loaded ({problem}); {kept}"),
                 );
                 remote.keys.fetch_failed(now);
