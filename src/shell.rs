@@ -10,7 +10,7 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -215,6 +215,16 @@ impl Worker {
         }
     }
 
+    /// Starts a callout; `None` if the host refused it (logged, rate-limited per cluster).
+    fn dispatch(&self, callout: &Callout) -> Option<u32> {
+        dispatch(callout)
+            .map_err(|status| {
+                let message = format!("cannot call cluster `{}`: {status:?}", callout.cluster);
+                self.log_limited(LogLevel::Error, format!("{}/dispatch", callout.cluster), &message);
+            })
+            .ok()
+    }
+
     /// Logs `message` unless a line of the same `key` was logged within the interval.
     fn log_limited(&self, level: LogLevel, key: String, message: &str) {
         if let Some(line) = self.warnings.borrow_mut().line(key, now_millis(), message) {
@@ -284,7 +294,7 @@ impl Worker {
             self.metrics.count("introspection.coalesced");
             return Action::Pause;
         }
-        if let Some(token) = dispatch(callout) {
+        if let Some(token) = self.dispatch(callout) {
             let dispatcher = (!self.in_root.get()).then_some(context_id);
             let ask = Ask {
                 callout: callout.clone(),
@@ -399,7 +409,7 @@ impl Worker {
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }
         self.metrics.count("directory.cache_miss");
-        match dispatch(callout) {
+        match self.dispatch(callout) {
             Some(token) => {
                 self.lookups.borrow_mut().insert(token, (context_id, pending));
                 Action::Pause
@@ -494,7 +504,7 @@ impl Worker {
                 timeout_ms: remote.settings.timeout_ms,
             };
             remote.keys.fetch_started();
-            match dispatch(&callout) {
+            match self.dispatch(&callout) {
                 Some(token) => {
                     self.fetches.borrow_mut().insert(token, remote.provider.clone());
                 }
@@ -601,7 +611,7 @@ impl Worker {
         for key in orphans {
             let callout = self.asks.borrow().get(&key).map(|ask| ask.callout.clone());
             let Some(callout) = callout else { continue };
-            match dispatch(&callout) {
+            match self.dispatch(&callout) {
                 Some(token) => {
                     self.ask_tokens.borrow_mut().insert(token, key);
                 }
@@ -823,8 +833,8 @@ fn read_request() -> Option<RequestHead> {
     })
 }
 
-/// Starts a callout; `None` if the host refused it (unknown cluster, bad headers).
-fn dispatch(callout: &Callout) -> Option<u32> {
+/// Starts a callout; the host's status if it refused it (unknown cluster, bad headers).
+fn dispatch(callout: &Callout) -> Result<u32, Status> {
     let mut headers: Vec<(&str, &str)> = vec![
         (":method", callout.method),
         (":path", &callout.path),
@@ -832,22 +842,13 @@ fn dispatch(callout: &Callout) -> Option<u32> {
     ];
     headers.extend(callout.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let timeout = Duration::from_millis(callout.timeout_ms);
-    match hostcalls::dispatch_http_call(
+    hostcalls::dispatch_http_call(
         &callout.cluster,
         headers,
         callout.body.as_deref(),
         vec![],
         timeout,
-    ) {
-        Ok(token) => Some(token),
-        Err(status) => {
-            log(
-                LogLevel::Error,
-                &format!("cannot call cluster `{}`: {status:?}", callout.cluster),
-            );
-            None
-        }
-    }
+    )
 }
 
 /// The response of the callout that just completed; no `:status` means it failed.
