@@ -134,6 +134,9 @@ struct RawOAuthProvider {
     cache_ttl_seconds: u32,
     #[serde(default = "default_oauth_negative_ttl")]
     negative_cache_ttl_seconds: u32,
+    audiences: Option<Vec<String>>,
+    #[serde(default)]
+    jwt_issuers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +220,15 @@ impl RawOAuthProvider {
                 "needs a cluster and a path starting with `/`",
             ));
         }
+        if self.audiences.as_ref().is_some_and(Vec::is_empty) {
+            return Err(error(
+                &field("audiences"),
+                "must not be empty (omit it to skip the audience check)",
+            ));
+        }
+        if self.jwt_issuers.iter().any(String::is_empty) {
+            return Err(error(&field("jwt_issuers"), "must not contain an empty issuer"));
+        }
         let default_user_field = if endpoint == Endpoint::Introspection {
             "username"
         } else {
@@ -236,6 +248,8 @@ impl RawOAuthProvider {
             cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
             negative_cache_ttl_seconds: i64::from(self.negative_cache_ttl_seconds),
             api_tokens: None,
+            audiences: self.audiences.unwrap_or_default(),
+            jwt_issuers: self.jwt_issuers,
             name,
         })
     }
@@ -325,6 +339,8 @@ impl RawApiTokenProvider {
             service_accounts: BTreeMap::new(),
             cache_ttl_seconds: self.cache_ttl_seconds,
             negative_cache_ttl_seconds: self.negative_cache_ttl_seconds,
+            audiences: None,
+            jwt_issuers: Vec::new(),
         };
         let mut provider = as_oauth.compile(name.clone()).map_err(|e| ConfigError {
             field: e.field.replacen("oauth_providers", "api_token_providers", 1),
@@ -1156,6 +1172,32 @@ mod tests {
                 client_key: "t".into(),
                 valid_until: 86_400
             }])
+        );
+    }
+
+    #[test]
+    fn oauth_providers_take_audiences_and_the_jwt_issuers_they_introspect() {
+        let provider = |extra: &str| {
+            format!(
+                r#"{{"oauth_providers":{{"kc":{{"introspection":{{"cluster":"kc","path":"/i","client_id":"a","client_secret":"b"}}{extra}}}}}}}"#
+            )
+        };
+        let config = parse(&provider(
+            r#","audiences":["https://jira.example"],"jwt_issuers":["https://kc/realms/jira"]"#,
+        ))
+        .unwrap();
+        assert_eq!(config.oauth_providers[0].audiences, ["https://jira.example"]);
+        assert_eq!(config.oauth_providers[0].jwt_issuers, ["https://kc/realms/jira"]);
+        let defaults = parse(&provider("")).unwrap();
+        assert!(defaults.oauth_providers[0].audiences.is_empty());
+        assert!(defaults.oauth_providers[0].jwt_issuers.is_empty());
+        assert_eq!(
+            field_of(&provider(r#","audiences":[]"#)),
+            "oauth_providers.kc.audiences"
+        );
+        assert_eq!(
+            field_of(&provider(r#","jwt_issuers":[""]"#)),
+            "oauth_providers.kc.jwt_issuers"
         );
     }
 }

@@ -17,6 +17,7 @@ use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
 use crate::hostcrypto::SignatureHost;
+use crate::introspect::BearerShape;
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
 use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
@@ -419,15 +420,29 @@ fn verify(
         Scheme::Bearer => {
             let providers: Vec<&JwtProvider> =
                 config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
-            let opaque = config.oauth_providers.iter().find(|p| accepts(&p.name));
-            let identity = match (verify_bearer(&providers, &credential.value, env, now), opaque) {
-                (BearerJwt::Verified(identity), _) => identity,
-                (BearerJwt::NotOurs(_), Some(provider)) => {
-                    return verify_opaque(provider, rule, &credential.value, None, env, now)
+            let mut callout_providers = config
+                .oauth_providers
+                .iter()
+                .filter(|p| accepts(&p.name))
+                .peekable();
+            let has_callout = callout_providers.peek().is_some();
+            let identity = match verify_bearer(&providers, &credential.value, env, now) {
+                BearerJwt::Verified(identity) => identity,
+                // A JWT goes to a callout provider only if that provider introspects its issuer;
+                // otherwise it is an invalid JWT, refused here without a callout.
+                BearerJwt::NotOurs(error) if has_callout => {
+                    let shape = BearerShape::of(&credential.value);
+                    return match callout_providers.find(|p| p.checks(&shape)) {
+                        Some(provider) => verify_opaque(provider, rule, &credential.value, None, env, now),
+                        None => Err(invalid_bearer(match shape {
+                            BearerShape::BrokenJwt(broken) => broken,
+                            BearerShape::Jwt { .. } | BearerShape::Opaque => error,
+                        })),
+                    };
                 }
-                (BearerJwt::NotOurs(_), None) if providers.is_empty() => return Err(missing.into()),
-                (BearerJwt::NotOurs(error), None) => return Err(invalid_bearer(error)),
-                (BearerJwt::Refused(refusal), _) => return Err(*refusal),
+                BearerJwt::NotOurs(_) if providers.is_empty() => return Err(missing.into()),
+                BearerJwt::NotOurs(error) => return Err(invalid_bearer(error)),
+                BearerJwt::Refused(refusal) => return Err(*refusal),
             };
             require_scopes(rule, &identity.scopes, Family::OAuth)?;
             let forward_token = providers
@@ -1057,6 +1072,66 @@ mod tests {
         Config::from_json(json.as_bytes()).unwrap()
     }
 
+    fn introspecting_jwts_of(issuer: &str) -> Config {
+        let json = format!(
+            r#"{{
+            "jwt_providers": {{"a": {{"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef"}}}},
+            "oauth_providers": {{"kc": {{"introspection": {{"cluster": "kc", "path": "/introspect",
+                                       "client_id": "tg", "client_secret": "s"}}, "jwt_issuers": ["{issuer}"]}}}},
+            "rules": [{{"path_prefix": "/", "providers": ["a", "kc"]}}]
+        }}"#
+        );
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn only_introspection(extra: &str) -> Config {
+        let json = format!(
+            r#"{{
+            "oauth_providers": {{"kc": {{"introspection": {{"cluster": "kc", "path": "/introspect",
+                                       "client_id": "tg", "client_secret": "s"}}{extra}}}}},
+            "rules": [{{"path_prefix": "/", "providers": ["kc"]}}]
+        }}"#
+        );
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_route_with_only_an_introspection_provider_sends_it_only_the_jwts_it_introspects() {
+        let store = MapStore::default();
+        let keycloak = hs256(
+            "some-secret-0123456789abcdef-0123456",
+            r#"{"iss":"https://kc/realms/jira","sub":"x"}"#,
+        );
+        let stranger = hs256(
+            "some-secret-0123456789abcdef-0123456",
+            r#"{"iss":"https://stranger","sub":"x"}"#,
+        );
+        let plain = only_introspection("");
+        let keycloak_jwts = only_introspection(r#","jwt_issuers":["https://kc/realms/jira"]"#);
+        for (cfg, token, asks) in [
+            (&plain, "opaque-token", true),
+            (&plain, keycloak.as_str(), false),
+            (&plain, "not.a.jwt", false),
+            (&keycloak_jwts, "opaque-token", true),
+            (&keycloak_jwts, keycloak.as_str(), true),
+            (&keycloak_jwts, stranger.as_str(), false),
+        ] {
+            let step = ask(cfg, &store, token);
+            if asks {
+                assert!(matches!(step, Step::AskProvider { .. }), "{token}: {step:?}");
+            } else {
+                let Step::Done(Decision::Deny(denial)) = &step else {
+                    panic!("{token}: {step:?}");
+                };
+                assert_eq!(denial.family, Family::OAuth);
+                assert!(
+                    matches!(denial.reason, DenyReason::InvalidToken(_)),
+                    "{token}: {step:?}"
+                );
+            }
+        }
+    }
+
     fn ask(cfg: &Config, store: &MapStore, token: &str) -> Step {
         begin(cfg, &bearer(token), &env_with(store), NOW)
     }
@@ -1077,8 +1152,13 @@ mod tests {
             "some-secret-0123456789abcdef-0123456",
             r#"{"iss":"https://kc","sub":"x"}"#,
         );
-        assert!(matches!(
+        assert_eq!(
             ask(&cfg, &store, &other_issuer),
+            Step::Done(oauth_denial(DenyReason::InvalidToken(JwtError::WrongIssuer))),
+            "kc does not introspect JWTs: an unclaimed JWT is refused without a callout"
+        );
+        assert!(matches!(
+            ask(&introspecting_jwts_of("https://kc"), &store, &other_issuer),
             Step::AskProvider { .. }
         ));
         let forged_a = hs256(

@@ -15,6 +15,7 @@ use std::fmt;
 use crate::apitoken::LockoutPolicy;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
+use crate::jwt::{JwtError, UntrustedJwt};
 
 /// Which kind of endpoint the provider has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,11 @@ pub struct OAuthProvider {
     pub negative_cache_ttl_seconds: i64,
     /// Set for an API-token provider (the token service): Jira's error format and lockout.
     pub api_tokens: Option<ApiTokenSettings>,
+    /// The answer's `aud` must contain one of these (RFC 7662 section 2.2); empty: not checked.
+    pub audiences: Vec<String>,
+    /// JWT-shaped Bearer tokens whose unverified `iss` is one of these are introspected; any
+    /// other JWT is the JWT providers' to judge (an unclaimed one is refused locally).
+    pub jwt_issuers: Vec<String>,
 }
 
 /// What makes a callout provider an API-token provider.
@@ -92,7 +98,8 @@ pub enum TokenInfo {
 /// Why the provider gave no usable answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderFailure {
-    /// The provider refused our own client credentials (401 from the introspection endpoint).
+    /// The provider refused our own client credentials: 401 from the introspection endpoint,
+    /// or an OAuth error `invalid_client` / `unauthorized_client` (RFC 6749 section 5.2).
     ClientRejected,
     /// No answer: timeout, connection refused, reset.
     NoResponse,
@@ -163,17 +170,28 @@ impl OAuthProvider {
         format!("Basic {}", STANDARD.encode(pair))
     }
 
-    /// Reads the provider's answer at time `now`.
+    /// Reads the provider's answer at time `now`: its status, its `WWW-Authenticate` header
+    /// (if any) and its body.
+    ///
+    /// A 4xx that is an OAuth error about the token (RFC 6749 section 5.2, RFC 6750 section
+    /// 3.1: `invalid_request`, `invalid_token`, `unsupported_token_type`) is an answer, not an
+    /// outage: the token is not valid for us ([`TokenInfo::Inactive`]). Only no answer, an
+    /// unexpected status or garbage is a [`ProviderFailure`].
     pub fn read_answer(
         &self,
         status: u32,
+        challenge: Option<&str>,
         body: &[u8],
         now: UnixSeconds,
     ) -> Result<TokenInfo, ProviderFailure> {
         match (self.endpoint, status) {
             (_, 200) => {}
+            // RFC 7662 section 2.3: a 401 is about our client authentication, never the token.
             (Endpoint::Introspection, 401) => return Err(ProviderFailure::ClientRejected),
+            // RFC 6750 section 3.1: the resource server (UserInfo) refuses a bad token with
+            // 401 (`invalid_token`) or 403 (`insufficient_scope`).
             (Endpoint::UserInfo, 401 | 403) => return Ok(TokenInfo::Inactive),
+            (_, 400..=499) => return self.read_error(challenge, body),
             _ => return Err(ProviderFailure::BadStatus),
         }
         let Ok(Value::Object(answer)) = serde_json::from_slice::<Value>(body) else {
@@ -194,7 +212,63 @@ impl OAuthProvider {
         if exp.is_some_and(|exp| exp <= now) {
             return Ok(TokenInfo::Inactive);
         }
+        if !self.audience_matches(answer.get("aud"))? {
+            return Ok(TokenInfo::Inactive);
+        }
         Ok(self.map_user(&answer, exp))
+    }
+
+    /// A 4xx other than the ones the protocol gives a meaning: the OAuth error it names, from
+    /// the JSON body (`{"error": "..."}`) or, for UserInfo, the Bearer challenge.
+    fn read_error(&self, challenge: Option<&str>, body: &[u8]) -> Result<TokenInfo, ProviderFailure> {
+        let from_body = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(answer)) => answer.get("error").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        };
+        let from_challenge = match self.endpoint {
+            Endpoint::UserInfo => challenge.and_then(bearer_error),
+            Endpoint::Introspection => None,
+        };
+        match from_body.or(from_challenge).as_deref().map(OAuthError::from_code) {
+            Some(OAuthError::AboutTheToken) => Ok(TokenInfo::Inactive),
+            Some(OAuthError::AboutOurClient) => Err(ProviderFailure::ClientRejected),
+            Some(OAuthError::Other) | None => Err(ProviderFailure::BadStatus),
+        }
+    }
+
+    /// Whether the answer's `aud` (a string or a list of strings, RFC 7662 section 2.2)
+    /// contains a configured audience. Without configured audiences nothing is checked; an
+    /// introspection answer without `aud` fails, a UserInfo answer (OIDC UserInfo has no `aud`
+    /// unless it is a signed one) is checked only when it has one. An `aud` of another type is
+    /// garbage.
+    fn audience_matches(&self, aud: Option<&Value>) -> Result<bool, ProviderFailure> {
+        if self.audiences.is_empty() {
+            return Ok(true);
+        }
+        let listed: Vec<&str> = match aud {
+            None => return Ok(self.endpoint == Endpoint::UserInfo),
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<Vec<&str>>>()
+                .ok_or(ProviderFailure::Unparsable)?,
+            Some(_) => return Err(ProviderFailure::Unparsable),
+        };
+        Ok(listed
+            .iter()
+            .any(|aud| self.audiences.iter().any(|ours| ours == aud)))
+    }
+
+    /// Whether this provider checks a Bearer token no JWT provider of the route claimed: every
+    /// opaque token; a JWT only when its unverified `iss` is one of `jwt_issuers` (the provider
+    /// verifies it; the claim only picks who is asked).
+    pub fn checks(&self, shape: &BearerShape) -> bool {
+        match shape {
+            BearerShape::Opaque => true,
+            BearerShape::Jwt { issuer: Some(issuer) } => self.jwt_issuers.iter().any(|i| i == issuer),
+            BearerShape::Jwt { issuer: None } | BearerShape::BrokenJwt(_) => false,
+        }
     }
 
     /// The user field, or for a client-credentials token the client's service account.
@@ -227,6 +301,75 @@ impl OAuthProvider {
     }
 }
 
+/// What kind of OAuth error code (RFC 6749 section 5.2, RFC 6750 section 3.1, RFC 7662
+/// section 2.3) a provider answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OAuthError {
+    /// `invalid_request`, `invalid_token`, `unsupported_token_type`: the token is not one the
+    /// provider vouches for.
+    AboutTheToken,
+    /// `invalid_client`, `unauthorized_client`: the provider refuses us.
+    AboutOurClient,
+    /// Anything else (`server_error`, `temporarily_unavailable`, unknown codes).
+    Other,
+}
+
+impl OAuthError {
+    fn from_code(code: &str) -> Self {
+        match code {
+            "invalid_request" | "invalid_token" | "unsupported_token_type" => Self::AboutTheToken,
+            "invalid_client" | "unauthorized_client" => Self::AboutOurClient,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The `error` parameter of a `Bearer` challenge (RFC 6750 section 3), e.g.
+/// `Bearer realm="x", error="invalid_token"`.
+fn bearer_error(challenge: &str) -> Option<String> {
+    let (scheme, params) = challenge.trim().split_once(' ').unwrap_or((challenge.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    params.split(',').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        (name.trim().eq_ignore_ascii_case("error")).then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// A Bearer token as a callout provider sees it, before any verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerShape {
+    /// Not shaped like a compact JWS (RFC 7515 section 7.1): three dot-separated base64url
+    /// segments.
+    Opaque,
+    /// A JWT that parses, with its unverified `iss` if it is a string.
+    Jwt { issuer: Option<String> },
+    /// Shaped like a JWT but not one: refused as an invalid JWT, never sent to a provider.
+    BrokenJwt(JwtError),
+}
+
+impl BearerShape {
+    pub fn of(token: &str) -> Self {
+        let segments: Vec<&str> = token.split('.').collect();
+        let base64url = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+        };
+        let jws_shaped = matches!(segments.as_slice(), [header, payload, signature]
+            if !header.is_empty() && !payload.is_empty() && [header, payload, signature].iter().all(|s| base64url(s)));
+        if !jws_shaped {
+            return Self::Opaque;
+        }
+        match UntrustedJwt::parse(token) {
+            Ok(jwt) => Self::Jwt {
+                issuer: jwt.claims().get("iss").and_then(Value::as_str).map(str::to_owned),
+            },
+            Err(error) => Self::BrokenJwt(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,11 +392,28 @@ mod tests {
             cache_ttl_seconds: 300,
             negative_cache_ttl_seconds: 10,
             api_tokens: None,
+            audiences: vec![],
+            jwt_issuers: vec![],
+        }
+    }
+
+    fn with_audiences(endpoint: Endpoint) -> OAuthProvider {
+        OAuthProvider {
+            audiences: vec!["https://jira.example".into(), "jira".into()],
+            ..provider(endpoint)
+        }
+    }
+
+    fn fred() -> TokenInfo {
+        TokenInfo::Active {
+            user: "fred".into(),
+            scopes: vec![],
+            exp: None,
         }
     }
 
     fn read(body: &str) -> Result<TokenInfo, ProviderFailure> {
-        provider(Endpoint::Introspection).read_answer(200, body.as_bytes(), NOW)
+        provider(Endpoint::Introspection).read_answer(200, None, body.as_bytes(), NOW)
     }
 
     #[test]
@@ -334,10 +494,13 @@ mod tests {
     fn failures_are_named() {
         let p = provider(Endpoint::Introspection);
         assert_eq!(
-            p.read_answer(401, b"{}", NOW),
+            p.read_answer(401, None, b"{}", NOW),
             Err(ProviderFailure::ClientRejected)
         );
-        assert_eq!(p.read_answer(503, b"{}", NOW), Err(ProviderFailure::BadStatus));
+        assert_eq!(
+            p.read_answer(503, None, b"{}", NOW),
+            Err(ProviderFailure::BadStatus)
+        );
         for garbage in [
             "<html>",
             "[]",
@@ -348,15 +511,204 @@ mod tests {
             assert_eq!(read(garbage), Err(ProviderFailure::Unparsable), "{garbage}");
         }
         let userinfo = provider(Endpoint::UserInfo);
-        assert_eq!(userinfo.read_answer(401, b"", NOW), Ok(TokenInfo::Inactive));
+        assert_eq!(userinfo.read_answer(401, None, b"", NOW), Ok(TokenInfo::Inactive));
         assert_eq!(
-            userinfo.read_answer(200, br#"{"username":"fred"}"#, NOW),
+            userinfo.read_answer(200, None, br#"{"username":"fred"}"#, NOW),
             Ok(TokenInfo::Active {
                 user: "fred".into(),
                 scopes: vec![],
                 exp: None
             })
         );
+    }
+
+    #[test]
+    fn an_answer_for_another_audience_is_an_inactive_token() {
+        let p = with_audiences(Endpoint::Introspection);
+        let read = |body: &str| p.read_answer(200, None, body.as_bytes(), NOW);
+        for (body, expected) in [
+            (r#"{"active":true,"username":"fred","aud":"jira"}"#, Ok(fred())),
+            (
+                r#"{"active":true,"username":"fred","aud":["other","https://jira.example"]}"#,
+                Ok(fred()),
+            ),
+            (
+                r#"{"active":true,"username":"fred","aud":"https://other.example"}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (
+                r#"{"active":true,"username":"fred","aud":["a","b"]}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (
+                r#"{"active":true,"username":"fred","aud":[]}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (
+                r#"{"active":true,"username":"fred","aud":"JIRA"}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (r#"{"active":true,"username":"fred"}"#, Ok(TokenInfo::Inactive)),
+            (
+                r#"{"active":true,"username":"fred","aud":7}"#,
+                Err(ProviderFailure::Unparsable),
+            ),
+            (
+                r#"{"active":true,"username":"fred","aud":["jira",7]}"#,
+                Err(ProviderFailure::Unparsable),
+            ),
+        ] {
+            assert_eq!(read(body), expected, "{body}");
+        }
+        let unchecked = provider(Endpoint::Introspection);
+        assert_eq!(
+            unchecked.read_answer(200, None, br#"{"active":true,"username":"fred","aud":"x"}"#, NOW),
+            Ok(fred()),
+            "no audiences configured: aud is not looked at"
+        );
+    }
+
+    #[test]
+    fn a_userinfo_answer_is_audience_checked_only_when_it_names_one() {
+        let p = with_audiences(Endpoint::UserInfo);
+        let read = |body: &str| p.read_answer(200, None, body.as_bytes(), NOW);
+        assert_eq!(read(r#"{"username":"fred"}"#), Ok(fred()));
+        assert_eq!(read(r#"{"username":"fred","aud":"jira"}"#), Ok(fred()));
+        assert_eq!(
+            read(r#"{"username":"fred","aud":"other"}"#),
+            Ok(TokenInfo::Inactive)
+        );
+    }
+
+    #[test]
+    fn an_oauth_error_about_the_token_is_an_inactive_token_not_an_outage() {
+        let p = provider(Endpoint::Introspection);
+        for (status, body, expected) in [
+            (
+                400,
+                r#"{"error":"unsupported_token_type"}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (
+                400,
+                r#"{"error":"invalid_token","error_description":"x"}"#,
+                Ok(TokenInfo::Inactive),
+            ),
+            (400, r#"{"error":"invalid_request"}"#, Ok(TokenInfo::Inactive)),
+            (403, r#"{"error":"invalid_token"}"#, Ok(TokenInfo::Inactive)),
+            (
+                400,
+                r#"{"error":"invalid_client"}"#,
+                Err(ProviderFailure::ClientRejected),
+            ),
+            (
+                400,
+                r#"{"error":"unauthorized_client"}"#,
+                Err(ProviderFailure::ClientRejected),
+            ),
+            (
+                401,
+                r#"{"error":"invalid_token"}"#,
+                Err(ProviderFailure::ClientRejected),
+            ),
+            (
+                400,
+                r#"{"error":"server_error"}"#,
+                Err(ProviderFailure::BadStatus),
+            ),
+            (
+                429,
+                r#"{"error":"temporarily_unavailable"}"#,
+                Err(ProviderFailure::BadStatus),
+            ),
+            (
+                400,
+                r#"{"error":["invalid_token"]}"#,
+                Err(ProviderFailure::BadStatus),
+            ),
+            (400, "unsupported_token_type", Err(ProviderFailure::BadStatus)),
+            (404, "", Err(ProviderFailure::BadStatus)),
+            (
+                500,
+                r#"{"error":"invalid_token"}"#,
+                Err(ProviderFailure::BadStatus),
+            ),
+            (
+                503,
+                r#"{"error":"unsupported_token_type"}"#,
+                Err(ProviderFailure::BadStatus),
+            ),
+        ] {
+            assert_eq!(
+                p.read_answer(status, None, body.as_bytes(), NOW),
+                expected,
+                "{status} {body}"
+            );
+        }
+        let challenge = Some(r#"Bearer realm="x", error="invalid_token""#);
+        assert_eq!(
+            p.read_answer(400, challenge, b"", NOW),
+            Err(ProviderFailure::BadStatus),
+            "introspection errors are read from the body only"
+        );
+    }
+
+    #[test]
+    fn userinfo_reads_the_bearer_challenge_of_a_4xx() {
+        let p = provider(Endpoint::UserInfo);
+        let read = |status, challenge, body: &str| p.read_answer(status, challenge, body.as_bytes(), NOW);
+        assert_eq!(read(401, None, ""), Ok(TokenInfo::Inactive));
+        assert_eq!(read(403, None, "<html>"), Ok(TokenInfo::Inactive));
+        assert_eq!(
+            read(400, Some(r#"Bearer realm="x", error="invalid_request""#), ""),
+            Ok(TokenInfo::Inactive)
+        );
+        assert_eq!(
+            read(400, Some(r#"bearer error=invalid_token"#), ""),
+            Ok(TokenInfo::Inactive)
+        );
+        assert_eq!(
+            read(400, None, r#"{"error":"invalid_token"}"#),
+            Ok(TokenInfo::Inactive)
+        );
+        assert_eq!(
+            read(400, Some(r#"Basic realm="x", error="invalid_token""#), ""),
+            Err(ProviderFailure::BadStatus)
+        );
+        assert_eq!(read(400, Some("Bearer"), ""), Err(ProviderFailure::BadStatus));
+        assert_eq!(read(404, None, ""), Err(ProviderFailure::BadStatus));
+    }
+
+    #[test]
+    fn only_jwts_of_listed_issuers_are_introspected() {
+        let p = OAuthProvider {
+            jwt_issuers: vec!["https://kc/realms/jira".into()],
+            ..provider(Endpoint::Introspection)
+        };
+        let jwt = |claims: &str| {
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(claims))
+        };
+        let listed = jwt(r#"{"iss":"https://kc/realms/jira"}"#);
+        let other = jwt(r#"{"iss":"https://elsewhere"}"#);
+        let none = jwt(r#"{"sub":"fred"}"#);
+        for (token, checked) in [
+            ("opaque-token", true),
+            ("ya29.a0AfH6SMBx", true),
+            ("a.b.c.d.e", true),
+            (listed.as_str(), true),
+            (other.as_str(), false),
+            (none.as_str(), false),
+            ("not.a.jwt", false),
+        ] {
+            assert_eq!(p.checks(&BearerShape::of(token)), checked, "{token}");
+            assert_eq!(
+                provider(Endpoint::Introspection).checks(&BearerShape::of(token)),
+                matches!(BearerShape::of(token), BearerShape::Opaque),
+                "without jwt_issuers only opaque tokens: {token}"
+            );
+        }
+        assert!(matches!(BearerShape::of("not.a.jwt"), BearerShape::BrokenJwt(_)));
     }
 
     #[test]

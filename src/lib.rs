@@ -23,6 +23,7 @@ pub mod cache;
 pub mod callout;
 pub mod introspect;
 pub mod jwks_cache;
+pub mod logline;
 pub mod opaque;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]

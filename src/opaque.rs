@@ -156,6 +156,43 @@ pub fn answer_bucket(provider: &str, token: &str) -> u32 {
     cache.bucket(&answer_key(&cache, provider, None, token))
 }
 
+/// The cached answer of `provider` about `token` (for `Basic`, `basic_user`'s) at `now`.
+pub fn cached_answer(
+    store: &dyn SharedStore,
+    provider: &str,
+    basic_user: Option<&str>,
+    token: &str,
+    now: UnixSeconds,
+) -> Option<TokenInfo> {
+    let cache = oauth_cache();
+    read_cached(
+        &cache,
+        store,
+        &answer_key(&cache, provider, basic_user, token),
+        now,
+    )
+}
+
+/// A cache entry read back from shared data (which any writer may have filled): a
+/// well-formed answer that is still good at `now`, or a miss. An active answer whose own
+/// `exp` has passed, or whose user could not be a header value, is a miss whatever the
+/// entry's expiry says.
+fn read_cached(
+    cache: &SlotCache,
+    store: &dyn SharedStore,
+    key: &CacheKey,
+    now: UnixSeconds,
+) -> Option<TokenInfo> {
+    let info = serde_json::from_slice::<TokenInfo>(&cache.get(store, key, now)?).ok()?;
+    match &info {
+        TokenInfo::Active { user, exp, .. } => {
+            let usable = !user.is_empty() && !user.chars().any(char::is_control);
+            (usable && exp.is_none_or(|exp| exp > now)).then_some(info)
+        }
+        TokenInfo::Inactive | TokenInfo::UnmappedClient => Some(info),
+    }
+}
+
 /// Checks an opaque token with a callout provider: from the cache, or by asking it. For
 /// `Basic user:token` the cache key and the question include the user.
 pub(crate) fn verify_opaque(
@@ -168,10 +205,7 @@ pub(crate) fn verify_opaque(
 ) -> Result<Identity, Refusal> {
     let cache = oauth_cache();
     let key = answer_key(&cache, &provider.name, basic_user, token);
-    let cached = cache
-        .get(env.store, &key, now)
-        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
-    match cached {
+    match read_cached(&cache, env.store, &key, now) {
         Some(info) => {
             env.count.count("introspection.cache_hit");
             let context = TokenContext {
@@ -239,4 +273,50 @@ pub fn lockout_reset<'c>(
 /// Forgets a user's failed logins (the token service's reset succeeded).
 pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
     FailedLogins::new(store, &provider.client_secret).clear(user);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+
+    const NOW: UnixSeconds = 1_700_000_000;
+
+    fn store_answer(store: &MapStore, value: &[u8], until: UnixSeconds) {
+        let cache = oauth_cache();
+        cache.insert(store, &answer_key(&cache, "kc", None, "t"), value, until);
+    }
+
+    #[test]
+    fn a_cached_answer_is_served_only_while_both_the_entry_and_the_token_are_good() {
+        let active = |exp: Option<i64>, user: &str| {
+            serde_json::to_vec(&TokenInfo::Active {
+                user: user.into(),
+                scopes: vec![],
+                exp,
+            })
+            .unwrap()
+        };
+        for (value, until, served) in [
+            (active(Some(NOW + 10), "fred"), NOW + 10, true),
+            (active(None, "fred"), NOW + 10, true),
+            (active(Some(NOW + 10), "fred"), NOW, false),
+            (active(Some(NOW), "fred"), NOW + 100, false),
+            (active(None, ""), NOW + 100, false),
+            (active(None, "fr\ned"), NOW + 100, false),
+            (serde_json::to_vec(&TokenInfo::Inactive).unwrap(), NOW + 1, true),
+            (b"{\"Active\":{}}".to_vec(), NOW + 100, false),
+            (b"\xff\xfe".to_vec(), NOW + 100, false),
+        ] {
+            let store = MapStore::default();
+            store_answer(&store, &value, until);
+            let got = cached_answer(&store, "kc", None, "t", NOW);
+            assert_eq!(got.is_some(), served, "{}", String::from_utf8_lossy(&value));
+            assert_eq!(
+                cached_answer(&store, "kc", Some("fred"), "t", NOW),
+                None,
+                "Basic has its own key"
+            );
+        }
+    }
 }

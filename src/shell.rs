@@ -10,7 +10,7 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -30,6 +30,7 @@ use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VER
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
+use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
@@ -146,6 +147,8 @@ struct Worker {
     /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA and ECDSA
     /// signatures.
     host_signatures: bool,
+    /// Repeated callout warnings, one line per (provider, kind) per interval.
+    warnings: RefCell<LogLimiter<String>>,
 }
 
 impl SignatureHost for Worker {
@@ -208,6 +211,24 @@ impl Worker {
             orphans: RefCell::default(),
             in_root: std::cell::Cell::new(false),
             host_signatures,
+            warnings: RefCell::new(LogLimiter::new(WARNING_INTERVAL_MS, MAX_WARNING_KEYS)),
+        }
+    }
+
+    /// Starts a callout; `None` if the host refused it (logged, rate-limited per cluster).
+    fn dispatch(&self, callout: &Callout) -> Option<u32> {
+        dispatch(callout)
+            .map_err(|status| {
+                let message = format!("cannot call cluster `{}`: {status:?}", callout.cluster);
+                self.log_limited(LogLevel::Error, format!("{}/dispatch", callout.cluster), &message);
+            })
+            .ok()
+    }
+
+    /// Logs `message` unless a line of the same `key` was logged within the interval.
+    fn log_limited(&self, level: LogLevel, key: String, message: &str) {
+        if let Some(line) = self.warnings.borrow_mut().line(key, now_millis(), message) {
+            log(level, &line);
         }
     }
 
@@ -273,7 +294,7 @@ impl Worker {
             self.metrics.count("introspection.coalesced");
             return Action::Pause;
         }
-        if let Some(token) = dispatch(callout) {
+        if let Some(token) = self.dispatch(callout) {
             let dispatcher = (!self.in_root.get()).then_some(context_id);
             let ask = Ask {
                 callout: callout.clone(),
@@ -315,7 +336,10 @@ impl Worker {
         };
         let now = now_millis();
         let answer = match result {
-            CalloutResult::Response { status, body } => provider.read_answer(status, &body, seconds(now)),
+            CalloutResult::Response { status, body } => {
+                let challenge = callout_header("www-authenticate");
+                provider.read_answer(status, challenge.as_deref(), &body, seconds(now))
+            }
             CalloutResult::Failed => Err(ProviderFailure::NoResponse),
         };
         if let Err(failure) = answer {
@@ -330,7 +354,8 @@ impl Worker {
                 ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
                 other => format!("gave no usable answer ({other:?})"),
             };
-            log(level, &format!("token provider `{}` {what}", provider.name));
+            let key = format!("{}/{}", provider.name, failure.metric_name());
+            self.log_limited(level, key, &format!("token provider `{}` {what}", provider.name));
         }
         for (context_id, pending) in waiting {
             if hostcalls::set_effective_context(context_id).is_err() {
@@ -384,7 +409,7 @@ impl Worker {
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }
         self.metrics.count("directory.cache_miss");
-        match dispatch(callout) {
+        match self.dispatch(callout) {
             Some(token) => {
                 self.lookups.borrow_mut().insert(token, (context_id, pending));
                 Action::Pause
@@ -453,8 +478,9 @@ impl Worker {
             }
             (Err(error), _) => {
                 self.metrics.count("directory.callout_failed");
-                log(
+                self.log_limited(
                     LogLevel::Warn,
+                    format!("directory/{error:?}"),
                     &format!("user directory callout failed: {error:?}"),
                 );
             }
@@ -478,7 +504,7 @@ impl Worker {
                 timeout_ms: remote.settings.timeout_ms,
             };
             remote.keys.fetch_started();
-            match dispatch(&callout) {
+            match self.dispatch(&callout) {
                 Some(token) => {
                     self.fetches.borrow_mut().insert(token, remote.provider.clone());
                 }
@@ -516,8 +542,9 @@ impl Worker {
                 } else {
                     "no keys yet"
                 };
-                log(
+                self.log_limited(
                     LogLevel::Warn,
+                    format!("{provider}/jwks"),
                     &format!("JWKS of provider `{provider}` not loaded ({problem}); {kept}"),
                 );
                 remote.keys.fetch_failed(now);
@@ -584,7 +611,7 @@ impl Worker {
         for key in orphans {
             let callout = self.asks.borrow().get(&key).map(|ask| ask.callout.clone());
             let Some(callout) = callout else { continue };
-            match dispatch(&callout) {
+            match self.dispatch(&callout) {
                 Some(token) => {
                     self.ask_tokens.borrow_mut().insert(token, key);
                 }
@@ -806,8 +833,8 @@ fn read_request() -> Option<RequestHead> {
     })
 }
 
-/// Starts a callout; `None` if the host refused it (unknown cluster, bad headers).
-fn dispatch(callout: &Callout) -> Option<u32> {
+/// Starts a callout; the host's status if it refused it (unknown cluster, bad headers).
+fn dispatch(callout: &Callout) -> Result<u32, Status> {
     let mut headers: Vec<(&str, &str)> = vec![
         (":method", callout.method),
         (":path", &callout.path),
@@ -815,22 +842,13 @@ fn dispatch(callout: &Callout) -> Option<u32> {
     ];
     headers.extend(callout.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let timeout = Duration::from_millis(callout.timeout_ms);
-    match hostcalls::dispatch_http_call(
+    hostcalls::dispatch_http_call(
         &callout.cluster,
         headers,
         callout.body.as_deref(),
         vec![],
         timeout,
-    ) {
-        Ok(token) => Some(token),
-        Err(status) => {
-            log(
-                LogLevel::Error,
-                &format!("cannot call cluster `{}`: {status:?}", callout.cluster),
-            );
-            None
-        }
-    }
+    )
 }
 
 /// The response of the callout that just completed; no `:status` means it failed.
@@ -851,6 +869,13 @@ fn callout_result(body_size: usize) -> CalloutResult {
     .flatten()
     .unwrap_or_default();
     CalloutResult::Response { status, body }
+}
+
+/// A header of the callout response being delivered (callout callbacks only).
+fn callout_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+        .ok()
+        .flatten()
 }
 
 /// Applies the forward plan; `false` if the host refused any change.

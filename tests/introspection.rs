@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 const CLIENT: &str = "Basic dG9rZW5nYXRlOmNsaWVudC1zZWNyZXQ="; // tokengate:client-secret
 const INACTIVE: &str = "Expired Token / invalid_client_ID";
+const AUDIENCE: &str = "https://jira.test";
+/// The issuer whose JWTs `kc` introspects (Keycloak's access tokens are JWTs).
+const KC_ISSUER: &str = "https://kc.test/realms/jira";
 
 /// The fake provider's answer for a form body `token=<t>&...`.
 fn introspection_answer(request: &Received) -> Reply {
@@ -30,7 +33,8 @@ fn introspection_answer(request: &Received) -> Reply {
         .to_owned();
     let later = now() + 600;
     let active = |extra: Value| {
-        let mut answer = json!({"active": true, "exp": later, "scope": "read:jira-work"});
+        let mut answer =
+            json!({"active": true, "exp": later, "scope": "read:jira-work", "aud": ["account", AUDIENCE]});
         for (k, v) in extra.as_object().unwrap() {
             answer[k] = v.clone();
         }
@@ -51,6 +55,11 @@ fn introspection_answer(request: &Received) -> Reply {
         "shared-slow" => active(json!({"username": "fred"})).after(Duration::from_millis(400)),
         "garbage" => Reply::text(200, "<html>login</html>", "text/html"),
         "boom" => Reply::text(500, "internal error", "text/plain"),
+        t if t.starts_with("boom-") => Reply::text(500, "internal error", "text/plain"),
+        "other-audience" => active(json!({"username": "fred", "aud": "https://other.example"})),
+        "no-audience" => Reply::json(200, &json!({"active": true, "username": "fred", "exp": later})),
+        "unsupported" => Reply::json(400, &json!({"error": "unsupported_token_type"})),
+        "client-refused" => Reply::json(400, &json!({"error": "invalid_client"})),
         _ => Reply::json(200, &json!({"active": false})),
     }
 }
@@ -62,6 +71,8 @@ fn config(secret: &str, port_name: &str) -> String {
             "kc": {
                 "introspection": {"cluster": port_name, "path": "/introspect", "client_id": "tokengate", "client_secret": secret},
                 "timeout_ms": 500,
+                "audiences": [AUDIENCE],
+                "jwt_issuers": [KC_ISSUER],
                 "service_accounts": {"reporting": "svc-reports"},
                 "cache_ttl_seconds": 300,
                 "negative_cache_ttl_seconds": 300
@@ -319,4 +330,149 @@ fn when_the_request_that_asked_goes_away_the_others_waiting_for_the_answer_still
         2,
         "the root context asked again once"
     );
+}
+
+fn failed(envoy: &Envoy, kind: &str) -> u64 {
+    envoy.counter(&format!("wasmcustom.tokengate.introspection.failed.{kind}"))
+}
+
+fn all_failures(envoy: &Envoy) -> u64 {
+    ["client_rejected", "no_response", "bad_status", "unparsable"]
+        .iter()
+        .map(|kind| failed(envoy, kind))
+        .sum()
+}
+
+#[test]
+fn a_token_for_another_audience_is_refused_and_the_refusal_is_cached() {
+    let s = stack("client-secret");
+    assert_eq!(
+        get(&s.envoy, "/x", "fred-token").status,
+        200,
+        "the configured audience passes"
+    );
+    for token in ["other-audience", "no-audience"] {
+        let first = get(&s.envoy, "/x", token);
+        assert_eq!(
+            (first.status, message(&first).as_str()),
+            (401, INACTIVE),
+            "{token}"
+        );
+        let callouts = s.provider.count("/introspect");
+        let again = get(&s.envoy, "/x", token);
+        assert_eq!(
+            (again.status, message(&again).as_str()),
+            (401, INACTIVE),
+            "{token}"
+        );
+        assert_eq!(
+            s.provider.count("/introspect"),
+            callouts,
+            "{token}: the second refusal came from the negative cache"
+        );
+    }
+    assert!(
+        s.app.received().len() == 1,
+        "only fred-token reached the application"
+    );
+    assert_eq!(all_failures(&s.envoy), 0);
+}
+
+#[test]
+fn an_oauth_error_about_the_token_is_a_cached_401_not_an_outage() {
+    let s = stack("client-secret");
+    let first = get(&s.envoy, "/x", "unsupported");
+    assert_eq!(
+        (first.status, message(&first).as_str()),
+        (401, INACTIVE),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.header("www-authenticate"),
+        Some(r#"Bearer realm="jira", error="invalid_token""#)
+    );
+    let again = get(&s.envoy, "/x", "unsupported");
+    assert_eq!(again.status, 401);
+    assert_eq!(s.provider.count("/introspect"), 1, "negatively cached");
+    assert_eq!(all_failures(&s.envoy), 0, "no provider-failure counter");
+    assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.token_inactive"), 2);
+    assert_eq!(
+        s.envoy
+            .counter("wasmcustom.tokengate.denied.provider_unavailable"),
+        0
+    );
+    assert!(!s.envoy.log().contains("token provider `kc`"), "no warning");
+
+    // `invalid_client` is about us, not the token: our client was rejected.
+    let refused = get(&s.envoy, "/x", "client-refused");
+    assert_eq!(refused.status, 401);
+    assert_eq!(failed(&s.envoy, "client_rejected"), 1);
+    assert!(s.app.received().is_empty());
+}
+
+#[test]
+fn a_jwt_goes_to_introspection_only_when_the_provider_introspects_its_issuer() {
+    let s = stack("client-secret");
+    let jwt = |iss: &str| {
+        mint_tisjwt(
+            b"whatever-secret-the-filter-does-not-know",
+            &json!({"iss": iss, "sub": "fred", "exp": now() + 600}),
+        )
+    };
+    let stranger = get(&s.envoy, "/x", &jwt("https://stranger.example"));
+    assert_eq!(
+        (stranger.status, message(&stranger).as_str()),
+        (400, "Token Invalid: Error while validating the token."),
+        "{stranger:?}"
+    );
+    assert!(s.provider.received().is_empty(), "the provider got nothing");
+    assert_eq!(all_failures(&s.envoy), 0);
+
+    let keycloak = jwt(KC_ISSUER);
+    let asked = get(&s.envoy, "/x", &keycloak);
+    assert_eq!((asked.status, message(&asked).as_str()), (401, INACTIVE));
+    let sent = s.provider.received();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].body.contains(&keycloak),
+        "the JWT of the listed issuer was introspected"
+    );
+}
+
+#[test]
+fn a_thousand_failed_callouts_in_a_second_log_a_handful_of_lines_and_count_every_one() {
+    let s = stack("client-secret");
+    let port = s.envoy.port;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..4)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                (0..250)
+                    .map(|i| {
+                        let request = format!(
+                            "GET /direct/x HTTP/1.1\r\nhost: a\r\nconnection: close\r\nauthorization: Bearer boom-{thread}-{i}\r\n\r\n"
+                        );
+                        send_raw(port, request.as_bytes()).unwrap().status
+                    })
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let elapsed = started.elapsed();
+    assert_eq!(statuses.len(), 1000);
+    assert!(statuses.iter().all(|s| *s == 503), "every one is a 503");
+    assert_eq!(failed(&s.envoy, "bad_status"), 1000, "the counter is exact");
+    let log = s.envoy.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("token provider `kc` gave no usable answer"))
+        .count();
+    // One line per (provider, kind) per 10 s per Wasm VM: 2 workers (and the main thread).
+    let windows = 1 + elapsed.as_secs() / 10;
+    assert!(
+        (1..=3 * windows as usize).contains(&lines),
+        "{lines} warning lines in {elapsed:?}:\n{log}"
+    );
+    eprintln!("1,000 failed callouts in {elapsed:?}: {lines} warning lines");
 }
