@@ -95,15 +95,15 @@ impl fmt::Display for KeyError {
         match self {
             Self::MalformedJwks => f.write_str("not a JWKS: expected JSON {\"keys\": [...]}"),
             Self::NoUsableKey => f.write_str("no usable verification key"),
-            Self::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{kty}`"),
-            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve `{crv}`"),
+            Self::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{}`", shown(kty)),
+            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve `{}`", shown(crv)),
             Self::NotForSignatures => f.write_str("key `use` is not `sig`"),
             Self::SymmetricKeyNotAllowed => f.write_str("symmetric (oct) keys are not allowed here"),
             Self::MissingMember(name) => write!(f, "key member `{name}` is missing or not a string"),
             Self::BadMember(name) => write!(f, "key member `{name}` is invalid"),
             Self::RsaKeySize(bits) => write!(f, "RSA key of {bits} bits (2048 to 8192 allowed)"),
             Self::MalformedPem => f.write_str("malformed PEM"),
-            Self::UnsupportedPemLabel(label) => write!(f, "unsupported PEM block `{label}`"),
+            Self::UnsupportedPemLabel(label) => write!(f, "unsupported PEM block `{}`", shown(label)),
             Self::MalformedDer => f.write_str("malformed public key DER"),
             Self::UnsupportedSpkiAlgorithm => f.write_str("unsupported public key algorithm"),
             Self::EmptySecret => f.write_str("empty HMAC secret"),
@@ -111,7 +111,7 @@ impl fmt::Display for KeyError {
                 f.write_str("`alg` `Ed448` is not supported (Ed25519 is, as `Ed25519` or `EdDSA`)")
             }
             Self::UnsupportedAlgorithm(alg) => {
-                write!(f, "`alg` `{alg}` is not a supported signature algorithm")
+                write!(f, "`alg` `{}` is not a supported signature algorithm", shown(alg))
             }
             Self::AlgorithmNotForKeyType(alg) => {
                 write!(f, "`alg` `{}` cannot be used with this key type", alg.name())
@@ -126,7 +126,7 @@ impl fmt::Display for KeyError {
                 algorithm.min_hmac_secret_bytes().unwrap_or_default()
             ),
             Self::InKey { index, kid, problem } => match kid {
-                Some(kid) => write!(f, "key {index} (`kid` `{kid}`): {problem}"),
+                Some(kid) => write!(f, "key {index} (`kid` `{}`): {problem}", shown(kid)),
                 None => write!(f, "key {index}: {problem}"),
             },
         }
@@ -134,6 +134,17 @@ impl fmt::Display for KeyError {
 }
 
 impl std::error::Error for KeyError {}
+
+/// A member value of a (possibly remote, untrusted) key as a log can show it: control
+/// characters escaped, at most 40 characters.
+fn shown(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut shown: String = chars.by_ref().take(40).flat_map(char::escape_debug).collect();
+    if chars.next().is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
 
 /// Whether `kty: oct` JWKs may become HMAC secrets. Only a JWKS from local configuration may
 /// allow it: a remote JWKS that could add an HMAC secret could let anyone mint tokens.
@@ -933,6 +944,20 @@ pub(crate) mod tests {
         assert!(KeyError::UnsupportedAlgorithm("Ed448".into())
             .to_string()
             .contains("`Ed448` is not supported"));
+    }
+
+    #[test]
+    fn member_values_in_errors_are_escaped_and_shortened_for_logs() {
+        let forged = format!("x\nwasm log tokengate: all good{}", "y".repeat(100));
+        let text = KeyError::UnsupportedAlgorithm(forged).to_string();
+        assert!(
+            !text.contains('\n') && text.contains("x\\nwasm") && text.len() < 120,
+            "{text}"
+        );
+        assert_eq!(
+            KeyError::UnsupportedKeyType("PQC".into()).to_string(),
+            "unsupported key type `PQC`"
+        );
     }
 
     #[test]
