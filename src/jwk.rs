@@ -18,7 +18,7 @@ use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 use std::fmt;
 
 use crate::hostcrypto::{ec_spki_der, rsa_spki_der};
-use crate::jwt::HmacSecret;
+use crate::jwt::{Algorithm, HmacSecret};
 
 /// RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used".
 const MIN_RSA_BITS: usize = 2048;
@@ -70,6 +70,24 @@ pub enum KeyError {
     UnsupportedSpkiAlgorithm,
     /// An HMAC secret of zero bytes.
     EmptySecret,
+    /// A JWK's `alg` is not an algorithm this build verifies with (`Ed448`, `RSA-OAEP`,
+    /// `A128KW`, a typo): the key is for something else, or for nothing here.
+    UnsupportedAlgorithm(String),
+    /// A JWK's `alg` is a signature algorithm of another key type (`ES256` on an RSA key,
+    /// `HS256` on an EC key, `RS256` on an `oct` key): never a key for that algorithm.
+    AlgorithmNotForKeyType(Algorithm),
+    /// An `oct` JWK without `alg`: an HMAC secret is bound to exactly one of HS256, HS384,
+    /// HS512, so that one secret never serves two hash functions.
+    HmacAlgorithmMissing,
+    /// An HMAC secret shorter than its algorithm's hash (RFC 7518 section 3.2).
+    HmacSecretTooShort { algorithm: Algorithm, bytes: usize },
+    /// The problem of one key of a local JWKS, which may not be skipped: an `oct` key is the
+    /// operator's own secret, so a broken one is a configuration error, not noise.
+    InKey {
+        index: usize,
+        kid: Option<String>,
+        problem: Box<KeyError>,
+    },
 }
 
 impl fmt::Display for KeyError {
@@ -77,23 +95,60 @@ impl fmt::Display for KeyError {
         match self {
             Self::MalformedJwks => f.write_str("not a JWKS: expected JSON {\"keys\": [...]}"),
             Self::NoUsableKey => f.write_str("no usable verification key"),
-            Self::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{kty}`"),
-            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve `{crv}`"),
+            Self::UnsupportedKeyType(kty) => write!(f, "unsupported key type `{}`", shown(kty)),
+            Self::UnsupportedCurve(crv) => write!(f, "unsupported curve `{}`", shown(crv)),
             Self::NotForSignatures => f.write_str("key `use` is not `sig`"),
             Self::SymmetricKeyNotAllowed => f.write_str("symmetric (oct) keys are not allowed here"),
             Self::MissingMember(name) => write!(f, "key member `{name}` is missing or not a string"),
             Self::BadMember(name) => write!(f, "key member `{name}` is invalid"),
             Self::RsaKeySize(bits) => write!(f, "RSA key of {bits} bits (2048 to 8192 allowed)"),
             Self::MalformedPem => f.write_str("malformed PEM"),
-            Self::UnsupportedPemLabel(label) => write!(f, "unsupported PEM block `{label}`"),
+            Self::UnsupportedPemLabel(label) => write!(f, "unsupported PEM block `{}`", shown(label)),
             Self::MalformedDer => f.write_str("malformed public key DER"),
             Self::UnsupportedSpkiAlgorithm => f.write_str("unsupported public key algorithm"),
             Self::EmptySecret => f.write_str("empty HMAC secret"),
+            Self::UnsupportedAlgorithm(alg) if alg == "Ed448" => {
+                f.write_str("`alg` `Ed448` is not supported (Ed25519 is, as `Ed25519` or `EdDSA`)")
+            }
+            Self::UnsupportedAlgorithm(alg) => {
+                write!(f, "`alg` `{}` is not a supported signature algorithm", shown(alg))
+            }
+            Self::AlgorithmNotForKeyType(alg) => {
+                write!(f, "`alg` `{}` cannot be used with this key type", alg.name())
+            }
+            Self::HmacAlgorithmMissing => {
+                f.write_str("an `oct` key must name its `alg`: HS256, HS384 or HS512")
+            }
+            Self::HmacSecretTooShort { algorithm, bytes } => write!(
+                f,
+                "`k` has {bytes} bytes; {} needs at least {} (RFC 7518 section 3.2)",
+                algorithm.name(),
+                algorithm.min_hmac_secret_bytes().unwrap_or_default()
+            ),
+            Self::InKey { index, kid, problem } => match kid {
+                Some(kid) => write!(f, "key {index} (`kid` `{}`): {problem}", shown(kid)),
+                None => write!(f, "key {index}: {problem}"),
+            },
         }
     }
 }
 
 impl std::error::Error for KeyError {}
+
+/// A member value of a (possibly remote, untrusted) key as a log can show it: control
+/// characters as `?`, at most 40 characters.
+fn shown(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut shown: String = chars
+        .by_ref()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if chars.next().is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
 
 /// Whether `kty: oct` JWKs may become HMAC secrets. Only a JWKS from local configuration may
 /// allow it: a remote JWKS that could add an HMAC secret could let anyone mint tokens.
@@ -181,11 +236,12 @@ impl fmt::Debug for KeyMaterial {
     }
 }
 
-/// One configured key, with the JWK's `kid` and `alg` when it had them.
+/// One configured key, with the JWK's `kid` and `alg` when it had them. A key's `alg` is
+/// always one this build verifies and always of the key's own type (checked when it is built).
 #[derive(Debug, Clone)]
 pub struct VerificationKey {
     kid: Option<String>,
-    alg: Option<String>,
+    alg: Option<Algorithm>,
     material: KeyMaterial,
 }
 
@@ -193,12 +249,29 @@ impl VerificationKey {
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
-    /// The JWK's own `alg`: when present, the only algorithm this key may verify.
-    pub fn alg(&self) -> Option<&str> {
-        self.alg.as_deref()
+    /// The JWK's own `alg`: when present, the only algorithm this key may verify. Always
+    /// present on an HMAC secret from a JWKS.
+    pub fn alg(&self) -> Option<Algorithm> {
+        self.alg
     }
     pub fn material(&self) -> &KeyMaterial {
         &self.material
+    }
+
+    /// Whether this key may check `algorithm`'s signatures: the key type is the algorithm's
+    /// (an RSA, EC or OKP key is never an HMAC secret, an HMAC secret never checks RS*, PS*,
+    /// ES*, EdDSA or Ed25519), its own `alg` (if any) is this one, and an HMAC secret is at
+    /// least as long as the hash (RFC 7518 section 3.2).
+    pub fn fits(&self, algorithm: Algorithm) -> bool {
+        let long_enough = match &self.material {
+            KeyMaterial::Hmac(secret) => algorithm
+                .min_hmac_secret_bytes()
+                .is_some_and(|min| secret.len() >= min),
+            _ => true,
+        };
+        self.alg.is_none_or(|alg| alg == algorithm)
+            && self.material.kind() == algorithm.key_kind()
+            && long_enough
     }
 }
 
@@ -215,9 +288,11 @@ impl KeySet {
         Self::from_jwks_with(bytes, SymmetricKeys::Refuse)
     }
 
-    /// A JWKS. Keys this build cannot use (unknown `kty` or `crv`, `use` other than `sig`,
-    /// refused `oct`, malformed members) are skipped, as RFC 7517 section 5 asks for unknown
-    /// key types; if none is left, the first key's problem is the error.
+    /// A JWKS. Keys this build cannot use (unknown `kty`, `crv` or `alg`, an `alg` of another
+    /// key type, `use` other than `sig`, refused `oct`, malformed members) are skipped, as RFC
+    /// 7517 section 5 asks for unknown key types; if none is left, the first key's problem is
+    /// the error. Where `oct` keys are allowed, a broken `oct` key is an error
+    /// ([`KeyError::InKey`]) rather than skipped: it can only be the operator's mistake.
     pub fn from_jwks_with(bytes: &[u8], symmetric: SymmetricKeys) -> Result<Self, KeyError> {
         let raw_keys = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(mut set)) => match set.remove("keys") {
@@ -228,9 +303,16 @@ impl KeySet {
         };
         let mut keys = Vec::new();
         let mut first_problem = None;
-        for raw in raw_keys {
+        for (index, raw) in raw_keys.into_iter().enumerate() {
+            let local_secret =
+                symmetric == SymmetricKeys::Allow && raw.get("kty") == Some(&Value::from("oct"));
+            let kid = raw.get("kid").and_then(Value::as_str).map(str::to_owned);
             match key_from_jwk(raw, symmetric) {
                 Ok(key) => keys.push(key),
+                Err(problem) if local_secret => {
+                    let problem = Box::new(problem);
+                    return Err(KeyError::InKey { index, kid, problem });
+                }
                 Err(problem) => {
                     first_problem.get_or_insert(problem);
                 }
@@ -290,6 +372,11 @@ impl KeySet {
         self.keys.iter()
     }
 
+    /// Whether some key of the set may check `algorithm` ([`VerificationKey::fits`]).
+    pub fn can_check(&self, algorithm: Algorithm) -> bool {
+        self.keys.iter().any(|key| key.fits(algorithm))
+    }
+
     fn non_empty(keys: Vec<VerificationKey>, problem: Option<KeyError>) -> Result<Self, KeyError> {
         if keys.is_empty() {
             return Err(problem.unwrap_or(KeyError::NoUsableKey));
@@ -328,18 +415,28 @@ fn key_from_jwk(raw: Value, symmetric: SymmetricKeys) -> Result<VerificationKey,
     if jwk.public_key_use.as_deref().is_some_and(|u| u != "sig") {
         return Err(KeyError::NotForSignatures);
     }
+    // RFC 7517 section 4.4: `alg` names the algorithm the key is intended for; one this build
+    // does not verify (Ed448 among them) makes the key useless here, whatever its type.
+    let alg = jwk
+        .alg
+        .as_deref()
+        .map(|name| Algorithm::from_name(name).ok_or_else(|| KeyError::UnsupportedAlgorithm(name.to_owned())))
+        .transpose()?;
     let material = match jwk.kty.as_deref() {
         Some("RSA") => KeyMaterial::Rsa(rsa_from_jwk(&jwk)?),
         Some("EC") => ec_from_jwk(&jwk)?,
         Some("OKP") => ed25519_from_jwk(&jwk)?,
-        Some("oct") if symmetric == SymmetricKeys::Allow => hmac_from_jwk(&jwk)?,
+        Some("oct") if symmetric == SymmetricKeys::Allow => hmac_from_jwk(&jwk, alg)?,
         Some("oct") => return Err(KeyError::SymmetricKeyNotAllowed),
         Some(other) => return Err(KeyError::UnsupportedKeyType(other.to_owned())),
         None => return Err(KeyError::MissingMember("kty")),
     };
+    if let Some(alg) = alg.filter(|alg| alg.key_kind() != material.kind()) {
+        return Err(KeyError::AlgorithmNotForKeyType(alg));
+    }
     Ok(VerificationKey {
         kid: jwk.kid,
-        alg: jwk.alg,
+        alg,
         material,
     })
 }
@@ -428,11 +525,19 @@ fn ed25519_from_jwk(jwk: &Jwk) -> Result<KeyMaterial, KeyError> {
         .map_err(|_| KeyError::BadMember("x"))
 }
 
-/// RFC 7518 section 6.4.1.
-fn hmac_from_jwk(jwk: &Jwk) -> Result<KeyMaterial, KeyError> {
+/// RFC 7518 section 6.4.1. The key must name its HS* `alg` (the caller checks that it is an
+/// HMAC one) and be at least as long as that hash (RFC 7518 section 3.2).
+fn hmac_from_jwk(jwk: &Jwk, alg: Option<Algorithm>) -> Result<KeyMaterial, KeyError> {
+    let algorithm = alg.ok_or(KeyError::HmacAlgorithmMissing)?;
     let secret = member(&jwk.k, "k")?;
     if secret.is_empty() {
         return Err(KeyError::EmptySecret);
+    }
+    if let Some(min) = algorithm.min_hmac_secret_bytes() {
+        if secret.len() < min {
+            let bytes = secret.len();
+            return Err(KeyError::HmacSecretTooShort { algorithm, bytes });
+        }
     }
     Ok(KeyMaterial::Hmac(HmacSecret::new(secret)))
 }
@@ -567,14 +672,17 @@ pub(crate) mod tests {
                 Algorithm::ES256 => Es256.sign(&self.p256(), input).as_bytes().to_vec(),
                 Algorithm::ES384 => Es384.sign(&self.p384(), input).as_bytes().to_vec(),
                 Algorithm::ES512 => Es512.sign(&self.p521(), input).as_bytes().to_vec(),
-                Algorithm::EdDSA => Ed25519.sign(&self.ed25519().sk, input).as_bytes().to_vec(),
+                Algorithm::EdDSA | Algorithm::Ed25519 => {
+                    Ed25519.sign(&self.ed25519().sk, input).as_bytes().to_vec()
+                }
                 Algorithm::HS256 => Hs256.sign(&Hs256Key::new(&secret), input).as_bytes().to_vec(),
                 Algorithm::HS384 => Hs384.sign(&Hs384Key::new(&secret), input).as_bytes().to_vec(),
                 Algorithm::HS512 => Hs512.sign(&Hs512Key::new(&secret), input).as_bytes().to_vec(),
             }
         }
 
-        /// The public JWK (or `oct` secret) that checks `alg`, with `kid`, without `alg`.
+        /// The public JWK that checks `alg`, with `kid`, without `alg`; or the `oct` secret,
+        /// with `kid` and `alg` (an `oct` key must name its algorithm).
         pub fn jwk(&self, alg: Algorithm, kid: &str) -> Value {
             let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
             let ec = |crv: &str, point: &[u8]| {
@@ -601,13 +709,14 @@ pub(crate) mod tests {
                         .as_bytes(),
                 ),
                 KeyKind::Ed25519 => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&self.ed25519().pk[..])}),
-                KeyKind::Hmac => json!({"kty": "oct", "k": b64(&self.hmac_secret())}),
+                KeyKind::Hmac => json!({"kty": "oct", "alg": alg.name(), "k": b64(&self.hmac_secret())}),
             };
             jwk["kid"] = json!(kid);
             jwk
         }
 
-        /// A JWKS with one key per kind, each with `kid` = the kind's name; HMAC allowed.
+        /// A JWKS with one key per kind, each with `kid` = the kind's name, and three `oct`
+        /// keys (kid `Hmac`), one per HS* algorithm; HMAC allowed.
         pub fn key_set(&self) -> KeySet {
             let keys: Vec<Value> = Algorithm::ALL
                 .into_iter()
@@ -620,6 +729,8 @@ pub(crate) mod tests {
                             | Algorithm::ES512
                             | Algorithm::EdDSA
                             | Algorithm::HS256
+                            | Algorithm::HS384
+                            | Algorithm::HS512
                     )
                 })
                 .map(|alg| self.jwk(alg, &format!("{:?}", alg.key_kind())))
@@ -658,7 +769,7 @@ pub(crate) mod tests {
         assert_eq!(set.len(), 2);
         assert!(set.contains_kid("r1") && set.contains_kid("e1") && !set.contains_kid("R1"));
         let first = set.iter().next().unwrap();
-        assert_eq!((first.kid(), first.alg()), (Some("r1"), Some("RS256")));
+        assert_eq!((first.kid(), first.alg()), (Some("r1"), Some(Algorithm::RS256)));
         assert_eq!(first.material().kind(), KeyKind::Rsa);
     }
 
@@ -678,6 +789,199 @@ pub(crate) mod tests {
         assert!(!remote.contains_kid("h") && remote.contains_kid("e"));
         let local = KeySet::from_jwks_with(&mixed, SymmetricKeys::Allow).unwrap();
         assert_eq!(local.len(), 2);
+    }
+
+    fn local(keys: Value) -> Result<KeySet, KeyError> {
+        KeySet::from_jwks_with(&jwks(keys), SymmetricKeys::Allow)
+    }
+
+    fn oct(alg: Option<&str>, bytes: usize) -> Value {
+        let mut key = json!({"kty": "oct", "kid": "h", "k": URL_SAFE_NO_PAD.encode(vec![7_u8; bytes])});
+        if let Some(alg) = alg {
+            key["alg"] = json!(alg);
+        }
+        key
+    }
+
+    fn in_key(index: usize, kid: Option<&str>, problem: KeyError) -> Option<KeyError> {
+        let kid = kid.map(str::to_owned);
+        let problem = Box::new(problem);
+        Some(KeyError::InKey { index, kid, problem })
+    }
+
+    #[test]
+    fn an_oct_key_is_bound_to_the_hs_algorithm_it_names_and_checks_no_other() {
+        let set = local(json!([oct(Some("HS384"), 48)])).unwrap();
+        let key = set.iter().next().unwrap();
+        assert_eq!((key.kid(), key.alg()), (Some("h"), Some(Algorithm::HS384)));
+        for alg in Algorithm::ALL {
+            assert_eq!(key.fits(alg), alg == Algorithm::HS384, "{alg:?}");
+            assert_eq!(set.can_check(alg), alg == Algorithm::HS384, "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn a_local_oct_key_without_alg_is_a_configuration_error_naming_the_key() {
+        let rsa = TestKeys::issuer().jwk(Algorithm::RS256, "r");
+        // RFC 7515 appendix A.1's key is published without `alg`: it must be given one.
+        let error = local(json!([rsa, oct(None, 64)])).err();
+        assert_eq!(error, in_key(1, Some("h"), KeyError::HmacAlgorithmMissing));
+        let text = error.unwrap().to_string();
+        assert_eq!(
+            text,
+            "key 1 (`kid` `h`): an `oct` key must name its `alg`: HS256, HS384 or HS512"
+        );
+    }
+
+    #[test]
+    fn a_local_oct_key_shorter_than_its_hash_is_refused_and_one_as_long_is_accepted() {
+        for (alg, algorithm, min) in [
+            ("HS256", Algorithm::HS256, 32),
+            ("HS384", Algorithm::HS384, 48),
+            ("HS512", Algorithm::HS512, 64),
+        ] {
+            assert!(local(json!([oct(Some(alg), min)])).is_ok(), "{alg}");
+            let short = KeyError::HmacSecretTooShort {
+                algorithm,
+                bytes: min - 1,
+            };
+            assert_eq!(
+                local(json!([oct(Some(alg), min - 1)])).err(),
+                in_key(0, Some("h"), short)
+            );
+        }
+        let mut unnamed = oct(Some("HS256"), 0);
+        unnamed.as_object_mut().unwrap().remove("kid");
+        assert_eq!(
+            local(json!([unnamed])).err(),
+            in_key(0, None, KeyError::EmptySecret)
+        );
+    }
+
+    #[test]
+    fn a_local_oct_key_naming_another_algorithm_or_use_is_refused() {
+        for (alg, problem) in [
+            ("RS256", KeyError::AlgorithmNotForKeyType(Algorithm::RS256)),
+            ("EdDSA", KeyError::AlgorithmNotForKeyType(Algorithm::EdDSA)),
+            ("A128KW", KeyError::UnsupportedAlgorithm("A128KW".into())),
+            ("hs256", KeyError::UnsupportedAlgorithm("hs256".into())),
+            ("none", KeyError::UnsupportedAlgorithm("none".into())),
+        ] {
+            assert_eq!(
+                local(json!([oct(Some(alg), 64)])).err(),
+                in_key(0, Some("h"), problem),
+                "{alg}"
+            );
+        }
+        let mut encryption = oct(Some("HS256"), 64);
+        encryption["use"] = json!("enc");
+        assert_eq!(
+            local(json!([encryption])).err(),
+            in_key(0, Some("h"), KeyError::NotForSignatures)
+        );
+        let mut broken = oct(Some("HS256"), 64);
+        broken["k"] = json!("not base64!");
+        assert_eq!(
+            local(json!([broken])).err(),
+            in_key(0, Some("h"), KeyError::BadMember("k"))
+        );
+    }
+
+    #[test]
+    fn a_remote_jwks_never_yields_an_hmac_secret_even_one_with_alg() {
+        let ec = TestKeys::issuer().jwk(Algorithm::ES256, "e");
+        for alg in [Some("HS256"), Some("HS512"), None] {
+            let set = KeySet::from_jwks(&jwks(json!([oct(alg, 64), ec.clone()]))).unwrap();
+            assert!(
+                set.iter().all(|key| key.material().kind() != KeyKind::Hmac),
+                "{alg:?}"
+            );
+            assert_eq!(
+                KeySet::from_jwks(&jwks(json!([oct(alg, 64)]))).err(),
+                Some(KeyError::SymmetricKeyNotAllowed)
+            );
+        }
+    }
+
+    #[test]
+    fn a_public_key_whose_alg_is_of_another_type_or_unknown_is_skipped() {
+        let keys = TestKeys::issuer();
+        let with_alg = |alg: Algorithm, name: &str| {
+            let mut jwk = keys.jwk(alg, name);
+            jwk["alg"] = json!(name);
+            jwk
+        };
+        for (jwk, problem) in [
+            (
+                with_alg(Algorithm::RS256, "ES256"),
+                KeyError::AlgorithmNotForKeyType(Algorithm::ES256),
+            ),
+            (
+                with_alg(Algorithm::ES256, "HS256"),
+                KeyError::AlgorithmNotForKeyType(Algorithm::HS256),
+            ),
+            (
+                with_alg(Algorithm::ES256, "ES384"),
+                KeyError::AlgorithmNotForKeyType(Algorithm::ES384),
+            ),
+            (
+                with_alg(Algorithm::EdDSA, "Ed448"),
+                KeyError::UnsupportedAlgorithm("Ed448".into()),
+            ),
+            (
+                with_alg(Algorithm::RS256, "RSA-OAEP"),
+                KeyError::UnsupportedAlgorithm("RSA-OAEP".into()),
+            ),
+        ] {
+            let only = jwks(json!([jwk.clone()]));
+            assert_eq!(KeySet::from_jwks(&only).err(), Some(problem.clone()), "{jwk}");
+            assert_eq!(
+                KeySet::from_jwks_with(&only, SymmetricKeys::Allow).err(),
+                Some(problem),
+                "{jwk}"
+            );
+            let with_good = jwks(json!([jwk, keys.jwk(Algorithm::EdDSA, "ok")]));
+            let set = KeySet::from_jwks(&with_good).unwrap();
+            assert_eq!(set.len(), 1);
+            assert!(set.contains_kid("ok"));
+        }
+        assert!(KeyError::UnsupportedAlgorithm("Ed448".into())
+            .to_string()
+            .contains("`Ed448` is not supported"));
+    }
+
+    #[test]
+    fn member_values_in_errors_are_escaped_and_shortened_for_logs() {
+        let forged = format!("x\nwasm log tokengate: all good{}", "y".repeat(100));
+        let text = KeyError::UnsupportedAlgorithm(forged).to_string();
+        assert!(
+            !text.contains('\n') && text.contains("x?wasm") && text.len() < 120,
+            "{text}"
+        );
+        assert_eq!(
+            KeyError::UnsupportedKeyType("PQC".into()).to_string(),
+            "unsupported key type `PQC`"
+        );
+    }
+
+    #[test]
+    fn an_okp_key_may_be_bound_to_ed25519_or_eddsa() {
+        let keys = TestKeys::issuer();
+        for (name, alg) in [("Ed25519", Algorithm::Ed25519), ("EdDSA", Algorithm::EdDSA)] {
+            let mut jwk = keys.jwk(Algorithm::EdDSA, "ed");
+            jwk["alg"] = json!(name);
+            let set = KeySet::from_jwks(&jwks(json!([jwk]))).unwrap();
+            let key = set.iter().next().unwrap();
+            assert_eq!(key.alg(), Some(alg));
+            assert!(key.fits(alg));
+            assert!(!key.fits(if alg == Algorithm::EdDSA {
+                Algorithm::Ed25519
+            } else {
+                Algorithm::EdDSA
+            }));
+        }
+        let unbound = KeySet::from_jwks(&jwks(json!([keys.jwk(Algorithm::EdDSA, "ed")]))).unwrap();
+        assert!(unbound.can_check(Algorithm::EdDSA) && unbound.can_check(Algorithm::Ed25519));
     }
 
     #[test]

@@ -63,8 +63,9 @@ pub enum JwtError {
     LifetimeTooLong,
 }
 
-/// JWS algorithms this build verifies (RFC 7518 section 3.1, RFC 8037 section 3.1), compared
-/// case-sensitively with the header's `alg`. `none` is not one of them.
+/// JWS algorithms this build verifies (RFC 7518 section 3.1, RFC 8037 section 3.1, RFC 9864
+/// section 2.2), compared case-sensitively with the header's `alg`. `none` is not one of them,
+/// nor is `Ed448` (no Ed448 keys are supported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     RS256,
@@ -76,14 +77,18 @@ pub enum Algorithm {
     ES256,
     ES384,
     ES512,
+    /// EdDSA over Ed25519 under its polymorphic RFC 8037 name.
     EdDSA,
+    /// EdDSA over Ed25519 under its fully-specified RFC 9864 name; the same signatures as
+    /// [`Algorithm::EdDSA`], but a JWK bound to one name does not verify the other.
+    Ed25519,
     HS256,
     HS384,
     HS512,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 13] = [
+    pub const ALL: [Algorithm; 14] = [
         Self::RS256,
         Self::RS384,
         Self::RS512,
@@ -94,6 +99,7 @@ impl Algorithm {
         Self::ES384,
         Self::ES512,
         Self::EdDSA,
+        Self::Ed25519,
         Self::HS256,
         Self::HS384,
         Self::HS512,
@@ -116,6 +122,7 @@ impl Algorithm {
             Self::ES384 => "ES384",
             Self::ES512 => "ES512",
             Self::EdDSA => "EdDSA",
+            Self::Ed25519 => "Ed25519",
             Self::HS256 => "HS256",
             Self::HS384 => "HS384",
             Self::HS512 => "HS512",
@@ -130,8 +137,19 @@ impl Algorithm {
             Self::ES256 => KeyKind::P256,
             Self::ES384 => KeyKind::P384,
             Self::ES512 => KeyKind::P521,
-            Self::EdDSA => KeyKind::Ed25519,
+            Self::EdDSA | Self::Ed25519 => KeyKind::Ed25519,
             Self::HS256 | Self::HS384 | Self::HS512 => KeyKind::Hmac,
+        }
+    }
+
+    /// For HS*, the shortest secret that may be used: RFC 7518 section 3.2, "a key of the same
+    /// size as the hash output ... or larger MUST be used". `None` for the other algorithms.
+    pub fn min_hmac_secret_bytes(self) -> Option<usize> {
+        match self {
+            Self::HS256 => Some(32),
+            Self::HS384 => Some(48),
+            Self::HS512 => Some(64),
+            _ => None,
         }
     }
 }
@@ -242,8 +260,7 @@ impl<'a> UntrustedJwt<'a> {
 
     fn may_check(&self, key: &VerificationKey, algorithm: Algorithm) -> bool {
         let kid_matches = self.kid().is_none_or(|kid| key.kid() == Some(kid));
-        let alg_matches = key.alg().is_none_or(|alg| alg == algorithm.name());
-        kid_matches && alg_matches && key.material().kind() == algorithm.key_kind()
+        kid_matches && key.fits(algorithm)
     }
 
     /// Checks the signature with one HMAC secret; any other algorithm is a bad signature.
@@ -284,6 +301,15 @@ pub struct HmacSecret(Vec<u8>);
 impl HmacSecret {
     pub fn new(bytes: Vec<u8>) -> Self {
         Self(bytes)
+    }
+
+    /// The secret's length in bytes (not secret: RFC 7518 section 3.2 bounds it).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -341,7 +367,9 @@ fn signature_verifies(
         (Algorithm::ES512, KeyMaterial::P521(key)) => ecdsa(Hash::Sha512, 66, &key.spki_der, &|| {
             signature_matches(&Es512, &key.public, input, signature)
         }),
-        (Algorithm::EdDSA, KeyMaterial::Ed25519(key)) => signature_matches(&Ed25519, key, input, signature),
+        (Algorithm::EdDSA | Algorithm::Ed25519, KeyMaterial::Ed25519(key)) => {
+            signature_matches(&Ed25519, key, input, signature)
+        }
         (_, KeyMaterial::Hmac(secret)) => hmac_matches(algorithm, secret, input, signature),
         _ => false,
     }
@@ -986,6 +1014,131 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    fn local_set(keys: Value) -> KeySet {
+        let jwks = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
+        KeySet::from_jwks_with(&jwks, SymmetricKeys::Allow).unwrap()
+    }
+
+    #[test]
+    fn an_oct_key_bound_to_hs256_refuses_other_hs_sizes_and_every_public_key_algorithm() {
+        let issuer = TestKeys::issuer();
+        let keys = local_set(json!([issuer.jwk(Algorithm::HS256, "h")]));
+        let hs256 = signed(&issuer, Algorithm::HS256, &alg_header(Algorithm::HS256), "{}");
+        assert_eq!(verify_with(&hs256, &keys), Ok(Algorithm::HS256));
+        // The same secret under HS384/HS512, and every asymmetric algorithm with the key's kid.
+        for alg in Algorithm::ALL.into_iter().filter(|alg| *alg != Algorithm::HS256) {
+            for header in [
+                alg_header(alg),
+                json!({"alg": alg.name(), "kid": "h"}).to_string(),
+            ] {
+                let token = signed(&issuer, alg, &header, "{}");
+                assert_eq!(
+                    verify_with(&token, &keys),
+                    Err(JwtError::NoMatchingKey),
+                    "{alg:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_bound_to_rs256_refuses_hs256_even_beside_an_oct_key() {
+        let issuer = TestKeys::issuer();
+        let mut rsa = issuer.jwk(Algorithm::RS256, "r");
+        rsa["alg"] = json!("RS256");
+        let keys = local_set(json!([rsa.clone(), issuer.jwk(Algorithm::HS256, "h")]));
+        let rs256 = signed(&issuer, Algorithm::RS256, r#"{"alg":"RS256","kid":"r"}"#, "{}");
+        assert_eq!(verify_with(&rs256, &keys), Ok(Algorithm::RS256));
+        // The RSA key's bytes (modulus, JWK text, PEM) as an HMAC secret, with and without
+        // its kid: with it, no key fits; without, only the oct key is tried, and fails.
+        let modulus = URL_SAFE_NO_PAD.decode(rsa["n"].as_str().unwrap()).unwrap();
+        for secret in [
+            modulus,
+            rsa.to_string().into_bytes(),
+            rsa_public_pem().into_bytes(),
+        ] {
+            let with_kid = sign_raw(Algorithm::HS256, r#"{"alg":"HS256","kid":"r"}"#, "{}", &secret);
+            assert_eq!(verify_with(&with_kid, &keys), Err(JwtError::NoMatchingKey));
+            let without = sign_raw(Algorithm::HS256, r#"{"alg":"HS256"}"#, "{}", &secret);
+            assert_eq!(verify_with(&without, &keys), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn ed25519_is_eddsa_under_its_fully_specified_name_and_only_with_an_ed25519_key() {
+        let issuer = TestKeys::issuer();
+        let ed = |header: &str| signed(&issuer, Algorithm::Ed25519, header, "{}");
+        let (named, polymorphic) = (ed(r#"{"alg":"Ed25519"}"#), ed(r#"{"alg":"EdDSA"}"#));
+        // An OKP key without `alg` checks both names; one bound to a name checks that one.
+        let unbound = local_set(json!([issuer.jwk(Algorithm::EdDSA, "ed")]));
+        assert_eq!(verify_with(&named, &unbound), Ok(Algorithm::Ed25519));
+        assert_eq!(verify_with(&polymorphic, &unbound), Ok(Algorithm::EdDSA));
+        for (bound, accepted, refused) in [("Ed25519", &named, &polymorphic), ("EdDSA", &polymorphic, &named)]
+        {
+            let mut jwk = issuer.jwk(Algorithm::EdDSA, "ed");
+            jwk["alg"] = json!(bound);
+            let keys = local_set(json!([jwk]));
+            assert!(verify_with(accepted, &keys).is_ok(), "{bound}");
+            assert_eq!(
+                verify_with(refused, &keys),
+                Err(JwtError::NoMatchingKey),
+                "{bound}"
+            );
+        }
+        // No other key type checks it, and a tampered or foreign signature fails.
+        let others = local_set(json!([
+            issuer.jwk(Algorithm::RS256, "r"),
+            issuer.jwk(Algorithm::ES256, "e"),
+            issuer.jwk(Algorithm::HS256, "h"),
+        ]));
+        assert_eq!(verify_with(&named, &others), Err(JwtError::NoMatchingKey));
+        assert_eq!(
+            verify_with(&flipped(&named, 10), &unbound),
+            Err(JwtError::BadSignature)
+        );
+        let foreign = signed(
+            &TestKeys::attacker(),
+            Algorithm::Ed25519,
+            r#"{"alg":"Ed25519"}"#,
+            "{}",
+        );
+        assert_eq!(verify_with(&foreign, &unbound), Err(JwtError::BadSignature));
+        // Ed448 is not an algorithm here, whatever the key.
+        let ed448 = ed(r#"{"alg":"Ed448"}"#);
+        assert_eq!(verify_with(&ed448, &unbound), Err(JwtError::AlgorithmNotAllowed));
+        assert_eq!(Algorithm::from_name("Ed448"), None);
+    }
+
+    /// RFC 7515 appendix A.1: the HS256 example, its 64-byte binary key as a JWK `k`.
+    pub const RFC7515_A1_KEY: &str =
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+    /// Header `{"typ":"JWT",\r\n "alg":"HS256"}`; claims
+    /// `{"iss":"joe",\r\n "exp":1300819380,\r\n "http://example.com/is_root":true}`.
+    pub const RFC7515_A1_TOKEN: &str = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    #[test]
+    fn the_rfc_7515_a1_example_verifies_with_its_binary_key_before_its_exp() {
+        let secret = URL_SAFE_NO_PAD.decode(RFC7515_A1_KEY).unwrap();
+        assert_eq!(secret.len(), 64);
+        assert!(String::from_utf8(secret.clone()).is_err(), "a binary key");
+        let jwt = UntrustedJwt::parse(RFC7515_A1_TOKEN).unwrap();
+        let keys = [
+            KeySet::from_hmac_secret(secret).unwrap(),
+            local_set(json!([{"kty": "oct", "alg": "HS256", "k": RFC7515_A1_KEY}])),
+        ];
+        for keys in &keys {
+            assert_eq!(jwt.verify(keys, &Algorithm::ALL), Ok(Algorithm::HS256));
+        }
+        let exact = ClaimRules::default();
+        assert_eq!(check_claims(jwt.claims(), &exact, 1_300_819_379), Ok(()));
+        assert_eq!(
+            check_claims(jwt.claims(), &exact, 1_300_819_380),
+            Err(JwtError::Expired)
+        );
+        let tampered = flipped(RFC7515_A1_TOKEN, 3);
+        assert_eq!(verify_with(&tampered, &keys[0]), Err(JwtError::BadSignature));
     }
 
     #[test]
