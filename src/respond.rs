@@ -605,3 +605,212 @@ mod tests {
         }
     }
 }
+
+/// Properties of the renderer over every denial, family, rule and configuration text.
+/// Campaign: `PROPTEST_CASES=200000 cargo test --release -p tokengate --lib respond::properties`.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::challenge::Challenges;
+    use crate::jwt::JwtError;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn scheme() -> impl Strategy<Value = AuthScheme> {
+        prop_oneof![
+            Just(AuthScheme::Tisjwt),
+            Just(AuthScheme::Bearer),
+            Just(AuthScheme::Basic)
+        ]
+    }
+
+    fn rule_challenges() -> impl Strategy<Value = Challenges> {
+        (prop::collection::vec(scheme(), 0..4), prop::option::of(scheme())).prop_map(|(accepted, used)| {
+            accepted
+                .into_iter()
+                .fold(Challenges::UNKNOWN, Challenges::accepting)
+                .used(used)
+        })
+    }
+
+    fn family() -> impl Strategy<Value = Family> {
+        prop_oneof![Just(Family::Tisjwt), Just(Family::OAuth), Just(Family::ApiToken)]
+    }
+
+    fn jwt_error() -> impl Strategy<Value = JwtError> {
+        prop_oneof![
+            Just(JwtError::TooLarge),
+            Just(JwtError::Malformed),
+            Just(JwtError::BadEncoding),
+            Just(JwtError::BadJson),
+            Just(JwtError::AlgorithmNotAllowed),
+            Just(JwtError::NoMatchingKey),
+            Just(JwtError::BadSignature),
+            Just(JwtError::Expired),
+            Just(JwtError::BadClaimType("exp")),
+            Just(JwtError::WrongAudience),
+        ]
+    }
+
+    /// Every reason (keep in step with [`DenyReason`]).
+    fn reason() -> impl Strategy<Value = DenyReason> {
+        prop_oneof![
+            Just(DenyReason::MissingCredential),
+            Just(DenyReason::AmbiguousCredential),
+            jwt_error().prop_map(DenyReason::InvalidToken),
+            Just(DenyReason::ExpiredToken),
+            Just(DenyReason::LicenseInvalid),
+            Just(DenyReason::InactiveUser),
+            Just(DenyReason::UnknownUser),
+            prop::collection::vec("\\PC{0,12}|[\"\\\\\r\n\t ]{1,3}", 0..4)
+                .prop_map(DenyReason::InsufficientScope),
+            Just(DenyReason::DirectoryUnavailable),
+            Just(DenyReason::TokenInactive),
+            Just(DenyReason::UnmappedClient),
+            Just(DenyReason::ProviderRejectedClient),
+            Just(DenyReason::ProviderUnavailable),
+            Just(DenyReason::MalformedBasic),
+            Just(DenyReason::InvalidApiToken),
+            any::<String>().prop_map(|login_url| DenyReason::LockedOut { login_url }),
+            Just(DenyReason::KeysUnavailable),
+            Just(DenyReason::NoRule),
+            Just(DenyReason::Internal),
+        ]
+    }
+
+    /// Configuration text: anything, with quotes, backslashes and line breaks made likely.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[a-z\"\\\\\r\n\t =,]{0,16}"]
+    }
+
+    /// Reads a challenge back as RFC 7235 section 2.1 does: `scheme` then `name=quoted-string`
+    /// parameters separated by `,`. `None` when the value does not follow the grammar.
+    fn parse_challenge(value: &str) -> Option<(String, Vec<(String, String)>)> {
+        let (scheme, mut rest) = value.split_once(' ')?;
+        let mut params = Vec::new();
+        loop {
+            let (name, after) = rest.split_once('=')?;
+            let mut chars = after.strip_prefix('"')?.chars();
+            let mut unquoted = String::new();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => unquoted.push(chars.next()?),
+                    c if c.is_control() => return None,
+                    c => unquoted.push(c),
+                }
+            }
+            params.push((name.to_owned(), unquoted));
+            let tail = chars.as_str();
+            if tail.is_empty() {
+                return Some((scheme.to_owned(), params));
+            }
+            rest = tail.strip_prefix(", ")?;
+        }
+    }
+
+    fn strings(value: &Value) -> Option<Vec<&str>> {
+        value.as_array()?.iter().map(Value::as_str).collect()
+    }
+
+    /// Whether `text` is exactly `family`'s error format: its members, in order, of their
+    /// types (rebuilt from the parsed values and compared with the text).
+    fn has_family_shape(family: Family, text: &str, status: u32, plugin_version: &str) -> bool {
+        let Ok(body) = serde_json::from_str::<Value>(text) else {
+            return false;
+        };
+        let json = |v: &Value| v.to_string();
+        let one_string = |v: &Value| strings(v).is_some_and(|m| m.len() == 1);
+        match family {
+            Family::Tisjwt => {
+                body["status"] == u64::from(status)
+                    && body["message"].is_string()
+                    && one_string(&body["messages"])
+                    && body["pluginVersion"] == plugin_version
+                    && body["time"].as_str().is_some_and(|t| t.ends_with(" +0000"))
+                    && text
+                        == format!(
+                            r#"{{"status":{},"message":{},"messages":{},"pluginVersion":{},"time":{}}}"#,
+                            status,
+                            json(&body["message"]),
+                            json(&body["messages"]),
+                            json(&body["pluginVersion"]),
+                            json(&body["time"])
+                        )
+            }
+            Family::OAuth => {
+                body["error"]["message"].is_string()
+                    && text
+                        == format!(
+                            r#"{{"error":{{"status":"ERROR","message":{}}}}}"#,
+                            json(&body["error"]["message"])
+                        )
+            }
+            Family::ApiToken => {
+                one_string(&body["errorMessages"])
+                    && text
+                        == format!(
+                            r#"{{"errorMessages":{},"errors":{{}}}}"#,
+                            json(&body["errorMessages"])
+                        )
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_reply_is_well_formed_json_of_its_family_with_safe_challenges(
+            family in family(),
+            reason in reason(),
+            challenges in rule_challenges(),
+            realm in text(),
+            plugin_version in text(),
+            now in 0i64..=253_402_300_799,
+        ) {
+            let denial = Denial::new(family, reason).challenging(challenges);
+            let style = ReplyStyle { plugin_version: &plugin_version, realm: &realm };
+            let reply = render(&denial, style, now);
+
+            let types: Vec<&str> = reply.headers.iter()
+                .filter(|(n, _)| n == "content-type").map(|(_, v)| v.as_str()).collect();
+            prop_assert_eq!(types, vec![JSON_UTF8]);
+
+            prop_assert!(has_family_shape(family, &reply.body, reply.status, &plugin_version), "{}", reply.body);
+
+            for (name, value) in &reply.headers {
+                prop_assert!(!value.chars().any(char::is_control), "{name}: {value:?}");
+            }
+            let values: Vec<&str> = reply.headers.iter()
+                .filter(|(n, _)| n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+            let clean_realm: String = realm.chars().filter(|c| !c.is_control()).collect();
+            let mut schemes = Vec::new();
+            for value in &values {
+                let parsed = parse_challenge(value);
+                prop_assert!(parsed.is_some(), "not a challenge: {value:?}");
+                let (scheme, params) = parsed.unwrap_or_default();
+                prop_assert_eq!(params.first(), Some(&("realm".to_owned(), clean_realm.clone())));
+                schemes.push(scheme);
+            }
+            if reply.status == 401 {
+                prop_assert!(!values.is_empty());
+                let mut unique = schemes.clone();
+                unique.dedup();
+                prop_assert_eq!(unique.len(), schemes.len(), "a scheme twice: {:?}", values);
+                for scheme in [AuthScheme::Tisjwt, AuthScheme::Bearer, AuthScheme::Basic] {
+                    let name = match scheme {
+                        AuthScheme::Tisjwt => "TISJWT",
+                        AuthScheme::Bearer => "Bearer",
+                        AuthScheme::Basic => "Basic",
+                    };
+                    prop_assert_eq!(
+                        schemes.iter().any(|s| s == name),
+                        challenges.accepts(scheme) || scheme == owner_scheme(family),
+                        "{} in {:?}", name, values
+                    );
+                }
+            } else {
+                prop_assert!(values.len() <= 1);
+            }
+        }
+    }
+}
