@@ -146,8 +146,9 @@ pub struct Denial {
 }
 
 impl Denial {
-    /// A denial outside any rule's knowledge ([`Challenges::UNKNOWN`]); decide adds the
-    /// rule's challenges to every denial of a request it matched to a rule.
+    /// A denial without its rule's challenges ([`Challenges::UNKNOWN`]). [`begin`], [`finish`]
+    /// and `after_provider` add them to every denial they return; the others ([`unknown_key`],
+    /// [`keys_unavailable`], no rule, host failures) are never 401s.
     pub fn new(family: Family, reason: DenyReason) -> Self {
         Denial {
             family,
