@@ -148,8 +148,8 @@ pub struct Denial {
 impl Denial {
     /// A denial without its rule's challenges ([`Challenges::UNKNOWN`]). [`begin`], [`finish`]
     /// and [`after_provider`](crate::opaque::after_provider) add them to every denial they
-    /// return; the others ([`unknown_key`],
-    /// [`keys_unavailable`], no rule, host failures) are never 401s.
+    /// return; the others ([`unknown_key`], [`keys_unavailable`], no rule, host failures) are
+    /// never 401s.
     pub fn new(family: Family, reason: DenyReason) -> Self {
         Denial {
             family,
