@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate acceptance clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
+.PHONY: run test tools envoy wasm demo lint unit validate acceptance pytools clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
 
 run: tools wasm demo
 	scripts/run-demo
@@ -31,7 +31,14 @@ unit:
 validate: wasm
 	@for f in envoy/*.yaml; do "$(ENVOY)" --mode validate -c "$$f" --log-level warn || exit 1; done
 
-acceptance: wasm
+# The client libraries tests/clients.rs runs, pinned, in the project's virtualenv.
+PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2
+
+pytools:
+	@test -x .venv/bin/python || python3 -m venv .venv
+	@.venv/bin/pip install --quiet --disable-pip-version-check $(PYTOOLS)
+
+acceptance: wasm pytools
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'

@@ -133,7 +133,7 @@ fn rendering(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("render");
     for (name, family, reason) in denials {
-        let denial = Denial { family, reason };
+        let denial = Denial::new(family, reason);
         group.bench_function(name, |b| b.iter(|| render(black_box(&denial), style, NOW)));
     }
     group.finish();

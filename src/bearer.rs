@@ -139,10 +139,7 @@ pub(crate) fn invalid_bearer(error: JwtError) -> Refusal {
         JwtError::Expired => DenyReason::ExpiredToken,
         other => DenyReason::InvalidToken(other),
     };
-    Refusal::Deny(Denial {
-        family: Family::OAuth,
-        reason,
-    })
+    Refusal::Deny(Denial::new(Family::OAuth, reason))
 }
 
 /// What the JWT providers of a route made of a Bearer token.

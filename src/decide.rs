@@ -12,6 +12,7 @@ use crate::apitoken::parse_basic;
 use crate::bearer::{invalid_bearer, verify_bearer, BearerJwt, JwtProvider};
 use crate::cache::{CacheKey, SharedStore};
 use crate::callout::Callout;
+use crate::challenge::{AuthScheme, Challenges};
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
@@ -141,6 +142,27 @@ impl DenyReason {
 pub struct Denial {
     pub family: Family,
     pub reason: DenyReason,
+    /// What a 401 challenges with: the schemes of the matched rule and the one the client used.
+    pub challenges: Challenges,
+}
+
+impl Denial {
+    /// A denial without its rule's challenges ([`Challenges::UNKNOWN`]). [`begin`], [`finish`]
+    /// and [`after_provider`](crate::opaque::after_provider) add them to every denial they
+    /// return; the others ([`unknown_key`], [`keys_unavailable`], no rule, host failures) are
+    /// never 401s.
+    pub fn new(family: Family, reason: DenyReason) -> Self {
+        Denial {
+            family,
+            reason,
+            challenges: Challenges::UNKNOWN,
+        }
+    }
+
+    #[must_use]
+    pub fn challenging(self, challenges: Challenges) -> Self {
+        Denial { challenges, ..self }
+    }
 }
 
 /// What to change on a request before it goes upstream.
@@ -218,6 +240,7 @@ pub struct Pending {
     pub(crate) identity: Identity,
     pub(crate) location: Location,
     pub(crate) forwarded_path: Option<String>,
+    pub(crate) challenges: Challenges,
 }
 
 impl Pending {
@@ -248,6 +271,17 @@ pub enum Step {
         callout: Callout,
         key: CacheKey,
     },
+}
+
+impl Step {
+    /// Gives a denial the challenges of the request's rule.
+    #[must_use]
+    pub(crate) fn challenging(self, challenges: Challenges) -> Self {
+        match self {
+            Step::Done(Decision::Deny(denial)) => Step::Done(Decision::Deny(denial.challenging(challenges))),
+            other => other,
+        }
+    }
 }
 
 /// Why verification did not produce an identity.
@@ -284,19 +318,23 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         return Step::Done(Decision::Allow(anonymous(config)));
     }
     let owner = rule_family(config, rule);
+    let challenges = accepted_schemes(config, rule);
     let credential = match extract::extract(&request.headers, &request.path) {
         Ok(credential) => credential,
-        Err(ExtractError::Malformed(_)) => return deny(owner, DenyReason::InvalidToken(JwtError::Malformed)),
-        Err(_) => return deny(owner, DenyReason::AmbiguousCredential),
+        Err(ExtractError::Malformed(_)) => {
+            return deny(owner, DenyReason::InvalidToken(JwtError::Malformed)).challenging(challenges)
+        }
+        Err(_) => return deny(owner, DenyReason::AmbiguousCredential).challenging(challenges),
     };
     let credential = match credential {
         Some(c) if !c.value.is_empty() => c,
         _ if rule.allow_anonymous => return Step::Done(Decision::Allow(anonymous(config))),
-        _ => return deny(owner, DenyReason::MissingCredential),
+        _ => return deny(owner, DenyReason::MissingCredential).challenging(challenges),
     };
+    let challenges = challenges.used(auth_scheme(&credential.scheme));
     let identity = match verify(config, rule, &credential, env, now) {
         Ok(identity) => identity,
-        Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial)),
+        Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial.challenging(challenges))),
         Err(Refusal::WaitForKeys { provider, refetch }) => return Step::WaitForKeys { provider, refetch },
         Err(Refusal::PassThrough) => return Step::Done(Decision::Allow(anonymous(config))),
         Err(Refusal::AskProvider {
@@ -317,6 +355,7 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
                 context,
                 location: credential.location,
                 forwarded_path,
+                challenges,
             };
             return Step::AskProvider {
                 pending,
@@ -332,6 +371,7 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
             identity,
             location: credential.location,
             forwarded_path,
+            challenges,
         },
     )
 }
@@ -347,21 +387,13 @@ pub(crate) fn look_up(config: &Config, pending: Pending) -> Step {
 /// Completes a decision with the directory's answer.
 pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, DirectoryError>) -> Decision {
     let family = pending.identity.family;
-    match status {
-        Ok(UserStatus::Active) => Decision::Allow(forward(config, pending)),
-        Ok(UserStatus::Inactive) => Decision::Deny(Denial {
-            family,
-            reason: DenyReason::InactiveUser,
-        }),
-        Ok(UserStatus::Unknown) => Decision::Deny(Denial {
-            family,
-            reason: unknown_user(family),
-        }),
-        Err(_) => Decision::Deny(Denial {
-            family,
-            reason: DenyReason::DirectoryUnavailable,
-        }),
-    }
+    let reason = match status {
+        Ok(UserStatus::Active) => return Decision::Allow(forward(config, pending)),
+        Ok(UserStatus::Inactive) => DenyReason::InactiveUser,
+        Ok(UserStatus::Unknown) => unknown_user(family),
+        Err(_) => DenyReason::DirectoryUnavailable,
+    };
+    Decision::Deny(Denial::new(family, reason).challenging(pending.challenges))
 }
 
 /// TISJWT users the directory does not know get seed 000's inactive-user answer, the only
@@ -374,7 +406,7 @@ fn unknown_user(family: Family) -> DenyReason {
 }
 
 pub(crate) fn deny(family: Family, reason: DenyReason) -> Step {
-    Step::Done(Decision::Deny(Denial { family, reason }))
+    Step::Done(Decision::Deny(Denial::new(family, reason)))
 }
 
 fn provider_family(config: &Config, name: &str) -> Family {
@@ -384,6 +416,32 @@ fn provider_family(config: &Config, name: &str) -> Family {
     match config.oauth_providers.iter().find(|p| p.name == name) {
         Some(provider) => family_of(provider),
         None => Family::OAuth,
+    }
+}
+
+/// The schemes a rule's providers accept, in its order: what its 401s challenge with.
+fn accepted_schemes(config: &Config, rule: &Rule) -> Challenges {
+    rule.providers
+        .iter()
+        .fold(Challenges::UNKNOWN, |challenges, name| {
+            match provider_family(config, name) {
+                Family::Tisjwt => challenges.accepting(AuthScheme::Tisjwt),
+                Family::OAuth => challenges.accepting(AuthScheme::Bearer),
+                // API tokens come as the password of Basic or as Bearer (seed 003).
+                Family::ApiToken => challenges
+                    .accepting(AuthScheme::Basic)
+                    .accepting(AuthScheme::Bearer),
+            }
+        })
+}
+
+/// The challenge scheme of a credential's scheme.
+fn auth_scheme(scheme: &Scheme) -> Option<AuthScheme> {
+    match scheme {
+        Scheme::Tisjwt => Some(AuthScheme::Tisjwt),
+        Scheme::Bearer => Some(AuthScheme::Bearer),
+        Scheme::Basic => Some(AuthScheme::Basic),
+        Scheme::Other => None,
     }
 }
 
@@ -410,10 +468,7 @@ fn verify(
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
-    let missing = Denial {
-        family: rule_family(config, rule),
-        reason: DenyReason::MissingCredential,
-    };
+    let missing = Denial::new(rule_family(config, rule), DenyReason::MissingCredential);
     let accepts = |name: &str| rule.providers.iter().any(|p| p == name);
     match credential.scheme {
         Scheme::Tisjwt if accepts(TISJWT_PROVIDER) => Ok(verify_tisjwt(config, rule, credential, now)?),
@@ -465,11 +520,7 @@ fn verify(
                 return Err(missing.into());
             };
             let Some(basic) = parse_basic(&credential.value) else {
-                return Err(Denial {
-                    family: Family::ApiToken,
-                    reason: DenyReason::MalformedBasic,
-                }
-                .into());
+                return Err(Denial::new(Family::ApiToken, DenyReason::MalformedBasic).into());
             };
             if let Some(locked) = lockout(provider, &basic.user, env, now) {
                 return Err(locked.into());
@@ -486,24 +537,21 @@ fn verify_tisjwt(
     credential: &Credential,
     now: UnixSeconds,
 ) -> Result<Identity, Denial> {
-    let missing = Denial {
-        family: Family::Tisjwt,
-        reason: DenyReason::MissingCredential,
-    };
+    let missing = Denial::new(Family::Tisjwt, DenyReason::MissingCredential);
     let provider = config.tisjwt.as_ref().ok_or(missing.clone())?;
     if credential.location == Location::QueryParameter && !provider.allow_query_parameter {
         return Err(missing);
     }
-    let identity = provider
-        .verify(&credential.value, now)
-        .map_err(|failure| Denial {
-            family: Family::Tisjwt,
-            reason: match failure {
+    let identity = provider.verify(&credential.value, now).map_err(|failure| {
+        Denial::new(
+            Family::Tisjwt,
+            match failure {
                 TisjwtFailure::Invalid(JwtError::Expired) => DenyReason::ExpiredToken,
                 TisjwtFailure::Invalid(e) => DenyReason::InvalidToken(e),
                 TisjwtFailure::LicenseInvalid => DenyReason::LicenseInvalid,
             },
-        })?;
+        )
+    })?;
     // TISJWT tokens carry no OAuth scopes: a route that needs scopes refuses them.
     require_scopes(rule, &[], Family::Tisjwt)?;
     Ok(Identity {
@@ -517,18 +565,15 @@ fn verify_tisjwt(
 
 /// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
 pub fn unknown_key() -> Decision {
-    Decision::Deny(Denial {
-        family: Family::OAuth,
-        reason: DenyReason::InvalidToken(JwtError::NoMatchingKey),
-    })
+    Decision::Deny(Denial::new(
+        Family::OAuth,
+        DenyReason::InvalidToken(JwtError::NoMatchingKey),
+    ))
 }
 
 /// The wait for a provider's JWKS ran out with no keys.
 pub fn keys_unavailable() -> Decision {
-    Decision::Deny(Denial {
-        family: Family::OAuth,
-        reason: DenyReason::KeysUnavailable,
-    })
+    Decision::Deny(Denial::new(Family::OAuth, DenyReason::KeysUnavailable))
 }
 
 fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(), Denial> {
@@ -536,10 +581,10 @@ fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(),
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(Denial {
+        Err(Denial::new(
             family,
-            reason: DenyReason::InsufficientScope(rule.scopes.clone()),
-        })
+            DenyReason::InsufficientScope(rule.scopes.clone()),
+        ))
     }
 }
 
@@ -644,18 +689,24 @@ mod tests {
         }
     }
 
+    /// The decision on `request`, its challenges left out (they have their own tests).
     fn decide(config: &Config, request: &RequestHead) -> Decision {
         match begin(config, request, &env_with(&MapStore::default()), NOW) {
-            Step::Done(decision) => decision,
+            Step::Done(decision) => plain(decision),
             other => panic!("not done: {other:?}"),
         }
     }
 
+    /// `decision` without the challenges of its rule, to compare reasons and families.
+    fn plain(decision: Decision) -> Decision {
+        match decision {
+            Decision::Deny(denial) => Decision::Deny(denial.challenging(Challenges::UNKNOWN)),
+            allow => allow,
+        }
+    }
+
     fn tis_denial(reason: DenyReason) -> Decision {
-        Decision::Deny(Denial {
-            family: Family::Tisjwt,
-            reason,
-        })
+        Decision::Deny(Denial::new(Family::Tisjwt, reason))
     }
 
     #[test]
@@ -802,11 +853,11 @@ mod tests {
             Decision::Allow(_)
         ));
         assert_eq!(
-            finish(&cfg, pending.clone(), Ok(UserStatus::Unknown)),
+            plain(finish(&cfg, pending.clone(), Ok(UserStatus::Unknown))),
             tis_denial(DenyReason::InactiveUser)
         );
         assert_eq!(
-            finish(&cfg, pending, Err(DirectoryError::Unavailable)),
+            plain(finish(&cfg, pending, Err(DirectoryError::Unavailable))),
             tis_denial(DenyReason::DirectoryUnavailable)
         );
     }
@@ -838,10 +889,7 @@ mod tests {
     }
 
     fn oauth_denial(reason: DenyReason) -> Decision {
-        Decision::Deny(Denial {
-            family: Family::OAuth,
-            reason,
-        })
+        Decision::Deny(Denial::new(Family::OAuth, reason))
     }
 
     #[test]
@@ -1133,7 +1181,7 @@ mod tests {
     }
 
     fn ask(cfg: &Config, store: &MapStore, token: &str) -> Step {
-        begin(cfg, &bearer(token), &env_with(store), NOW)
+        begin(cfg, &bearer(token), &env_with(store), NOW).challenging(Challenges::UNKNOWN)
     }
 
     #[test]
@@ -1182,7 +1230,7 @@ mod tests {
             panic!("not asked")
         };
         assert_eq!(callout.cluster, "kc");
-        after_provider(cfg, pending, reply, &env_with(store), NOW)
+        after_provider(cfg, pending, reply, &env_with(store), NOW).challenging(Challenges::UNKNOWN)
     }
 
     #[test]
@@ -1238,5 +1286,105 @@ mod tests {
                 "{failure:?} was cached"
             );
         }
+    }
+
+    /// A rule of every family: TISJWT, a JWT provider and an API-token provider.
+    fn mixed_config() -> Config {
+        let secret = std::str::from_utf8(SECRET).unwrap();
+        let json = format!(
+            r#"{{
+            "tisjwt": {{"secret": "{secret}"}},
+            "jwt_providers": {{"a": {{"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef"}}}},
+            "api_token_providers": {{"apitokens": {{"introspection": {{"cluster": "tokens", "path": "/introspect",
+                                     "client_id": "tg", "client_secret": "s"}}}}}},
+            "directory": {{"inactive_users": ["gone"]}},
+            "rules": [
+                {{"path_prefix": "/tis/", "providers": ["tisjwt"]}},
+                {{"path_prefix": "/", "providers": ["tisjwt", "a", "apitokens"]}}
+            ]
+        }}"#
+        );
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn challenges_of(step: Step) -> Challenges {
+        match step {
+            Step::Done(Decision::Deny(denial)) => denial.challenges,
+            other => panic!("not denied: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn denials_carry_the_schemes_of_their_rule_and_the_scheme_the_client_used() {
+        use AuthScheme::{Basic, Bearer, Tisjwt};
+        let cfg = mixed_config();
+        let every = Challenges::UNKNOWN
+            .accepting(Tisjwt)
+            .accepting(Bearer)
+            .accepting(Basic);
+        let gone = format!("TISJWT {}", token("gone"));
+        let cases: Vec<(RequestHead, Challenges)> = vec![
+            (request("/x", &[]), every),
+            (request("/x", &[("authorization", "Bearer")]), every),
+            (
+                request("/x", &[("authorization", "TISJWT a.b.c")]),
+                every.used(Some(Tisjwt)),
+            ),
+            (
+                request("/x", &[("authorization", &gone)]),
+                every.used(Some(Tisjwt)),
+            ),
+            (
+                request("/x", &[("authorization", "Bearer a.b.c")]),
+                every.used(Some(Bearer)),
+            ),
+            (
+                request("/x", &[("authorization", "Basic %%%")]),
+                every.used(Some(Basic)),
+            ),
+            (request("/x", &[("authorization", "Negotiate abc")]), every),
+            (
+                request("/tis/x", &[("authorization", "Bearer a.b.c")]),
+                Challenges::UNKNOWN.accepting(Tisjwt),
+            ),
+        ];
+        for (req, expected) in cases {
+            let step = begin(&cfg, &req, &env_with(&MapStore::default()), NOW);
+            assert_eq!(challenges_of(step), expected, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn a_denial_after_the_token_provider_answers_keeps_the_rules_challenges() {
+        use AuthScheme::{Basic, Bearer, Tisjwt};
+        let (cfg, store) = (mixed_config(), MapStore::default());
+        let every = Challenges::UNKNOWN
+            .accepting(Tisjwt)
+            .accepting(Bearer)
+            .accepting(Basic);
+        let basic = format!("Basic {}", base64_std("fred:wrong-token"));
+        for (auth, used) in [("Bearer wrong-token", Bearer), (basic.as_str(), Basic)] {
+            let req = request("/x", &[("authorization", auth)]);
+            let Step::AskProvider { pending, .. } = begin(&cfg, &req, &env_with(&store), NOW) else {
+                panic!("not asked: {auth}")
+            };
+            let step = after_provider(&cfg, pending, Ok(TokenInfo::Inactive), &env_with(&store), NOW);
+            let Step::Done(Decision::Deny(denial)) = step else {
+                panic!("not denied: {step:?}")
+            };
+            assert_eq!(
+                (denial.family, denial.reason, denial.challenges),
+                (
+                    Family::ApiToken,
+                    DenyReason::InvalidApiToken,
+                    every.used(Some(used))
+                )
+            );
+        }
+    }
+
+    fn base64_std(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text)
     }
 }

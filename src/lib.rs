@@ -21,6 +21,7 @@ pub mod apitoken;
 pub mod bearer;
 pub mod cache;
 pub mod callout;
+pub mod challenge;
 pub mod introspect;
 pub mod jwks_cache;
 pub mod logline;

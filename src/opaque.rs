@@ -5,6 +5,7 @@
 
 use crate::apitoken::{BasicPasswords, FailedLogins};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::challenge::Challenges;
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{
@@ -22,6 +23,8 @@ pub struct PendingToken {
     pub(crate) context: TokenContext,
     pub(crate) location: Location,
     pub(crate) forwarded_path: Option<String>,
+    /// The schemes of the request's rule, for the challenges of a denial after the answer.
+    pub(crate) challenges: Challenges,
 }
 
 /// What the route asks of an opaque token beyond the provider's word.
@@ -40,7 +43,19 @@ impl PendingToken {
 }
 
 /// Continues a request after its token provider answered (or failed to), caching the answer.
+/// Its denials challenge with the schemes of the request's rule.
 pub fn after_provider(
+    config: &Config,
+    pending: PendingToken,
+    answer: Result<TokenInfo, ProviderFailure>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Step {
+    let challenges = pending.challenges;
+    answered(config, pending, answer, env, now).challenging(challenges)
+}
+
+fn answered(
     config: &Config,
     pending: PendingToken,
     answer: Result<TokenInfo, ProviderFailure>,
@@ -70,6 +85,7 @@ pub fn after_provider(
                     identity,
                     location: pending.location,
                     forwarded_path,
+                    challenges: pending.challenges,
                 },
             )
         }
@@ -89,7 +105,7 @@ fn settle(
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
     let family = family_of(provider);
-    let deny = |reason| Refusal::Deny(Denial { family, reason });
+    let deny = |reason| Refusal::Deny(Denial::new(family, reason));
     let unmapped = info == TokenInfo::UnmappedClient;
     let user = match info {
         TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
@@ -244,11 +260,13 @@ pub(crate) fn lockout(
 ) -> Option<Denial> {
     let settings = provider.api_tokens.as_ref()?;
     let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
-    settings.lockout.locked(failures, now).then(|| Denial {
-        family: Family::ApiToken,
-        reason: DenyReason::LockedOut {
-            login_url: settings.lockout.login_url.clone(),
-        },
+    settings.lockout.locked(failures, now).then(|| {
+        Denial::new(
+            Family::ApiToken,
+            DenyReason::LockedOut {
+                login_url: settings.lockout.login_url.clone(),
+            },
+        )
     })
 }
 

@@ -3,8 +3,14 @@
 
 use serde::Serialize;
 
+use crate::challenge::AuthScheme;
 use crate::clock::{format_tis_time, UnixSeconds};
 use crate::decide::{Denial, DenyReason, Family};
+
+/// The content type of every body the filter renders: Jira's own spelling, which
+/// atlassian-python-api requires before it reads the message of a 401 (`raise_for_status` in
+/// `atlassian/rest_client.py` compares the header with exactly this string).
+pub const JSON_UTF8: &str = "application/json;charset=UTF-8";
 
 pub const MISSING_TISJWT: &str = "tisjwt is required for authentication.";
 pub const INVALID_TISJWT: &str = "tisjwt is invalid. Please make sure that you have supplied a valid tisjwt token that is active and has not expired.";
@@ -49,16 +55,17 @@ pub struct ReplyStyle<'a> {
 
 /// Renders `denial` at time `now`.
 pub fn render(denial: &Denial, style: ReplyStyle<'_>, now: UnixSeconds) -> LocalReply {
-    let (status, body, challenge) = match denial.family {
+    let (status, body) = match denial.family {
         Family::Tisjwt => tisjwt_reply(&denial.reason, style, now),
-        Family::OAuth => oauth_reply(&denial.reason, style),
-        Family::ApiToken => api_token_reply(&denial.reason, style),
+        Family::OAuth => oauth_reply(&denial.reason),
+        Family::ApiToken => api_token_reply(&denial.reason),
     };
     let mut headers = vec![
-        ("content-type".to_owned(), "application/json".to_owned()),
+        ("content-type".to_owned(), JSON_UTF8.to_owned()),
         ("cache-control".to_owned(), "no-store".to_owned()),
     ];
-    if let Some(challenge) = challenge {
+    // Envoy sends each as its own header line (RFC 7235 section 4.1 allows either form).
+    for challenge in challenges(denial, status, style.realm) {
         headers.push(("www-authenticate".to_owned(), challenge));
     }
     if let Some(reason) = denied_reason(&denial.reason) {
@@ -82,11 +89,7 @@ struct TisBody<'a> {
     time: String,
 }
 
-fn tisjwt_reply(
-    reason: &DenyReason,
-    style: ReplyStyle<'_>,
-    now: UnixSeconds,
-) -> (u32, String, Option<String>) {
+fn tisjwt_reply(reason: &DenyReason, style: ReplyStyle<'_>, now: UnixSeconds) -> (u32, String) {
     let (status, message) = match reason {
         DenyReason::MissingCredential => (401, MISSING_TISJWT),
         DenyReason::AmbiguousCredential => (400, AMBIGUOUS_TISJWT),
@@ -113,12 +116,7 @@ fn tisjwt_reply(
         plugin_version: style.plugin_version,
         time: format_tis_time(now),
     };
-    let challenge = (status == 401).then(|| format!("TISJWT realm=\"{}\"", style.realm));
-    (
-        status,
-        serde_json::to_string(&body).unwrap_or_default(),
-        challenge,
-    )
+    (status, serde_json::to_string(&body).unwrap_or_default())
 }
 
 /// The `message` field: seed 000 uses "Unauthorized access" for every 401.
@@ -144,46 +142,26 @@ struct OAuthError<'a> {
     message: &'a str,
 }
 
-/// The RFC 6750 section 3 challenge: `error` only once a token was presented.
-fn bearer_challenge(realm: &str, error: Option<&str>, scope: Option<&[String]>) -> String {
-    let mut challenge = format!("Bearer realm=\"{realm}\"");
-    if let Some(error) = error {
-        challenge.push_str(&format!(", error=\"{error}\""));
-    }
-    if let Some(scope) = scope {
-        challenge.push_str(&format!(", scope=\"{}\"", scope.join(" ")));
-    }
-    challenge
-}
-
-fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Option<String>) {
-    let realm = style.realm;
-    let challenge = |error| Some(bearer_challenge(realm, error, None));
-    let (status, message, challenge) = match reason {
-        DenyReason::MissingCredential => (401, OAUTH_MISSING, challenge(None)),
-        DenyReason::AmbiguousCredential => (400, OAUTH_AMBIGUOUS, challenge(Some("invalid_request"))),
-        DenyReason::InvalidToken(_) | DenyReason::LicenseInvalid => {
-            (400, OAUTH_INVALID, challenge(Some("invalid_token")))
-        }
-        DenyReason::ExpiredToken => (401, OAUTH_EXPIRED, challenge(Some("invalid_token"))),
-        DenyReason::InactiveUser => (401, OAUTH_INACTIVE_USER, challenge(Some("invalid_token"))),
-        DenyReason::UnknownUser => (400, OAUTH_UNKNOWN_USER, None),
-        DenyReason::InsufficientScope(scopes) => (
-            403,
-            OAUTH_SCOPE,
-            Some(bearer_challenge(realm, Some("insufficient_scope"), Some(scopes))),
-        ),
-        DenyReason::NoRule => (403, OAUTH_NO_RULE, None),
-        DenyReason::DirectoryUnavailable => (503, OAUTH_DIRECTORY_DOWN, None),
+fn oauth_reply(reason: &DenyReason) -> (u32, String) {
+    let (status, message) = match reason {
+        DenyReason::MissingCredential => (401, OAUTH_MISSING),
+        DenyReason::AmbiguousCredential => (400, OAUTH_AMBIGUOUS),
+        DenyReason::InvalidToken(_) | DenyReason::LicenseInvalid => (400, OAUTH_INVALID),
+        DenyReason::ExpiredToken => (401, OAUTH_EXPIRED),
+        DenyReason::InactiveUser => (401, OAUTH_INACTIVE_USER),
+        DenyReason::UnknownUser => (400, OAUTH_UNKNOWN_USER),
+        DenyReason::InsufficientScope(_) => (403, OAUTH_SCOPE),
+        DenyReason::NoRule => (403, OAUTH_NO_RULE),
+        DenyReason::DirectoryUnavailable => (503, OAUTH_DIRECTORY_DOWN),
         DenyReason::TokenInactive | DenyReason::UnmappedClient | DenyReason::ProviderRejectedClient => {
-            (401, OAUTH_TOKEN_INACTIVE, challenge(Some("invalid_token")))
+            (401, OAUTH_TOKEN_INACTIVE)
         }
-        DenyReason::ProviderUnavailable => (503, OAUTH_PROVIDER_DOWN, None),
+        DenyReason::ProviderUnavailable => (503, OAUTH_PROVIDER_DOWN),
         DenyReason::MalformedBasic | DenyReason::InvalidApiToken | DenyReason::LockedOut { .. } => {
-            (400, OAUTH_INVALID, challenge(Some("invalid_token")))
+            (400, OAUTH_INVALID)
         }
-        DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN, None),
-        DenyReason::Internal => (500, OAUTH_INTERNAL, None),
+        DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN),
+        DenyReason::Internal => (500, OAUTH_INTERNAL),
     };
     let body = OAuthBody {
         error: OAuthError {
@@ -191,11 +169,86 @@ fn oauth_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Opti
             message,
         },
     };
-    (
-        status,
-        serde_json::to_string(&body).unwrap_or_default(),
-        challenge,
-    )
+    (status, serde_json::to_string(&body).unwrap_or_default())
+}
+
+/// The `WWW-Authenticate` values of a reply. A 401 challenges once per scheme the rule
+/// accepts: first the scheme of the credential that failed (else the owner's), then the
+/// owner's, then the rule's others; only the failed Bearer challenge carries RFC 6750's
+/// `error`. Seed 001's 400 and 403 answers keep their one Bearer challenge; other answers
+/// have none.
+fn challenges(denial: &Denial, status: u32, realm: &str) -> Vec<String> {
+    let realm = quoted(realm);
+    if status == 401 {
+        let owner = owner_scheme(denial.family);
+        let failed = denial.challenges.used_scheme().unwrap_or(owner);
+        let error = match denial.reason {
+            // RFC 6750 section 3.1: no `error` when the request had no token.
+            DenyReason::MissingCredential => None,
+            _ => Some("invalid_token"),
+        };
+        return denial
+            .challenges
+            .in_order(failed, owner)
+            .into_iter()
+            .map(|scheme| match scheme {
+                AuthScheme::Tisjwt => format!("TISJWT realm={realm}"),
+                AuthScheme::Basic => format!("Basic realm={realm}"),
+                AuthScheme::Bearer => bearer_challenge(&realm, error.filter(|_| scheme == failed), None),
+            })
+            .collect();
+    }
+    if denial.family != Family::OAuth {
+        return Vec::new();
+    }
+    let challenge = match &denial.reason {
+        DenyReason::AmbiguousCredential => bearer_challenge(&realm, Some("invalid_request"), None),
+        DenyReason::InsufficientScope(scopes) => {
+            bearer_challenge(&realm, Some("insufficient_scope"), Some(scopes))
+        }
+        _ if status == 400 && denial.reason != DenyReason::UnknownUser => {
+            bearer_challenge(&realm, Some("invalid_token"), None)
+        }
+        _ => return Vec::new(),
+    };
+    vec![challenge]
+}
+
+/// The scheme of the family that owns a reply.
+fn owner_scheme(family: Family) -> AuthScheme {
+    match family {
+        Family::Tisjwt => AuthScheme::Tisjwt,
+        Family::OAuth => AuthScheme::Bearer,
+        Family::ApiToken => AuthScheme::Basic,
+    }
+}
+
+/// The RFC 6750 section 3 challenge (`realm` already quoted): `error` only once a token was
+/// presented.
+fn bearer_challenge(realm: &str, error: Option<&str>, scope: Option<&[String]>) -> String {
+    let mut challenge = format!("Bearer realm={realm}");
+    if let Some(error) = error {
+        challenge.push_str(&format!(", error=\"{error}\""));
+    }
+    if let Some(scope) = scope {
+        challenge.push_str(&format!(", scope={}", quoted(&scope.join(" "))));
+    }
+    challenge
+}
+
+/// `value` as an RFC 7230 quoted-string: `"` and `\` escaped, control characters (which
+/// would split or end the header) dropped. Realms and scopes come from the configuration.
+fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 pub const API_MISSING: &str = "You are not authenticated. Authentication required to perform this operation.";
@@ -220,43 +273,41 @@ struct JiraErrors<'a> {
 
 /// API-token answers; a locked-out user also gets Jira's `X-Authentication-Denied-Reason`
 /// (added by [`render`]).
-fn api_token_reply(reason: &DenyReason, style: ReplyStyle<'_>) -> (u32, String, Option<String>) {
-    let basic = || Some(format!("Basic realm=\"{}\"", style.realm));
-    let (status, message, challenge) = match reason {
-        DenyReason::MissingCredential => (401, API_MISSING, basic()),
+fn api_token_reply(reason: &DenyReason) -> (u32, String) {
+    let (status, message) = match reason {
+        DenyReason::MissingCredential => (401, API_MISSING),
         DenyReason::InvalidApiToken
         | DenyReason::TokenInactive
         | DenyReason::UnmappedClient
         | DenyReason::InvalidToken(_)
         | DenyReason::ExpiredToken
-        | DenyReason::LicenseInvalid => (401, API_INVALID, basic()),
-        DenyReason::MalformedBasic => (400, API_MALFORMED, None),
-        DenyReason::LockedOut { .. } => (403, API_LOCKED, None),
-        DenyReason::AmbiguousCredential => (400, API_AMBIGUOUS, None),
-        DenyReason::InsufficientScope(_) => (403, API_SCOPE, None),
-        DenyReason::InactiveUser | DenyReason::UnknownUser => (401, API_INACTIVE_USER, basic()),
-        DenyReason::NoRule => (403, API_NO_RULE, None),
+        | DenyReason::LicenseInvalid => (401, API_INVALID),
+        DenyReason::MalformedBasic => (400, API_MALFORMED),
+        DenyReason::LockedOut { .. } => (403, API_LOCKED),
+        DenyReason::AmbiguousCredential => (400, API_AMBIGUOUS),
+        DenyReason::InsufficientScope(_) => (403, API_SCOPE),
+        DenyReason::InactiveUser | DenyReason::UnknownUser => (401, API_INACTIVE_USER),
+        DenyReason::NoRule => (403, API_NO_RULE),
         DenyReason::ProviderRejectedClient
         | DenyReason::ProviderUnavailable
         | DenyReason::DirectoryUnavailable
-        | DenyReason::KeysUnavailable => (503, API_SERVICE_DOWN, None),
-        DenyReason::Internal => (500, API_INTERNAL, None),
+        | DenyReason::KeysUnavailable => (503, API_SERVICE_DOWN),
+        DenyReason::Internal => (500, API_INTERNAL),
     };
     let body = JiraErrors {
         error_messages: [message],
         errors: serde_json::Map::new(),
     };
-    (
-        status,
-        serde_json::to_string(&body).unwrap_or_default(),
-        challenge,
-    )
+    (status, serde_json::to_string(&body).unwrap_or_default())
 }
 
 /// Jira's header for a user in the CAPTCHA state.
 fn denied_reason(reason: &DenyReason) -> Option<String> {
     match reason {
-        DenyReason::LockedOut { login_url } => Some(format!("CAPTCHA_CHALLENGE; login-url={login_url}")),
+        DenyReason::LockedOut { login_url } => {
+            let url: String = login_url.chars().filter(|c| !c.is_control()).collect();
+            Some(format!("CAPTCHA_CHALLENGE; login-url={url}"))
+        }
         _ => None,
     }
 }
@@ -264,6 +315,7 @@ fn denied_reason(reason: &DenyReason) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::challenge::Challenges;
     use crate::jwt::JwtError;
 
     const STYLE: ReplyStyle<'static> = ReplyStyle {
@@ -274,15 +326,180 @@ mod tests {
     const SEED_TIME: UnixSeconds = 1_655_290_258;
 
     fn reply(family: Family, reason: DenyReason) -> LocalReply {
-        render(&Denial { family, reason }, STYLE, SEED_TIME)
+        render(&Denial::new(family, reason), STYLE, SEED_TIME)
     }
 
     fn challenge(reply: &LocalReply) -> Option<&str> {
+        challenges(reply).first().copied()
+    }
+
+    fn challenges(reply: &LocalReply) -> Vec<&str> {
         reply
             .headers
             .iter()
-            .find(|(n, _)| n == "www-authenticate")
+            .filter(|(n, _)| n == "www-authenticate")
             .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The demo's main rule: `["tisjwt", "demo-idp", "apitokens"]`.
+    fn demo_rule() -> Challenges {
+        Challenges::UNKNOWN
+            .accepting(AuthScheme::Tisjwt)
+            .accepting(AuthScheme::Bearer)
+            .accepting(AuthScheme::Basic)
+    }
+
+    fn reply_on(family: Family, reason: DenyReason, challenges: Challenges) -> LocalReply {
+        render(
+            &Denial::new(family, reason).challenging(challenges),
+            STYLE,
+            SEED_TIME,
+        )
+    }
+
+    #[test]
+    fn every_family_sends_jiras_json_content_type_once() {
+        for family in [Family::Tisjwt, Family::OAuth, Family::ApiToken] {
+            let reply = reply(family, DenyReason::MissingCredential);
+            let types: Vec<&str> = reply
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "content-type")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(types, ["application/json;charset=UTF-8"], "{family:?}");
+        }
+    }
+
+    #[test]
+    fn a_401_challenges_every_scheme_of_the_rule_owner_first() {
+        let none = demo_rule();
+        let cases = [
+            (
+                Family::Tisjwt,
+                DenyReason::MissingCredential,
+                none,
+                vec![
+                    r#"TISJWT realm="jira""#,
+                    r#"Bearer realm="jira""#,
+                    r#"Basic realm="jira""#,
+                ],
+            ),
+            (
+                Family::Tisjwt,
+                DenyReason::ExpiredToken,
+                none.used(Some(AuthScheme::Tisjwt)),
+                vec![
+                    r#"TISJWT realm="jira""#,
+                    r#"Bearer realm="jira""#,
+                    r#"Basic realm="jira""#,
+                ],
+            ),
+            (
+                Family::OAuth,
+                DenyReason::ExpiredToken,
+                none.used(Some(AuthScheme::Bearer)),
+                vec![
+                    r#"Bearer realm="jira", error="invalid_token""#,
+                    r#"TISJWT realm="jira""#,
+                    r#"Basic realm="jira""#,
+                ],
+            ),
+            (
+                Family::ApiToken,
+                DenyReason::InvalidApiToken,
+                none.used(Some(AuthScheme::Basic)),
+                vec![
+                    r#"Basic realm="jira""#,
+                    r#"TISJWT realm="jira""#,
+                    r#"Bearer realm="jira""#,
+                ],
+            ),
+        ];
+        for (family, reason, rule, expected) in cases {
+            let reply = reply_on(family, reason.clone(), rule);
+            assert_eq!(reply.status, 401);
+            assert_eq!(challenges(&reply), expected, "{family:?} {reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_api_token_sent_as_bearer_is_challenged_as_bearer() {
+        let used_bearer = demo_rule().used(Some(AuthScheme::Bearer));
+        for reason in [
+            DenyReason::InvalidApiToken,
+            DenyReason::TokenInactive,
+            DenyReason::InactiveUser,
+        ] {
+            let reply = reply_on(Family::ApiToken, reason.clone(), used_bearer);
+            assert_eq!(reply.status, 401);
+            assert_eq!(
+                challenges(&reply),
+                [
+                    r#"Bearer realm="jira", error="invalid_token""#,
+                    r#"Basic realm="jira""#,
+                    r#"TISJWT realm="jira""#
+                ],
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_token_is_challenged_without_an_error() {
+        let api_only = Challenges::UNKNOWN
+            .accepting(AuthScheme::Basic)
+            .accepting(AuthScheme::Bearer);
+        let reply = reply_on(Family::ApiToken, DenyReason::MissingCredential, api_only);
+        assert_eq!(
+            challenges(&reply),
+            [r#"Basic realm="jira""#, r#"Bearer realm="jira""#]
+        );
+    }
+
+    #[test]
+    fn answers_other_than_401_keep_their_single_bearer_challenge_or_none() {
+        let rule = demo_rule().used(Some(AuthScheme::Bearer));
+        let scope = DenyReason::InsufficientScope(vec!["write:jira-work".into()]);
+        let cases = [
+            (
+                Family::OAuth,
+                scope.clone(),
+                vec![r#"Bearer realm="jira", error="insufficient_scope", scope="write:jira-work""#],
+            ),
+            (
+                Family::OAuth,
+                DenyReason::InvalidToken(JwtError::Malformed),
+                vec![r#"Bearer realm="jira", error="invalid_token""#],
+            ),
+            (Family::OAuth, DenyReason::UnknownUser, vec![]),
+            (Family::OAuth, DenyReason::ProviderUnavailable, vec![]),
+            (Family::ApiToken, scope, vec![]),
+            (Family::ApiToken, DenyReason::ProviderUnavailable, vec![]),
+            (Family::Tisjwt, DenyReason::AmbiguousCredential, vec![]),
+        ];
+        for (family, reason, expected) in cases {
+            let reply = reply_on(family, reason.clone(), rule);
+            assert_eq!(challenges(&reply), expected, "{family:?} {reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_realm_with_quotes_or_line_breaks_cannot_break_the_header() {
+        let style = ReplyStyle {
+            plugin_version: "1",
+            realm: "a\"b\\c\r\nSet-Cookie: x",
+        };
+        let reply = render(
+            &Denial::new(Family::OAuth, DenyReason::ExpiredToken),
+            style,
+            SEED_TIME,
+        );
+        assert_eq!(
+            challenge(&reply),
+            Some(r#"Bearer realm="a\"b\\cSet-Cookie: x", error="invalid_token""#)
+        );
     }
 
     #[test]
@@ -385,6 +602,215 @@ mod tests {
             let reply = reply(Family::OAuth, reason.clone());
             assert_eq!(reply.status, status, "{reason:?}");
             assert_eq!(challenge(&reply), expected, "{reason:?}");
+        }
+    }
+}
+
+/// Properties of the renderer over every denial, family, rule and configuration text.
+/// Campaign: `PROPTEST_CASES=200000 cargo test --release -p tokengate --lib respond::properties`.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::challenge::Challenges;
+    use crate::jwt::JwtError;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn scheme() -> impl Strategy<Value = AuthScheme> {
+        prop_oneof![
+            Just(AuthScheme::Tisjwt),
+            Just(AuthScheme::Bearer),
+            Just(AuthScheme::Basic)
+        ]
+    }
+
+    fn rule_challenges() -> impl Strategy<Value = Challenges> {
+        (prop::collection::vec(scheme(), 0..4), prop::option::of(scheme())).prop_map(|(accepted, used)| {
+            accepted
+                .into_iter()
+                .fold(Challenges::UNKNOWN, Challenges::accepting)
+                .used(used)
+        })
+    }
+
+    fn family() -> impl Strategy<Value = Family> {
+        prop_oneof![Just(Family::Tisjwt), Just(Family::OAuth), Just(Family::ApiToken)]
+    }
+
+    fn jwt_error() -> impl Strategy<Value = JwtError> {
+        prop_oneof![
+            Just(JwtError::TooLarge),
+            Just(JwtError::Malformed),
+            Just(JwtError::BadEncoding),
+            Just(JwtError::BadJson),
+            Just(JwtError::AlgorithmNotAllowed),
+            Just(JwtError::NoMatchingKey),
+            Just(JwtError::BadSignature),
+            Just(JwtError::Expired),
+            Just(JwtError::BadClaimType("exp")),
+            Just(JwtError::WrongAudience),
+        ]
+    }
+
+    /// Every reason (keep in step with [`DenyReason`]).
+    fn reason() -> impl Strategy<Value = DenyReason> {
+        prop_oneof![
+            Just(DenyReason::MissingCredential),
+            Just(DenyReason::AmbiguousCredential),
+            jwt_error().prop_map(DenyReason::InvalidToken),
+            Just(DenyReason::ExpiredToken),
+            Just(DenyReason::LicenseInvalid),
+            Just(DenyReason::InactiveUser),
+            Just(DenyReason::UnknownUser),
+            prop::collection::vec("\\PC{0,12}|[\"\\\\\r\n\t ]{1,3}", 0..4)
+                .prop_map(DenyReason::InsufficientScope),
+            Just(DenyReason::DirectoryUnavailable),
+            Just(DenyReason::TokenInactive),
+            Just(DenyReason::UnmappedClient),
+            Just(DenyReason::ProviderRejectedClient),
+            Just(DenyReason::ProviderUnavailable),
+            Just(DenyReason::MalformedBasic),
+            Just(DenyReason::InvalidApiToken),
+            any::<String>().prop_map(|login_url| DenyReason::LockedOut { login_url }),
+            Just(DenyReason::KeysUnavailable),
+            Just(DenyReason::NoRule),
+            Just(DenyReason::Internal),
+        ]
+    }
+
+    /// Configuration text: anything, with quotes, backslashes and line breaks made likely.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[a-z\"\\\\\r\n\t =,]{0,16}"]
+    }
+
+    /// Reads a challenge back as RFC 7235 section 2.1 does: `scheme` then `name=quoted-string`
+    /// parameters separated by `,`. `None` when the value does not follow the grammar.
+    fn parse_challenge(value: &str) -> Option<(String, Vec<(String, String)>)> {
+        let (scheme, mut rest) = value.split_once(' ')?;
+        let mut params = Vec::new();
+        loop {
+            let (name, after) = rest.split_once('=')?;
+            let mut chars = after.strip_prefix('"')?.chars();
+            let mut unquoted = String::new();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => unquoted.push(chars.next()?),
+                    c if c.is_control() => return None,
+                    c => unquoted.push(c),
+                }
+            }
+            params.push((name.to_owned(), unquoted));
+            let tail = chars.as_str();
+            if tail.is_empty() {
+                return Some((scheme.to_owned(), params));
+            }
+            rest = tail.strip_prefix(", ")?;
+        }
+    }
+
+    fn strings(value: &Value) -> Option<Vec<&str>> {
+        value.as_array()?.iter().map(Value::as_str).collect()
+    }
+
+    /// Whether `text` is exactly `family`'s error format: its members, in order, of their
+    /// types (rebuilt from the parsed values and compared with the text).
+    fn has_family_shape(family: Family, text: &str, status: u32, plugin_version: &str) -> bool {
+        let Ok(body) = serde_json::from_str::<Value>(text) else {
+            return false;
+        };
+        let json = |v: &Value| v.to_string();
+        let one_string = |v: &Value| strings(v).is_some_and(|m| m.len() == 1);
+        match family {
+            Family::Tisjwt => {
+                body["status"] == u64::from(status)
+                    && body["message"].is_string()
+                    && one_string(&body["messages"])
+                    && body["pluginVersion"] == plugin_version
+                    && body["time"].as_str().is_some_and(|t| t.ends_with(" +0000"))
+                    && text
+                        == format!(
+                            r#"{{"status":{},"message":{},"messages":{},"pluginVersion":{},"time":{}}}"#,
+                            status,
+                            json(&body["message"]),
+                            json(&body["messages"]),
+                            json(&body["pluginVersion"]),
+                            json(&body["time"])
+                        )
+            }
+            Family::OAuth => {
+                body["error"]["message"].is_string()
+                    && text
+                        == format!(
+                            r#"{{"error":{{"status":"ERROR","message":{}}}}}"#,
+                            json(&body["error"]["message"])
+                        )
+            }
+            Family::ApiToken => {
+                one_string(&body["errorMessages"])
+                    && text
+                        == format!(
+                            r#"{{"errorMessages":{},"errors":{{}}}}"#,
+                            json(&body["errorMessages"])
+                        )
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_reply_is_well_formed_json_of_its_family_with_safe_challenges(
+            family in family(),
+            reason in reason(),
+            challenges in rule_challenges(),
+            realm in text(),
+            plugin_version in text(),
+            now in 0i64..=253_402_300_799,
+        ) {
+            let denial = Denial::new(family, reason).challenging(challenges);
+            let style = ReplyStyle { plugin_version: &plugin_version, realm: &realm };
+            let reply = render(&denial, style, now);
+
+            let types: Vec<&str> = reply.headers.iter()
+                .filter(|(n, _)| n == "content-type").map(|(_, v)| v.as_str()).collect();
+            prop_assert_eq!(types, vec![JSON_UTF8]);
+
+            prop_assert!(has_family_shape(family, &reply.body, reply.status, &plugin_version), "{}", reply.body);
+
+            for (name, value) in &reply.headers {
+                prop_assert!(!value.chars().any(char::is_control), "{name}: {value:?}");
+            }
+            let values: Vec<&str> = reply.headers.iter()
+                .filter(|(n, _)| n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+            let clean_realm: String = realm.chars().filter(|c| !c.is_control()).collect();
+            let mut schemes = Vec::new();
+            for value in &values {
+                let parsed = parse_challenge(value);
+                prop_assert!(parsed.is_some(), "not a challenge: {value:?}");
+                let (scheme, params) = parsed.unwrap_or_default();
+                prop_assert_eq!(params.first(), Some(&("realm".to_owned(), clean_realm.clone())));
+                schemes.push(scheme);
+            }
+            if reply.status == 401 {
+                prop_assert!(!values.is_empty());
+                let mut unique = schemes.clone();
+                unique.dedup();
+                prop_assert_eq!(unique.len(), schemes.len(), "a scheme twice: {:?}", values);
+                for scheme in [AuthScheme::Tisjwt, AuthScheme::Bearer, AuthScheme::Basic] {
+                    let name = match scheme {
+                        AuthScheme::Tisjwt => "TISJWT",
+                        AuthScheme::Bearer => "Bearer",
+                        AuthScheme::Basic => "Basic",
+                    };
+                    prop_assert_eq!(
+                        schemes.iter().any(|s| s == name),
+                        challenges.accepts(scheme) || scheme == owner_scheme(family),
+                        "{} in {:?}", name, values
+                    );
+                }
+            } else {
+                prop_assert!(values.len() <= 1);
+            }
         }
     }
 }

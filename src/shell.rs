@@ -622,10 +622,7 @@ impl Worker {
 
     fn internal_error(&self) -> Decision {
         let family = default_family(&self.config);
-        Decision::Deny(Denial {
-            family,
-            reason: DenyReason::Internal,
-        })
+        Decision::Deny(Denial::new(family, DenyReason::Internal))
     }
 
     /// Applies a decision: `Continue` once the request is rewritten, `Pause` after a reply.

@@ -60,7 +60,10 @@ fn token_with(claims: serde_json::Value) -> String {
 /// Asserts the exact seed 000 body (with `time` checked separately) and the challenge.
 fn assert_tis_error(response: &Response, status: u16, message: &str) {
     assert_eq!(response.status, status, "{response:?}");
-    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json;charset=UTF-8")
+    );
     let body = response.json();
     let time = body["time"].as_str().expect("time").to_owned();
     assert_tis_time_is_now(&time);
