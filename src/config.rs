@@ -1226,7 +1226,17 @@ impl RawTisjwt {
             .algorithms
             .iter()
             .map(|name| match Algorithm::from_name(name) {
-                Some(alg @ (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) => Ok(alg),
+                Some(alg @ (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) => {
+                    // RFC 7518 section 3.2: the secret is at least as long as the hash output.
+                    let needed = alg.min_hmac_secret_bytes().unwrap_or(MIN_SECRET_BYTES);
+                    if self.secret.len() < needed {
+                        return Err(error(
+                            "tisjwt.algorithms",
+                            format!("`{name}` needs a secret of at least {needed} bytes"),
+                        ));
+                    }
+                    Ok(alg)
+                }
                 _ => Err(error(
                     "tisjwt.algorithms",
                     format!("`{name}` is not one of HS256, HS384, HS512"),
@@ -1358,6 +1368,10 @@ mod tests {
             ),
             (
                 format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":[]}}}}"#),
+                "tisjwt.algorithms",
+            ),
+            (
+                format!(r#"{{"tisjwt":{{"secret":"{SECRET}","algorithms":["HS256","HS512"]}}}}"#),
                 "tisjwt.algorithms",
             ),
             (
