@@ -117,7 +117,9 @@ impl<'a> FailedLogins<'a> {
         }
     }
 
+    /// The slot of `user`: folded as Jira folds names, so `FRED` and `fred` share a counter.
     fn key(&self, user: &str) -> crate::cache::CacheKey {
+        let user = crate::username::fold(user);
         self.cache.key(format!("{}\0{user}", self.salt).as_bytes())
     }
 
@@ -249,5 +251,23 @@ mod tests {
             Failures::default(),
             "slots depend on the secret salt"
         );
+    }
+
+    #[test]
+    fn a_users_counter_is_found_under_any_case_of_the_name() {
+        let store = MapStore::default();
+        let logins = FailedLogins::new(&store, "salt");
+        let two = Failures {
+            count: 2,
+            last_at: 100,
+        };
+        logins.set("JSmith", two, &POLICY);
+        for name in ["jsmith", "JSMITH", "jSmItH"] {
+            assert_eq!(logins.get(name, 101), two, "{name}");
+        }
+        logins.set("\u{212A}elvin", two, &POLICY);
+        assert_eq!(logins.get("kelvin", 101), two, "KELVIN SIGN folds to k");
+        logins.clear("JSMITH");
+        assert_eq!(logins.get("jsmith", 101), Failures::default());
     }
 }

@@ -13,6 +13,7 @@ use crate::decide::{
 use crate::extract::Location;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::policy::{missing_scopes, Rule};
+use crate::username::same_user;
 
 /// An opaque token waiting for its provider's answer (the token itself is not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +93,11 @@ fn settle(
     let deny = |reason| Refusal::Deny(Denial { family, reason });
     let unmapped = info == TokenInfo::UnmappedClient;
     let user = match info {
-        TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
+        TokenInfo::Active { user, .. }
+            if context.basic_user.as_ref().is_some_and(|b| !same_user(b, &user)) =>
+        {
+            None
+        }
         TokenInfo::Active { user, scopes, .. } => {
             let missing = missing_scopes(&context.scopes, &scopes);
             if !missing.is_empty() {
@@ -239,4 +244,105 @@ pub fn lockout_reset<'c>(
 /// Forgets a user's failed logins (the token service's reset succeeded).
 pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
     FailedLogins::new(store, &provider.client_secret).clear(user);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apitoken::FailedLogins;
+    use crate::cache::tests::MapStore;
+    use crate::decide::{begin, NoCount, RequestHead};
+    use crate::hostcrypto::ModuleOnly;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+
+    const NOW: UnixSeconds = 1_700_000_000;
+
+    struct NoKeys;
+    impl crate::decide::Keyring for NoKeys {
+        fn remote_keys(&self, _provider: &str) -> Option<std::rc::Rc<crate::jwk::KeySet>> {
+            None
+        }
+    }
+
+    fn api_token_config() -> Config {
+        let json = r#"{
+            "api_token_providers": {"tokens": {"introspection": {"cluster": "tokens", "path": "/introspect",
+                                    "client_id": "tg", "client_secret": "s"}}},
+            "rules": [{"path_prefix": "/", "providers": ["tokens"]}]
+        }"#;
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn basic_request(user: &str, secret: &str) -> RequestHead {
+        let value = format!("Basic {}", STANDARD.encode(format!("{user}:{secret}")));
+        RequestHead {
+            method: "GET".into(),
+            path: "/rest/api/2/myself".into(),
+            headers: vec![("authorization".into(), value.into_bytes())],
+        }
+    }
+
+    /// The token service's answer about `user`'s token, for a request sent as `Basic as:token`.
+    fn answered(store: &MapStore, basic_as: &str, owner: &str) -> Step {
+        let cfg = api_token_config();
+        let env = Env {
+            keyring: &NoKeys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let Step::AskProvider { pending, .. } = begin(&cfg, &basic_request(basic_as, "tgat_x"), &env, NOW)
+        else {
+            panic!("not asked")
+        };
+        let active = TokenInfo::Active {
+            user: owner.into(),
+            scopes: vec![],
+            exp: Some(NOW + 60),
+        };
+        after_provider(&cfg, pending, Ok(active), &env, NOW)
+    }
+
+    #[test]
+    fn the_basic_user_matches_the_token_owner_as_jira_folds_names() {
+        for (basic_as, owner) in [
+            ("JSMITH", "jsmith"),
+            ("jsmith", "JSmith"),
+            ("\u{212A}IM", "kim"),
+            ("ΣΟΦΙΑ", "σοφια"),
+        ] {
+            let store = MapStore::default();
+            let step = answered(&store, basic_as, owner);
+            assert!(
+                matches!(step, Step::Done(Decision::Allow(_))),
+                "{basic_as}: {step:?}"
+            );
+            let logins = FailedLogins::new(&store, "s");
+            assert_eq!(
+                logins.get(owner, NOW).count,
+                0,
+                "{basic_as}: counted as a failure"
+            );
+        }
+    }
+
+    #[test]
+    fn another_users_token_is_still_refused_and_counted_for_the_folded_name() {
+        let store = MapStore::default();
+        let step = answered(&store, "FRED", "jsmith");
+        assert_eq!(
+            step,
+            deny(Family::ApiToken, DenyReason::InvalidApiToken),
+            "fred may not use jsmith's token"
+        );
+        let logins = FailedLogins::new(&store, "s");
+        assert_eq!(
+            logins.get("fred", NOW).count,
+            1,
+            "one failure for fred, in any case"
+        );
+        assert_eq!(logins.get("Fred", NOW).count, 1);
+        assert_eq!(logins.get("jsmith", NOW).count, 0);
+    }
 }

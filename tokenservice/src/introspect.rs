@@ -78,7 +78,7 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
         Some(owner) if owner.active => owner,
         _ => return inactive(),
     };
-    if username.is_some_and(|name| !name.eq_ignore_ascii_case(&owner.name)) {
+    if username.is_some_and(|name| !crate::users::same_user(&name, &owner.name)) {
         return inactive();
     }
     if let Err(e) = service.store.touch(record.id, now) {
