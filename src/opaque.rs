@@ -3,7 +3,7 @@
 //! means for the request: an identity, a password passed to the application, or a denial
 //! (with the failed-login counter of API tokens).
 
-use crate::apitoken::{BasicPasswords, FailedLogins};
+use crate::apitoken::{check_bounds, BasicPasswords, FailedLogins};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
@@ -162,7 +162,8 @@ pub fn answer_bucket(provider: &str, token: &str) -> u32 {
 }
 
 /// Checks an opaque token with a callout provider: from the cache, or by asking it. For
-/// `Basic user:token` the cache key and the question include the user.
+/// `Basic user:token` the cache key and the question include the user. A credential out of
+/// the bounds of [`check_bounds`] is never asked about.
 pub(crate) fn verify_opaque(
     provider: &OAuthProvider,
     rule: &Rule,
@@ -171,6 +172,16 @@ pub(crate) fn verify_opaque(
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
+    if check_bounds(token, basic_user).is_err() {
+        // Out of bounds: answered as a wrong token is (401, a failed login of the Basic user),
+        // without asking the provider or caching anything.
+        let context = TokenContext {
+            scopes: rule.scopes.clone(),
+            basic_user: basic_user.map(str::to_owned),
+            basic_passwords: rule.basic_passwords,
+        };
+        return settle(provider, TokenInfo::Inactive, &context, env, now);
+    }
     let cache = oauth_cache();
     let key = answer_key(&cache, &provider.name, basic_user, token);
     let cached = cache
@@ -344,5 +355,91 @@ mod tests {
         );
         assert_eq!(logins.get("Fred", NOW).count, 1);
         assert_eq!(logins.get("jsmith", NOW).count, 0);
+    }
+
+    fn begin_with(cfg: &Config, store: &MapStore, request: &RequestHead) -> Step {
+        let env = Env {
+            keyring: &NoKeys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        begin(cfg, request, &env, NOW)
+    }
+
+    fn bearer_request(token: &str) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            path: "/rest/api/2/myself".into(),
+            headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
+        }
+    }
+
+    #[test]
+    fn credentials_out_of_bounds_are_refused_as_wrong_tokens_without_a_callout() {
+        let cfg = api_token_config();
+        let refused = deny(Family::ApiToken, DenyReason::InvalidApiToken);
+        // (request, whose failed login it is)
+        let cases = [
+            (basic_request("fred", ""), Some("fred")),
+            (basic_request("fred", &"p".repeat(10_000)), Some("fred")),
+            (basic_request(&"u".repeat(256), "tgat_x"), Some(&*"u".repeat(256))),
+            (bearer_request(&"t".repeat(60_000)), None),
+        ];
+        for (request, failed) in cases {
+            let store = MapStore::default();
+            assert_eq!(begin_with(&cfg, &store, &request), refused);
+            if let Some(user) = failed {
+                let logins = FailedLogins::new(&store, "s");
+                assert_eq!(logins.get(user, NOW).count, 1, "as a wrong token is");
+            }
+            assert!(
+                store.0.borrow().keys().all(|k| !k.starts_with("tokengate.oauth")),
+                "nothing cached"
+            );
+        }
+        let store = MapStore::default();
+        assert!(matches!(
+            begin_with(&cfg, &store, &bearer_request(&"t".repeat(8192))),
+            Step::AskProvider { .. }
+        ));
+        assert!(matches!(
+            begin_with(&cfg, &store, &basic_request("fred", &"p".repeat(1024))),
+            Step::AskProvider { .. }
+        ));
+    }
+
+    #[test]
+    fn an_oauth_token_out_of_bounds_is_an_inactive_token() {
+        let json = r#"{
+            "oauth_providers": {"kc": {"introspection": {"cluster": "kc", "path": "/introspect",
+                                       "client_id": "tg", "client_secret": "s"}}}
+        }"#;
+        let cfg = Config::from_json(json.as_bytes()).unwrap();
+        let store = MapStore::default();
+        assert_eq!(
+            begin_with(&cfg, &store, &bearer_request(&"t".repeat(8193))),
+            deny(Family::OAuth, DenyReason::TokenInactive)
+        );
+    }
+
+    #[test]
+    fn on_a_password_route_a_password_out_of_bounds_goes_to_the_application_unasked() {
+        let json = r#"{
+            "api_token_providers": {"tokens": {"introspection": {"cluster": "tokens", "path": "/introspect",
+                                    "client_id": "tg", "client_secret": "s"}}},
+            "rules": [{"path_prefix": "/", "providers": ["tokens"], "basic_passwords": "pass"}]
+        }"#;
+        let cfg = Config::from_json(json.as_bytes()).unwrap();
+        let store = MapStore::default();
+        for request in [
+            basic_request("fred", ""),
+            basic_request("fred", &"p".repeat(2000)),
+        ] {
+            assert!(matches!(
+                begin_with(&cfg, &store, &request),
+                Step::Done(Decision::Allow(_))
+            ));
+        }
     }
 }
