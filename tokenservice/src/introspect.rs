@@ -178,8 +178,17 @@ mod tests {
     fn username_must_name_the_owner() {
         let service = service();
         let token = fred_token(&service);
-        let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=Fred"), NOW);
-        assert_eq!(body["active"], true);
+        for name in ["Fred", "FRED", "fred"] {
+            let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username={name}"), NOW);
+            assert_eq!(body["active"], true, "{name}: folded as Jira folds names");
+        }
+        let (_, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&username=fr%C3%A9d"),
+            NOW,
+        );
+        assert_eq!(body, json!({"active": false}));
         let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=jsmith"), NOW);
         assert_eq!(body, json!({"active": false}));
     }
