@@ -1,9 +1,10 @@
 //! Stage 1, extract: find the one credential a request carries.
 //!
 //! Sources are the `Authorization` header (scheme names compared case-insensitively, RFC 7235
-//! section 2.1) and the `tisjwt` query parameter. Two credentials, two `Authorization` headers or
-//! a repeated parameter are refused rather than guessed between (RFC 6750 section 2: a client
-//! "MUST NOT use more than one method to transmit the token in each request").
+//! section 2.1) and the `tisjwt` query parameter, under every spelling the application would
+//! decode to it ([`is_tisjwt_name`]). Two credentials, two `Authorization` headers or a repeated
+//! parameter (in any spellings) are refused rather than guessed between (RFC 6750 section 2: a
+//! client "MUST NOT use more than one method to transmit the token in each request").
 
 use crate::query;
 
