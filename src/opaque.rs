@@ -143,122 +143,9 @@ fn identity(family: Family, user: String) -> Identity {
     }
 }
 
-/// Slots of the shared token-provider answer cache.
-pub const OAUTH_CACHE_SLOTS: u32 = 32_768;
-
-fn oauth_cache() -> SlotCache {
-    SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
-}
-
-fn answer_key(cache: &SlotCache, provider: &str, basic_user: Option<&str>, token: &str) -> CacheKey {
-    cache.key(format!("{provider}\0{}\0{token}", basic_user.unwrap_or_default()).as_bytes())
-}
-
-/// The bucket of the answer cache that holds `provider`'s answer about a Bearer `token`: for
-/// the benchmark, which replays the cache's layout to predict the callouts it must make.
-pub fn answer_bucket(provider: &str, token: &str) -> u32 {
-    let cache = oauth_cache();
-    cache.bucket(&answer_key(&cache, provider, None, token))
-}
-
-/// Checks an opaque token with a callout provider: from the cache, or by asking it. For
-/// `Basic user:token` the cache key and the question include the user. A credential out of
-/// the bounds of [`check_bounds`] is never asked about.
-pub(crate) fn verify_opaque(
-    provider: &OAuthProvider,
-    rule: &Rule,
-    token: &str,
-    basic_user: Option<&str>,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Result<Identity, Refusal> {
-    if check_bounds(token, basic_user).is_err() {
-        // Out of bounds: answered as a wrong token is (401, a failed login of the Basic user),
-        // without asking the provider or caching anything.
-        let context = TokenContext {
-            scopes: rule.scopes.clone(),
-            basic_user: basic_user.map(str::to_owned),
-            basic_passwords: rule.basic_passwords,
-        };
-        return settle(provider, TokenInfo::Inactive, &context, env, now);
-    }
-    let cache = oauth_cache();
-    let key = answer_key(&cache, &provider.name, basic_user, token);
-    let cached = cache
-        .get(env.store, &key, now)
-        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
-    match cached {
-        Some(info) => {
-            env.count.count("introspection.cache_hit");
-            let context = TokenContext {
-                scopes: rule.scopes.clone(),
-                basic_user: basic_user.map(str::to_owned),
-                basic_passwords: rule.basic_passwords,
-            };
-            settle(provider, info, &context, env, now)
-        }
-        None => {
-            env.count.count("introspection.cache_miss");
-            Err(Refusal::AskProvider {
-                provider: provider.name.clone(),
-                key,
-                callout: Box::new(provider.callout(token, basic_user)),
-                basic_user: basic_user.map(str::to_owned),
-            })
-        }
-    }
-}
-
-pub(crate) fn family_of(provider: &OAuthProvider) -> Family {
-    if provider.api_tokens.is_some() {
-        Family::ApiToken
-    } else {
-        Family::OAuth
-    }
-}
-
-/// The 403 of a locked-out user, before any callout.
-pub(crate) fn lockout(
-    provider: &OAuthProvider,
-    user: &str,
-    env: &Env<'_>,
-    now: UnixSeconds,
-) -> Option<Denial> {
-    let settings = provider.api_tokens.as_ref()?;
-    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
-    settings.lockout.locked(failures, now).then(|| Denial {
-        family: Family::ApiToken,
-        reason: DenyReason::LockedOut {
-            login_url: settings.lockout.login_url.clone(),
-        },
-    })
-}
-
-/// If `method path` is the token service's failed-login reset for a user, that user and the
-/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
-pub fn lockout_reset<'c>(
-    config: &'c Config,
-    method: &str,
-    path: &str,
-) -> Option<(&'c OAuthProvider, String)> {
-    if method != "DELETE" {
-        return None;
-    }
-    let path = path.split('?').next().unwrap_or_default();
-    config.oauth_providers.iter().find_map(|provider| {
-        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
-        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
-        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
-    })
-}
-
-/// Forgets a user's failed logins (the token service's reset succeeded).
-pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
-    FailedLogins::new(store, &provider.client_secret).clear(user);
-}
-
+/// Bounds and folded names in [`settle`] and [`verify_opaque`].
 #[cfg(test)]
-mod tests {
+mod settle_tests {
     use super::*;
     use crate::apitoken::FailedLogins;
     use crate::cache::tests::MapStore;
@@ -442,4 +329,118 @@ mod tests {
             ));
         }
     }
+}
+
+/// Slots of the shared token-provider answer cache.
+pub const OAUTH_CACHE_SLOTS: u32 = 32_768;
+
+fn oauth_cache() -> SlotCache {
+    SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
+}
+
+fn answer_key(cache: &SlotCache, provider: &str, basic_user: Option<&str>, token: &str) -> CacheKey {
+    cache.key(format!("{provider}\0{}\0{token}", basic_user.unwrap_or_default()).as_bytes())
+}
+
+/// The bucket of the answer cache that holds `provider`'s answer about a Bearer `token`: for
+/// the benchmark, which replays the cache's layout to predict the callouts it must make.
+pub fn answer_bucket(provider: &str, token: &str) -> u32 {
+    let cache = oauth_cache();
+    cache.bucket(&answer_key(&cache, provider, None, token))
+}
+
+/// Checks an opaque token with a callout provider: from the cache, or by asking it. For
+/// `Basic user:token` the cache key and the question include the user. A credential out of
+/// the bounds of [`check_bounds`] is never asked about.
+pub(crate) fn verify_opaque(
+    provider: &OAuthProvider,
+    rule: &Rule,
+    token: &str,
+    basic_user: Option<&str>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Result<Identity, Refusal> {
+    if check_bounds(token, basic_user).is_err() {
+        // Out of bounds: answered as a wrong token is (401, a failed login of the Basic user),
+        // without asking the provider or caching anything.
+        let context = TokenContext {
+            scopes: rule.scopes.clone(),
+            basic_user: basic_user.map(str::to_owned),
+            basic_passwords: rule.basic_passwords,
+        };
+        return settle(provider, TokenInfo::Inactive, &context, env, now);
+    }
+    let cache = oauth_cache();
+    let key = answer_key(&cache, &provider.name, basic_user, token);
+    let cached = cache
+        .get(env.store, &key, now)
+        .and_then(|bytes| serde_json::from_slice::<TokenInfo>(&bytes).ok());
+    match cached {
+        Some(info) => {
+            env.count.count("introspection.cache_hit");
+            let context = TokenContext {
+                scopes: rule.scopes.clone(),
+                basic_user: basic_user.map(str::to_owned),
+                basic_passwords: rule.basic_passwords,
+            };
+            settle(provider, info, &context, env, now)
+        }
+        None => {
+            env.count.count("introspection.cache_miss");
+            Err(Refusal::AskProvider {
+                provider: provider.name.clone(),
+                key,
+                callout: Box::new(provider.callout(token, basic_user)),
+                basic_user: basic_user.map(str::to_owned),
+            })
+        }
+    }
+}
+
+pub(crate) fn family_of(provider: &OAuthProvider) -> Family {
+    if provider.api_tokens.is_some() {
+        Family::ApiToken
+    } else {
+        Family::OAuth
+    }
+}
+
+/// The 403 of a locked-out user, before any callout.
+pub(crate) fn lockout(
+    provider: &OAuthProvider,
+    user: &str,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Option<Denial> {
+    let settings = provider.api_tokens.as_ref()?;
+    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
+    settings.lockout.locked(failures, now).then(|| Denial {
+        family: Family::ApiToken,
+        reason: DenyReason::LockedOut {
+            login_url: settings.lockout.login_url.clone(),
+        },
+    })
+}
+
+/// If `method path` is the token service's failed-login reset for a user, that user and the
+/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
+pub fn lockout_reset<'c>(
+    config: &'c Config,
+    method: &str,
+    path: &str,
+) -> Option<(&'c OAuthProvider, String)> {
+    if method != "DELETE" {
+        return None;
+    }
+    let path = path.split('?').next().unwrap_or_default();
+    config.oauth_providers.iter().find_map(|provider| {
+        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
+        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
+        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
+    })
+}
+
+/// Forgets a user's failed logins (the token service's reset succeeded).
+pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
+    FailedLogins::new(store, &provider.client_secret).clear(user);
 }
