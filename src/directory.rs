@@ -52,7 +52,8 @@ pub struct StaticUser {
 #[derive(Debug, Clone)]
 pub enum Directory {
     /// `users`: when `Some`, only these users exist (matched by name or email); when `None`,
-    /// every user exists. `inactive` names users that exist but are deactivated.
+    /// every user exists. `inactive` names users that exist but are deactivated. Names and
+    /// addresses are folded: build it with [`Directory::static_lists`].
     Static {
         users: Option<Vec<StaticUser>>,
         inactive: BTreeSet<String>,
@@ -104,9 +105,25 @@ pub enum DirectoryError {
 
 impl Directory {
     pub fn with_inactive_users(users: impl IntoIterator<Item = String>) -> Self {
+        Self::static_lists(None, users)
+    }
+
+    /// The static directory, its names and e-mail addresses folded once here (as Jira folds
+    /// them, [`fold`]) so that a lookup folds only the name asked about.
+    pub fn static_lists(users: Option<Vec<StaticUser>>, inactive: impl IntoIterator<Item = String>) -> Self {
+        let users = users.map(|users| {
+            users
+                .into_iter()
+                .map(|user| StaticUser {
+                    name: fold(&user.name),
+                    email: user.email.as_deref().map(fold),
+                    active: user.active,
+                })
+                .collect()
+        });
         Self::Static {
-            users: None,
-            inactive: users.into_iter().collect(),
+            users,
+            inactive: inactive.into_iter().map(|name| fold(&name)).collect(),
         }
     }
 
@@ -125,8 +142,9 @@ impl Directory {
 }
 
 fn static_status(users: Option<&[StaticUser]>, inactive: &BTreeSet<String>, user: &str) -> UserStatus {
+    // The lists were folded when the directory was built (`static_lists`).
     let user = fold(user);
-    if inactive.iter().any(|name| fold(name) == user) {
+    if inactive.contains(&user) {
         return UserStatus::Inactive;
     }
     let Some(users) = users else {
@@ -134,7 +152,7 @@ fn static_status(users: Option<&[StaticUser]>, inactive: &BTreeSet<String>, user
     };
     match users
         .iter()
-        .find(|u| fold(&u.name) == user || u.email.as_deref().is_some_and(|e| fold(e) == user))
+        .find(|u| u.name == user || u.email.as_deref() == Some(user.as_str()))
     {
         Some(found) if found.active => UserStatus::Active,
         Some(_) => UserStatus::Inactive,
@@ -295,11 +313,11 @@ mod tests {
 
     #[test]
     fn a_static_user_list_knows_users_by_name_or_email() {
-        let directory = Directory::Static {
-            users: Some(vec![
+        let directory = Directory::static_lists(
+            Some(vec![
                 StaticUser {
-                    name: "admin".into(),
-                    email: Some("admin@example.com".into()),
+                    name: "Admin".into(),
+                    email: Some("admin@Example.com".into()),
                     active: true,
                 },
                 StaticUser {
@@ -308,8 +326,9 @@ mod tests {
                     active: false,
                 },
             ]),
-            inactive: BTreeSet::new(),
-        };
+            ["\u{212A}im".to_string()],
+        );
+        assert_eq!(directory.lookup("KIM"), Lookup::Known(UserStatus::Inactive));
         assert_eq!(directory.lookup("admin"), Lookup::Known(UserStatus::Active));
         assert_eq!(
             directory.lookup("admin@example.com"),
