@@ -39,6 +39,49 @@ pub fn parse_basic(value: &str) -> Option<BasicCredentials> {
     })
 }
 
+/// Longest token sent to a provider as `Bearer` (an opaque OAuth access token or an API
+/// token), in bytes. Jira's Tomcat refuses a request whose header block is over 8 KiB
+/// (`maxHttpHeaderSize="8192"` in the `server.xml` Jira ships), so no longer credential ever
+/// worked against Jira directly; the token service's own tokens are 73 characters, and large
+/// JWT access tokens sent to introspection (Keycloak with many roles) still fit.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Longest secret of `Basic user:secret` sent to a provider, in bytes (an API token, or a
+/// password on a `"basic_passwords": "pass"` route).
+pub const MAX_BASIC_SECRET_BYTES: usize = 1024;
+
+/// Why a credential is not worth a callout: no provider could say yes to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfBounds {
+    /// `Basic fred:`: no token and no password is empty.
+    EmptySecret,
+    /// A Basic secret over [`MAX_BASIC_SECRET_BYTES`], or a Bearer token over [`MAX_TOKEN_BYTES`].
+    TooLong,
+    /// A Basic user over [`crate::username::MAX_USER_CHARS`] characters: no Jira user has such a name.
+    UserTooLong,
+}
+
+/// Checks what would be sent to a provider against the documented bounds, before any callout:
+/// `token` is the Bearer token, or the secret of `Basic basic_user:token`.
+pub fn check_bounds(token: &str, basic_user: Option<&str>) -> Result<(), OutOfBounds> {
+    let Some(user) = basic_user else {
+        return if token.len() > MAX_TOKEN_BYTES {
+            Err(OutOfBounds::TooLong)
+        } else {
+            Ok(())
+        };
+    };
+    if user.chars().count() > crate::username::MAX_USER_CHARS {
+        Err(OutOfBounds::UserTooLong)
+    } else if token.is_empty() {
+        Err(OutOfBounds::EmptySecret)
+    } else if token.len() > MAX_BASIC_SECRET_BYTES {
+        Err(OutOfBounds::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
 /// What a route does with `Basic user:password` whose secret is not an API token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BasicPasswords {
@@ -117,7 +160,9 @@ impl<'a> FailedLogins<'a> {
         }
     }
 
+    /// The slot of `user`: folded as Jira folds names, so `FRED` and `fred` share a counter.
     fn key(&self, user: &str) -> crate::cache::CacheKey {
+        let user = crate::username::fold(user);
         self.cache.key(format!("{}\0{user}", self.salt).as_bytes())
     }
 
@@ -176,6 +221,34 @@ mod tests {
             &STANDARD.encode([0xff, b':']),
         ] {
             assert_eq!(parse_basic(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_out_of_bounds_are_named() {
+        let user = "u".repeat(crate::username::MAX_USER_CHARS);
+        let cases = [
+            ("t".repeat(MAX_TOKEN_BYTES), None, Ok(())),
+            ("t".repeat(MAX_TOKEN_BYTES + 1), None, Err(OutOfBounds::TooLong)),
+            ("x".repeat(60_000), None, Err(OutOfBounds::TooLong)),
+            ("s".repeat(MAX_BASIC_SECRET_BYTES), Some("fred"), Ok(())),
+            (
+                "s".repeat(MAX_BASIC_SECRET_BYTES + 1),
+                Some("fred"),
+                Err(OutOfBounds::TooLong),
+            ),
+            (String::new(), Some("fred"), Err(OutOfBounds::EmptySecret)),
+            ("s".into(), Some(user.as_str()), Ok(())),
+            (
+                "s".into(),
+                Some(&*format!("{user}u")),
+                Err(OutOfBounds::UserTooLong),
+            ),
+            // Characters, not bytes: 255 two-byte letters are a possible Jira name.
+            ("s".into(), Some(&*"é".repeat(255)), Ok(())),
+        ];
+        for (token, user, expected) in cases {
+            assert_eq!(check_bounds(&token, user), expected, "{} {user:?}", token.len());
         }
     }
 
@@ -249,5 +322,23 @@ mod tests {
             Failures::default(),
             "slots depend on the secret salt"
         );
+    }
+
+    #[test]
+    fn a_users_counter_is_found_under_any_case_of_the_name() {
+        let store = MapStore::default();
+        let logins = FailedLogins::new(&store, "salt");
+        let two = Failures {
+            count: 2,
+            last_at: 100,
+        };
+        logins.set("JSmith", two, &POLICY);
+        for name in ["jsmith", "JSMITH", "jSmItH"] {
+            assert_eq!(logins.get(name, 101), two, "{name}");
+        }
+        logins.set("\u{212A}elvin", two, &POLICY);
+        assert_eq!(logins.get("kelvin", 101), two, "KELVIN SIGN folds to k");
+        logins.clear("JSMITH");
+        assert_eq!(logins.get("jsmith", 101), Failures::default());
     }
 }

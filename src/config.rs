@@ -1179,10 +1179,7 @@ impl RawDirectory {
                     })
                     .collect()
             });
-            return Ok(Directory::Static {
-                users,
-                inactive: self.inactive_users.into_iter().collect(),
-            });
+            return Ok(Directory::static_lists(users, self.inactive_users));
         };
         if self.users.is_some() || !self.inactive_users.is_empty() {
             return Err(error(

@@ -16,14 +16,13 @@ use crate::challenge::{AuthScheme, Challenges};
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
 use crate::directory::{DirectoryError, Lookup, UserStatus};
-use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme, TISJWT_PARAM};
+use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme};
 use crate::hostcrypto::SignatureHost;
 use crate::introspect::BearerShape;
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
 use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
 use crate::policy::{missing_scopes, Rule};
-use crate::query;
 use crate::tisjwt::TisjwtFailure;
 
 /// The request as the shell sees it.
@@ -589,7 +588,7 @@ fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(),
 }
 
 fn forwarded_path(path: &str, location: Location) -> Option<String> {
-    (location == Location::QueryParameter).then(|| query::remove_param(path, TISJWT_PARAM))
+    (location == Location::QueryParameter).then(|| extract::without_tisjwt(path))
 }
 
 /// Every header the filter may set: client-sent copies of all of them are removed.
@@ -741,6 +740,23 @@ mod tests {
         };
         assert_eq!(forward.path.as_deref(), Some("/rest/export/status?a=1&b=2"));
         assert!(!forward.remove_headers.contains(&"authorization".to_string()));
+    }
+
+    #[test]
+    fn a_query_token_under_another_spelling_is_used_and_removed() {
+        let token = token("fred");
+        for name in ["TISJWT", "%74isjwt", "TisJwt"] {
+            let path = format!("/rest/x?a=%2F&{name}={token}&b=+");
+            let Decision::Allow(forward) = decide(&config(""), &request(&path, &[])) else {
+                panic!("{name}: denied")
+            };
+            assert_eq!(forward.path.as_deref(), Some("/rest/x?a=%2F&b=+"), "{name}");
+        }
+        let smuggled = format!("/rest/x?tisjwt={token}&%74isjwt=anything");
+        assert_eq!(
+            decide(&config(""), &request(&smuggled, &[])),
+            tis_denial(DenyReason::AmbiguousCredential)
+        );
     }
 
     #[test]

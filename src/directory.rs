@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 use crate::callout::{encode_component, Callout};
+use crate::username::{fold, MAX_USER_CHARS};
 
 /// What the directory knows of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,8 @@ pub struct StaticUser {
 #[derive(Debug, Clone)]
 pub enum Directory {
     /// `users`: when `Some`, only these users exist (matched by name or email); when `None`,
-    /// every user exists. `inactive` names users that exist but are deactivated.
+    /// every user exists. `inactive` names users that exist but are deactivated. Names and
+    /// addresses are folded: build it with [`Directory::static_lists`].
     Static {
         users: Option<Vec<StaticUser>>,
         inactive: BTreeSet<String>,
@@ -96,17 +98,40 @@ pub enum DirectoryError {
     Unavailable,
     /// A 200 whose body is not a user object (or list of them).
     Unparsable,
+    /// A 200 with one user object that is not the user asked about: the answer is not to our
+    /// question (a misrouted lookup, a proxy's cached page), so nothing is known.
+    WrongUser,
 }
 
 impl Directory {
     pub fn with_inactive_users(users: impl IntoIterator<Item = String>) -> Self {
+        Self::static_lists(None, users)
+    }
+
+    /// The static directory, its names and e-mail addresses folded once here (as Jira folds
+    /// them, [`fold`]) so that a lookup folds only the name asked about.
+    pub fn static_lists(users: Option<Vec<StaticUser>>, inactive: impl IntoIterator<Item = String>) -> Self {
+        let users = users.map(|users| {
+            users
+                .into_iter()
+                .map(|user| StaticUser {
+                    name: fold(&user.name),
+                    email: user.email.as_deref().map(fold),
+                    active: user.active,
+                })
+                .collect()
+        });
         Self::Static {
-            users: None,
-            inactive: users.into_iter().collect(),
+            users,
+            inactive: inactive.into_iter().map(|name| fold(&name)).collect(),
         }
     }
 
     pub fn lookup(&self, user: &str) -> Lookup {
+        if user.chars().count() > MAX_USER_CHARS {
+            // No Jira user has such a name: no callout is spent on it.
+            return Lookup::Known(UserStatus::Unknown);
+        }
         match self {
             Self::Static { users, inactive } => {
                 Lookup::Known(static_status(users.as_deref(), inactive, user))
@@ -117,7 +142,9 @@ impl Directory {
 }
 
 fn static_status(users: Option<&[StaticUser]>, inactive: &BTreeSet<String>, user: &str) -> UserStatus {
-    if inactive.contains(user) {
+    // The lists were folded when the directory was built (`static_lists`).
+    let user = fold(user);
+    if inactive.contains(&user) {
         return UserStatus::Inactive;
     }
     let Some(users) = users else {
@@ -125,7 +152,7 @@ fn static_status(users: Option<&[StaticUser]>, inactive: &BTreeSet<String>, user
     };
     match users
         .iter()
-        .find(|u| u.name == user || u.email.as_deref() == Some(user))
+        .find(|u| u.name == user || u.email.as_deref() == Some(user.as_str()))
     {
         Some(found) if found.active => UserStatus::Active,
         Some(_) => UserStatus::Inactive,
@@ -151,28 +178,114 @@ impl DirectoryCallout {
     }
 }
 
-/// Reads the application's answer: 200 with a user object (or a list whose first element is
-/// the user, as Jira's `user/search` returns), 404 or an empty list for an unknown user.
-pub fn parse_user_response(status: u32, body: &[u8]) -> Result<UserStatus, DirectoryError> {
+/// Reads the application's answer about `asked`, failing closed (Jira's user resource:
+/// `name`, `key`, `emailAddress`, `active`).
+///
+/// - 404, an empty list, or a list without `asked` in it: [`UserStatus::Unknown`].
+/// - A user object (or, in a list such as `user/search`'s, the one element that is `asked`)
+///   is `asked` when its `name` equals `asked`, both folded as Jira folds names, or its `key`
+///   does (a lookup by user key, `?key={user}`; Jira's keys are `JIRAUSER<n>` or a folded
+///   name), or, when no element is `asked` by name or key, its `emailAddress` does (a lookup
+///   by e-mail); it is
+///   [`UserStatus::Active`] only with `"active": true`, and [`UserStatus::Inactive`] with
+///   `"active": false` or no `active` at all (nothing said is not "active").
+/// - Two elements with `asked` as their e-mail address and none with it as the name: the
+///   answer does not say who the user is, [`UserStatus::Unknown`] (Jira refuses a log-in by
+///   an e-mail address that is not unique, too).
+/// - A user object for somebody else: [`DirectoryError::WrongUser`], an answer to a question
+///   that was not asked. Anything that is not a user object (one with a `name`, `key` or
+///   `emailAddress`), or a list of them, or whose `name`, `key`, `emailAddress` or `active` is
+///   not what Jira sends (strings and a boolean): [`DirectoryError::Unparsable`]. Any other status: [`DirectoryError::Unavailable`].
+pub fn parse_user_response(status: u32, body: &[u8], asked: &str) -> Result<UserStatus, DirectoryError> {
     match status {
         200 => {}
         404 => return Ok(UserStatus::Unknown),
         _ => return Err(DirectoryError::Unavailable),
     }
-    let user = match serde_json::from_slice::<Value>(body).map_err(|_| DirectoryError::Unparsable)? {
-        Value::Array(users) => match users.into_iter().next() {
-            Some(first) => first,
-            None => return Ok(UserStatus::Unknown),
-        },
-        other => other,
-    };
-    let Value::Object(user) = user else {
-        return Err(DirectoryError::Unparsable);
-    };
-    match user.get("active") {
-        None | Some(Value::Bool(true)) => Ok(UserStatus::Active),
-        Some(Value::Bool(false)) => Ok(UserStatus::Inactive),
-        Some(_) => Err(DirectoryError::Unparsable),
+    let folded = fold(asked);
+    match serde_json::from_slice::<Value>(body).map_err(|_| DirectoryError::Unparsable)? {
+        Value::Array(answers) => {
+            let users = answers
+                .iter()
+                .map(JiraUser::read)
+                .collect::<Result<Vec<_>, _>>()?;
+            let by_name = users.iter().find(|u| u.is(&folded));
+            let found = match by_name {
+                Some(user) => Some(user),
+                None => {
+                    let mut by_email = users.iter().filter(|u| u.has_email(&folded));
+                    match (by_email.next(), by_email.next()) {
+                        (Some(user), None) => Some(user),
+                        _ => None,
+                    }
+                }
+            };
+            Ok(found.map_or(UserStatus::Unknown, JiraUser::status))
+        }
+        object => {
+            let user = JiraUser::read(&object)?;
+            if user.is(&folded) || user.has_email(&folded) {
+                Ok(user.status())
+            } else {
+                Err(DirectoryError::WrongUser)
+            }
+        }
+    }
+}
+
+/// The fields of a Jira user object the directory reads.
+struct JiraUser<'a> {
+    name: Option<&'a str>,
+    key: Option<&'a str>,
+    email: Option<&'a str>,
+    active: Option<bool>,
+}
+
+impl<'a> JiraUser<'a> {
+    fn read(value: &'a Value) -> Result<Self, DirectoryError> {
+        let Value::Object(user) = value else {
+            return Err(DirectoryError::Unparsable);
+        };
+        let text = |field: &str| match user.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(DirectoryError::Unparsable),
+        };
+        let active = match user.get("active") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(active)) => Some(*active),
+            Some(_) => return Err(DirectoryError::Unparsable),
+        };
+        let read = Self {
+            name: text("name")?,
+            key: text("key")?,
+            email: text("emailAddress")?,
+            active,
+        };
+        if read.name.is_none() && read.key.is_none() && read.email.is_none() {
+            // Whoever this is, it is not a Jira user: no name, key or e-mail address.
+            return Err(DirectoryError::Unparsable);
+        }
+        Ok(read)
+    }
+
+    /// Whether this is the user named or keyed `folded` (folded).
+    fn is(&self, folded: &str) -> bool {
+        [self.name, self.key]
+            .into_iter()
+            .flatten()
+            .any(|id| fold(id) == folded)
+    }
+
+    fn has_email(&self, folded: &str) -> bool {
+        self.email.is_some_and(|email| fold(email) == folded)
+    }
+
+    fn status(&self) -> UserStatus {
+        match self.active {
+            Some(true) => UserStatus::Active,
+            Some(false) | None => UserStatus::Inactive,
+        }
     }
 }
 
@@ -181,22 +294,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn static_inactive_users_match_exactly() {
+    fn static_inactive_users_match_in_any_case() {
         let directory = Directory::with_inactive_users(["557058:dead".to_string()]);
         assert_eq!(
             directory.lookup("557058:dead"),
             Lookup::Known(UserStatus::Inactive)
         );
-        assert_eq!(directory.lookup("557058:DEAD"), Lookup::Known(UserStatus::Active));
+        assert_eq!(
+            directory.lookup("557058:DEAD"),
+            Lookup::Known(UserStatus::Inactive),
+            "names are folded as Jira folds them"
+        );
+        assert_eq!(
+            directory.lookup("557058:dead2"),
+            Lookup::Known(UserStatus::Active)
+        );
     }
 
     #[test]
     fn a_static_user_list_knows_users_by_name_or_email() {
-        let directory = Directory::Static {
-            users: Some(vec![
+        let directory = Directory::static_lists(
+            Some(vec![
                 StaticUser {
-                    name: "admin".into(),
-                    email: Some("admin@example.com".into()),
+                    name: "Admin".into(),
+                    email: Some("admin@Example.com".into()),
                     active: true,
                 },
                 StaticUser {
@@ -205,14 +326,21 @@ mod tests {
                     active: false,
                 },
             ]),
-            inactive: BTreeSet::new(),
-        };
+            ["\u{212A}im".to_string()],
+        );
+        assert_eq!(directory.lookup("KIM"), Lookup::Known(UserStatus::Inactive));
         assert_eq!(directory.lookup("admin"), Lookup::Known(UserStatus::Active));
         assert_eq!(
             directory.lookup("admin@example.com"),
             Lookup::Known(UserStatus::Active)
         );
         assert_eq!(directory.lookup("old"), Lookup::Known(UserStatus::Inactive));
+        assert_eq!(directory.lookup("ADMIN"), Lookup::Known(UserStatus::Active));
+        assert_eq!(
+            directory.lookup("Admin@Example.COM"),
+            Lookup::Known(UserStatus::Active)
+        );
+        assert_eq!(directory.lookup("OLD"), Lookup::Known(UserStatus::Inactive));
         assert_eq!(directory.lookup("nobody"), Lookup::Known(UserStatus::Unknown));
     }
 
@@ -237,41 +365,205 @@ mod tests {
             .contains(&("authorization".into(), "Basic c3ZjOnB3".into())));
     }
 
+    /// (status, body, the user asked about, what the answer says)
+    type Case<'a> = (u32, &'a [u8], &'a str, Result<UserStatus, DirectoryError>);
+
     #[test]
     fn jira_user_answers_are_read() {
         let active = br#"{"name":"admin","key":"JIRAUSER10000","active":true,"emailAddress":"a@b"}"#;
-        assert_eq!(parse_user_response(200, active), Ok(UserStatus::Active));
+        let cases: [Case; 8] = [
+            (200, active, "admin", Ok(UserStatus::Active)),
+            (
+                200,
+                br#"{"name":"x","active":false}"#,
+                "x",
+                Ok(UserStatus::Inactive),
+            ),
+            (
+                200,
+                br#"[{"name":"x","active":true}]"#,
+                "x",
+                Ok(UserStatus::Active),
+            ),
+            (200, b"[]", "x", Ok(UserStatus::Unknown)),
+            (
+                200,
+                br#"{"name":"x","active":null}"#,
+                "x",
+                Ok(UserStatus::Inactive),
+            ),
+            (
+                200,
+                br#"{"name":"x","emailAddress":null,"active":true}"#,
+                "x",
+                Ok(UserStatus::Active),
+            ),
+            (
+                404,
+                br#"{"errorMessages":["The user named 'x' does not exist"]}"#,
+                "x",
+                Ok(UserStatus::Unknown),
+            ),
+            (404, b"<html>", "x", Ok(UserStatus::Unknown)),
+        ];
+        for (status, body, asked, expected) in cases {
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(
+                parse_user_response(status, body, asked),
+                expected,
+                "{status} {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_that_does_not_say_active_is_not_an_active_user() {
+        for body in [
+            &br#"{"name":"fred"}"#[..],
+            br#"{"name":"fred","key":"JIRAUSER10004","emailAddress":"fred@example.com"}"#,
+            br#"[{"name":"fred"}]"#,
+        ] {
+            assert_eq!(
+                parse_user_response(200, body, "fred"),
+                Ok(UserStatus::Inactive),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn the_answer_must_be_about_the_user_asked_about() {
+        let other = br#"{"name":"admin","key":"JIRAUSER10000","active":true}"#;
         assert_eq!(
-            parse_user_response(200, br#"{"name":"x","active":false}"#),
-            Ok(UserStatus::Inactive)
+            parse_user_response(200, other, "fred"),
+            Err(DirectoryError::WrongUser)
+        );
+        let list = br#"[{"name":"fredrik","active":true},{"name":"fred","active":false}]"#;
+        assert_eq!(
+            parse_user_response(200, list, "fred"),
+            Ok(UserStatus::Inactive),
+            "the element named fred decides, not the first"
         );
         assert_eq!(
-            parse_user_response(200, br#"[{"name":"x","active":true}]"#),
+            parse_user_response(200, list, "fr"),
+            Ok(UserStatus::Unknown),
+            "a list without the user does not know it"
+        );
+        assert_eq!(parse_user_response(200, list, "FREDRIK"), Ok(UserStatus::Active));
+    }
+
+    #[test]
+    fn names_keys_and_email_addresses_are_folded_as_jira_folds_them() {
+        let jsmith =
+            br#"{"name":"jsmith","key":"JIRAUSER10006","emailAddress":"J.Smith@Example.com","active":true}"#;
+        for asked in [
+            "jsmith",
+            "JSMITH",
+            "JSmith",
+            "jirauser10006",
+            "JIRAUSER10006",
+            "j.smith@example.com",
+        ] {
+            assert_eq!(
+                parse_user_response(200, jsmith, asked),
+                Ok(UserStatus::Active),
+                "{asked}"
+            );
+        }
+        let kelvin = r#"{"name":"kelvin","active":true}"#.as_bytes();
+        assert_eq!(
+            parse_user_response(200, kelvin, "\u{212A}ELVIN"),
+            Ok(UserStatus::Active),
+            "KELVIN SIGN folds to k"
+        );
+        let greek = r#"[{"name":"ΣΟΦΙΑ","active":true}]"#.as_bytes();
+        assert_eq!(parse_user_response(200, greek, "σοφια"), Ok(UserStatus::Active));
+        let istanbul = r#"{"name":"i\u0307lker","active":true}"#.as_bytes();
+        assert_eq!(
+            parse_user_response(200, istanbul, "\u{130}LKER"),
+            Ok(UserStatus::Active),
+            "İ folds to i and a combining dot, as in Java outside Turkish"
+        );
+        let ilker = br#"{"name":"ilker","active":true}"#;
+        assert_eq!(
+            parse_user_response(200, ilker, "\u{130}LKER"),
+            Err(DirectoryError::WrongUser),
+            "...which is not the plain i"
+        );
+    }
+
+    #[test]
+    fn a_lookup_by_email_needs_the_address_to_be_unique() {
+        let one = br#"[{"name":"fred","emailAddress":"Fred@Example.com","active":true}]"#;
+        assert_eq!(
+            parse_user_response(200, one, "fred@example.com"),
             Ok(UserStatus::Active)
         );
-        assert_eq!(parse_user_response(200, b"[]"), Ok(UserStatus::Unknown));
+        let two = br#"[{"name":"fred","emailAddress":"f@x","active":true},{"name":"fred2","emailAddress":"F@X","active":true}]"#;
+        assert_eq!(parse_user_response(200, two, "f@x"), Ok(UserStatus::Unknown));
+        let named = br#"[{"name":"bob","emailAddress":"f@x","active":true},{"name":"f@x","active":false}]"#;
         assert_eq!(
-            parse_user_response(404, br#"{"errorMessages":["The user named 'x' does not exist"]}"#),
-            Ok(UserStatus::Unknown)
+            parse_user_response(200, named, "f@x"),
+            Ok(UserStatus::Inactive),
+            "a name match wins over an e-mail match"
         );
     }
 
     #[test]
     fn garbage_and_failures_are_errors() {
+        for body in [
+            &b"<html>"[..],
+            b"\"x\"",
+            br#"{"name":"x","active":"yes"}"#,
+            br#"{"name":1,"active":true}"#,
+            br#"{"name":"x","emailAddress":["x"],"active":true}"#,
+            br#"{"active":true}"#,
+            b"{}",
+            br#"[{"active":true}]"#,
+            br#"[{"name":"x","active":true}, 3]"#,
+            b"",
+        ] {
+            assert_eq!(
+                parse_user_response(200, body, "x"),
+                Err(DirectoryError::Unparsable),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
         assert_eq!(
-            parse_user_response(200, b"<html>"),
-            Err(DirectoryError::Unparsable)
+            parse_user_response(500, b"{}", "x"),
+            Err(DirectoryError::Unavailable)
         );
         assert_eq!(
-            parse_user_response(200, b"\"x\""),
-            Err(DirectoryError::Unparsable)
+            parse_user_response(401, b"{}", "x"),
+            Err(DirectoryError::Unavailable)
         );
         assert_eq!(
-            parse_user_response(200, br#"{"active":"yes"}"#),
-            Err(DirectoryError::Unparsable)
+            parse_user_response(302, b"", "x"),
+            Err(DirectoryError::Unavailable)
         );
-        assert_eq!(parse_user_response(500, b"{}"), Err(DirectoryError::Unavailable));
-        assert_eq!(parse_user_response(401, b"{}"), Err(DirectoryError::Unavailable));
+    }
+
+    #[test]
+    fn names_longer_than_any_jira_user_are_unknown_without_a_callout() {
+        let callout = Directory::Callout(DirectoryCallout {
+            cluster: "jira".into(),
+            authority: "jira".into(),
+            path_template: "/u?username={user}".into(),
+            authorization: None,
+            timeout_ms: 500,
+            cache_ttl_seconds: 60,
+            negative_cache_ttl_seconds: 5,
+        });
+        let longest = "é".repeat(MAX_USER_CHARS);
+        assert!(matches!(callout.lookup(&longest), Lookup::Ask(_)));
+        let longer = format!("{longest}x");
+        assert_eq!(callout.lookup(&longer), Lookup::Known(UserStatus::Unknown));
+        assert_eq!(
+            Directory::default().lookup(&longer),
+            Lookup::Known(UserStatus::Unknown)
+        );
     }
 
     #[test]

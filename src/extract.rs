@@ -1,9 +1,10 @@
 //! Stage 1, extract: find the one credential a request carries.
 //!
 //! Sources are the `Authorization` header (scheme names compared case-insensitively, RFC 7235
-//! section 2.1) and the `tisjwt` query parameter. Two credentials, two `Authorization` headers or
-//! a repeated parameter are refused rather than guessed between (RFC 6750 section 2: a client
-//! "MUST NOT use more than one method to transmit the token in each request").
+//! section 2.1) and the `tisjwt` query parameter, under every spelling the application would
+//! decode to it ([`is_tisjwt_name`]). Two credentials, two `Authorization` headers or a repeated
+//! parameter (in any spellings) are refused rather than guessed between (RFC 6750 section 2: a
+//! client "MUST NOT use more than one method to transmit the token in each request").
 
 use crate::query;
 
@@ -111,19 +112,68 @@ fn scheme_named(name: &str) -> Scheme {
     }
 }
 
+/// Whether the raw (percent-encoded) query parameter name `raw` is a spelling of `tisjwt`:
+/// what it decodes to as Tomcat decodes names ([`query::decode_name`]) equals `tisjwt` as
+/// Java's `equalsIgnoreCase` compares (ASCII case, and the three letters whose simple case
+/// mapping is an ASCII letter of `tisjwt`: `İ` U+0130 and `ı` U+0131 for `i`, `ſ` U+017F for
+/// `s`).
+///
+/// Jira reads the parameter with the case-sensitive `getParameter("tisjwt")`, but a plugin or
+/// servlet that compares names case-insensitively would still be handed `TISJWT=<token>`: a
+/// credential must never reach the application, so every case is the parameter.
+pub fn is_tisjwt_name(raw: &str) -> bool {
+    query::decode_name(raw).is_some_and(|name| spells_tisjwt(&name))
+}
+
+/// Whether a name Tomcat would drop as undecodable (a broken `%` escape) still reads
+/// `tisjwt` to a reader that skips what it cannot decode (`tis%jwt`, `tisjwt%`): such a
+/// parameter is refused like a broken value, never forwarded. Other broken names are left
+/// alone (a reader that keeps `%zz` as text cannot read `tisjwt`, which has no `%`).
+fn is_broken_tisjwt_name(raw: &str) -> bool {
+    query::decode_name(raw).is_none() && spells_tisjwt(&query::decode_name_leniently(raw))
+}
+
+fn spells_tisjwt(name: &str) -> bool {
+    let mut chars = name.chars();
+    let same = TISJWT_PARAM.chars().all(|letter| {
+        chars.next().is_some_and(|c| match letter {
+            'i' => matches!(c, 'i' | 'I' | '\u{130}' | '\u{131}'),
+            's' => matches!(c, 's' | 'S' | '\u{17F}'),
+            _ => c.eq_ignore_ascii_case(&letter),
+        })
+    });
+    same && chars.next().is_none()
+}
+
+/// `path` without any `tisjwt` parameter (every spelling, every copy), the rest untouched.
+pub fn without_tisjwt(path: &str) -> String {
+    query::remove_params(path, is_tisjwt_name)
+}
+
 fn tisjwt_parameter(path: &str) -> Result<Option<Credential>, ExtractError> {
-    match query::raw_values(path, TISJWT_PARAM).as_slice() {
-        [] => Ok(None),
-        [raw] => {
-            let value = query::percent_decode(raw).ok_or(ExtractError::Malformed(Scheme::Tisjwt))?;
-            Ok(Some(Credential {
-                scheme: Scheme::Tisjwt,
-                location: Location::QueryParameter,
-                value,
-            }))
+    let mut found = None;
+    for pair in query::pairs(path) {
+        if is_broken_tisjwt_name(pair.name) {
+            return Err(ExtractError::Malformed(Scheme::Tisjwt));
         }
-        _ => Err(ExtractError::MultipleCredentials),
+        if !is_tisjwt_name(pair.name) {
+            continue;
+        }
+        if found.is_some() {
+            // Two copies, in any spellings, are two credentials.
+            return Err(ExtractError::MultipleCredentials);
+        }
+        found = Some(pair.value);
     }
+    let Some(raw) = found else {
+        return Ok(None);
+    };
+    let value = query::percent_decode(raw).ok_or(ExtractError::Malformed(Scheme::Tisjwt))?;
+    Ok(Some(Credential {
+        scheme: Scheme::Tisjwt,
+        location: Location::QueryParameter,
+        value,
+    }))
 }
 
 #[cfg(test)]
@@ -223,6 +273,87 @@ mod tests {
             extract(&[], "/?tisjwt=a&tisjwt=b"),
             Err(ExtractError::MultipleCredentials)
         );
+    }
+
+    #[test]
+    fn every_spelling_of_the_parameter_is_the_parameter() {
+        for name in [
+            "tisjwt",
+            "TISJWT",
+            "TisJwt",
+            "%74isjwt",
+            "%74%69%73%6a%77%74",
+            "%54%49%53%4A%57%54",
+            "tis%4Awt",
+            "t%C4%B0sjwt",
+            "t%C4%B1sjwt",
+            "ti%C5%BFjwt",
+        ] {
+            assert_eq!(
+                extract(&[], &format!("/x?a=1&{name}=tok&b=2")),
+                Ok(credential(Scheme::Tisjwt, Location::QueryParameter, "tok")),
+                "{name}"
+            );
+            assert!(is_tisjwt_name(name), "{name}");
+        }
+        for name in [
+            "tisjwtx",
+            "xtisjwt",
+            "tisjwt+",
+            "tis+jwt",
+            "tisjw",
+            "tis%00jwt",
+            "t%C3%ACsjwt",
+            "tis%zzjwt",
+            "tisjwt%ff",
+            "",
+        ] {
+            assert!(!is_tisjwt_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn two_copies_in_any_spellings_are_two_credentials() {
+        for path in [
+            "/?tisjwt=a&%74isjwt=b",
+            "/?tisjwt=a&TISJWT=b",
+            "/?TisJwt=a&x=1&tis%6Awt",
+            "/?tisjwt=&tisjwt=b",
+        ] {
+            assert_eq!(
+                extract(&[], path),
+                Err(ExtractError::MultipleCredentials),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            extract(&auth("Bearer x"), "/?TISJWT=b"),
+            Err(ExtractError::MultipleCredentials)
+        );
+    }
+
+    #[test]
+    fn a_broken_name_is_refused_only_if_it_could_read_tisjwt() {
+        for path in ["/?tis%jwt=a", "/?tisjwt%=a", "/?%74isjwt%=a", "/?TIS%JWT"] {
+            assert_eq!(
+                extract(&[], path),
+                Err(ExtractError::Malformed(Scheme::Tisjwt)),
+                "{path}"
+            );
+        }
+        for path in ["/?tis%zzjwt=a", "/?%zz=a", "/?tisjwt%ff=a", "/?a%=1"] {
+            assert_eq!(extract(&[], path), Ok(None), "{path}");
+        }
+    }
+
+    #[test]
+    fn every_copy_is_removed_and_the_rest_kept_byte_for_byte() {
+        assert_eq!(
+            without_tisjwt("/x?a=%2F&tisjwt=t&TISJWT=u&%74isjwt=v&b=+&tisjwtx=1"),
+            "/x?a=%2F&b=+&tisjwtx=1"
+        );
+        assert_eq!(without_tisjwt("/x?TisJwt=t"), "/x");
+        assert_eq!(without_tisjwt("/x?a=1"), "/x?a=1");
     }
 
     #[test]

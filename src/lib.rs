@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod query;
 pub mod respond;
 pub mod tisjwt;
+pub mod username;
 
 pub mod apitoken;
 pub mod bearer;

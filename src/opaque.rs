@@ -3,7 +3,7 @@
 //! means for the request: an identity, a password passed to the application, or a denial
 //! (with the failed-login counter of API tokens).
 
-use crate::apitoken::{BasicPasswords, FailedLogins};
+use crate::apitoken::{check_bounds, BasicPasswords, FailedLogins};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::challenge::Challenges;
 use crate::clock::UnixSeconds;
@@ -14,6 +14,10 @@ use crate::decide::{
 use crate::extract::Location;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::policy::{missing_scopes, Rule};
+use crate::username::same_user;
+
+#[cfg(test)]
+mod settle_tests;
 
 /// An opaque token waiting for its provider's answer (the token itself is not kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +112,11 @@ fn settle(
     let deny = |reason| Refusal::Deny(Denial::new(family, reason));
     let unmapped = info == TokenInfo::UnmappedClient;
     let user = match info {
-        TokenInfo::Active { user, .. } if context.basic_user.as_ref().is_some_and(|b| *b != user) => None,
+        TokenInfo::Active { user, .. }
+            if context.basic_user.as_ref().is_some_and(|b| !same_user(b, &user)) =>
+        {
+            None
+        }
         TokenInfo::Active { user, scopes, .. } => {
             let missing = missing_scopes(&context.scopes, &scopes);
             if !missing.is_empty() {
@@ -210,7 +218,8 @@ fn read_cached(
 }
 
 /// Checks an opaque token with a callout provider: from the cache, or by asking it. For
-/// `Basic user:token` the cache key and the question include the user.
+/// `Basic user:token` the cache key and the question include the user. A credential out of
+/// the bounds of [`check_bounds`] is never asked about.
 pub(crate) fn verify_opaque(
     provider: &OAuthProvider,
     rule: &Rule,
@@ -219,6 +228,16 @@ pub(crate) fn verify_opaque(
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
+    if check_bounds(token, basic_user).is_err() {
+        // Out of bounds: answered as a wrong token is (401, a failed login of the Basic user),
+        // without asking the provider or caching anything.
+        let context = TokenContext {
+            scopes: rule.scopes.clone(),
+            basic_user: basic_user.map(str::to_owned),
+            basic_passwords: rule.basic_passwords,
+        };
+        return settle(provider, TokenInfo::Inactive, &context, env, now);
+    }
     let cache = oauth_cache();
     let key = answer_key(&cache, &provider.name, basic_user, token);
     match read_cached(&cache, env.store, &key, now) {

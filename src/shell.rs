@@ -33,6 +33,7 @@ use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
+use crate::username::fold;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -402,7 +403,11 @@ impl Worker {
     fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
         let cache = user_cache();
         let cached = cache
-            .get(&HostStore, &cache.key(pending.user().as_bytes()), seconds(now))
+            .get(
+                &HostStore,
+                &cache.key(fold(pending.user()).as_bytes()),
+                seconds(now),
+            )
             .and_then(|value| UserStatus::from_byte(*value.first()?));
         if let Some(status) = cached {
             self.metrics.count("directory.cache_hit");
@@ -458,7 +463,7 @@ impl Worker {
     /// Reads the directory's answer and caches it (failures are not cached).
     fn user_status_from(&self, result: CalloutResult, user: &str) -> Result<UserStatus, DirectoryError> {
         let status = match result {
-            CalloutResult::Response { status, body } => parse_user_response(status, &body),
+            CalloutResult::Response { status, body } => parse_user_response(status, &body, user),
             CalloutResult::Failed => Err(DirectoryError::Unavailable),
         };
         match (&status, &self.config.directory) {
@@ -468,7 +473,7 @@ impl Worker {
                     _ => settings.cache_ttl_seconds,
                 };
                 let cache = user_cache();
-                let key = cache.key(user.as_bytes());
+                let key = cache.key(fold(user).as_bytes());
                 cache.insert(
                     &HostStore,
                     &key,

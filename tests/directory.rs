@@ -133,3 +133,81 @@ fn a_dead_slow_or_babbling_directory_is_a_503_never_a_pass() {
     }
     assert_eq!(app.received().len(), 0);
 }
+
+/// A directory that answers as a broken or unusual Jira might: without `active`, with another
+/// user's record, with a list the user is not first in (or not in), and by folded names.
+fn quirky_directory() -> Server {
+    Server::start(0, |request| {
+        let asked = request
+            .path
+            .split_once("username=")
+            .and_then(|(_, user)| tokengate::query::percent_decode(user))
+            .unwrap_or_default();
+        let answer = match asked.as_str() {
+            "noactive" => json!({"name": "noactive", "key": "JIRAUSER1", "emailAddress": "n@example.com"}),
+            "fred" => json!({"name": "admin", "key": "JIRAUSER10005", "active": true}),
+            "fr" => json!([{"name": "fred", "active": true}]),
+            "pick" => json!([{"name": "picker", "active": true}, {"name": "pick", "active": false}]),
+            "JSMITH" => json!({"name": "jsmith", "key": "JIRAUSER10006", "active": true}),
+            "ΣΟΦΙΑ" | "σοφια" => json!([{"name": "Σοφια", "active": true}]),
+            _ => return Reply::json(404, &json!({"errorMessages": ["no such user"], "errors": {}})),
+        };
+        Reply::json(200, &answer)
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_directory_fails_closed_and_compares_names_as_jira_folds_them() {
+    let app = DemoApp::start(0).unwrap();
+    let directory = quirky_directory();
+    let envoy = Envoy::start_with_clusters(
+        &plugin_config(1000),
+        app.port(),
+        &[("directory", directory.port())],
+    );
+    let get = |path: &str, user: &str| envoy.get(path, &[("authorization", &auth(user))]);
+
+    for (user, why) in [
+        ("noactive", "an answer without `active`"),
+        ("fr", "a list without the user"),
+        ("pick", "a list whose first element is somebody else"),
+    ] {
+        let response = get("/x", user);
+        assert_eq!(
+            (response.status, message(&response)),
+            (401, INACTIVE.to_owned()),
+            "{why}"
+        );
+    }
+    assert_unavailable(&get("/x", "fred"));
+    assert_eq!(
+        envoy.counter("wasmcustom.tokengate.directory.callout_failed"),
+        1,
+        "another user's record is an answer to another question"
+    );
+
+    let jsmith = get("/rest/api/2/myself", "JSMITH");
+    assert_eq!(jsmith.status, 200, "{jsmith:?}");
+    assert_eq!(
+        jsmith.json()["name"],
+        "JSMITH",
+        "the token's own name is forwarded"
+    );
+    // Non-ASCII names (the demo application reads headers as ASCII, so Envoy's direct answer
+    // stands in for it); the second case variant is the same cache entry.
+    for user in ["ΣΟΦΙΑ", "σοφια"] {
+        let response = get("/direct/x", user);
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, "direct"),
+            "{user}"
+        );
+    }
+    assert_eq!(
+        directory.received().len(),
+        6,
+        "one lookup per user, the folded name shared by both spellings"
+    );
+    assert_eq!(app.count("/x"), 0, "nobody was let through");
+}

@@ -417,6 +417,11 @@ pub const TOKENS_CLIENT_SECRET: &str = "test-introspection-secret-0123";
 
 impl TokenService {
     pub fn start() -> TokenService {
+        Self::start_with_users(None)
+    }
+
+    /// With `users` (the users file's JSON) instead of the demo users when given.
+    pub fn start_with_users(users: Option<&str>) -> TokenService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let binary = ["debug", "release"]
             .iter()
@@ -426,10 +431,17 @@ impl TokenService {
                 panic!("tokengate-tokens is not built: run `make test` (or cargo build -p tokengate-tokens)")
             });
         let dir = scratch_dir();
+        let users_file = match users {
+            Some(users) => {
+                std::fs::write(dir.join("users.json"), users).unwrap();
+                dir.join("users.json")
+            }
+            None => root.join("tokenservice/config/users.json"),
+        };
         let config = serde_json::json!({
             "listen": "127.0.0.1:0",
             "database": dir.join("tokens.db"),
-            "users_file": root.join("tokenservice/config/users.json"),
+            "users_file": users_file,
             "introspection": {"client_id": "tokengate", "client_secret": TOKENS_CLIENT_SECRET},
             "max_validity_months": 12,
             "default_validity_months": 6,

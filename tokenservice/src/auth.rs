@@ -119,7 +119,7 @@ pub fn authenticate(
                 return failed(AuthFailure::BadCredentials);
             };
             match token_owner(directory, &record) {
-                Some(owner) if owner.name.eq_ignore_ascii_case(&user) => (owner, Some(record.id)),
+                Some(owner) if crate::users::same_user(&owner.name, &user) => (owner, Some(record.id)),
                 _ => return failed(AuthFailure::BadCredentials),
             }
         }

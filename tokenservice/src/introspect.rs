@@ -78,7 +78,7 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
         Some(owner) if owner.active => owner,
         _ => return inactive(),
     };
-    if username.is_some_and(|name| !name.eq_ignore_ascii_case(&owner.name)) {
+    if username.is_some_and(|name| !crate::users::same_user(&name, &owner.name)) {
         return inactive();
     }
     if let Err(e) = service.store.touch(record.id, now) {
@@ -178,8 +178,17 @@ mod tests {
     fn username_must_name_the_owner() {
         let service = service();
         let token = fred_token(&service);
-        let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=Fred"), NOW);
-        assert_eq!(body["active"], true);
+        for name in ["Fred", "FRED", "fred"] {
+            let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username={name}"), NOW);
+            assert_eq!(body["active"], true, "{name}: folded as Jira folds names");
+        }
+        let (_, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&username=fr%C3%A9d"),
+            NOW,
+        );
+        assert_eq!(body, json!({"active": false}));
         let (_, body) = introspect(&service, CLIENT, &format!("token={token}&username=jsmith"), NOW);
         assert_eq!(body, json!({"active": false}));
     }

@@ -23,7 +23,7 @@ use std::path::Path;
 /// A user as the service needs to know them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// The login name (`fred`); matched without regard to ASCII case, as Jira does.
+    /// The login name (`fred`); matched folded by [`fold`], as Jira does.
     pub name: String,
     /// The stable user key (`JIRAUSER10105`): tokens belong to keys, not names.
     pub key: String,
@@ -70,6 +70,19 @@ struct RawUser {
 
 fn yes() -> bool {
     true
+}
+
+/// A login name as Jira and Crowd compare it: `IdentifierUtils.toLowerCase`, which is
+/// `toLowerCase(Locale.ENGLISH)`, the Unicode default full lower-case mapping (all of Unicode,
+/// not only ASCII: `JSMITH`, `Σοφία`/`ΣΟΦΊΑ`, `KELVIN SIGN`+`im` and `kim` each name one user).
+/// The filter folds the same way (`src/username.rs`).
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Whether two login names are one user for Jira.
+pub fn same_user(a: &str, b: &str) -> bool {
+    a == b || fold(a) == fold(b)
 }
 
 /// The directory file could not be used.
@@ -137,7 +150,7 @@ impl FileDirectory {
                     DirectoryError(format!("{}: not a PHC string: {e}", field("passwordHash")))
                 })?;
             }
-            let folded = raw.name.to_ascii_lowercase();
+            let folded = fold(&raw.name);
             if directory.by_name.insert(folded, index).is_some() {
                 return Err(DirectoryError(format!(
                     "{}: {:?} appears twice",
@@ -172,7 +185,7 @@ impl FileDirectory {
 
 impl Directory for FileDirectory {
     fn by_name(&self, name: &str) -> Option<User> {
-        self.entry(self.by_name.get(&name.to_ascii_lowercase()))
+        self.entry(self.by_name.get(&fold(name)))
             .map(|(user, _)| user.clone())
     }
 
@@ -181,7 +194,7 @@ impl Directory for FileDirectory {
     }
 
     fn check_password(&self, name: &str, password: &str) -> Option<User> {
-        match self.entry(self.by_name.get(&name.to_ascii_lowercase())) {
+        match self.entry(self.by_name.get(&fold(name))) {
             Some((user, Some(hash))) => verify_password(password, hash).then(|| user.clone()),
             _ => {
                 let _ = verify_password(password, &self.decoy);
@@ -260,6 +273,28 @@ pub mod tests {
         assert_eq!(directory.by_key("JIRAUSER10005").unwrap().name, "admin");
         assert!(directory.by_key("jiraUSER10005").is_none());
         assert!(directory.by_name("nobody").is_none());
+    }
+
+    #[test]
+    fn names_are_folded_over_all_of_unicode_as_jira_folds_them() {
+        let text = r#"{"users":[{"name":"σοφία","key":"1"},{"name":"kim","key":"2"},
+            {"name":"i\u0307lker","key":"3"},{"name":"JSmith","key":"4"}]}"#;
+        let directory = FileDirectory::parse(text).unwrap();
+        for (name, key) in [
+            ("ΣΟΦΊΑ", "1"),
+            ("Σοφία", "1"),
+            ("\u{212A}IM", "2"),
+            ("\u{130}LKER", "3"),
+            ("jsmith", "4"),
+            ("JSMITH", "4"),
+        ] {
+            assert_eq!(directory.by_name(name).map(|u| u.key), Some(key.into()), "{name}");
+        }
+        assert!(directory.by_name("ILKER").is_none(), "İ is not I");
+        let twice = r#"{"users":[{"name":"kim","key":"1"},{"name":"\u212aim","key":"2"}]}"#;
+        assert!(FileDirectory::parse(twice).unwrap_err().0.contains("twice"));
+        assert!(same_user("Σοφία", "ΣΟΦΊΑ"));
+        assert!(!same_user("ilker", "\u{130}lker"));
     }
 
     #[test]
