@@ -10,7 +10,8 @@
 //! 2. `%XX` escapes are decoded (`UDecoder`); RFC 3986 section 6.2.2.2 makes an escaped
 //!    unreserved character the character itself (`%33` is `3`, `%61` is `a`);
 //! 3. the path is normalised (`CoyoteAdapter.normalize`): `//` merged, `.` and `..` segments
-//!    removed, `..` above the root refused.
+//!    removed, `..` above the root refused. A last `.` or `..` leaves no trailing slash
+//!    (`/a/b/..` is `/a`), as Tomcat 10.1's servlets see it (checked by `tests/paths.rs`).
 //!
 //! Any spelling whose meaning differs between readers (Envoy's own normalisation, Tomcat,
 //! Jersey, a servlet filter that reads the raw URI, a Windows file system) is refused with an
@@ -88,7 +89,9 @@ pub fn canonical(raw: &str) -> Result<CanonicalPath, AmbiguousPath> {
         let segment = String::from_utf8(percent_decode(without_params.as_bytes()))
             .map_err(|_| AmbiguousPath::NotUtf8)?;
         // 3. Normalisation.
-        trailing_slash = matches!(segment.as_str(), "" | "." | "..");
+        // Tomcat 10.1 keeps the slash of an empty last segment (`/a/`, `/a/;x`) but not of
+        // a last `.` or `..` (`/a/b/..` is `/a`, as its servlets see it).
+        trailing_slash = segment.is_empty();
         match segment.as_str() {
             "" | "." => {}
             ".." => {
@@ -293,8 +296,11 @@ mod tests {
             ("//", "/"),
             ("/.", "/"),
             ("/a/..", "/"),
-            ("/a/b/..", "/a/"),
-            ("/a/.", "/a/"),
+            ("/a/b/..", "/a"),
+            ("/a/b/../", "/a/"),
+            ("/a/.", "/a"),
+            ("/a/.;x", "/a"),
+            ("/a/b/.%2e", "/a"),
             ("/a/", "/a/"),
             ("/a//b///c", "/a/b/c"),
             ("/a/./b/../c", "/a/c"),

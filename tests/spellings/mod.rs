@@ -87,10 +87,12 @@ fn spell(segment: &str, escapes: &[bool], upper: bool, params: &str, detour: u8)
     }
 }
 
-/// `(plain, spelled)`: a plain path and a spelling of it; `spelled` means `plain` to Tomcat.
-pub fn spelled_path() -> impl Strategy<Value = (String, String)> {
-    let part = (
-        plain_segment(),
+type Part = (String, Vec<bool>, bool, String, u8);
+
+/// A segment with how to spell it: escapes, hex case, parameters, detour.
+fn part(segment: impl Strategy<Value = String>) -> impl Strategy<Value = Part> {
+    (
+        segment,
         prop::collection::vec(any::<bool>(), 12),
         any::<bool>(),
         prop_oneof![
@@ -100,21 +102,48 @@ pub fn spelled_path() -> impl Strategy<Value = (String, String)> {
             1 => "(;[a-z=.]{0,4}){1,2}",
         ],
         0u8..9,
-    );
-    (prop::collection::vec(part, 1..5), any::<bool>()).prop_map(|(parts, slash)| {
-        let mut plain = parts.iter().map(|p| format!("/{}", p.0)).collect::<String>();
-        let mut spelled = parts
-            .iter()
-            .map(|(s, escapes, upper, params, detour)| {
-                format!("/{}", spell(s, escapes, *upper, params, *detour))
-            })
-            .collect::<String>();
-        if slash {
-            plain.push('/');
-            spelled.push_str(["/", "/.", "//", "/.;x", "/a/.."][plain.len() % 5]);
-        }
-        (plain, spelled)
-    })
+    )
+}
+
+/// The first segments: mostly those of a rule's prefix, so that most paths fall under a rule.
+fn head() -> impl Strategy<Value = Vec<&'static str>> {
+    prop_oneof![
+        Just(vec!["public"]),
+        Just(vec!["rest", "api", "3"]),
+        Just(vec!["rest", "api", "2"]),
+        Just(vec!["rest"]),
+        Just(vec![]),
+    ]
+}
+
+/// `(plain, spelled)`: a plain path and a spelling of it; `spelled` means `plain` to Tomcat.
+pub fn spelled_path() -> impl Strategy<Value = (String, String)> {
+    let spelled_head = head().prop_flat_map(|names| {
+        names
+            .into_iter()
+            .map(|name| part(Just(name.to_owned())))
+            .collect::<Vec<_>>()
+    });
+    (
+        spelled_head,
+        prop::collection::vec(part(plain_segment()), 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(head, tail, slash)| {
+            let parts: Vec<Part> = head.into_iter().chain(tail).collect();
+            let mut plain = parts.iter().map(|p| format!("/{}", p.0)).collect::<String>();
+            let mut spelled = parts
+                .iter()
+                .map(|(s, escapes, upper, params, detour)| {
+                    format!("/{}", spell(s, escapes, *upper, params, *detour))
+                })
+                .collect::<String>();
+            if slash {
+                plain.push('/');
+                spelled.push_str(["/", "//", "/;x", "/a/../", "/.;x/"][plain.len() % 5]);
+            }
+            (plain, spelled)
+        })
 }
 
 /// Raw paths from the alphabet readers disagree on.
