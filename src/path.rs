@@ -19,8 +19,9 @@
 //! such a request falls under.
 //!
 //! Which stage uses which path: the route rules (stage 2) match on the [`CanonicalPath`]; the
-//! request goes upstream with its raw `:path` unchanged (only the `tisjwt` query parameter is
-//! removed), and anything that signs the request (OAuth 1.0a, later) uses that raw path.
+//! request goes upstream with the raw `:path` Envoy handed the filter (after Envoy's own
+//! `normalize_path`/`merge_slashes`, when configured), unchanged but for the removed `tisjwt`
+//! query parameter, and anything that signs the request (OAuth 1.0a, later) uses that raw path.
 
 /// A request path as Tomcat resolves it: starts with `/`, no query, no `;` parameters, no
 /// `%` escapes, no `//`, no `.`/`..` segments. Matched case-sensitively, as Tomcat and Jersey
