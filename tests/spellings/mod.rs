@@ -180,6 +180,12 @@ pub fn hostile_path() -> impl Strategy<Value = String> {
             Just("#"),
             Just("="),
             Just("~"),
+            Just("é"),
+            Just("%C3%A9"),
+            Just("%20"),
+            Just("+"),
+            Just("!$&'()*,:@"),
+            Just("%21%24%26%27%28%29%2A%2C%3A%40"),
         ],
         0..16,
     )
