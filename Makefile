@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate acceptance pytools clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
+.PHONY: run test tools envoy wasm demo lint unit validate acceptance pytools tomcat clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
 
 run: tools wasm demo
 	scripts/run-demo
@@ -38,10 +38,20 @@ pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv
 	@.venv/bin/pip install --quiet --disable-pip-version-check $(PYTOOLS)
 
-acceptance: wasm pytools
+acceptance: wasm pytools tomcat
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
+
+# Tomcat 10 for tests/paths.rs (Debian's tomcat10-common: the server without the system
+# service, so nothing is left listening on 8080; the test starts its own on a free port), and
+# a JDK to compile its probe servlet. sudo only when not root.
+tomcat:
+	@test -f /usr/share/tomcat10/bin/bootstrap.jar && command -v javac >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		PKGS="tomcat10-common default-jdk-headless"; \
+		$$SUDO apt-get install -y --no-install-recommends $$PKGS || \
+			{ $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$PKGS; }; }
 
 # Benchmarks (not part of `make test`); see BENCHMARKS.md. `make bench` runs both and writes
 # the Envoy results into BENCHMARKS.md and bench/throughput.svg.

@@ -1131,6 +1131,12 @@ fn compile_rule(i: usize, rule: RawRule, providers: &[&str]) -> Result<Rule, Con
     if !rule.path_prefix.starts_with('/') {
         return Err(error(&field("path_prefix"), "must start with `/`"));
     }
+    if !crate::path::can_start_a_canonical_path(&rule.path_prefix) {
+        return Err(error(
+            &field("path_prefix"),
+            "can never match: rules match the decoded path without `;` parameters, `//` or dot segments",
+        ));
+    }
     if rule.providers.is_empty() && !rule.allow_anonymous {
         return Err(error(
             &field("providers"),
@@ -1430,6 +1436,12 @@ mod tests {
             ),
             (
                 format!(
+                    r#"{{"tisjwt":{{"secret":"{SECRET}"}},"rules":[{{"path_prefix":"/rest/api/%33/","providers":["tisjwt"]}}]}}"#
+                ),
+                "rules[0].path_prefix",
+            ),
+            (
+                format!(
                     r#"{{"tisjwt":{{"secret":"{SECRET}"}},"directory":{{"callout":{{"cluster":"jira","path":"/u"}}}}}}"#
                 ),
                 "directory.callout.path",
@@ -1448,7 +1460,10 @@ mod tests {
 
     #[test]
     fn the_fallback_configuration_has_no_rule_to_pass_by() {
-        assert!(Config::refuse_everything().policy.route("GET", "/").is_none());
+        assert!(Config::refuse_everything()
+            .policy
+            .route("GET", &crate::path::canonical("/").unwrap())
+            .is_none());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::introspect::BearerShape;
 use crate::jwk::KeySet;
 use crate::jwt::JwtError;
 use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
+use crate::path::{self, AmbiguousPath};
 use crate::policy::{missing_scopes, Rule};
 use crate::tisjwt::TisjwtFailure;
 
@@ -83,6 +84,9 @@ pub enum DenyReason {
     KeysUnavailable,
     /// No rule of the route policy matches the request.
     NoRule,
+    /// The path has no single meaning (`%2F`, `\`, `%3B`, `%25`, a control byte, a dot
+    /// segment with a suffix, `..` above the root, ...): refused before anything else.
+    AmbiguousPath(AmbiguousPath),
     /// The host would not hand over or rewrite the request; refused rather than passed.
     Internal,
 }
@@ -109,12 +113,13 @@ impl DenyReason {
             Self::LockedOut { .. } => "locked_out",
             Self::KeysUnavailable => "keys_unavailable",
             Self::NoRule => "no_rule",
+            Self::AmbiguousPath(_) => "ambiguous_path",
             Self::Internal => "internal_error",
         }
     }
 
     /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 19] = [
+    pub const METRIC_NAMES: [&'static str; 20] = [
         "missing_credential",
         "ambiguous_credential",
         "invalid_token",
@@ -133,6 +138,7 @@ impl DenyReason {
         "locked_out",
         "keys_unavailable",
         "no_rule",
+        "ambiguous_path",
         "internal_error",
     ];
 }
@@ -308,7 +314,13 @@ impl From<Denial> for Refusal {
 
 /// Decides a request as far as it can without asking anyone.
 pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSeconds) -> Step {
-    let Some(rule) = config.policy.route(&request.method, &request.path) else {
+    // No rule owns a path without one meaning, so its answer is in the default family, as
+    // for a path no rule matches.
+    let path = match path::canonical(&request.path) {
+        Ok(path) => path,
+        Err(ambiguous) => return deny(default_family(config), DenyReason::AmbiguousPath(ambiguous)),
+    };
+    let Some(rule) = config.policy.route(&request.method, &path) else {
         return deny(default_family(config), DenyReason::NoRule);
     };
     if rule.providers.is_empty() {
@@ -853,6 +865,48 @@ mod tests {
             decide(&cfg, &request("/other", &[])),
             tis_denial(DenyReason::NoRule)
         );
+    }
+
+    #[test]
+    fn rules_see_the_path_tomcat_resolves_and_an_ambiguous_path_is_refused_first() {
+        let rules = r#","rules":[
+            {"path_prefix":"/public/","providers":[],"allow_anonymous":true},
+            {"path_prefix":"/rest/scoped/","providers":["tisjwt"],"scopes":["read:jira-work"]},
+            {"path_prefix":"/rest/","providers":["tisjwt"]}]"#;
+        let cfg = config_with("", rules);
+        let auth = format!("TISJWT {}", token("fred"));
+        for path in [
+            "/public/..;/rest/x",
+            "/public;x/%2e%2e/rest/x",
+            "/p%75blic/../rest/x",
+        ] {
+            assert_eq!(
+                decide(&cfg, &request(path, &[])),
+                tis_denial(DenyReason::MissingCredential),
+                "{path}"
+            );
+        }
+        for path in ["/rest/scoped;x/y", "/rest/%73coped/y", "/rest/x/..;/scoped/y"] {
+            assert_eq!(
+                decide(&cfg, &request(path, &[("authorization", &auth)])),
+                tis_denial(DenyReason::InsufficientScope(vec!["read:jira-work".into()])),
+                "{path}"
+            );
+        }
+        // Even on a route that needs no credential, and before the credential is looked at.
+        for (path, form) in [
+            ("/public/%2F", AmbiguousPath::EncodedSlash),
+            ("/public/a%5Cb", AmbiguousPath::Backslash),
+            ("/public/x./", AmbiguousPath::DotSegment),
+            ("/..;/public/", AmbiguousPath::AboveRoot),
+        ] {
+            let two_credentials = [("authorization", auth.as_str()), ("authorization", auth.as_str())];
+            assert_eq!(
+                decide(&cfg, &request(path, &two_credentials)),
+                tis_denial(DenyReason::AmbiguousPath(form)),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! tokengate: edge authentication for Jira/Confluence-style REST APIs, as a proxy-wasm filter.
 //!
-//! The pipeline is one module per stage: [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
+//! The pipeline is one module per stage: [`path`] (the path the rules see) -> [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
 //! [`directory`]) -> [`decide`] -> [`respond`]. All of it is plain Rust over plain data; the
 //! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
 
@@ -27,6 +27,7 @@ pub mod introspect;
 pub mod jwks_cache;
 pub mod logline;
 pub mod opaque;
+pub mod path;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;

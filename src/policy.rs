@@ -3,10 +3,11 @@
 //! any cryptography; the first matching rule wins.
 
 use crate::apitoken::BasicPasswords;
+use crate::path::CanonicalPath;
 
-/// One access rule. Paths match by prefix, like Envoy's `prefix` route match, after the path
-/// is normalised (see [`normalize_path`]) so that `/public/../admin` cannot borrow the rule of
-/// `/public/`.
+/// One access rule. Paths match by prefix, like Envoy's `prefix` route match, on the path as
+/// Tomcat resolves it ([`crate::path::canonical`]), so that neither `/public/..;/admin` nor
+/// `/rest/api/%33/` can borrow another rule. Case-sensitive, as Tomcat and Jersey are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub path_prefix: String,
@@ -23,8 +24,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn matches(&self, method: &str, normalized_path: &str) -> bool {
-        normalized_path.starts_with(&self.path_prefix)
+    fn matches(&self, method: &str, path: &CanonicalPath) -> bool {
+        path.as_str().starts_with(&self.path_prefix)
             && self
                 .methods
                 .as_ref()
@@ -39,34 +40,9 @@ pub struct Policy {
 
 impl Policy {
     /// The rule for a request, `None` when no rule matches (the request is refused).
-    pub fn route(&self, method: &str, path: &str) -> Option<&Rule> {
-        let normalized = normalize_path(path);
-        self.rules.iter().find(|rule| rule.matches(method, &normalized))
+    pub fn route(&self, method: &str, path: &CanonicalPath) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.matches(method, path))
     }
-}
-
-/// The path without its query, with `%2E`/`%2e` decoded, repeated slashes merged and dot
-/// segments removed (RFC 3986 section 5.2.4). Only used to choose a rule; the request is
-/// forwarded unchanged.
-pub fn normalize_path(path: &str) -> String {
-    let without_query = path.split(['?', '#']).next().unwrap_or_default();
-    let decoded = without_query.replace("%2E", ".").replace("%2e", ".");
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    let trailing = if decoded.ends_with('/') && !segments.is_empty() {
-        "/"
-    } else {
-        ""
-    };
-    format!("/{}{trailing}", segments.join("/"))
 }
 
 /// Scopes granted by a token: `scope` (space-separated string, RFC 8693 section 4.2) or `scp`
@@ -98,6 +74,7 @@ pub fn missing_scopes<'a>(required: &'a [String], granted: &[String]) -> Vec<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::canonical;
     use serde_json::json;
 
     fn rule(prefix: &str, methods: Option<&[&str]>, provider: &str) -> Rule {
@@ -122,7 +99,8 @@ mod tests {
     }
 
     fn provider_for(method: &str, path: &str) -> Option<String> {
-        policy().route(method, path).map(|r| r.providers[0].clone())
+        let path = canonical(path).unwrap();
+        policy().route(method, &path).map(|r| r.providers[0].clone())
     }
 
     #[test]
@@ -157,12 +135,30 @@ mod tests {
     }
 
     #[test]
-    fn normalisation_follows_rfc_3986() {
-        assert_eq!(normalize_path("/a/b/../c/./d"), "/a/c/d");
-        assert_eq!(normalize_path("/../../x"), "/x");
-        assert_eq!(normalize_path("/a/"), "/a/");
-        assert_eq!(normalize_path(""), "/");
-        assert_eq!(normalize_path("/a?b=/../c"), "/a");
+    fn tomcat_spellings_cannot_borrow_another_rule() {
+        for path in [
+            "/public/..;/rest/api/2/myself",
+            "/public/%2e%2e;x/rest/api/2/myself",
+            "/public;x/../rest/x",
+            "/pub%6cic/../rest/x",
+        ] {
+            assert_eq!(provider_for("GET", path).as_deref(), Some("reader"), "{path}");
+        }
+        assert_eq!(
+            provider_for("POST", "/rest/api/2/iss%75e;x").as_deref(),
+            Some("writer")
+        );
+        assert_eq!(
+            provider_for("POST", "/rest/api/2;x/issue").as_deref(),
+            Some("writer")
+        );
+        assert_eq!(provider_for("GET", "/public;x/logo.png").as_deref(), Some("anon"));
+    }
+
+    #[test]
+    fn rules_match_case_sensitively() {
+        assert_eq!(provider_for("GET", "/PUBLIC/x"), None);
+        assert_eq!(provider_for("GET", "/Rest/x"), None);
     }
 
     #[test]

@@ -225,6 +225,18 @@ fn bootstrap_with_routes(
     clusters: &[(&str, u16)],
     routes: &[(&str, &str)],
 ) -> String {
+    bootstrap_with_hcm(plugin_json, upstream_port, clusters, routes, "")
+}
+
+/// Like [`bootstrap`], with more settings of the HTTP connection manager (YAML lines indented
+/// by 10 spaces, e.g. `"          normalize_path: true\n"`).
+pub fn bootstrap_with_hcm(
+    plugin_json: &str,
+    upstream_port: u16,
+    clusters: &[(&str, u16)],
+    routes: &[(&str, &str)],
+    hcm: &str,
+) -> String {
     let plugin = serde_json::to_string(plugin_json).unwrap_or_default();
     let wasm = wasm_module();
     format!(
@@ -242,7 +254,7 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
           max_request_headers_kb: 96
-          route_config:
+{hcm}          route_config:
             virtual_hosts:
             - name: app
               domains: ["*"]
