@@ -122,6 +122,10 @@ fn scheme_named(name: &str) -> Scheme {
 /// servlet that compares names case-insensitively would still be handed `TISJWT=<token>`: a
 /// credential must never reach the application, so every case is the parameter.
 pub fn is_tisjwt_name(raw: &str) -> bool {
+    // Most names have nothing to decode: compare them as they are, without allocating.
+    if !raw.contains(['%', '+']) {
+        return spells_tisjwt(raw);
+    }
     query::decode_name(raw).is_some_and(|name| spells_tisjwt(&name))
 }
 
@@ -130,7 +134,10 @@ pub fn is_tisjwt_name(raw: &str) -> bool {
 /// parameter is refused like a broken value, never forwarded. Other broken names are left
 /// alone (a reader that keeps `%zz` as text cannot read `tisjwt`, which has no `%`).
 fn is_broken_tisjwt_name(raw: &str) -> bool {
-    query::decode_name(raw).is_none() && spells_tisjwt(&query::decode_name_leniently(raw))
+    // Only a `%` can break a name (`+` always decodes).
+    raw.contains('%')
+        && query::decode_name(raw).is_none()
+        && spells_tisjwt(&query::decode_name_leniently(raw))
 }
 
 fn spells_tisjwt(name: &str) -> bool {

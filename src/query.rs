@@ -63,10 +63,7 @@ pub fn decode_name_leniently(raw: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let escape = (b == b'%')
-            .then(|| raw.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        let escape = (b == b'%').then(|| escape_at(bytes, i + 1)).flatten();
         match (b, escape) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -94,8 +91,7 @@ pub fn percent_decode(raw: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            out.push(escape_at(bytes, i + 1)?);
             i += 3;
         } else {
             out.push(b);
@@ -103,6 +99,23 @@ pub fn percent_decode(raw: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The byte of the two hexadecimal digits at `at` (`u8::from_str_radix` would also take a
+/// sign: `%+1` is no escape to Tomcat).
+fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
+    let digit = |i: usize| bytes.get(i).copied().and_then(hex_digit);
+    Some(digit(at)? << 4 | digit(at + 1)?)
+}
+
+/// The value of one hexadecimal digit (either case).
+pub fn hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +179,9 @@ mod tests {
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+        // A sign is no hexadecimal digit, though `u8::from_str_radix` takes one.
+        assert_eq!(percent_decode("%+1"), None);
+        assert_eq!(percent_decode("%-1"), None);
+        assert_eq!(decode_name_leniently("tis%+1jwt"), "tis 1jwt");
     }
 }
