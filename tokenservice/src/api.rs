@@ -5,7 +5,7 @@
 //! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
 //! section 5.2's shape (see [`crate::introspect`]).
 
-use crate::auth::{self, AuthError};
+use crate::auth::{self, AuthError, Caller};
 use crate::clock;
 use crate::config::Config;
 use crate::introspect;
@@ -177,7 +177,7 @@ fn with_caller(
     service: &Service,
     request: &Request,
     now: i64,
-    handler: impl FnOnce(User) -> Handled,
+    handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
     match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
         Ok(user) => handler(user),
@@ -192,7 +192,7 @@ fn with_admin(
     service: &Service,
     request: &Request,
     now: i64,
-    handler: impl FnOnce(User) -> Handled,
+    handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
     with_caller(service, request, now, |caller| {
         if caller.administrator {
@@ -273,13 +273,18 @@ fn detailed(record: &TokenRecord) -> Value {
 
 /// `POST /user/token`: creates a token for the caller, or (administrators) for
 /// `tokenForUserKey`. The answer is the only time the token itself is shown.
-fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Handled {
+///
+/// A caller authenticated by an API token gets a token that expires no later than that one:
+/// the validity is shortened to it, as a request over the maximum is shortened to the maximum
+/// (seed 004's "adjusted"), and the answer's `validUntil` says so. Refusing with 400 instead
+/// would break every script that sends the months it always sent.
+fn create(service: &Service, request: &Request, caller: &Caller, now: i64) -> Handled {
     let body = json_object(request)?;
     let description = description(&body)?;
     let months = validity_months(&body, &service.config)?;
     let owner = match body.get("tokenForUserKey") {
-        None | Some(Value::Null) => caller.clone(),
-        Some(Value::String(key)) if *key == caller.key => caller.clone(),
+        None | Some(Value::Null) => caller.user.clone(),
+        Some(Value::String(key)) if *key == caller.key => caller.user.clone(),
         Some(Value::String(key)) => {
             if !caller.administrator {
                 return Err(Response::error(403, messages::ADMIN_ONLY));
@@ -291,6 +296,8 @@ fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Hand
         }
         Some(_) => return Err(Response::error(400, "tokenForUserKey must be a string.")),
     };
+    let asked = clock::add_months(now, months);
+    let valid_until = caller.token_valid_until.map_or(asked, |limit| asked.min(limit));
     let token = tokens::generate().map_err(|_| {
         eprintln!("tokengate-tokens: the OS random source failed");
         Response::error(500, messages::INTERNAL)
@@ -304,7 +311,7 @@ fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Hand
             user_key: &owner.key,
             created_by_user_key: &caller.key,
             created: now,
-            valid_until: clock::add_months(now, months),
+            valid_until,
         })
         .map_err(|e| internal(&e))?;
     let mut answer = detailed(&record);
@@ -415,22 +422,14 @@ fn paging(query: &str) -> Result<Paging, Response> {
     Ok(paging)
 }
 
-/// The application's base URL for paging links: configured, or from the `Host` header.
-fn base_url(service: &Service, request: &Request) -> String {
-    if let Some(url) = &service.config.base_url {
-        return url.clone();
-    }
-    match request.header("host") {
-        Some(host)
-            if !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) =>
-        {
-            format!("http://{host}")
-        }
-        _ => String::new(),
-    }
+/// The public base URL for paging links: the configured one the client used (see
+/// [`crate::links`]), never a `Host` header as it came.
+fn base_url<'a>(service: &'a Service, request: &Request) -> &'a str {
+    crate::links::base_for(
+        &service.config.public_base_urls,
+        service.config.base_url.as_ref(),
+        &request.headers,
+    )
 }
 
 /// `GET /user/tokensByFilter?notValidAfter=<millis|-1>&page=&limit=` (administrators): every
@@ -594,6 +593,55 @@ pub mod tests {
             NOW,
         );
         assert_eq!(huge["validUntil"], clock::add_months(NOW, 12));
+    }
+
+    #[test]
+    fn a_token_made_with_a_token_expires_no_later_than_it() {
+        let service = service();
+        let parent = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"one month","tokenValidityTimeInMonths":1}"#,
+            NOW,
+        );
+        let plain = parent["plainTextToken"].as_str().unwrap().to_owned();
+        let later = NOW + 86_400_000;
+        let body = r#"{"tokenDescription":"twelve months","tokenValidityTimeInMonths":12}"#;
+        for auth in [
+            ("authorization".to_owned(), format!("Bearer {plain}")),
+            basic(&format!("fred:{plain}")),
+        ] {
+            let response = handle(
+                &service,
+                &request("POST", &url("/user/token"), Some(auth), body),
+                later,
+            );
+            assert_eq!(response.status, 200, "{}", response.body);
+            let child = response.json_body();
+            assert_eq!(
+                child["validUntil"], parent["validUntil"],
+                "shortened to the parent"
+            );
+        }
+        // A password is no token: its creates get what they ask for.
+        let by_password = create_as(&service, "fred", body, later);
+        assert_eq!(by_password["validUntil"], clock::add_months(later, 12));
+        // A shorter request than the parent's remaining life is kept as asked.
+        let long_parent = create_as(&service, "fred", body, NOW)["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = handle(
+            &service,
+            &request(
+                "POST",
+                &url("/user/token"),
+                Some(("authorization".to_owned(), format!("Bearer {long_parent}"))),
+                r#"{"tokenDescription":"short","tokenValidityTimeInMonths":1}"#,
+            ),
+            later,
+        );
+        assert_eq!(response.json_body()["validUntil"], clock::add_months(later, 1));
     }
 
     #[test]
@@ -951,29 +999,49 @@ pub mod tests {
     }
 
     #[test]
-    fn links_use_the_host_header_when_no_base_url_is_configured() {
+    fn links_use_the_configured_base_url_the_client_used_and_never_a_bare_host() {
         let mut service = service();
         service.config.base_url = None;
+        service.config.public_base_urls = ["https://jira.example.com", "http://127.0.0.1:8080"]
+            .iter()
+            .filter_map(|t| crate::links::BaseUrl::parse(t))
+            .collect();
         for _ in 0..2 {
             create_as(&service, "admin", r#"{"tokenDescription":"x"}"#, NOW);
         }
-        let mut req = request(
-            "GET",
-            &url("/user/tokensByFilter?limit=1"),
-            Some(as_user("admin")),
-            "",
+        let next = |service: &Service, extra: &[(&str, &str)]| {
+            let mut req = request(
+                "GET",
+                &url("/user/tokensByFilter?limit=1"),
+                Some(as_user("admin")),
+                "",
+            );
+            req.headers
+                .extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+            let body = handle(service, &req, NOW).json_body();
+            body["paginationLinks"]["nextPage"].as_str().unwrap().to_owned()
+        };
+        let tail =
+            "/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=-1";
+        assert_eq!(
+            next(&service, &[("host", "127.0.0.1:8080")]),
+            format!("http://127.0.0.1:8080{tail}")
         );
-        req.headers.push(("host".to_owned(), "127.0.0.1:8080".to_owned()));
-        let body = handle(&service, &req, NOW).json_body();
-        assert_eq!(body["paginationLinks"]["baseUrl"], "http://127.0.0.1:8080");
-        assert!(body["paginationLinks"]["nextPage"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://127.0.0.1:8080/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=-1"));
-        req.headers.push(("host".to_owned(), "evil\"<>".to_owned()));
-        req.headers.remove(1);
-        let body = handle(&service, &req, NOW).json_body();
-        assert_eq!(body["paginationLinks"]["baseUrl"], "");
+        assert_eq!(
+            next(
+                &service,
+                &[("host", "jira.example.com"), ("x-forwarded-proto", "https")]
+            ),
+            format!("https://jira.example.com{tail}")
+        );
+        // An attacker's Host gets the canonical (first) base URL, not a link to itself.
+        assert_eq!(
+            next(&service, &[("host", "evil.example")]),
+            format!("https://jira.example.com{tail}")
+        );
+        // Nothing configured: relative links, whatever Host says.
+        service.config.public_base_urls.clear();
+        assert_eq!(next(&service, &[("host", "127.0.0.1:8080")]), tail);
     }
 
     #[test]
