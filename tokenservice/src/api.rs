@@ -16,6 +16,9 @@ use serde_json::{json, Map, Value};
 
 /// Where Envoy routes the API Token app's REST API.
 pub const PREFIX: &str = "/rest/de.resolution.apitokenauth/latest";
+/// The OpenAPI 3 description of this API (`tokenservice/openapi.json`), served at
+/// `GET {PREFIX}/openapi.json` without authentication.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The most tokens one `tokensByFilter` page holds (seed 004).
 pub const MAX_PAGE: u64 = 50;
 /// The longest description accepted, in characters.
@@ -129,6 +132,17 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
                 create(service, request, &caller, now)
             }),
             _ => Err(method_not_allowed("GET, POST")),
+        },
+        "/openapi.json" => match method {
+            "GET" => Ok(Response {
+                status: 200,
+                headers: vec![(
+                    "content-type".to_owned(),
+                    "application/json;charset=UTF-8".to_owned(),
+                )],
+                body: OPENAPI.to_owned(),
+            }),
+            _ => Err(method_not_allowed("GET")),
         },
         "/user/tokensByFilter" | "/user/tokensByFilter/" => match method {
             "GET" => with_admin(service, request, now, |_| by_filter(service, request, query)),
@@ -437,10 +451,8 @@ fn base_url<'a>(service: &'a Service, request: &Request) -> &'a str {
 /// expire first, paged as in seed 004.
 fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
     let paging = paging(query)?;
-    let offset = paging
-        .page
-        .checked_mul(paging.limit)
-        .ok_or_else(|| Response::error(400, "page is too large."))?;
+    // A page past the end is an empty page, however far past (as Jira pages).
+    let offset = paging.page.saturating_mul(paging.limit);
     let not_valid_after = (paging.not_valid_after != -1).then_some(paging.not_valid_after);
     let (records, total) = service
         .store
@@ -991,11 +1003,12 @@ pub mod tests {
             let response = handle(&service, &request("GET", &route, Some(as_user("admin")), ""), NOW);
             assert_jira_error(&response, 400);
         }
+        // A page past the end, however far, is an empty page (what the description promises
+        // for any page up to 2^64 - 1).
         let huge = url("/user/tokensByFilter?page=18446744073709551615&limit=50");
-        assert_jira_error(
-            &handle(&service, &request("GET", &huge, Some(as_user("admin")), ""), NOW),
-            400,
-        );
+        let response = handle(&service, &request("GET", &huge, Some(as_user("admin")), ""), NOW);
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(response.json_body()["content"], json!([]));
     }
 
     #[test]
@@ -1042,6 +1055,47 @@ pub mod tests {
         // Nothing configured: relative links, whatever Host says.
         service.config.public_base_urls.clear();
         assert_eq!(next(&service, &[("host", "127.0.0.1:8080")]), tail);
+    }
+
+    #[test]
+    fn the_openapi_description_is_served_without_credentials_and_names_every_route() {
+        let service = service();
+        let response = handle(&service, &request("GET", &url("/openapi.json"), None, ""), NOW);
+        assert_eq!(response.status, 200);
+        let spec = response.json_body();
+        assert_eq!(spec["openapi"], "3.0.3");
+        let paths = spec["paths"].as_object().unwrap();
+        for route in [
+            "/user/token",
+            "/user/token/{id}",
+            "/user/token/deleteAllFor/{userKey}",
+            "/user/tokensByFilter",
+            "/user/failedLogins/{name}",
+            "/openapi.json",
+        ] {
+            assert!(paths.contains_key(&url(route)), "{route}");
+        }
+        assert!(paths.contains_key("/introspect"));
+        // Every operation has a response schema for every status it lists (204: no body).
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(responses) = operation.get("responses") else {
+                    continue;
+                };
+                for (status, answer) in responses.as_object().unwrap() {
+                    let answer = match answer.get("$ref").and_then(Value::as_str) {
+                        Some(r) => &spec["components"]["responses"][r.rsplit('/').next().unwrap()],
+                        None => answer,
+                    };
+                    assert!(
+                        status == "204" || answer["content"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        let post = handle(&service, &request("POST", &url("/openapi.json"), None, ""), NOW);
+        assert_eq!(post.status, 405);
     }
 
     #[test]
