@@ -32,7 +32,7 @@ validate: wasm
 	@for f in envoy/*.yaml; do "$(ENVOY)" --mode validate -c "$$f" --log-level warn || exit 1; done
 
 # The client libraries tests/clients.rs runs, pinned, in the project's virtualenv.
-PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2
+PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5
 
 pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv

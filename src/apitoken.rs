@@ -6,37 +6,17 @@
 //! data (every worker sees the same count), keyed by a hash salted with the provider's client
 //! secret so that nobody can pick usernames that land in a victim's slot.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-
 use crate::cache::{SharedStore, SlotCache};
 use crate::clock::UnixSeconds;
 
-/// The `user:secret` of `Authorization: Basic` (RFC 7617).
-#[derive(Clone, PartialEq, Eq)]
-pub struct BasicCredentials {
-    pub user: String,
-    pub secret: String,
-}
-
-impl std::fmt::Debug for BasicCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BasicCredentials({}:<secret>)", self.user)
-    }
-}
+/// The `user:secret` of `Authorization: Basic` (RFC 7617), read by the project's one Basic
+/// parser (`crates/basic-auth`, shared with the token service). `Debug` hides the secret.
+pub type BasicCredentials = basic_auth::Credentials;
 
 /// Decodes `base64(user:secret)`: `None` if it is not base64 of UTF-8 with a `:`, or the user
 /// is empty or has control characters.
 pub fn parse_basic(value: &str) -> Option<BasicCredentials> {
-    let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
-    let (user, secret) = decoded.split_once(':')?;
-    if user.is_empty() || user.chars().any(char::is_control) {
-        return None;
-    }
-    Some(BasicCredentials {
-        user: user.to_owned(),
-        secret: secret.to_owned(),
-    })
+    basic_auth::decode(value).ok()
 }
 
 /// Longest token sent to a provider as `Bearer` (an opaque OAuth access token or an API
@@ -191,6 +171,8 @@ impl<'a> FailedLogins<'a> {
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
 
     fn basic(pair: &str) -> String {
         STANDARD.encode(pair)

@@ -5,8 +5,6 @@
 //! Pure: builds the callout and reads the answer; the shell sends it, the cache and the
 //! decision live in `decide`.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -162,12 +160,7 @@ impl OAuthProvider {
     }
 
     fn basic_credentials(&self) -> String {
-        let pair = format!(
-            "{}:{}",
-            encode_component(&self.client_id),
-            encode_component(&self.client_secret)
-        );
-        format!("Basic {}", STANDARD.encode(pair))
+        basic_auth::encode_client(&self.client_id, &self.client_secret)
     }
 
     /// Reads the provider's answer at time `now`: its status, its `WWW-Authenticate` header
@@ -373,6 +366,7 @@ impl BearerShape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     const NOW: UnixSeconds = 1_700_000_000;
 

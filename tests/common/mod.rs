@@ -425,7 +425,8 @@ pub struct TokenService {
 }
 
 /// The introspection client the tests configure on both sides.
-pub const TOKENS_CLIENT_SECRET: &str = "test-introspection-secret-0123";
+/// Outside `[A-Za-z0-9-._~]` on purpose: RFC 6749 section 2.3.1 form-encoding, end to end.
+pub const TOKENS_CLIENT_SECRET: &str = "test introspection secret: 100% +&/=";
 
 impl TokenService {
     pub fn start() -> TokenService {

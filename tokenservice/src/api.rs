@@ -5,7 +5,7 @@
 //! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
 //! section 5.2's shape (see [`crate::introspect`]).
 
-use crate::auth::{self, AuthError};
+use crate::auth::{self, AuthError, Caller};
 use crate::clock;
 use crate::config::Config;
 use crate::introspect;
@@ -16,6 +16,9 @@ use serde_json::{json, Map, Value};
 
 /// Where Envoy routes the API Token app's REST API.
 pub const PREFIX: &str = "/rest/de.resolution.apitokenauth/latest";
+/// The OpenAPI 3 description of this API (`tokenservice/openapi.json`), served at
+/// `GET {PREFIX}/openapi.json` without authentication.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The most tokens one `tokensByFilter` page holds (seed 004).
 pub const MAX_PAGE: u64 = 50;
 /// The longest description accepted, in characters.
@@ -130,6 +133,17 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
             }),
             _ => Err(method_not_allowed("GET, POST")),
         },
+        "/openapi.json" => match method {
+            "GET" => Ok(Response {
+                status: 200,
+                headers: vec![(
+                    "content-type".to_owned(),
+                    "application/json;charset=UTF-8".to_owned(),
+                )],
+                body: OPENAPI.to_owned(),
+            }),
+            _ => Err(method_not_allowed("GET")),
+        },
         "/user/tokensByFilter" | "/user/tokensByFilter/" => match method {
             "GET" => with_admin(service, request, now, |_| by_filter(service, request, query)),
             _ => Err(method_not_allowed("GET")),
@@ -177,7 +191,7 @@ fn with_caller(
     service: &Service,
     request: &Request,
     now: i64,
-    handler: impl FnOnce(User) -> Handled,
+    handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
     match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
         Ok(user) => handler(user),
@@ -192,7 +206,7 @@ fn with_admin(
     service: &Service,
     request: &Request,
     now: i64,
-    handler: impl FnOnce(User) -> Handled,
+    handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
     with_caller(service, request, now, |caller| {
         if caller.administrator {
@@ -273,13 +287,18 @@ fn detailed(record: &TokenRecord) -> Value {
 
 /// `POST /user/token`: creates a token for the caller, or (administrators) for
 /// `tokenForUserKey`. The answer is the only time the token itself is shown.
-fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Handled {
+///
+/// A caller authenticated by an API token gets a token that expires no later than that one:
+/// the validity is shortened to it, as a request over the maximum is shortened to the maximum
+/// (seed 004's "adjusted"), and the answer's `validUntil` says so. Refusing with 400 instead
+/// would break every script that sends the months it always sent.
+fn create(service: &Service, request: &Request, caller: &Caller, now: i64) -> Handled {
     let body = json_object(request)?;
     let description = description(&body)?;
     let months = validity_months(&body, &service.config)?;
     let owner = match body.get("tokenForUserKey") {
-        None | Some(Value::Null) => caller.clone(),
-        Some(Value::String(key)) if *key == caller.key => caller.clone(),
+        None | Some(Value::Null) => caller.user.clone(),
+        Some(Value::String(key)) if *key == caller.key => caller.user.clone(),
         Some(Value::String(key)) => {
             if !caller.administrator {
                 return Err(Response::error(403, messages::ADMIN_ONLY));
@@ -291,6 +310,8 @@ fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Hand
         }
         Some(_) => return Err(Response::error(400, "tokenForUserKey must be a string.")),
     };
+    let asked = clock::add_months(now, months);
+    let valid_until = caller.token_valid_until.map_or(asked, |limit| asked.min(limit));
     let token = tokens::generate().map_err(|_| {
         eprintln!("tokengate-tokens: the OS random source failed");
         Response::error(500, messages::INTERNAL)
@@ -304,7 +325,7 @@ fn create(service: &Service, request: &Request, caller: &User, now: i64) -> Hand
             user_key: &owner.key,
             created_by_user_key: &caller.key,
             created: now,
-            valid_until: clock::add_months(now, months),
+            valid_until,
         })
         .map_err(|e| internal(&e))?;
     let mut answer = detailed(&record);
@@ -415,22 +436,14 @@ fn paging(query: &str) -> Result<Paging, Response> {
     Ok(paging)
 }
 
-/// The application's base URL for paging links: configured, or from the `Host` header.
-fn base_url(service: &Service, request: &Request) -> String {
-    if let Some(url) = &service.config.base_url {
-        return url.clone();
-    }
-    match request.header("host") {
-        Some(host)
-            if !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) =>
-        {
-            format!("http://{host}")
-        }
-        _ => String::new(),
-    }
+/// The public base URL for paging links: the configured one the client used (see
+/// [`crate::links`]), never a `Host` header as it came.
+fn base_url<'a>(service: &'a Service, request: &Request) -> &'a str {
+    crate::links::base_for(
+        &service.config.public_base_urls,
+        service.config.base_url.as_ref(),
+        &request.headers,
+    )
 }
 
 /// `GET /user/tokensByFilter?notValidAfter=<millis|-1>&page=&limit=` (administrators): every
@@ -438,10 +451,8 @@ fn base_url(service: &Service, request: &Request) -> String {
 /// expire first, paged as in seed 004.
 fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
     let paging = paging(query)?;
-    let offset = paging
-        .page
-        .checked_mul(paging.limit)
-        .ok_or_else(|| Response::error(400, "page is too large."))?;
+    // A page past the end is an empty page, however far past (as Jira pages).
+    let offset = paging.page.saturating_mul(paging.limit);
     let not_valid_after = (paging.not_valid_after != -1).then_some(paging.not_valid_after);
     let (records, total) = service
         .store
@@ -594,6 +605,55 @@ pub mod tests {
             NOW,
         );
         assert_eq!(huge["validUntil"], clock::add_months(NOW, 12));
+    }
+
+    #[test]
+    fn a_token_made_with_a_token_expires_no_later_than_it() {
+        let service = service();
+        let parent = create_as(
+            &service,
+            "fred",
+            r#"{"tokenDescription":"one month","tokenValidityTimeInMonths":1}"#,
+            NOW,
+        );
+        let plain = parent["plainTextToken"].as_str().unwrap().to_owned();
+        let later = NOW + 86_400_000;
+        let body = r#"{"tokenDescription":"twelve months","tokenValidityTimeInMonths":12}"#;
+        for auth in [
+            ("authorization".to_owned(), format!("Bearer {plain}")),
+            basic(&format!("fred:{plain}")),
+        ] {
+            let response = handle(
+                &service,
+                &request("POST", &url("/user/token"), Some(auth), body),
+                later,
+            );
+            assert_eq!(response.status, 200, "{}", response.body);
+            let child = response.json_body();
+            assert_eq!(
+                child["validUntil"], parent["validUntil"],
+                "shortened to the parent"
+            );
+        }
+        // A password is no token: its creates get what they ask for.
+        let by_password = create_as(&service, "fred", body, later);
+        assert_eq!(by_password["validUntil"], clock::add_months(later, 12));
+        // A shorter request than the parent's remaining life is kept as asked.
+        let long_parent = create_as(&service, "fred", body, NOW)["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = handle(
+            &service,
+            &request(
+                "POST",
+                &url("/user/token"),
+                Some(("authorization".to_owned(), format!("Bearer {long_parent}"))),
+                r#"{"tokenDescription":"short","tokenValidityTimeInMonths":1}"#,
+            ),
+            later,
+        );
+        assert_eq!(response.json_body()["validUntil"], clock::add_months(later, 1));
     }
 
     #[test]
@@ -943,37 +1003,99 @@ pub mod tests {
             let response = handle(&service, &request("GET", &route, Some(as_user("admin")), ""), NOW);
             assert_jira_error(&response, 400);
         }
+        // A page past the end, however far, is an empty page (what the description promises
+        // for any page up to 2^64 - 1).
         let huge = url("/user/tokensByFilter?page=18446744073709551615&limit=50");
-        assert_jira_error(
-            &handle(&service, &request("GET", &huge, Some(as_user("admin")), ""), NOW),
-            400,
-        );
+        let response = handle(&service, &request("GET", &huge, Some(as_user("admin")), ""), NOW);
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(response.json_body()["content"], json!([]));
     }
 
     #[test]
-    fn links_use_the_host_header_when_no_base_url_is_configured() {
+    fn links_use_the_configured_base_url_the_client_used_and_never_a_bare_host() {
         let mut service = service();
         service.config.base_url = None;
+        service.config.public_base_urls = ["https://jira.example.com", "http://127.0.0.1:8080"]
+            .iter()
+            .filter_map(|t| crate::links::BaseUrl::parse(t))
+            .collect();
         for _ in 0..2 {
             create_as(&service, "admin", r#"{"tokenDescription":"x"}"#, NOW);
         }
-        let mut req = request(
-            "GET",
-            &url("/user/tokensByFilter?limit=1"),
-            Some(as_user("admin")),
-            "",
+        let next = |service: &Service, extra: &[(&str, &str)]| {
+            let mut req = request(
+                "GET",
+                &url("/user/tokensByFilter?limit=1"),
+                Some(as_user("admin")),
+                "",
+            );
+            req.headers
+                .extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+            let body = handle(service, &req, NOW).json_body();
+            body["paginationLinks"]["nextPage"].as_str().unwrap().to_owned()
+        };
+        let tail =
+            "/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=-1";
+        assert_eq!(
+            next(&service, &[("host", "127.0.0.1:8080")]),
+            format!("http://127.0.0.1:8080{tail}")
         );
-        req.headers.push(("host".to_owned(), "127.0.0.1:8080".to_owned()));
-        let body = handle(&service, &req, NOW).json_body();
-        assert_eq!(body["paginationLinks"]["baseUrl"], "http://127.0.0.1:8080");
-        assert!(body["paginationLinks"]["nextPage"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://127.0.0.1:8080/rest/de.resolution.apitokenauth/latest/user/tokensByFilter?page=1&limit=1&notValidAfter=-1"));
-        req.headers.push(("host".to_owned(), "evil\"<>".to_owned()));
-        req.headers.remove(1);
-        let body = handle(&service, &req, NOW).json_body();
-        assert_eq!(body["paginationLinks"]["baseUrl"], "");
+        assert_eq!(
+            next(
+                &service,
+                &[("host", "jira.example.com"), ("x-forwarded-proto", "https")]
+            ),
+            format!("https://jira.example.com{tail}")
+        );
+        // An attacker's Host gets the canonical (first) base URL, not a link to itself.
+        assert_eq!(
+            next(&service, &[("host", "evil.example")]),
+            format!("https://jira.example.com{tail}")
+        );
+        // Nothing configured: relative links, whatever Host says.
+        service.config.public_base_urls.clear();
+        assert_eq!(next(&service, &[("host", "127.0.0.1:8080")]), tail);
+    }
+
+    #[test]
+    fn the_openapi_description_is_served_without_credentials_and_names_every_route() {
+        let service = service();
+        let response = handle(&service, &request("GET", &url("/openapi.json"), None, ""), NOW);
+        assert_eq!(response.status, 200);
+        let spec = response.json_body();
+        assert_eq!(spec["openapi"], "3.0.3");
+        let paths = spec["paths"].as_object().unwrap();
+        for route in [
+            "/user/token",
+            "/user/token/{id}",
+            "/user/token/deleteAllFor/{userKey}",
+            "/user/tokensByFilter",
+            "/user/failedLogins/{name}",
+            "/openapi.json",
+        ] {
+            assert!(paths.contains_key(&url(route)), "{route}");
+        }
+        assert!(paths.contains_key("/introspect"));
+        // Every operation has a response schema for every status it lists (204: no body).
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(responses) = operation.get("responses") else {
+                    continue;
+                };
+                for (status, answer) in responses.as_object().unwrap() {
+                    let answer = match answer.get("$ref").and_then(Value::as_str) {
+                        Some(r) => &spec["components"]["responses"][r.rsplit('/').next().unwrap()],
+                        None => answer,
+                    };
+                    assert!(
+                        status == "204" || answer["content"].is_object(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        let post = handle(&service, &request("POST", &url("/openapi.json"), None, ""), NOW);
+        assert_eq!(post.status, 405);
     }
 
     #[test]

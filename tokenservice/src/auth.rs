@@ -10,8 +10,6 @@
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::tokens::PresentedToken;
 use crate::users::{Directory, User};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 
 /// A credential from an `Authorization` header. `Debug` does not print secrets.
 #[derive(PartialEq, Eq)]
@@ -72,12 +70,11 @@ pub fn credential(headers: &[(String, String)]) -> Result<Credential, AuthFailur
     let (scheme, rest) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = STANDARD.decode(rest).map_err(|_| AuthFailure::Malformed)?;
-        let decoded = String::from_utf8(decoded).map_err(|_| AuthFailure::Malformed)?;
-        let (user, secret) = decoded.split_once(':').ok_or(AuthFailure::Malformed)?;
+        // The project's one Basic parser (RFC 7617; the filter reads the pair the same way).
+        let pair = basic_auth::decode(rest).map_err(|_| AuthFailure::Malformed)?;
         Ok(Credential::Basic {
-            user: user.to_owned(),
-            secret: secret.to_owned(),
+            user: pair.user,
+            secret: pair.secret,
         })
     } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
         Ok(Credential::Bearer(rest.to_owned()))
@@ -103,15 +100,33 @@ pub fn token_owner(directory: &dyn Directory, record: &TokenRecord) -> Option<Us
     directory.by_key(&record.user_key)
 }
 
+/// An authenticated caller of a management endpoint.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    /// When the call came with an API token (Basic `user:token` or Bearer): that token's
+    /// `validUntil`. A token made in this call expires no later (so a stolen token cannot
+    /// mint itself a longer life). `None` for a password.
+    pub token_valid_until: Option<i64>,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = User;
+
+    fn deref(&self) -> &User {
+        &self.user
+    }
+}
+
 /// Authenticates a management call from its headers; records the use of an API token.
 pub fn authenticate(
     headers: &[(String, String)],
     directory: &dyn Directory,
     store: &Store,
     now: i64,
-) -> Result<User, AuthError> {
+) -> Result<Caller, AuthError> {
     let failed = |why| Err(AuthError::Failed(why));
-    let (user, token_id) = match credential(headers).map_err(AuthError::Failed)? {
+    let (user, token) = match credential(headers).map_err(AuthError::Failed)? {
         // A secret shaped like one of our tokens is only ever checked as a token: a password
         // cannot look like that by accident, and tokens skip the slow argon2 check.
         Credential::Basic { user, secret } if PresentedToken::parse(&secret).is_some() => {
@@ -119,7 +134,7 @@ pub fn authenticate(
                 return failed(AuthFailure::BadCredentials);
             };
             match token_owner(directory, &record) {
-                Some(owner) if crate::users::same_user(&owner.name, &user) => (owner, Some(record.id)),
+                Some(owner) if crate::users::same_user(&owner.name, &user) => (owner, Some(record)),
                 _ => return failed(AuthFailure::BadCredentials),
             }
         }
@@ -132,7 +147,7 @@ pub fn authenticate(
                 return failed(AuthFailure::BadCredentials);
             };
             match token_owner(directory, &record) {
-                Some(owner) => (owner, Some(record.id)),
+                Some(owner) => (owner, Some(record)),
                 None => return failed(AuthFailure::BadCredentials),
             }
         }
@@ -140,10 +155,13 @@ pub fn authenticate(
     if !user.active {
         return failed(AuthFailure::Inactive);
     }
-    if let Some(id) = token_id {
-        store.touch(id, now)?;
+    if let Some(record) = &token {
+        store.touch(record.id, now)?;
     }
-    Ok(user)
+    Ok(Caller {
+        user,
+        token_valid_until: token.map(|record| record.valid_until),
+    })
 }
 
 #[cfg(test)]
@@ -151,10 +169,16 @@ mod tests {
     use super::*;
 
     fn basic(pair: &str) -> Vec<(String, String)> {
-        vec![(
-            "authorization".to_owned(),
-            format!("Basic {}", STANDARD.encode(pair)),
-        )]
+        let (user, secret) = pair.split_once(':').unwrap_or((pair, ""));
+        let value = if pair.contains(':') {
+            basic_auth::encode(user, secret)
+        } else {
+            format!(
+                "Basic {}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+            )
+        };
+        vec![("authorization".to_owned(), value)]
     }
 
     #[test]
@@ -182,7 +206,8 @@ mod tests {
         let cases = [
             "Basic",
             "Basic !!!",
-            "Basic ZnJlZA==", // "fred", no colon
+            "Basic ZnJlZA==",     // "fred", no colon
+            "Basic OnNlY3JldA==", // ":secret", no user
             "Bearer ",
             "Digest abc",
             "TISJWT abc",

@@ -4,6 +4,7 @@
 //! against the directory of the configuration file, so a configuration and its users file can
 //! move together.
 
+use crate::links::BaseUrl;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ struct Raw {
     default_validity_months: u32,
     #[serde(default)]
     base_url: Option<String>,
+    #[serde(default)]
+    public_base_urls: Vec<String>,
     #[serde(default)]
     threads: Option<usize>,
 }
@@ -45,9 +48,12 @@ pub struct Config {
     pub max_validity_months: u32,
     /// The validity of a token created without `tokenValidityTimeInMonths`.
     pub default_validity_months: u32,
-    /// The application's base URL for `paginationLinks` (no trailing `/`); when absent, it is
-    /// `http://` plus the request's `Host` header.
-    pub base_url: Option<String>,
+    /// The canonical public base URL for links (`paginationLinks`): used when the request did
+    /// not come through one of `public_base_urls` (see [`crate::links`]).
+    pub base_url: Option<BaseUrl>,
+    /// Every base URL clients reach the service under (through any Envoy); a request's
+    /// `Host`/`X-Forwarded-*` choose among them and nothing else.
+    pub public_base_urls: Vec<BaseUrl>,
     /// Worker threads serving requests.
     pub threads: usize,
 }
@@ -125,15 +131,21 @@ impl Config {
                 "field `introspection.client_secret`: must be at least 16 bytes".to_owned(),
             ));
         }
+        let bad_url = |field: &str| {
+            ConfigError(format!(
+                "field `{field}`: must be http(s)://host[:port][/path], without query, user or spaces"
+            ))
+        };
         let base_url = match raw.base_url {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                return Err(ConfigError(
-                    "field `base_url`: must start with http:// or https://".to_owned(),
-                ))
-            }
-            Some(url) => Some(url.trim_end_matches('/').to_owned()),
+            Some(url) => Some(BaseUrl::parse(&url).ok_or_else(|| bad_url("base_url"))?),
             None => None,
         };
+        let public_base_urls = raw
+            .public_base_urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| BaseUrl::parse(url).ok_or_else(|| bad_url(&format!("public_base_urls[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let threads = raw.threads.unwrap_or(8);
         if !(1..=256).contains(&threads) {
             return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
@@ -149,6 +161,7 @@ impl Config {
             max_validity_months: raw.max_validity_months,
             default_validity_months: raw.default_validity_months,
             base_url,
+            public_base_urls,
             threads,
         })
     }
@@ -166,7 +179,8 @@ impl Config {
             },
             max_validity_months: 12,
             default_validity_months: 6,
-            base_url: Some("https://your-jira-or-confluence".to_owned()),
+            base_url: BaseUrl::parse("https://your-jira-or-confluence"),
+            public_base_urls: Vec::new(),
             threads: 2,
         }
     }
@@ -245,6 +259,28 @@ mod tests {
             "\"base_url\": \"https://jira.example.com/\", \"listen\"",
         );
         let config = Config::parse(&text, Path::new(".")).unwrap();
-        assert_eq!(config.base_url.as_deref(), Some("https://jira.example.com"));
+        assert_eq!(
+            config.base_url.as_ref().map(BaseUrl::as_str),
+            Some("https://jira.example.com")
+        );
+    }
+
+    #[test]
+    fn public_base_urls_are_checked_and_a_bad_one_is_named() {
+        let text = GOOD.replace(
+            "\"listen\"",
+            "\"public_base_urls\": [\"https://jira.example.com\", \"http://127.0.0.1:8080\"], \"listen\"",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(config.public_base_urls.len(), 2);
+        let text = GOOD.replace(
+            "\"listen\"",
+            "\"public_base_urls\": [\"https://jira.example.com\", \"https://evil\\\"<>\"], \"listen\"",
+        );
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.0.contains("public_base_urls[1]"), "{err}");
+        let text = GOOD.replace("\"listen\"", "\"base_url\": \"jira.example.com\", \"listen\"");
+        let err = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.0.contains("base_url"), "{err}");
     }
 }

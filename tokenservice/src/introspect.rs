@@ -13,7 +13,7 @@
 //!   `{"active":false}` (RFC 7662 section 2.2: nothing more is said about why).
 
 use crate::api::{Response, Service};
-use crate::auth::{self, Credential};
+use crate::auth;
 use crate::tokens;
 use serde_json::{json, Value};
 
@@ -30,11 +30,18 @@ fn invalid_client() -> Response {
 }
 
 /// Whether the request carries the configured client's credentials (compared in constant
-/// time, lengths included).
+/// time, lengths included). RFC 6749 section 2.3.1: the id and secret inside Basic are
+/// form-encoded, so they are form-decoded after base64 (the filter encodes them so; a secret
+/// outside `[A-Za-z0-9-._~]` works only because of it).
 fn client_authenticated(service: &Service, request: &crate::api::Request) -> bool {
     let expected = &service.config.introspection;
-    match auth::credential(&request.headers) {
-        Ok(Credential::Basic { user, secret }) => {
+    let mut values = request.headers.iter().filter(|(name, _)| name == "authorization");
+    let value = match (values.next(), values.next()) {
+        (Some((_, value)), None) => value,
+        _ => return false,
+    };
+    match basic_auth::client_from_header(value) {
+        Ok(basic_auth::Credentials { user, secret }) => {
             // Both halves are checked, always, so the time taken does not tell which was wrong.
             let id_ok = tokens::secrets_equal(&user, &expected.client_id);
             let secret_ok = tokens::secrets_equal(&secret, &expected.client_secret);
@@ -223,6 +230,32 @@ mod tests {
                 NOW
             )
             .status,
+            401
+        );
+    }
+
+    #[test]
+    fn a_client_secret_outside_the_unreserved_set_works_form_encoded_as_rfc_6749_says() {
+        let mut service = service();
+        let secret = "s3cr%t+&=:/ é-and-long-enough";
+        service.config.introspection.client_secret = secret.to_owned();
+        let token = fred_token(&service);
+        let body = format!("token={token}");
+        let encoded = basic_auth::encode_client("tokengate", secret);
+        let response = handle(
+            &service,
+            &request(
+                "POST",
+                "/introspect",
+                Some(("authorization".to_owned(), encoded)),
+                &body,
+            ),
+            NOW,
+        );
+        assert_eq!(response.json_body()["active"], true, "{}", response.body);
+        // Sent as it is, not form-encoded, `%t` is no escape and `+` is a space: refused.
+        assert_eq!(
+            introspect(&service, &format!("tokengate:{secret}"), &body, NOW).0,
             401
         );
     }

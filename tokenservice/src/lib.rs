@@ -12,6 +12,7 @@
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
+//! - [`links`]: the public base URL of the links the service writes;
 //! - [`server`]: the HTTP shell (tiny_http, a small worker pool, the body cap).
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod introspect;
+pub mod links;
 pub mod server;
 pub mod store;
 pub mod tokens;
