@@ -42,6 +42,7 @@ acceptance: wasm pytools tomcat
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
+	cargo test -p tokengate-basic-auth --test '*'
 
 # Tomcat 10 for tests/paths.rs (Debian's tomcat10-common: the server without the system
 # service, so nothing is left listening on 8080; the test starts its own on a free port), and
