@@ -873,11 +873,14 @@ fn callout_result(body_size: usize) -> CalloutResult {
     CalloutResult::Response { status, body }
 }
 
-/// A header of the callout response being delivered (callout callbacks only).
+/// A header of the callout response being delivered (callout callbacks only); `None` when it
+/// is not UTF-8. Read as bytes: the SDK's `get_map_value` unwraps `String::from_utf8`, and a
+/// provider may send obs-text (RFC 9110 section 5.5), which would panic the VM.
 fn callout_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
         .ok()
         .flatten()
+        .and_then(|value| String::from_utf8(value).ok())
 }
 
 /// Applies the forward plan; `false` if the host refused any change.
