@@ -325,7 +325,12 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
     };
     if rule.providers.is_empty() {
         // A rule without providers is not the filter's to authenticate (the token service
-        // checks its own callers): only the identity headers are stripped.
+        // checks its own callers): only the identity headers are stripped. Its credentials
+        // pass unchecked, so only to the upstream Envoy routes the prefix's own spelling to.
+        if !rule.prefix_spelled_in(&request.path) {
+            let respelled = DenyReason::AmbiguousPath(AmbiguousPath::RespelledPrefix);
+            return deny(default_family(config), respelled);
+        }
         return Step::Done(Decision::Allow(anonymous(config)));
     }
     let owner = rule_family(config, rule);
@@ -904,6 +909,41 @@ mod tests {
             assert_eq!(
                 decide(&cfg, &request(path, &two_credentials)),
                 tis_denial(DenyReason::AmbiguousPath(form)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_without_providers_passes_only_its_prefix_as_written() {
+        let rules = r#","rules":[
+            {"path_prefix":"/rest/tokens/","providers":[],"allow_anonymous":true},
+            {"path_prefix":"/","providers":["tisjwt"]}]"#;
+        let cfg = config_with("", rules);
+        for path in [
+            "/rest/tokens/latest/user",
+            "/rest/tokens/latest/user?x=1",
+            "/rest/tokens/admin/lockout/fred%40example.com",
+            "/rest/tokens/a/..;/b",
+        ] {
+            assert!(
+                matches!(decide(&cfg, &request(path, &[])), Decision::Allow(_)),
+                "{path}"
+            );
+        }
+        // Envoy's `prefix: /rest/tokens/` route matches none of these spellings: they would
+        // reach the application, with the Authorization header the rule passes unchecked.
+        for path in [
+            "/rest;x/tokens/latest/user",
+            "/rest/tokens;x/latest/user",
+            "/rest/tok%65ns/latest/user",
+            "//rest/tokens/latest/user",
+            "/rest/./tokens/latest/user",
+            "/x/../rest/tokens/latest/user",
+        ] {
+            assert_eq!(
+                decide(&cfg, &request(path, &[])),
+                tis_denial(DenyReason::AmbiguousPath(AmbiguousPath::RespelledPrefix)),
                 "{path}"
             );
         }

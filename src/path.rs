@@ -68,6 +68,11 @@ pub enum AmbiguousPath {
     DotSegment,
     /// `..` above the root (Tomcat answers 400).
     AboveRoot,
+    /// On a rule the filter does not authenticate (`"providers": []`), a spelling that does
+    /// not start with the rule's prefix as written (`/rest;x/tokens/`, `/rest/tok%65ns/`):
+    /// Envoy's routes match the spelling, so it could reach another upstream than the rule's
+    /// with the credentials the rule passes unchecked.
+    RespelledPrefix,
 }
 
 /// The path Tomcat will act on for the request target `raw` (`:path`, query included), or

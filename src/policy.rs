@@ -24,6 +24,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the request target `raw` starts with the prefix as written: what Envoy's own
+    /// `prefix` routes, which see the spelling and not the canonical path, would match.
+    pub fn prefix_spelled_in(&self, raw: &str) -> bool {
+        raw.starts_with(&self.path_prefix)
+    }
+
     fn matches(&self, method: &str, path: &CanonicalPath) -> bool {
         path.as_str().starts_with(&self.path_prefix)
             && self
