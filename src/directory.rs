@@ -185,7 +185,8 @@ impl DirectoryCallout {
 /// - A user object (or, in a list such as `user/search`'s, the one element that is `asked`)
 ///   is `asked` when its `name` equals `asked`, both folded as Jira folds names, or its `key`
 ///   does (a lookup by user key, `?key={user}`; Jira's keys are `JIRAUSER<n>` or a folded
-///   name), or, when no element is `asked` by name or key, its `emailAddress` does (a lookup
+///   name, a renamed user's old one, so in a list the element named `asked` comes before one
+///   keyed so), or, when no element is `asked` by name or key, its `emailAddress` does (a lookup
 ///   by e-mail); it is
 ///   [`UserStatus::Active`] only with `"active": true`, and [`UserStatus::Inactive`] with
 ///   `"active": false` or no `active` at all (nothing said is not "active").
@@ -209,8 +210,10 @@ pub fn parse_user_response(status: u32, body: &[u8], asked: &str) -> Result<User
                 .iter()
                 .map(JiraUser::read)
                 .collect::<Result<Vec<_>, _>>()?;
-            let by_name = users.iter().find(|u| u.is(&folded));
-            let found = match by_name {
+            // The user named so first: a renamed user keeps its old name as its key.
+            let by_name = users.iter().find(|u| u.named(&folded));
+            let by_key = || users.iter().find(|u| u.is(&folded));
+            let found = match by_name.or_else(by_key) {
                 Some(user) => Some(user),
                 None => {
                     let mut by_email = users.iter().filter(|u| u.has_email(&folded));
@@ -267,6 +270,11 @@ impl<'a> JiraUser<'a> {
             return Err(DirectoryError::Unparsable);
         }
         Ok(read)
+    }
+
+    /// Whether this is the user named `folded` (folded).
+    fn named(&self, folded: &str) -> bool {
+        self.name.is_some_and(|name| fold(name) == folded)
     }
 
     /// Whether this is the user named or keyed `folded` (folded).
@@ -451,6 +459,23 @@ mod tests {
             "a list without the user does not know it"
         );
         assert_eq!(parse_user_response(200, list, "FREDRIK"), Ok(UserStatus::Active));
+    }
+
+    #[test]
+    fn in_a_list_the_user_named_so_decides_before_a_user_keyed_so() {
+        // Jira keeps a renamed user's old name as its key (`bob` renamed to `robert` keeps the
+        // key `bob`), and a new `bob` gets `JIRAUSER<n>`: `user/search?username=bob` can list
+        // both, and bob is the user named bob, whichever comes first.
+        let list = br#"[{"name":"robert","key":"bob","active":true},
+            {"name":"bob","key":"JIRAUSER10200","active":false}]"#;
+        assert_eq!(parse_user_response(200, list, "bob"), Ok(UserStatus::Inactive));
+        assert_eq!(parse_user_response(200, list, "BOB"), Ok(UserStatus::Inactive));
+        let keyed = br#"[{"name":"robert","key":"bob","active":true}]"#;
+        assert_eq!(
+            parse_user_response(200, keyed, "bob"),
+            Ok(UserStatus::Active),
+            "a lookup by key"
+        );
     }
 
     #[test]
