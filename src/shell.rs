@@ -430,8 +430,8 @@ impl Worker {
     }
 
     /// A callout came back, to whichever context dispatched it.
-    fn on_callout_response(&self, token: u32, body_size: usize) {
-        let result = callout_result(body_size);
+    fn on_callout_response(&self, token: u32, num_headers: usize, body_size: usize) {
+        let result = callout_result(num_headers, body_size);
         let provider = self.fetches.borrow_mut().remove(&token);
         if let Some(provider) = provider {
             self.jwks_fetched(&provider, result);
@@ -676,10 +676,10 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
         if let Some(worker) = &self.worker {
             worker.in_root.set(true);
-            worker.on_callout_response(token, body_size);
+            worker.on_callout_response(token, headers, body_size);
             worker.in_root.set(false);
         }
     }
@@ -760,8 +760,8 @@ struct Filter {
 }
 
 impl Context for Filter {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        self.worker.on_callout_response(token, body_size);
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
+        self.worker.on_callout_response(token, headers, body_size);
     }
 }
 
@@ -854,7 +854,14 @@ fn dispatch(callout: &Callout) -> Result<u32, Status> {
 }
 
 /// The response of the callout that just completed; no `:status` means it failed.
-fn callout_result(body_size: usize) -> CalloutResult {
+///
+/// A callout reset after its headers came (the provider closed mid-body) is delivered with no
+/// headers and no response map: the SDK's map getters panic on the host's `BadArgument` then,
+/// so the map is not read at all.
+fn callout_result(num_headers: usize, body_size: usize) -> CalloutResult {
+    if num_headers == 0 {
+        return CalloutResult::Failed;
+    }
     let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten()
