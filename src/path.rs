@@ -23,6 +23,8 @@
 //! `normalize_path`/`merge_slashes`, when configured), unchanged but for the removed `tisjwt`
 //! query parameter, and anything that signs the request (OAuth 1.0a, later) uses that raw path.
 
+use crate::query;
+
 /// A request path as Tomcat resolves it: starts with `/`, no query, no `;` parameters, no
 /// `%` escapes, no `//`, no `.`/`..` segments. Matched case-sensitively, as Tomcat and Jersey
 /// match.
@@ -91,9 +93,9 @@ pub fn canonical(raw: &str) -> Result<CanonicalPath, AmbiguousPath> {
     for raw_segment in path.split('/').skip(1) {
         // 1. Path parameters: everything from the first `;` of a segment to its end.
         let without_params = raw_segment.split(';').next().unwrap_or_default();
-        // 2. Percent-decoding (the escapes were checked above).
-        let segment = String::from_utf8(percent_decode(without_params.as_bytes()))
-            .map_err(|_| AmbiguousPath::NotUtf8)?;
+        // 2. Percent-decoding (the escapes were checked above: only bytes that are not UTF-8
+        // are left to fail).
+        let segment = query::percent_decode(without_params).ok_or(AmbiguousPath::NotUtf8)?;
         // 3. Normalisation.
         // Tomcat 10.1 keeps the slash of an empty last segment (`/a/`, `/a/;x`) but not of
         // a last `.` or `..` (`/a/b/..` is `/a`, as its servlets see it).
@@ -134,15 +136,8 @@ fn check_bytes(bytes: &[u8]) -> Result<(), AmbiguousPath> {
         rest = tail;
         let decoded = match byte {
             b'%' => {
-                let (high, low) = match rest {
-                    [h, l, ..] => (hex(*h), hex(*l)),
-                    _ => (None, None),
-                };
-                let (Some(high), Some(low)) = (high, low) else {
-                    return Err(AmbiguousPath::BrokenEscape);
-                };
+                let value = query::escape_at(rest, 0).ok_or(AmbiguousPath::BrokenEscape)?;
                 rest = rest.get(2..).unwrap_or_default();
-                let value = high << 4 | low;
                 match value {
                     b'/' => return Err(AmbiguousPath::EncodedSlash),
                     b';' => return Err(AmbiguousPath::EncodedSemicolon),
@@ -162,36 +157,6 @@ fn check_bytes(bytes: &[u8]) -> Result<(), AmbiguousPath> {
         }
     }
     Ok(())
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes `%XX` escapes; a `%` without two hex digits after it stays (never reached after
-/// [`check_bytes`]).
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = tail;
-        if byte == b'%' {
-            if let [h, l, after @ ..] = rest {
-                if let (Some(high), Some(low)) = (hex(*h), hex(*l)) {
-                    out.push(high << 4 | low);
-                    rest = after;
-                    continue;
-                }
-            }
-        }
-        out.push(byte);
-    }
-    out
 }
 
 #[cfg(test)]

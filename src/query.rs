@@ -63,10 +63,7 @@ pub fn decode_name_leniently(raw: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let escape = (b == b'%')
-            .then(|| raw.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        let escape = (b == b'%').then(|| escape_at(bytes, i + 1)).flatten();
         match (b, escape) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -94,8 +91,7 @@ pub fn percent_decode(raw: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            out.push(escape_at(bytes, i + 1)?);
             i += 3;
         } else {
             out.push(b);
@@ -103,6 +99,25 @@ pub fn percent_decode(raw: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The byte of the two hexadecimal digits at `bytes[at..at + 2]` (the rest of a `%XX`
+/// escape, RFC 3986 section 2.1): exactly two of `0-9`, `a-f`, `A-F`, nothing else (not the
+/// sign `u8::from_str_radix` would accept, as in `%+7`).
+pub(crate) fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
+    match bytes.get(at..at + 2)? {
+        [high, low] => Some(hex_digit(*high)? << 4 | hex_digit(*low)?),
+        _ => None,
+    }
+}
+
+fn hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +181,10 @@ mod tests {
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+        // A sign is not a hexadecimal digit (Tomcat's UDecoder refuses `%+7`, `%-0`).
+        assert_eq!(percent_decode("%+7"), None);
+        assert_eq!(percent_decode("a%-0"), None);
+        assert_eq!(decode_name("tisjwt%+0"), None);
+        assert_eq!(decode_name_leniently("tisjwt%+0"), "tisjwt 0");
     }
 }
