@@ -272,8 +272,18 @@ impl OAuthProvider {
     }
 
     /// The user field, or for a client-credentials token the client's service account.
+    ///
+    /// A user named by `email` needs the address verified when the answer says anything about
+    /// it (`email_verified`, OIDC Core section 5.1: `true`, or Cognito's `"true"`): many
+    /// providers let anyone register any address, and the directory maps it to a Jira user.
     fn map_user(&self, answer: &Map<String, Value>, exp: Option<UnixSeconds>) -> TokenInfo {
         let text = |name: &str| answer.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let unverified = answer
+            .get("email_verified")
+            .is_some_and(|verified| verified != &Value::Bool(true) && verified.as_str() != Some("true"));
+        if self.user_field == "email" && unverified {
+            return TokenInfo::Inactive;
+        }
         let user = match text(&self.user_field) {
             Some(user) => Some(user.to_owned()),
             None => text("client_id").and_then(|client| self.service_accounts.get(client).cloned()),
@@ -565,6 +575,49 @@ mod tests {
             unchecked.read_answer(200, None, br#"{"active":true,"username":"fred","aud":"x"}"#, NOW),
             Ok(fred()),
             "no audiences configured: aud is not looked at"
+        );
+    }
+
+    #[test]
+    fn an_email_the_provider_has_not_verified_names_no_user() {
+        // OIDC Core section 5.1: anyone may register any address at many providers; only
+        // `email_verified` says it is theirs. By e-mail, the directory maps it to a Jira user.
+        let p = OAuthProvider {
+            user_field: "email".into(),
+            ..provider(Endpoint::UserInfo)
+        };
+        let read = |body: &str| p.read_answer(200, None, body.as_bytes(), NOW);
+        let victim = TokenInfo::Active {
+            user: "boss@example.com".into(),
+            scopes: vec![],
+            exp: None,
+        };
+        assert_eq!(read(r#"{"email":"boss@example.com"}"#), Ok(victim.clone()));
+        assert_eq!(
+            read(r#"{"email":"boss@example.com","email_verified":true}"#),
+            Ok(victim.clone())
+        );
+        // Cognito sends the claim as a string.
+        let cognito = r#"{"email":"boss@example.com","email_verified":"true","client_id":"reporting"}"#;
+        assert_eq!(read(cognito), Ok(victim));
+        assert_eq!(
+            read(r#"{"email":"boss@example.com","email_verified":false,"client_id":"reporting"}"#),
+            Ok(TokenInfo::Inactive),
+            "not the service account of its client either"
+        );
+        for unverified in [r#"false"#, r#""false""#, r#"null"#, r#"0"#] {
+            let body = format!(r#"{{"email":"boss@example.com","email_verified":{unverified}}}"#);
+            assert_eq!(read(&body), Ok(TokenInfo::Inactive), "{body}");
+        }
+        let by_name = provider(Endpoint::UserInfo);
+        assert_eq!(
+            by_name.read_answer(200, None, br#"{"username":"fred","email_verified":false}"#, NOW),
+            Ok(TokenInfo::Active {
+                user: "fred".into(),
+                scopes: vec![],
+                exp: None
+            }),
+            "only a user named by e-mail needs a verified address"
         );
     }
 
