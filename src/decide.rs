@@ -1220,6 +1220,36 @@ mod tests {
             .all(|v| !v.windows(token.len()).any(|w| w == token.as_bytes())));
     }
 
+    #[test]
+    fn a_jwt_user_named_by_an_unverified_email_is_refused() {
+        let json = r#"{
+            "jwt_providers": {"a": {"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef",
+                                    "user_claim": "email"}},
+            "rules": [{"path_prefix": "/", "providers": ["a"]}]
+        }"#;
+        let cfg = Config::from_json(json.as_bytes()).unwrap();
+        let secret = "secret-of-provider-a-0123456789abcdef";
+        let exp = NOW + 600;
+        let store = MapStore::default();
+        for (verified, allowed) in [
+            ("", true),
+            (r#","email_verified":true"#, true),
+            (r#","email_verified":false"#, false),
+        ] {
+            let claims = format!(r#"{{"iss":"https://a","email":"boss@example.com","exp":{exp}{verified}}}"#);
+            let req = request(
+                "/x",
+                &[("authorization", &format!("Bearer {}", hs256(secret, &claims)))],
+            );
+            let step = begin(&cfg, &req, &env_with(&store), NOW);
+            assert_eq!(
+                matches!(step, Step::Done(Decision::Allow(_))),
+                allowed,
+                "{claims}: {step:?}"
+            );
+        }
+    }
+
     fn opaque_config() -> Config {
         let json = r#"{
             "jwt_providers": {"a": {"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef"}},

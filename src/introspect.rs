@@ -16,6 +16,7 @@ use crate::apitoken::LockoutPolicy;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 use crate::jwt::{JwtError, UntrustedJwt};
+use crate::username::email_unverified;
 
 /// Which kind of endpoint the provider has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,17 +272,11 @@ impl OAuthProvider {
         }
     }
 
-    /// The user field, or for a client-credentials token the client's service account.
-    ///
-    /// A user named by `email` needs the address verified when the answer says anything about
-    /// it (`email_verified`, OIDC Core section 5.1: `true`, or Cognito's `"true"`): many
-    /// providers let anyone register any address, and the directory maps it to a Jira user.
+    /// The user field, or for a client-credentials token the client's service account. A user
+    /// named by an address the answer says is not verified is nobody ([`email_unverified`]).
     fn map_user(&self, answer: &Map<String, Value>, exp: Option<UnixSeconds>) -> TokenInfo {
         let text = |name: &str| answer.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let unverified = answer
-            .get("email_verified")
-            .is_some_and(|verified| verified != &Value::Bool(true) && verified.as_str() != Some("true"));
-        if self.user_field == "email" && unverified {
+        if self.user_field == "email" && email_unverified(answer) {
             return TokenInfo::Inactive;
         }
         let user = match text(&self.user_field) {

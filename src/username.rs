@@ -26,6 +26,17 @@ pub fn fold(name: &str) -> String {
     name.to_lowercase()
 }
 
+/// Whether claims that name their user by e-mail address (`email`) say the address is not
+/// verified: `email_verified` present and neither `true` nor Cognito's `"true"` (OIDC Core
+/// section 5.1). Many providers let anyone register any address, and the directory maps an
+/// address to the Jira user who has it, so such a user is nobody. Absent, the provider
+/// vouches for the address (GitHub's `/user` has no such claim).
+pub fn email_unverified(claims: &serde_json::Map<String, serde_json::Value>) -> bool {
+    claims.get("email_verified").is_some_and(|verified| {
+        verified != &serde_json::Value::Bool(true) && verified.as_str() != Some("true")
+    })
+}
+
 /// Whether two user names are the same user for Jira.
 pub fn same_user(a: &str, b: &str) -> bool {
     a == b || fold(a) == fold(b)
