@@ -7,7 +7,9 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::{encode_component, Callout};
+use crate::clock::UnixSeconds;
 use crate::username::{fold, MAX_USER_CHARS};
 
 /// What the directory knows of a user.
@@ -175,6 +177,50 @@ impl DirectoryCallout {
             body: None,
             timeout_ms: self.timeout_ms,
         }
+    }
+}
+
+/// Slots of the shared cache of directory answers.
+const USER_CACHE_SLOTS: u32 = 4096;
+
+/// The directory callout's answers, shared by every worker: keyed by the user name folded as
+/// Jira folds it ([`fold`]: `FRED` and `fred` are one entry), kept for the directory's
+/// `cache_ttl_seconds` (an unknown user for `negative_cache_ttl_seconds`); failures are never
+/// cached.
+pub struct UserCache(SlotCache);
+
+impl Default for UserCache {
+    fn default() -> Self {
+        Self(SlotCache::new("user", USER_CACHE_SLOTS))
+    }
+}
+
+impl UserCache {
+    fn key(&self, user: &str) -> CacheKey {
+        self.0.key(fold(user).as_bytes())
+    }
+
+    /// The cached status of `user` at `now`.
+    pub fn get(&self, store: &dyn SharedStore, user: &str, now: UnixSeconds) -> Option<UserStatus> {
+        let value = self.0.get(store, &self.key(user), now)?;
+        UserStatus::from_byte(*value.first()?)
+    }
+
+    /// Caches `status` of `user`, answered by `callout` at `now`.
+    pub fn insert(
+        &self,
+        store: &dyn SharedStore,
+        callout: &DirectoryCallout,
+        user: &str,
+        status: UserStatus,
+        now: UnixSeconds,
+    ) {
+        let ttl = match status {
+            UserStatus::Unknown => callout.negative_cache_ttl_seconds,
+            UserStatus::Active | UserStatus::Inactive => callout.cache_ttl_seconds,
+        };
+        let until = now.saturating_add(ttl);
+        self.0.insert(store, &self.key(user), &[status.to_byte()], until);
     }
 }
 
@@ -588,6 +634,38 @@ mod tests {
         assert_eq!(
             Directory::default().lookup(&longer),
             Lookup::Known(UserStatus::Unknown)
+        );
+    }
+
+    #[test]
+    fn the_answer_cache_is_keyed_by_the_folded_name_for_the_ttl_of_the_answer() {
+        let store = crate::cache::tests::MapStore::default();
+        let callout = DirectoryCallout {
+            cluster: "jira".into(),
+            authority: "jira".into(),
+            path_template: "/u?username={user}".into(),
+            authorization: None,
+            timeout_ms: 100,
+            cache_ttl_seconds: 60,
+            negative_cache_ttl_seconds: 5,
+        };
+        let cache = UserCache::default();
+        cache.insert(&store, &callout, "JSmith", UserStatus::Inactive, 1_000);
+        cache.insert(&store, &callout, "\u{212A}im", UserStatus::Active, 1_000);
+        cache.insert(&store, &callout, "nobody", UserStatus::Unknown, 1_000);
+        assert_eq!(cache.get(&store, "jsmith", 1_059), Some(UserStatus::Inactive));
+        assert_eq!(cache.get(&store, "JSMITH", 1_059), Some(UserStatus::Inactive));
+        assert_eq!(
+            cache.get(&store, "KIM", 1_000),
+            Some(UserStatus::Active),
+            "KELVIN SIGN folds to k"
+        );
+        assert_eq!(cache.get(&store, "jsmith", 1_060), None, "past cache_ttl_seconds");
+        assert_eq!(cache.get(&store, "NOBODY", 1_004), Some(UserStatus::Unknown));
+        assert_eq!(
+            cache.get(&store, "nobody", 1_005),
+            None,
+            "past negative_cache_ttl_seconds"
         );
     }
 

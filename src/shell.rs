@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::bearer::{KeySource, RemoteJwks};
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::cache::{CacheKey, SharedStore};
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
@@ -25,7 +25,7 @@ use crate::decide::{
     begin, default_family, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
     Forward, Keyring, Pending, RequestHead, Step,
 };
-use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
+use crate::directory::{parse_user_response, Directory, DirectoryError, UserCache, UserStatus};
 use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VERIFY_SIGNATURE};
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
@@ -33,7 +33,6 @@ use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
-use crate::username::fold;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -45,8 +44,6 @@ proxy_wasm::main! {{
 
 /// Largest callout response body read; anything longer is cut and fails to parse.
 const MAX_CALLOUT_BODY: usize = 256 * 1024;
-/// Slots of the shared user-directory cache.
-const USER_CACHE_SLOTS: u32 = 4096;
 /// How often the root context looks at JWKS schedules and parked requests.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -401,15 +398,7 @@ impl Worker {
     }
 
     fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
-        let cache = user_cache();
-        let cached = cache
-            .get(
-                &HostStore,
-                &cache.key(fold(pending.user()).as_bytes()),
-                seconds(now),
-            )
-            .and_then(|value| UserStatus::from_byte(*value.first()?));
-        if let Some(status) = cached {
+        if let Some(status) = UserCache::default().get(&HostStore, pending.user(), seconds(now)) {
             self.metrics.count("directory.cache_hit");
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }
@@ -468,18 +457,8 @@ impl Worker {
         };
         match (&status, &self.config.directory) {
             (Ok(found), Directory::Callout(settings)) => {
-                let ttl = match found {
-                    UserStatus::Unknown => settings.negative_cache_ttl_seconds,
-                    _ => settings.cache_ttl_seconds,
-                };
-                let cache = user_cache();
-                let key = cache.key(fold(user).as_bytes());
-                cache.insert(
-                    &HostStore,
-                    &key,
-                    &[found.to_byte()],
-                    seconds(now_millis()).saturating_add(ttl),
-                );
+                let now = seconds(now_millis());
+                UserCache::default().insert(&HostStore, settings, user, *found, now);
             }
             (Err(error), _) => {
                 self.metrics.count("directory.callout_failed");
@@ -814,10 +793,6 @@ impl SharedStore for HostStore {
     fn set(&self, key: &str, value: &[u8]) {
         let _ = hostcalls::set_shared_data(key, Some(value), None);
     }
-}
-
-fn user_cache() -> SlotCache {
-    SlotCache::new("user", USER_CACHE_SLOTS)
 }
 
 fn read_request() -> Option<RequestHead> {
