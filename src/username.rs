@@ -21,7 +21,11 @@ pub const MAX_USER_CHARS: usize = 255;
 /// 14 Final_Sigma contexts: identical to OpenJDK 17's `toLowerCase(Locale.ENGLISH)` except for
 /// 95 letters Unicode added after Java 17's Unicode 13 (Vithkuqi, Garay, Kirat Rai, U+2C2F,
 /// U+A7C0, ...), which Java 17 leaves as they are and this lowers; against Java 25, 28 such
-/// letters. No letter that Java lowers is lowered differently here.
+/// letters. Each letter alone, Java lowers none differently; in context, the final sigma
+/// does differ: Java decides "end of word" with its `BreakIterator` word boundaries, Rust
+/// with Unicode's Final_Sigma context, so Java 17 lowers `Α1Σ` and `Α_Σ` to `α1ς` and `α_ς`
+/// where this gives `α1σ` and `α_σ`, and `ΑΣ-Β` and `A·Σ` to `ασ-β` and `a·σ` where this gives
+/// `ας-β` and `a·ς`. A `Σ` after a digit, `_`, `-` or `·` is the only known difference.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()
 }
