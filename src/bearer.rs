@@ -93,6 +93,9 @@ impl JwtProvider {
         check_claims(claims, &self.rules, now)?;
         self.check_lifetime(claims)?;
         let user = header_value(claims.get(&self.user_claim)).ok_or(JwtError::BadClaimType("user claim"))?;
+        if self.user_claim == "email" && crate::username::email_unverified(claims) {
+            return Err(JwtError::BadClaimType("email_verified"));
+        }
         Ok(JwtIdentity {
             provider: self.name.clone(),
             user,

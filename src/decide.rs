@@ -325,7 +325,12 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
     };
     if rule.providers.is_empty() {
         // A rule without providers is not the filter's to authenticate (the token service
-        // checks its own callers): only the identity headers are stripped.
+        // checks its own callers): only the identity headers are stripped. Its credentials
+        // pass unchecked, so only to the upstream Envoy routes the prefix's own spelling to.
+        if !rule.prefix_spelled_in(&request.path) {
+            let respelled = DenyReason::AmbiguousPath(AmbiguousPath::RespelledPrefix);
+            return deny(default_family(config), respelled);
+        }
         return Step::Done(Decision::Allow(anonymous(config)));
     }
     let owner = rule_family(config, rule);
@@ -910,6 +915,41 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_without_providers_passes_only_its_prefix_as_written() {
+        let rules = r#","rules":[
+            {"path_prefix":"/rest/tokens/","providers":[],"allow_anonymous":true},
+            {"path_prefix":"/","providers":["tisjwt"]}]"#;
+        let cfg = config_with("", rules);
+        for path in [
+            "/rest/tokens/latest/user",
+            "/rest/tokens/latest/user?x=1",
+            "/rest/tokens/admin/lockout/fred%40example.com",
+            "/rest/tokens/a/..;/b",
+        ] {
+            assert!(
+                matches!(decide(&cfg, &request(path, &[])), Decision::Allow(_)),
+                "{path}"
+            );
+        }
+        // Envoy's `prefix: /rest/tokens/` route matches none of these spellings: they would
+        // reach the application, with the Authorization header the rule passes unchecked.
+        for path in [
+            "/rest;x/tokens/latest/user",
+            "/rest/tokens;x/latest/user",
+            "/rest/tok%65ns/latest/user",
+            "//rest/tokens/latest/user",
+            "/rest/./tokens/latest/user",
+            "/x/../rest/tokens/latest/user",
+        ] {
+            assert_eq!(
+                decide(&cfg, &request(path, &[])),
+                tis_denial(DenyReason::AmbiguousPath(AmbiguousPath::RespelledPrefix)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
     fn a_callout_directory_pauses_the_request_and_its_answer_decides() {
         let cfg = config_with("", r#","directory":{"callout":{"cluster":"jira"}}"#);
         let req = request("/x", &[("authorization", &format!("TISJWT {}", token("fred")))]);
@@ -1178,6 +1218,36 @@ mod tests {
             .borrow()
             .values()
             .all(|v| !v.windows(token.len()).any(|w| w == token.as_bytes())));
+    }
+
+    #[test]
+    fn a_jwt_user_named_by_an_unverified_email_is_refused() {
+        let json = r#"{
+            "jwt_providers": {"a": {"issuer": "https://a", "hmac_secret": "secret-of-provider-a-0123456789abcdef",
+                                    "user_claim": "email"}},
+            "rules": [{"path_prefix": "/", "providers": ["a"]}]
+        }"#;
+        let cfg = Config::from_json(json.as_bytes()).unwrap();
+        let secret = "secret-of-provider-a-0123456789abcdef";
+        let exp = NOW + 600;
+        let store = MapStore::default();
+        for (verified, allowed) in [
+            ("", true),
+            (r#","email_verified":true"#, true),
+            (r#","email_verified":false"#, false),
+        ] {
+            let claims = format!(r#"{{"iss":"https://a","email":"boss@example.com","exp":{exp}{verified}}}"#);
+            let req = request(
+                "/x",
+                &[("authorization", &format!("Bearer {}", hs256(secret, &claims)))],
+            );
+            let step = begin(&cfg, &req, &env_with(&store), NOW);
+            assert_eq!(
+                matches!(step, Step::Done(Decision::Allow(_))),
+                allowed,
+                "{claims}: {step:?}"
+            );
+        }
     }
 
     fn opaque_config() -> Config {

@@ -7,7 +7,9 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::callout::{encode_component, Callout};
+use crate::clock::UnixSeconds;
 use crate::username::{fold, MAX_USER_CHARS};
 
 /// What the directory knows of a user.
@@ -178,6 +180,50 @@ impl DirectoryCallout {
     }
 }
 
+/// Slots of the shared cache of directory answers.
+const USER_CACHE_SLOTS: u32 = 4096;
+
+/// The directory callout's answers, shared by every worker: keyed by the user name folded as
+/// Jira folds it ([`fold`]: `FRED` and `fred` are one entry), kept for the directory's
+/// `cache_ttl_seconds` (an unknown user for `negative_cache_ttl_seconds`); failures are never
+/// cached.
+pub struct UserCache(SlotCache);
+
+impl Default for UserCache {
+    fn default() -> Self {
+        Self(SlotCache::new("user", USER_CACHE_SLOTS))
+    }
+}
+
+impl UserCache {
+    fn key(&self, user: &str) -> CacheKey {
+        self.0.key(fold(user).as_bytes())
+    }
+
+    /// The cached status of `user` at `now`.
+    pub fn get(&self, store: &dyn SharedStore, user: &str, now: UnixSeconds) -> Option<UserStatus> {
+        let value = self.0.get(store, &self.key(user), now)?;
+        UserStatus::from_byte(*value.first()?)
+    }
+
+    /// Caches `status` of `user`, answered by `callout` at `now`.
+    pub fn insert(
+        &self,
+        store: &dyn SharedStore,
+        callout: &DirectoryCallout,
+        user: &str,
+        status: UserStatus,
+        now: UnixSeconds,
+    ) {
+        let ttl = match status {
+            UserStatus::Unknown => callout.negative_cache_ttl_seconds,
+            UserStatus::Active | UserStatus::Inactive => callout.cache_ttl_seconds,
+        };
+        let until = now.saturating_add(ttl);
+        self.0.insert(store, &self.key(user), &[status.to_byte()], until);
+    }
+}
+
 /// Reads the application's answer about `asked`, failing closed (Jira's user resource:
 /// `name`, `key`, `emailAddress`, `active`).
 ///
@@ -185,7 +231,8 @@ impl DirectoryCallout {
 /// - A user object (or, in a list such as `user/search`'s, the one element that is `asked`)
 ///   is `asked` when its `name` equals `asked`, both folded as Jira folds names, or its `key`
 ///   does (a lookup by user key, `?key={user}`; Jira's keys are `JIRAUSER<n>` or a folded
-///   name), or, when no element is `asked` by name or key, its `emailAddress` does (a lookup
+///   name, a renamed user's old one, so in a list the element named `asked` comes before one
+///   keyed so), or, when no element is `asked` by name or key, its `emailAddress` does (a lookup
 ///   by e-mail); it is
 ///   [`UserStatus::Active`] only with `"active": true`, and [`UserStatus::Inactive`] with
 ///   `"active": false` or no `active` at all (nothing said is not "active").
@@ -209,8 +256,10 @@ pub fn parse_user_response(status: u32, body: &[u8], asked: &str) -> Result<User
                 .iter()
                 .map(JiraUser::read)
                 .collect::<Result<Vec<_>, _>>()?;
-            let by_name = users.iter().find(|u| u.is(&folded));
-            let found = match by_name {
+            // The user named so first: a renamed user keeps its old name as its key.
+            let by_name = users.iter().find(|u| u.named(&folded));
+            let by_key = || users.iter().find(|u| u.is(&folded));
+            let found = match by_name.or_else(by_key) {
                 Some(user) => Some(user),
                 None => {
                     let mut by_email = users.iter().filter(|u| u.has_email(&folded));
@@ -267,6 +316,11 @@ impl<'a> JiraUser<'a> {
             return Err(DirectoryError::Unparsable);
         }
         Ok(read)
+    }
+
+    /// Whether this is the user named `folded` (folded).
+    fn named(&self, folded: &str) -> bool {
+        self.name.is_some_and(|name| fold(name) == folded)
     }
 
     /// Whether this is the user named or keyed `folded` (folded).
@@ -454,6 +508,23 @@ mod tests {
     }
 
     #[test]
+    fn in_a_list_the_user_named_so_decides_before_a_user_keyed_so() {
+        // Jira keeps a renamed user's old name as its key (`bob` renamed to `robert` keeps the
+        // key `bob`), and a new `bob` gets `JIRAUSER<n>`: `user/search?username=bob` can list
+        // both, and bob is the user named bob, whichever comes first.
+        let list = br#"[{"name":"robert","key":"bob","active":true},
+            {"name":"bob","key":"JIRAUSER10200","active":false}]"#;
+        assert_eq!(parse_user_response(200, list, "bob"), Ok(UserStatus::Inactive));
+        assert_eq!(parse_user_response(200, list, "BOB"), Ok(UserStatus::Inactive));
+        let keyed = br#"[{"name":"robert","key":"bob","active":true}]"#;
+        assert_eq!(
+            parse_user_response(200, keyed, "bob"),
+            Ok(UserStatus::Active),
+            "a lookup by key"
+        );
+    }
+
+    #[test]
     fn names_keys_and_email_addresses_are_folded_as_jira_folds_them() {
         let jsmith =
             br#"{"name":"jsmith","key":"JIRAUSER10006","emailAddress":"J.Smith@Example.com","active":true}"#;
@@ -563,6 +634,38 @@ mod tests {
         assert_eq!(
             Directory::default().lookup(&longer),
             Lookup::Known(UserStatus::Unknown)
+        );
+    }
+
+    #[test]
+    fn the_answer_cache_is_keyed_by_the_folded_name_for_the_ttl_of_the_answer() {
+        let store = crate::cache::tests::MapStore::default();
+        let callout = DirectoryCallout {
+            cluster: "jira".into(),
+            authority: "jira".into(),
+            path_template: "/u?username={user}".into(),
+            authorization: None,
+            timeout_ms: 100,
+            cache_ttl_seconds: 60,
+            negative_cache_ttl_seconds: 5,
+        };
+        let cache = UserCache::default();
+        cache.insert(&store, &callout, "JSmith", UserStatus::Inactive, 1_000);
+        cache.insert(&store, &callout, "\u{212A}im", UserStatus::Active, 1_000);
+        cache.insert(&store, &callout, "nobody", UserStatus::Unknown, 1_000);
+        assert_eq!(cache.get(&store, "jsmith", 1_059), Some(UserStatus::Inactive));
+        assert_eq!(cache.get(&store, "JSMITH", 1_059), Some(UserStatus::Inactive));
+        assert_eq!(
+            cache.get(&store, "KIM", 1_000),
+            Some(UserStatus::Active),
+            "KELVIN SIGN folds to k"
+        );
+        assert_eq!(cache.get(&store, "jsmith", 1_060), None, "past cache_ttl_seconds");
+        assert_eq!(cache.get(&store, "NOBODY", 1_004), Some(UserStatus::Unknown));
+        assert_eq!(
+            cache.get(&store, "nobody", 1_005),
+            None,
+            "past negative_cache_ttl_seconds"
         );
     }
 

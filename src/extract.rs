@@ -59,7 +59,7 @@ pub type Header = (String, Vec<u8>);
 /// Finds the request's credential, `Ok(None)` when there is none at all.
 pub fn extract(headers: &[Header], path: &str) -> Result<Option<Credential>, ExtractError> {
     let from_header = authorization(headers)?;
-    let from_query = tisjwt_parameter(path)?;
+    let from_query = tisjwt_parameter(path, names_read_as_utf8(headers))?;
     match (from_header, from_query) {
         (Some(_), Some(_)) => Err(ExtractError::MultipleCredentials),
         (header, query) => Ok(header.or(query)),
@@ -157,10 +157,49 @@ pub fn without_tisjwt(path: &str) -> String {
     query::remove_params(path, is_tisjwt_name)
 }
 
-fn tisjwt_parameter(path: &str) -> Result<Option<Credential>, ExtractError> {
+/// Charsets in which every `%XX` escape of a name reads as in UTF-8 or Latin-1, neither of
+/// which can spell `tisjwt` from bytes that [`is_tisjwt_name`] does not catch.
+const NAME_CHARSETS: [&str; 10] = [
+    "utf-8",
+    "utf8",
+    "us-ascii",
+    "ascii",
+    "iso-8859-1",
+    "iso8859-1",
+    "iso_8859-1",
+    "latin1",
+    "windows-1252",
+    "cp1252",
+];
+
+/// Whether Tomcat reads escaped query names as this filter does. Jira's `server.xml` sets
+/// `useBodyEncodingForURI="true"`: Tomcat then decodes the query in the charset of the
+/// request's `Content-Type`, whatever the method, and in UTF-16BE `%00t%00i%00s%00j%00w%00t`
+/// is `tisjwt`, in ISO-8859-9 `t%FDsjwt` is `tısjwt`, in IBM037 `%A3%89%A2%91%A6%A3` is.
+fn names_read_as_utf8(headers: &[Header]) -> bool {
+    headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .all(|(_, value)| {
+            let Ok(value) = std::str::from_utf8(value) else {
+                return false;
+            };
+            value.split(';').skip(1).all(|param| {
+                let (name, charset) = param.split_once('=').unwrap_or((param, ""));
+                let charset = charset.trim().trim_matches('"').to_ascii_lowercase();
+                !name.trim().eq_ignore_ascii_case("charset") || NAME_CHARSETS.contains(&charset.as_str())
+            })
+        })
+}
+
+/// The `tisjwt` parameter; `names_as_utf8` is false when Tomcat would decode escaped names in
+/// another charset ([`names_read_as_utf8`]): then a name with an escape is refused, since it
+/// could be `tisjwt` to the application.
+fn tisjwt_parameter(path: &str, names_as_utf8: bool) -> Result<Option<Credential>, ExtractError> {
     let mut found = None;
     for pair in query::pairs(path) {
-        if is_broken_tisjwt_name(pair.name) {
+        let foreign = !names_as_utf8 && pair.name.contains('%');
+        if foreign || is_broken_tisjwt_name(pair.name) {
             return Err(ExtractError::Malformed(Scheme::Tisjwt));
         }
         if !is_tisjwt_name(pair.name) {
@@ -350,6 +389,40 @@ mod tests {
         }
         for path in ["/?tis%zzjwt=a", "/?%zz=a", "/?tisjwt%ff=a", "/?a%=1"] {
             assert_eq!(extract(&[], path), Ok(None), "{path}");
+        }
+    }
+
+    #[test]
+    fn escaped_names_under_a_charset_tomcat_would_decode_them_with_are_refused() {
+        // Jira's server.xml sets `useBodyEncodingForURI="true"`: Tomcat decodes query names
+        // in the charset of the request's Content-Type. In UTF-16BE, `%00t%00i%00s%00j%00w%00t`
+        // is `tisjwt`; in ISO-8859-9, `t%FDsjwt` is `tısjwt`; in IBM037, `%A3%89%A2%91%A6%A3`.
+        let with_type =
+            |content_type: &str| vec![("content-type".to_owned(), content_type.as_bytes().to_vec())];
+        for (content_type, path) in [
+            ("text/plain; charset=UTF-16BE", "/x?%00t%00i%00s%00j%00w%00t=tok"),
+            ("application/json;charset=ISO-8859-9", "/x?t%FDsjwt=tok"),
+            ("text/plain; charset=\"IBM037\"", "/x?%A3%89%A2%91%A6%A3=tok"),
+            ("text/plain; charset=utf-32", "/x?a=1&%00%00%00t=tok"),
+        ] {
+            assert_eq!(
+                extract(&with_type(content_type), path),
+                Err(ExtractError::Malformed(Scheme::Tisjwt)),
+                "{content_type} {path}"
+            );
+        }
+        // Charsets that read every escape as UTF-8 or Latin-1 would, and unescaped names.
+        for (content_type, path) in [
+            ("application/json;charset=UTF-8", "/x?%C3%A9t%C3%A9=1"),
+            ("application/json; charset=iso-8859-1", "/x?caf%E9=1"),
+            ("application/json", "/x?%61=1"),
+            ("text/plain; charset=UTF-16BE", "/x?jql=project%3DX&startAt=0"),
+        ] {
+            assert_eq!(
+                extract(&with_type(content_type), path),
+                Ok(None),
+                "{content_type} {path}"
+            );
         }
     }
 

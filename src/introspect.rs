@@ -14,6 +14,7 @@ use crate::apitoken::LockoutPolicy;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 use crate::jwt::{JwtError, UntrustedJwt};
+use crate::username::email_unverified;
 
 /// Which kind of endpoint the provider has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,9 +265,13 @@ impl OAuthProvider {
         }
     }
 
-    /// The user field, or for a client-credentials token the client's service account.
+    /// The user field, or for a client-credentials token the client's service account. A user
+    /// named by an address the answer says is not verified is nobody ([`email_unverified`]).
     fn map_user(&self, answer: &Map<String, Value>, exp: Option<UnixSeconds>) -> TokenInfo {
         let text = |name: &str| answer.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+        if self.user_field == "email" && email_unverified(answer) {
+            return TokenInfo::Inactive;
+        }
         let user = match text(&self.user_field) {
             Some(user) => Some(user.to_owned()),
             None => text("client_id").and_then(|client| self.service_accounts.get(client).cloned()),
@@ -559,6 +564,49 @@ mod tests {
             unchecked.read_answer(200, None, br#"{"active":true,"username":"fred","aud":"x"}"#, NOW),
             Ok(fred()),
             "no audiences configured: aud is not looked at"
+        );
+    }
+
+    #[test]
+    fn an_email_the_provider_has_not_verified_names_no_user() {
+        // OIDC Core section 5.1: anyone may register any address at many providers; only
+        // `email_verified` says it is theirs. By e-mail, the directory maps it to a Jira user.
+        let p = OAuthProvider {
+            user_field: "email".into(),
+            ..provider(Endpoint::UserInfo)
+        };
+        let read = |body: &str| p.read_answer(200, None, body.as_bytes(), NOW);
+        let victim = TokenInfo::Active {
+            user: "boss@example.com".into(),
+            scopes: vec![],
+            exp: None,
+        };
+        assert_eq!(read(r#"{"email":"boss@example.com"}"#), Ok(victim.clone()));
+        assert_eq!(
+            read(r#"{"email":"boss@example.com","email_verified":true}"#),
+            Ok(victim.clone())
+        );
+        // Cognito sends the claim as a string.
+        let cognito = r#"{"email":"boss@example.com","email_verified":"true","client_id":"reporting"}"#;
+        assert_eq!(read(cognito), Ok(victim));
+        assert_eq!(
+            read(r#"{"email":"boss@example.com","email_verified":false,"client_id":"reporting"}"#),
+            Ok(TokenInfo::Inactive),
+            "not the service account of its client either"
+        );
+        for unverified in [r#"false"#, r#""false""#, r#"null"#, r#"0"#] {
+            let body = format!(r#"{{"email":"boss@example.com","email_verified":{unverified}}}"#);
+            assert_eq!(read(&body), Ok(TokenInfo::Inactive), "{body}");
+        }
+        let by_name = provider(Endpoint::UserInfo);
+        assert_eq!(
+            by_name.read_answer(200, None, br#"{"username":"fred","email_verified":false}"#, NOW),
+            Ok(TokenInfo::Active {
+                user: "fred".into(),
+                scopes: vec![],
+                exp: None
+            }),
+            "only a user named by e-mail needs a verified address"
         );
     }
 

@@ -70,6 +70,11 @@ pub enum AmbiguousPath {
     DotSegment,
     /// `..` above the root (Tomcat answers 400).
     AboveRoot,
+    /// On a rule the filter does not authenticate (`"providers": []`), a spelling that does
+    /// not start with the rule's prefix as written (`/rest;x/tokens/`, `/rest/tok%65ns/`):
+    /// Envoy's routes match the spelling, so it could reach another upstream than the rule's
+    /// with the credentials the rule passes unchecked.
+    RespelledPrefix,
 }
 
 /// The path Tomcat will act on for the request target `raw` (`:path`, query included), or
@@ -88,8 +93,8 @@ pub fn canonical(raw: &str) -> Result<CanonicalPath, AmbiguousPath> {
     for raw_segment in path.split('/').skip(1) {
         // 1. Path parameters: everything from the first `;` of a segment to its end.
         let without_params = raw_segment.split(';').next().unwrap_or_default();
-        // 2. Percent-decoding (the escapes were checked above).
-        // Every escape is well-formed after `check_bytes`: only UTF-8 can fail here.
+        // 2. Percent-decoding (the escapes were checked above: only bytes that are not UTF-8
+        // are left to fail).
         let segment = query::percent_decode(without_params).ok_or(AmbiguousPath::NotUtf8)?;
         // 3. Normalisation.
         // Tomcat 10.1 keeps the slash of an empty last segment (`/a/`, `/a/;x`) but not of
@@ -131,15 +136,8 @@ fn check_bytes(bytes: &[u8]) -> Result<(), AmbiguousPath> {
         rest = tail;
         let decoded = match byte {
             b'%' => {
-                let (high, low) = match rest {
-                    [h, l, ..] => (query::hex_digit(*h), query::hex_digit(*l)),
-                    _ => (None, None),
-                };
-                let (Some(high), Some(low)) = (high, low) else {
-                    return Err(AmbiguousPath::BrokenEscape);
-                };
+                let value = query::escape_at(rest, 0).ok_or(AmbiguousPath::BrokenEscape)?;
                 rest = rest.get(2..).unwrap_or_default();
-                let value = high << 4 | low;
                 match value {
                     b'/' => return Err(AmbiguousPath::EncodedSlash),
                     b';' => return Err(AmbiguousPath::EncodedSemicolon),

@@ -24,12 +24,22 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether the request target `raw` starts with the prefix as written: what Envoy's own
+    /// `prefix` routes, which see the spelling and not the canonical path, would match.
+    pub fn prefix_spelled_in(&self, raw: &str) -> bool {
+        raw.starts_with(&self.path_prefix)
+    }
+
+    /// A rule listing `GET` also holds `HEAD`: Tomcat's `HttpServlet.doHead` runs `doGet`, and
+    /// Jersey answers `HEAD` with the `GET` resource method, so a `HEAD` acts as the `GET` would
+    /// (status, headers, side effects) and must not fall through to a weaker rule.
     fn matches(&self, method: &str, path: &CanonicalPath) -> bool {
+        let acts_as = |listed: &str| listed == method || (listed == "GET" && method == "HEAD");
         path.as_str().starts_with(&self.path_prefix)
             && self
                 .methods
                 .as_ref()
-                .is_none_or(|methods| methods.iter().any(|m| m == method))
+                .is_none_or(|methods| methods.iter().any(|m| acts_as(m)))
     }
 }
 
@@ -153,6 +163,23 @@ mod tests {
             Some("writer")
         );
         assert_eq!(provider_for("GET", "/public;x/logo.png").as_deref(), Some("anon"));
+    }
+
+    #[test]
+    fn a_rule_for_get_also_holds_head_which_the_application_answers_with_get() {
+        let rules = Policy {
+            rules: vec![
+                rule("/rest/api/2/issue", Some(&["GET"]), "scoped-reader"),
+                rule("/", None, "anyone"),
+            ],
+        };
+        let route = |method: &str| {
+            let path = canonical("/rest/api/2/issue/X-1").unwrap();
+            rules.route(method, &path).map(|r| r.providers[0].clone())
+        };
+        assert_eq!(route("GET").as_deref(), Some("scoped-reader"));
+        assert_eq!(route("HEAD").as_deref(), Some("scoped-reader"));
+        assert_eq!(route("POST").as_deref(), Some("anyone"));
     }
 
     #[test]

@@ -101,15 +101,17 @@ pub fn percent_decode(raw: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The byte of the two hexadecimal digits at `at` (`u8::from_str_radix` would also take a
-/// sign: `%+1` is no escape to Tomcat).
-fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
-    let digit = |i: usize| bytes.get(i).copied().and_then(hex_digit);
-    Some(digit(at)? << 4 | digit(at + 1)?)
+/// The byte of the two hexadecimal digits at `bytes[at..at + 2]` (the rest of a `%XX`
+/// escape, RFC 3986 section 2.1): exactly two of `0-9`, `a-f`, `A-F`, nothing else (not the
+/// sign `u8::from_str_radix` would accept, as in `%+7`).
+pub(crate) fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
+    match bytes.get(at..at + 2)? {
+        [high, low] => Some(hex_digit(*high)? << 4 | hex_digit(*low)?),
+        _ => None,
+    }
 }
 
-/// The value of one hexadecimal digit (either case).
-pub fn hex_digit(digit: u8) -> Option<u8> {
+fn hex_digit(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => Some(digit - b'0'),
         b'a'..=b'f' => Some(digit - b'a' + 10),
@@ -179,9 +181,10 @@ mod tests {
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%ff"), None);
         assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
-        // A sign is no hexadecimal digit, though `u8::from_str_radix` takes one.
-        assert_eq!(percent_decode("%+1"), None);
-        assert_eq!(percent_decode("%-1"), None);
-        assert_eq!(decode_name_leniently("tis%+1jwt"), "tis 1jwt");
+        // A sign is not a hexadecimal digit (Tomcat's UDecoder refuses `%+7`, `%-0`).
+        assert_eq!(percent_decode("%+7"), None);
+        assert_eq!(percent_decode("a%-0"), None);
+        assert_eq!(decode_name("tisjwt%+0"), None);
+        assert_eq!(decode_name_leniently("tisjwt%+0"), "tisjwt 0");
     }
 }

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::bearer::{KeySource, RemoteJwks};
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::cache::{CacheKey, SharedStore};
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
@@ -25,7 +25,7 @@ use crate::decide::{
     begin, default_family, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
     Forward, Keyring, Pending, RequestHead, Step,
 };
-use crate::directory::{parse_user_response, Directory, DirectoryError, UserStatus};
+use crate::directory::{parse_user_response, Directory, DirectoryError, UserCache, UserStatus};
 use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VERIFY_SIGNATURE};
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
@@ -33,7 +33,6 @@ use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
-use crate::username::fold;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -45,8 +44,6 @@ proxy_wasm::main! {{
 
 /// Largest callout response body read; anything longer is cut and fails to parse.
 const MAX_CALLOUT_BODY: usize = 256 * 1024;
-/// Slots of the shared user-directory cache.
-const USER_CACHE_SLOTS: u32 = 4096;
 /// How often the root context looks at JWKS schedules and parked requests.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -401,15 +398,7 @@ impl Worker {
     }
 
     fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
-        let cache = user_cache();
-        let cached = cache
-            .get(
-                &HostStore,
-                &cache.key(fold(pending.user()).as_bytes()),
-                seconds(now),
-            )
-            .and_then(|value| UserStatus::from_byte(*value.first()?));
-        if let Some(status) = cached {
+        if let Some(status) = UserCache::default().get(&HostStore, pending.user(), seconds(now)) {
             self.metrics.count("directory.cache_hit");
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }
@@ -430,8 +419,8 @@ impl Worker {
     }
 
     /// A callout came back, to whichever context dispatched it.
-    fn on_callout_response(&self, token: u32, body_size: usize) {
-        let result = callout_result(body_size);
+    fn on_callout_response(&self, token: u32, num_headers: usize, body_size: usize) {
+        let result = callout_result(num_headers, body_size);
         let provider = self.fetches.borrow_mut().remove(&token);
         if let Some(provider) = provider {
             self.jwks_fetched(&provider, result);
@@ -468,18 +457,8 @@ impl Worker {
         };
         match (&status, &self.config.directory) {
             (Ok(found), Directory::Callout(settings)) => {
-                let ttl = match found {
-                    UserStatus::Unknown => settings.negative_cache_ttl_seconds,
-                    _ => settings.cache_ttl_seconds,
-                };
-                let cache = user_cache();
-                let key = cache.key(fold(user).as_bytes());
-                cache.insert(
-                    &HostStore,
-                    &key,
-                    &[found.to_byte()],
-                    seconds(now_millis()).saturating_add(ttl),
-                );
+                let now = seconds(now_millis());
+                UserCache::default().insert(&HostStore, settings, user, *found, now);
             }
             (Err(error), _) => {
                 self.metrics.count("directory.callout_failed");
@@ -676,10 +655,10 @@ struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
         if let Some(worker) = &self.worker {
             worker.in_root.set(true);
-            worker.on_callout_response(token, body_size);
+            worker.on_callout_response(token, headers, body_size);
             worker.in_root.set(false);
         }
     }
@@ -760,8 +739,8 @@ struct Filter {
 }
 
 impl Context for Filter {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        self.worker.on_callout_response(token, body_size);
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
+        self.worker.on_callout_response(token, headers, body_size);
     }
 }
 
@@ -816,10 +795,6 @@ impl SharedStore for HostStore {
     }
 }
 
-fn user_cache() -> SlotCache {
-    SlotCache::new("user", USER_CACHE_SLOTS)
-}
-
 fn read_request() -> Option<RequestHead> {
     let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()?;
     let pseudo = |name: &str| {
@@ -854,7 +829,14 @@ fn dispatch(callout: &Callout) -> Result<u32, Status> {
 }
 
 /// The response of the callout that just completed; no `:status` means it failed.
-fn callout_result(body_size: usize) -> CalloutResult {
+///
+/// A callout reset after its headers came (the provider closed mid-body) is delivered with no
+/// headers and no response map: the SDK's map getters panic on the host's `BadArgument` then,
+/// so the map is not read at all.
+fn callout_result(num_headers: usize, body_size: usize) -> CalloutResult {
+    if num_headers == 0 {
+        return CalloutResult::Failed;
+    }
     let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
         .ok()
         .flatten()
@@ -873,11 +855,14 @@ fn callout_result(body_size: usize) -> CalloutResult {
     CalloutResult::Response { status, body }
 }
 
-/// A header of the callout response being delivered (callout callbacks only).
+/// A header of the callout response being delivered (callout callbacks only); `None` when it
+/// is not UTF-8. Read as bytes: the SDK's `get_map_value` unwraps `String::from_utf8`, and a
+/// provider may send obs-text (RFC 9110 section 5.5), which would panic the VM.
 fn callout_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
         .ok()
         .flatten()
+        .and_then(|value| String::from_utf8(value).ok())
 }
 
 /// Applies the forward plan; `false` if the host refused any change.

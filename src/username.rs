@@ -21,9 +21,24 @@ pub const MAX_USER_CHARS: usize = 255;
 /// 14 Final_Sigma contexts: identical to OpenJDK 17's `toLowerCase(Locale.ENGLISH)` except for
 /// 95 letters Unicode added after Java 17's Unicode 13 (Vithkuqi, Garay, Kirat Rai, U+2C2F,
 /// U+A7C0, ...), which Java 17 leaves as they are and this lowers; against Java 25, 28 such
-/// letters. No letter that Java lowers is lowered differently here.
+/// letters. Each letter alone, Java lowers none differently; in context, the final sigma
+/// does differ: Java decides "end of word" with its `BreakIterator` word boundaries, Rust
+/// with Unicode's Final_Sigma context, so Java 17 lowers `Α1Σ` and `Α_Σ` to `α1ς` and `α_ς`
+/// where this gives `α1σ` and `α_σ`, and `ΑΣ-Β` and `A·Σ` to `ασ-β` and `a·σ` where this gives
+/// `ας-β` and `a·ς`. A `Σ` after a digit, `_`, `-` or `·` is the only known difference.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// Whether claims that name their user by e-mail address (`email`) say the address is not
+/// verified: `email_verified` present and neither `true` nor Cognito's `"true"` (OIDC Core
+/// section 5.1). Many providers let anyone register any address, and the directory maps an
+/// address to the Jira user who has it, so such a user is nobody. Absent, the provider
+/// vouches for the address (GitHub's `/user` has no such claim).
+pub fn email_unverified(claims: &serde_json::Map<String, serde_json::Value>) -> bool {
+    claims.get("email_verified").is_some_and(|verified| {
+        verified != &serde_json::Value::Bool(true) && verified.as_str() != Some("true")
+    })
 }
 
 /// Whether two user names are the same user for Jira.
