@@ -4,6 +4,7 @@
 //! against the directory of the configuration file, so a configuration and its users file can
 //! move together.
 
+use crate::store::Database;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 struct Raw {
     listen: String,
-    database: PathBuf,
+    database: String,
     users_file: PathBuf,
     introspection: RawIntrospection,
     max_validity_months: u32,
@@ -36,8 +37,9 @@ struct RawIntrospection {
 pub struct Config {
     /// Where to listen; port 0 picks a free port (the bound address is printed on start).
     pub listen: SocketAddr,
-    /// The SQLite database file (created when missing).
-    pub database: PathBuf,
+    /// The SQLite file (created when missing), or a PostgreSQL URL (`postgres://...`, shared
+    /// by every replica). Its `Debug` hides a password.
+    pub database: Database,
     /// The user directory file (see [`crate::users`]).
     pub users_file: PathBuf,
     pub introspection: Introspection,
@@ -138,9 +140,11 @@ impl Config {
         if !(1..=256).contains(&threads) {
             return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
         }
+        let database = Database::parse(&raw.database, base)
+            .map_err(|e| ConfigError(format!("field `database`: {e}")))?;
         Ok(Self {
             listen,
-            database: base.join(raw.database),
+            database,
             users_file: base.join(raw.users_file),
             introspection: Introspection {
                 client_id: raw.introspection.client_id,
@@ -158,7 +162,7 @@ impl Config {
     pub fn for_tests() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: PathBuf::from(":memory:"),
+            database: Database::Sqlite(PathBuf::from(":memory:")),
             users_file: PathBuf::from("users.json"),
             introspection: Introspection {
                 client_id: "tokengate".to_owned(),
@@ -188,7 +192,10 @@ mod tests {
     #[test]
     fn a_good_configuration_resolves_paths_against_its_directory() {
         let config = Config::parse(GOOD, Path::new("/etc/tokengate")).unwrap();
-        assert_eq!(config.database, PathBuf::from("/etc/tokengate/tokens.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("/etc/tokengate/tokens.db"))
+        );
         assert_eq!(config.users_file, PathBuf::from("/etc/tokengate/users.json"));
         assert_eq!(config.listen.port(), 9090);
         assert_eq!(config.threads, 8);
@@ -199,7 +206,30 @@ mod tests {
     fn absolute_paths_stay_absolute() {
         let text = GOOD.replace("\"tokens.db\"", "\"/var/lib/tokens.db\"");
         let config = Config::parse(&text, Path::new("/etc")).unwrap();
-        assert_eq!(config.database, PathBuf::from("/var/lib/tokens.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("/var/lib/tokens.db"))
+        );
+    }
+
+    #[test]
+    fn a_postgres_url_is_kept_and_its_password_never_shown() {
+        let text = GOOD.replace(
+            "\"tokens.db\"",
+            "\"postgres://tg:pg-s3cret@127.0.0.1:5432/tokens\"",
+        );
+        let config = Config::parse(&text, Path::new("/etc")).unwrap();
+        let Database::Postgres(url) = &config.database else {
+            panic!("{:?}", config.database);
+        };
+        assert_eq!(url.secret(), "postgres://tg:pg-s3cret@127.0.0.1:5432/tokens");
+        assert!(!format!("{config:?}").contains("pg-s3cret"), "{config:?}");
+        let bad = GOOD.replace("\"tokens.db\"", "\"postgres://tg:pg-s3cret@db:port/x\"");
+        let err = Config::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(
+            err.0.contains("database") && !err.0.contains("pg-s3cret"),
+            "{err}"
+        );
     }
 
     #[test]
