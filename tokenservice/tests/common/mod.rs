@@ -11,7 +11,11 @@
     clippy::indexing_slicing
 )]
 
+pub mod database;
 pub mod postgres;
+
+#[allow(unused_imports)] // not every test file uses it
+pub use database::TestDatabase;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;

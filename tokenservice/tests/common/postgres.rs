@@ -195,7 +195,15 @@ fn wait_until_it_answers(port: u16, log: &Path, within: Duration) -> Result<(), 
             Err(e) => last = e.to_string(),
         }
         let said = std::fs::read_to_string(log).unwrap_or_default();
-        if said.contains("FATAL") || said.contains("PANIC") {
+        // Our own early connections are refused with FATAL lines while it starts; any other
+        // FATAL (a port taken, a bad setting) means it has given up.
+        let failed = said.lines().any(|line| {
+            line.contains("PANIC:")
+                || (line.contains("FATAL:")
+                    && !line.contains("starting up")
+                    && !line.contains("not yet accepting connections"))
+        });
+        if failed {
             return Err(format!("the server failed on port {}:\n{said}", port));
         }
         std::thread::sleep(Duration::from_millis(50));
