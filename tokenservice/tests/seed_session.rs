@@ -2,6 +2,9 @@
 //! the administrators' calls; the 401/403/404 cases; and introspection for the filter. Each on
 //! SQLite, and on two replicas sharing one PostgreSQL (see the end of the file).
 
+// The sessions are test bodies (the macro at the end wraps each in `#[test]`): they fail loudly.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 mod common;
 
 use common::*;
