@@ -38,10 +38,20 @@ pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv
 	@.venv/bin/pip install --quiet --disable-pip-version-check $(PYTOOLS)
 
-acceptance: wasm pytools
+acceptance: wasm pytools postgres
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
+
+# PostgreSQL from Debian's packages (sudo only when not root), for the token service's tests:
+# they run initdb and the server from /usr/lib/postgresql/*/bin in a throw-away cluster of
+# their own (tokenservice/tests/common/postgres.rs), never Debian's default cluster.
+.PHONY: postgres
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || { \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }; }
 
 # Benchmarks (not part of `make test`); see BENCHMARKS.md. `make bench` runs both and writes
 # the Envoy results into BENCHMARKS.md and bench/throughput.svg.
