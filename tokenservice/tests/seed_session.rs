@@ -398,6 +398,8 @@ macro_rules! on_sqlite_and_on_two_postgres_replicas {
                     let answered = replicas.answered();
                     eprintln!("{}: requests answered by each replica: {answered:?}", stringify!($session));
                     assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
+                    let logs = scratch.logs();
+                    assert!(!logs.contains(common::postgres::PG_PASSWORD), "the database password was logged: {logs}");
                 }
             )*
         }

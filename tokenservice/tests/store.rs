@@ -372,3 +372,43 @@ fn a_wrong_postgres_password_is_an_error_that_hides_it() {
     assert!(!err.0.contains("wrong-s3cret"), "{err}");
     assert!(err.0.contains("password"), "says why: {err}");
 }
+
+#[test]
+fn the_service_stops_on_a_wrong_postgres_password_and_does_not_log_it() {
+    let cluster = Postgres::shared();
+    let url = cluster
+        .fresh_database()
+        .replace(common::postgres::PG_PASSWORD, "wrong-s3cret");
+    let scratch = Scratch::new();
+    let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.json");
+    let config = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "database": url,
+        "users_file": users,
+        "introspection": {"client_id": "tokengate", "client_secret": "integration-introspection-secret"},
+        "max_validity_months": 12,
+        "default_validity_months": 6,
+    });
+    let path = scratch.0.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tokengate-tokens"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{said}");
+    assert!(
+        said.contains("password authentication failed"),
+        "says why: {said}"
+    );
+    assert!(
+        said.contains("tokengate:***@127.0.0.1"),
+        "names the database: {said}"
+    );
+    assert!(!said.contains("wrong-s3cret"), "{said}");
+}
