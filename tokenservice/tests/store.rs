@@ -12,6 +12,7 @@ use common::Scratch;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
+use tokengate_tokens::store::postgres as postgres_engine;
 use tokengate_tokens::store::{Database, LoginFailures, NewRecord, Store};
 use tokengate_tokens::tokens::TokenHash;
 
@@ -411,4 +412,31 @@ fn the_service_stops_on_a_wrong_postgres_password_and_does_not_log_it() {
         "names the database: {said}"
     );
     assert!(!said.contains("wrong-s3cret"), "{said}");
+}
+
+#[test]
+fn postgres_is_reconnected_to_after_a_server_restart() {
+    let mut cluster = Postgres::start(); // its own: the restart must not disturb other tests
+    let database = Database::parse(&cluster.fresh_database(), Path::new(".")).unwrap();
+    let store = Store::open(&database).unwrap();
+    let hash = TokenHash::of("t");
+    store.create(&new("before", &hash, "K", 1, 2)).unwrap();
+    // Use every pooled connection, so each has one to lose.
+    let users: Vec<String> = (0..16).map(|n| format!("U{n}")).collect();
+    std::thread::scope(|s| {
+        for user in &users {
+            let store = &store;
+            s.spawn(move || store.list_for_user(user).unwrap());
+        }
+    });
+    cluster.restart();
+    // A call on a connection that broke fails (500 for that one request); the next call on
+    // that connection opens a new one. So at most one failure per pooled connection.
+    let answers: Vec<_> = (0..3 * postgres_engine::POOL)
+        .map(|_| store.list_for_user("K"))
+        .collect();
+    let failures = answers.iter().filter(|a| a.is_err()).count();
+    assert!(failures <= postgres_engine::POOL, "{answers:?}");
+    assert_eq!(answers.last().unwrap().as_ref().unwrap().len(), 1, "{answers:?}");
+    store.create(&new("after", &hash, "K", 1, 2)).unwrap();
 }

@@ -73,7 +73,7 @@ type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
 
 /// The PostgreSQL engine.
 pub struct PostgresStore {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -111,6 +111,10 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("tokengate-tokens");
         }
+        if config.get_options().is_none() {
+            // A statement stuck behind a lock gives up when its caller has.
+            config.options(&format!("-c statement_timeout={}", ANSWER_TIMEOUT.as_millis()));
+        }
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..POOL {
@@ -120,9 +124,7 @@ impl PostgresStore {
                 .spawn(move || connection(&config, &receiver))
                 .map_err(|e| StoreError(format!("cannot start a database thread: {e}")))?;
         }
-        let store = Self {
-            jobs: Mutex::new(sender),
-        };
+        let store = Self { jobs: sender };
         store
             .run(migrate)
             .map_err(|e| StoreError(format!("{url}: {e}")))?;
@@ -140,8 +142,6 @@ impl PostgresStore {
             let _ = answer.send(client.and_then(work));
         });
         self.jobs
-            .lock()
-            .map_err(|_| StoreError("database queue poisoned".to_owned()))?
             .send(job)
             .map_err(|_| StoreError("database threads are gone".to_owned()))?;
         answered.recv_timeout(ANSWER_TIMEOUT).map_err(|e| match e {

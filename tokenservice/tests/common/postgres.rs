@@ -24,6 +24,10 @@ pub const PG_PASSWORD: &str = "pg-test-password-d41d8cd9";
 /// and a closed pipe (our exit, even by SIGKILL) tells it to stop the server and clean up.
 pub struct Postgres {
     dir: PathBuf,
+    bin: PathBuf,
+    /// The system user the server runs as when we are root.
+    run_as: Option<String>,
+    starts: usize,
     /// The shell that runs the server; its stdin is the pipe.
     server: Option<Child>,
     pub port: u16,
@@ -68,14 +72,16 @@ impl Postgres {
             chown_to(&dir, user);
             chown_to(&dir.join("pwfile"), user);
         }
-        let command = |program: &Path| match &run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(program);
-                c
-            }
-            None => Command::new(program),
+        let mut cluster = Postgres {
+            dir: dir.clone(),
+            bin: bin.clone(),
+            run_as,
+            starts: 0,
+            server: None,
+            port: 0,
+            databases: AtomicUsize::new(0),
         };
+        let command = |program: &Path| cluster.command(program);
         let data = dir.join("data");
         let initdb = command(&bin.join("initdb"))
             .arg("-D")
@@ -99,43 +105,72 @@ impl Postgres {
         // A port is free when we look; another process may take it before the server binds,
         // so try a few.
         let mut last_failure = String::new();
-        for attempt in 0..3 {
-            let port = free_port();
-            let log = dir.join(format!("server-{attempt}.log"));
-            let mut server = command(Path::new("/bin/sh"))
-                .args(["-c", SUPERVISOR, "supervisor"])
-                .arg(&data)
-                .arg(port.to_string())
-                .arg(&dir)
-                .arg(&log)
-                .arg(&dir)
-                .arg(bin.join("postgres"))
-                .current_dir(&dir)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
-            match wait_until_it_answers(port, &log, Duration::from_secs(60)) {
-                Ok(()) => {
-                    return Postgres {
-                        dir,
-                        server: Some(server),
-                        port,
-                        databases: AtomicUsize::new(0),
-                    }
-                }
-                Err(why) => {
-                    last_failure = why;
-                    // Stop this attempt's supervisor, keeping the cluster for the next.
-                    if let Some(mut stdin) = server.stdin.take() {
-                        let _ = stdin.write_all(b"keep\n");
-                    }
-                    let _ = server.wait();
-                }
+        for _ in 0..3 {
+            match cluster.serve_on(free_port()) {
+                Ok(()) => return cluster,
+                Err(why) => last_failure = why,
             }
         }
         panic!("PostgreSQL did not start: {last_failure}");
+    }
+
+    /// Stops the server (a fast shutdown) and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop_keeping_data();
+        let port = self.port;
+        self.serve_on(port)
+            .unwrap_or_else(|why| panic!("PostgreSQL did not restart: {why}"));
+    }
+
+    /// Starts the server under its supervisor on `port` and waits until it answers; on failure
+    /// stops it again (keeping the data) and says why.
+    fn serve_on(&mut self, port: u16) -> Result<(), String> {
+        self.starts += 1;
+        let log = self.dir.join(format!("server-{}.log", self.starts));
+        let server = self
+            .command(Path::new("/bin/sh"))
+            .args(["-c", SUPERVISOR, "supervisor"])
+            .arg(self.dir.join("data"))
+            .arg(port.to_string())
+            .arg(&self.dir)
+            .arg(&log)
+            .arg(&self.dir)
+            .arg(self.bin.join("postgres"))
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+        self.server = Some(server);
+        self.port = port;
+        let answered = wait_until_it_answers(port, &log, Duration::from_secs(60));
+        if answered.is_err() {
+            self.stop_keeping_data();
+        }
+        answered
+    }
+
+    /// Tells the supervisor to stop the server and keep the directory; waits for it.
+    fn stop_keeping_data(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            if let Some(mut stdin) = server.stdin.take() {
+                let _ = stdin.write_all(b"keep\n");
+            }
+            let _ = server.wait();
+        }
+    }
+
+    /// A command for one of the PostgreSQL programs, as the cluster's owner.
+    fn command(&self, program: &Path) -> Command {
+        match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     /// The URL of database `name` (with the password).
