@@ -4,7 +4,8 @@
 //! - [`postgres`]: a PostgreSQL database that any number of replicas share.
 //!
 //! Each engine has its own numbered migrations, applied on open; both are run by the same store
-//! test suite (`tests/store.rs`). Durability is the same promise on both: an operation returns
+//! test suite (`tests/store.rs`), and a property test holds both to one model of this contract
+//! (`tests/store_model.rs`). Durability is the same promise on both: an operation returns
 //! only after its transaction is committed and on disk, so an acknowledged create survives
 //! `kill -9` of the service. Operations that must be atomic across replicas (a create with its
 //! unique lookup handle, [`TokenStore::record_failed_login`]) are single statements.
