@@ -38,7 +38,7 @@ pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv
 	@.venv/bin/pip install --quiet --disable-pip-version-check $(PYTOOLS)
 
-acceptance: wasm pytools postgres
+acceptance: wasm pytools
 	cargo build -p tokengate-tokens
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
@@ -47,6 +47,7 @@ acceptance: wasm pytools postgres
 # they run initdb and the server from /usr/lib/postgresql/*/bin in a throw-away cluster of
 # their own (tokenservice/tests/common/postgres.rs), never Debian's default cluster.
 .PHONY: postgres
+acceptance: postgres
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

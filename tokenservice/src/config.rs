@@ -4,7 +4,6 @@
 //! against the directory of the configuration file, so a configuration and its users file can
 //! move together.
 
-use crate::store::Database;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,7 +38,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The SQLite file (created when missing), or a PostgreSQL URL (`postgres://...`, shared
     /// by every replica). Its `Debug` hides a password.
-    pub database: Database,
+    pub database: crate::store::Database,
     /// The user directory file (see [`crate::users`]).
     pub users_file: PathBuf,
     pub introspection: Introspection,
@@ -140,7 +139,7 @@ impl Config {
         if !(1..=256).contains(&threads) {
             return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
         }
-        let database = Database::parse(&raw.database, base)
+        let database = crate::store::Database::parse(&raw.database, base)
             .map_err(|e| ConfigError(format!("field `database`: {e}")))?;
         Ok(Self {
             listen,
@@ -162,7 +161,7 @@ impl Config {
     pub fn for_tests() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: Database::Sqlite(PathBuf::from(":memory:")),
+            database: crate::store::Database::Sqlite(PathBuf::from(":memory:")),
             users_file: PathBuf::from("users.json"),
             introspection: Introspection {
                 client_id: "tokengate".to_owned(),
@@ -179,6 +178,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Database;
 
     const GOOD: &str = r#"{
         "listen": "127.0.0.1:9090",
