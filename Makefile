@@ -54,6 +54,17 @@ tomcat:
 		$$SUDO apt-get install -y --no-install-recommends $$PKGS || \
 			{ $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $$PKGS; }; }
 
+# PostgreSQL from Debian's packages (sudo only when not root), for the token service's tests:
+# they run initdb and the server from /usr/lib/postgresql/*/bin in a throw-away cluster of
+# their own (tokenservice/tests/common/postgres.rs), never Debian's default cluster.
+.PHONY: postgres
+acceptance: postgres
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || { \
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }; }
+
 # Benchmarks (not part of `make test`); see BENCHMARKS.md. `make bench` runs both and writes
 # the Envoy results into BENCHMARKS.md and bench/throughput.svg.
 BENCH_ARGS ?= --rounds 5 --duration 5 --warmup 2

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 struct Raw {
     listen: String,
-    database: PathBuf,
+    database: String,
     users_file: PathBuf,
     introspection: RawIntrospection,
     max_validity_months: u32,
@@ -39,8 +39,9 @@ struct RawIntrospection {
 pub struct Config {
     /// Where to listen; port 0 picks a free port (the bound address is printed on start).
     pub listen: SocketAddr,
-    /// The SQLite database file (created when missing).
-    pub database: PathBuf,
+    /// The SQLite file (created when missing), or a PostgreSQL URL (`postgres://...`, shared
+    /// by every replica). Its `Debug` hides a password.
+    pub database: crate::store::Database,
     /// The user directory file (see [`crate::users`]).
     pub users_file: PathBuf,
     pub introspection: Introspection,
@@ -150,9 +151,11 @@ impl Config {
         if !(1..=256).contains(&threads) {
             return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
         }
+        let database = crate::store::Database::parse(&raw.database, base)
+            .map_err(|e| ConfigError(format!("field `database`: {e}")))?;
         Ok(Self {
             listen,
-            database: base.join(raw.database),
+            database,
             users_file: base.join(raw.users_file),
             introspection: Introspection {
                 client_id: raw.introspection.client_id,
@@ -171,7 +174,7 @@ impl Config {
     pub fn for_tests() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database: PathBuf::from(":memory:"),
+            database: crate::store::Database::Sqlite(PathBuf::from(":memory:")),
             users_file: PathBuf::from("users.json"),
             introspection: Introspection {
                 client_id: "tokengate".to_owned(),
@@ -189,6 +192,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Database;
 
     const GOOD: &str = r#"{
         "listen": "127.0.0.1:9090",
@@ -202,7 +206,10 @@ mod tests {
     #[test]
     fn a_good_configuration_resolves_paths_against_its_directory() {
         let config = Config::parse(GOOD, Path::new("/etc/tokengate")).unwrap();
-        assert_eq!(config.database, PathBuf::from("/etc/tokengate/tokens.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("/etc/tokengate/tokens.db"))
+        );
         assert_eq!(config.users_file, PathBuf::from("/etc/tokengate/users.json"));
         assert_eq!(config.listen.port(), 9090);
         assert_eq!(config.threads, 8);
@@ -213,7 +220,30 @@ mod tests {
     fn absolute_paths_stay_absolute() {
         let text = GOOD.replace("\"tokens.db\"", "\"/var/lib/tokens.db\"");
         let config = Config::parse(&text, Path::new("/etc")).unwrap();
-        assert_eq!(config.database, PathBuf::from("/var/lib/tokens.db"));
+        assert_eq!(
+            config.database,
+            Database::Sqlite(PathBuf::from("/var/lib/tokens.db"))
+        );
+    }
+
+    #[test]
+    fn a_postgres_url_is_kept_and_its_password_never_shown() {
+        let text = GOOD.replace(
+            "\"tokens.db\"",
+            "\"postgres://tg:pg-s3cret@127.0.0.1:5432/tokens\"",
+        );
+        let config = Config::parse(&text, Path::new("/etc")).unwrap();
+        let Database::Postgres(url) = &config.database else {
+            panic!("{:?}", config.database);
+        };
+        assert_eq!(url.secret(), "postgres://tg:pg-s3cret@127.0.0.1:5432/tokens");
+        assert!(!format!("{config:?}").contains("pg-s3cret"), "{config:?}");
+        let bad = GOOD.replace("\"tokens.db\"", "\"postgres://tg:pg-s3cret@db:port/x\"");
+        let err = Config::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(
+            err.0.contains("database") && !err.0.contains("pg-s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - [`clock`]: epoch milliseconds and calendar-month arithmetic (time is always an input);
 //! - [`tokens`]: token generation, parsing and hashing;
 //! - [`users`]: the user directory (a trait, with the JSON-file implementation) and passwords;
-//! - [`store`]: the SQLite store and its migrations;
+//! - [`store`]: the storage trait and its engines, SQLite and PostgreSQL, with their migrations;
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;

@@ -1,38 +1,24 @@
-//! The token store: one SQLite database file.
+//! The token store: one trait, [`TokenStore`], and two engines behind it.
 //!
-//! Durability: the database runs in WAL mode with `synchronous=FULL`, so a transaction is on
-//! disk (the WAL fsynced) before `COMMIT` returns, and the API answers only after that: a token
-//! whose create was acknowledged survives `kill -9` or a power cut. Each create is one
-//! transaction, so a crash leaves either the whole row or none of it.
+//! - [`sqlite`]: one embedded SQLite file, the default (what `make run` uses). One process.
+//! - [`postgres`]: a PostgreSQL database that any number of replicas share.
 //!
-//! Concurrency: one connection behind a mutex. SQLite serialises writers anyway; the slow part
-//! of a request (argon2 password checks) happens outside the lock.
+//! Each engine has its own numbered migrations, applied on open; both are run by the same store
+//! test suite (`tests/store.rs`), and a property test holds both to one model of this contract
+//! (`tests/store_model.rs`). Durability is the same promise on both: an operation returns
+//! only after its transaction is committed and on disk, so an acknowledged create survives
+//! `kill -9` of the service. Operations that must be atomic across replicas (a create with its
+//! unique lookup handle, [`TokenStore::record_failed_login`]) are single statements.
 //!
-//! Schema changes are numbered migrations applied on open, tracked in `PRAGMA user_version`.
+//! [`Store`] is what the service holds: whichever engine [`Database`] names, behind the trait.
+
+pub mod postgres;
+pub mod sqlite;
 
 use crate::tokens::TokenHash;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::fmt;
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-
-/// Each entry moves the schema from version `index` to `index + 1`. Never edit one that has
-/// shipped: add another.
-const MIGRATIONS: &[&str] = &["
-    CREATE TABLE tokens (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        lookup TEXT NOT NULL UNIQUE,
-        secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
-        description TEXT NOT NULL,
-        user_key TEXT NOT NULL,
-        created_by_user_key TEXT NOT NULL,
-        created INTEGER NOT NULL,
-        valid_until INTEGER NOT NULL,
-        last_accessed INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX tokens_by_user ON tokens (user_key, id);
-    CREATE INDEX tokens_by_valid_until ON tokens (valid_until, id);
-"];
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 
 /// A stored token, without its hash: what the REST API shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +47,21 @@ pub struct NewRecord<'a> {
     pub valid_until: i64,
 }
 
-/// The database failed; the message is for the log, never for a client.
+/// Consecutive failed logins of one user (name folded with [`fold_user_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_failure_ms: i64,
+}
+
+/// The key of the failed-login counter: Jira folds user names to lower case (English locale
+/// rules), so `FRED` and `fred` are one user with one counter.
+pub fn fold_user_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// The database failed; the message is for the log, never for a client. It never holds a
+/// password (connection errors name the host, not the URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
@@ -73,350 +73,238 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError(format!("database: {e}"))
-    }
-}
-
-#[derive(Debug)]
-pub struct Store {
-    conn: Mutex<Connection>,
-}
-
-const COLUMNS: &str = "id, description, user_key, created_by_user_key, created, valid_until, last_accessed";
-
-fn record(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: row.get(0)?,
-        description: row.get(1)?,
-        user_key: row.get(2)?,
-        created_by_user_key: row.get(3)?,
-        created: row.get(4)?,
-        valid_until: row.get(5)?,
-        last_accessed: row.get(6)?,
-    })
-}
-
-impl Store {
-    /// Opens (creating when missing) the database at `path` and migrates it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
-        Self::setup(conn)
-    }
-
-    /// A private in-memory database (tests).
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::setup(Connection::open_in_memory()?)
-    }
-
-    fn setup(mut conn: Connection) -> Result<Self, StoreError> {
-        // journal_mode answers with the mode it is now in ("memory" for in-memory databases).
-        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrate(&mut conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError("database lock poisoned".to_owned()))
-    }
-
-    /// Stores a new token in one transaction and returns it as stored.
-    pub fn create(&self, new: &NewRecord<'_>) -> Result<TokenRecord, StoreError> {
-        let mut conn = self.lock()?;
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO tokens (lookup, secret_hash, description, user_key, created_by_user_key, created, valid_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                new.lookup,
-                &new.hash.0[..],
-                new.description,
-                new.user_key,
-                new.created_by_user_key,
-                new.created,
-                new.valid_until
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(TokenRecord {
-            id,
-            description: new.description.to_owned(),
-            user_key: new.user_key.to_owned(),
-            created_by_user_key: new.created_by_user_key.to_owned(),
-            created: new.created,
-            valid_until: new.valid_until,
-            last_accessed: 0,
-        })
-    }
+/// Everything the service keeps. Every method is one committed transaction (or a read).
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token and returns it as stored, with its id (ids are never reused).
+    fn create(&self, new: &NewRecord<'_>) -> Result<TokenRecord, StoreError>;
 
     /// The tokens of `user_key`, oldest first.
-    pub fn list_for_user(&self, user_key: &str) -> Result<Vec<TokenRecord>, StoreError> {
-        let conn = self.lock()?;
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM tokens WHERE user_key = ?1 ORDER BY id"
-        ))?;
-        let rows = statement.query_map([user_key], record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
+    fn list_for_user(&self, user_key: &str) -> Result<Vec<TokenRecord>, StoreError>;
 
     /// Renames token `id` if `owner_key` owns it; `None` when it does not (or no such token).
-    pub fn rename(
-        &self,
-        id: i64,
-        owner_key: &str,
-        description: &str,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "UPDATE tokens SET description = ?3 WHERE id = ?1 AND user_key = ?2",
-            params![id, owner_key, description],
-        )?;
-        Ok(conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1 AND user_key = ?2"),
-                params![id, owner_key],
-                record,
-            )
-            .optional()?)
-    }
+    fn rename(&self, id: i64, owner_key: &str, description: &str) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Deletes token `id` if `owner_key` owns it; whether it did.
-    pub fn delete(&self, id: i64, owner_key: &str) -> Result<bool, StoreError> {
-        let conn = self.lock()?;
-        let n = conn.execute(
-            "DELETE FROM tokens WHERE id = ?1 AND user_key = ?2",
-            params![id, owner_key],
-        )?;
-        Ok(n > 0)
-    }
+    fn delete(&self, id: i64, owner_key: &str) -> Result<bool, StoreError>;
 
     /// Deletes every token of `user_key`; how many there were.
-    pub fn delete_all_for(&self, user_key: &str) -> Result<usize, StoreError> {
-        let conn = self.lock()?;
-        Ok(conn.execute("DELETE FROM tokens WHERE user_key = ?1", [user_key])?)
-    }
+    fn delete_all_for(&self, user_key: &str) -> Result<usize, StoreError>;
 
     /// One page of all tokens that are no longer valid after `not_valid_after` (their
     /// `validUntil` is at or before it; `None`: every token), soonest to expire first, and
     /// how many match in all.
-    pub fn filter(
+    fn filter(
         &self,
         not_valid_after: Option<i64>,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<TokenRecord>, u64), StoreError> {
-        let bound = not_valid_after.unwrap_or(i64::MAX);
-        let conn = self.lock()?;
-        let total: i64 = conn.query_row(
-            "SELECT count(*) FROM tokens WHERE valid_until <= ?1",
-            [bound],
-            |row| row.get(0),
-        )?;
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM tokens WHERE valid_until <= ?1 ORDER BY valid_until, id LIMIT ?2 OFFSET ?3"
-        ))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let rows = statement.query_map(params![bound, limit, offset], record)?;
-        Ok((rows.collect::<Result<_, _>>()?, u64::try_from(total).unwrap_or(0)))
-    }
+    ) -> Result<(Vec<TokenRecord>, u64), StoreError>;
 
     /// The token with this public lookup handle, with its stored hash.
-    pub fn find_by_lookup(&self, lookup: &str) -> Result<Option<(TokenRecord, TokenHash)>, StoreError> {
-        let conn = self.lock()?;
-        let found = conn
-            .query_row(
-                &format!("SELECT {COLUMNS}, secret_hash FROM tokens WHERE lookup = ?1"),
-                [lookup],
-                |row| Ok((record(row)?, row.get::<_, Vec<u8>>(7)?)),
-            )
-            .optional()?;
-        match found {
-            Some((record, hash)) => match TokenHash::from_slice(&hash) {
-                Some(hash) => Ok(Some((record, hash))),
-                None => Err(StoreError(format!(
-                    "token {}: stored hash is not 32 bytes",
-                    record.id
-                ))),
-            },
-            None => Ok(None),
-        }
-    }
+    fn find_by_lookup(&self, lookup: &str) -> Result<Option<(TokenRecord, TokenHash)>, StoreError>;
 
     /// Records that token `id` was used at `now` (never moving `lastAccessed` backwards).
-    pub fn touch(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "UPDATE tokens SET last_accessed = ?2 WHERE id = ?1 AND last_accessed < ?2",
-            params![id, now],
-        )?;
-        Ok(())
-    }
+    fn touch(&self, id: i64, now: i64) -> Result<(), StoreError>;
 
-    /// The schema version the database is at.
-    pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let conn = self.lock()?;
-        Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+    /// The failed-login streak of `user` (folded here); `(0, 0)` when there is none.
+    fn failed_logins(&self, user: &str) -> Result<LoginFailures, StoreError>;
+
+    /// Counts one failed login of `user` (folded here) at `now_ms`, atomically (one statement,
+    /// so replicas sharing a database never lose a count): when the last failure is older than
+    /// `window_ms` the streak restarts at 1, else it grows by one. `last_failure_ms` never
+    /// moves backwards (replicas' clocks may differ a little). Returns the new streak.
+    fn record_failed_login(
+        &self,
+        user: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<LoginFailures, StoreError>;
+
+    /// Ends the failed-login streak of `user` (folded here).
+    fn clear_failed_logins(&self, user: &str) -> Result<(), StoreError>;
+
+    /// The schema version the database is at (the number of migrations applied).
+    fn schema_version(&self) -> Result<u32, StoreError>;
+}
+
+/// Where the tokens are kept: the configuration's `database`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by every replica.
+    Postgres(PostgresUrl),
+}
+
+impl Database {
+    /// `postgres://...` or `postgresql://...` names a PostgreSQL database; anything else is an
+    /// SQLite path, relative to `base` unless absolute. The error never repeats the URL.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            PostgresUrl::parse(text).map(Database::Postgres)
+        } else if text.is_empty() {
+            Err("must be an SQLite path or a postgres:// URL".to_owned())
+        } else {
+            Ok(Database::Sqlite(base.join(text)))
+        }
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
-    let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let known = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
-    if current > known {
-        return Err(StoreError(format!(
-            "the database is at schema version {current}, newer than this build knows ({known}): refusing to use it"
-        )));
+/// A PostgreSQL connection URL. `Debug` and `Display` show it with the password replaced by
+/// `***`, so it can be logged; only [`PostgresUrl::secret`] gives the whole URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// Checks the URL the way the client will read it (without saying what it holds).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        text.parse::<::postgres::Config>()
+            .map_err(|_| "not a valid postgres:// URL (see libpq's connection URIs)".to_owned())?;
+        Ok(Self(text.to_owned()))
     }
-    for (version, sql) in (current..).zip(MIGRATIONS.iter().skip(current as usize)) {
-        tx.execute_batch(sql)
-            .map_err(|e| StoreError(format!("migration {} failed: {e}", version + 1)))?;
-        tx.pragma_update(None, "user_version", version + 1)?;
+
+    /// The URL with its password: for the client only, never for a log line.
+    pub fn secret(&self) -> &str {
+        &self.0
     }
-    tx.commit()?;
-    Ok(())
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "***".to_owned();
+        };
+        // The userinfo ends at the last `@` before the path; its password after the first `:`.
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, hosts)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{hosts}{}", redact_query(tail)),
+                None => format!("{scheme}://{userinfo}@{hosts}{}", redact_query(tail)),
+            },
+            None => format!("{scheme}://{authority}{}", redact_query(tail)),
+        }
+    }
+}
+
+/// `password=` may also come as a query parameter.
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The store the service holds: one engine behind [`TokenStore`] (calls go through `Deref`).
+pub struct Store(Box<dyn TokenStore>);
+
+impl Store {
+    /// Opens the database the configuration names and migrates it.
+    pub fn open(database: &Database) -> Result<Self, StoreError> {
+        Ok(match database {
+            Database::Sqlite(path) => Self(Box::new(sqlite::SqliteStore::open(path)?)),
+            Database::Postgres(url) => Self(Box::new(postgres::PostgresStore::open(url)?)),
+        })
+    }
+
+    /// A private in-memory SQLite database (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Ok(Self(Box::new(sqlite::SqliteStore::open_in_memory()?)))
+    }
+
+    /// Any engine.
+    pub fn new(engine: Box<dyn TokenStore>) -> Self {
+        Self(engine)
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn TokenStore;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Store")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn new<'a>(
-        lookup: &'a str,
-        hash: &'a TokenHash,
-        user: &'a str,
-        created: i64,
-        valid_until: i64,
-    ) -> NewRecord<'a> {
-        NewRecord {
-            lookup,
-            hash,
-            description: "a token",
-            user_key: user,
-            created_by_user_key: user,
-            created,
-            valid_until,
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://tg:s3cret@127.0.0.1:5432/tokens",
+                "postgres://tg:***@127.0.0.1:5432/tokens",
+            ),
+            (
+                "postgresql://tg:p%40ss@db/tokens?sslmode=disable",
+                "postgresql://tg:***@db/tokens?sslmode=disable",
+            ),
+            (
+                "postgres://tg@db/tokens?password=s3cret&connect_timeout=5",
+                "postgres://tg@db/tokens?password=***&connect_timeout=5",
+            ),
+            ("postgres://db:5432/tokens", "postgres://db:5432/tokens"),
+        ] {
+            let parsed = PostgresUrl::parse(url).unwrap();
+            assert_eq!(parsed.to_string(), shown);
+            assert_eq!(format!("{parsed:?}"), format!("PostgresUrl({shown})"));
+            assert_eq!(parsed.secret(), url);
         }
     }
 
     #[test]
-    fn a_new_database_is_migrated_to_the_latest_version() {
-        let store = Store::open_in_memory().unwrap();
-        assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
-    }
-
-    #[test]
-    fn a_created_token_is_listed_and_found_by_lookup() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t1");
-        let created = store.create(&new("l1", &hash, "K1", 1000, 2000)).unwrap();
-        assert_eq!(created.id, 1);
-        assert_eq!(store.list_for_user("K1").unwrap(), vec![created.clone()]);
-        assert!(store.list_for_user("K2").unwrap().is_empty());
-        let (found, stored) = store.find_by_lookup("l1").unwrap().unwrap();
-        assert_eq!(found, created);
-        assert!(stored.ct_eq(&hash));
-        assert!(store.find_by_lookup("l2").unwrap().is_none());
-    }
-
-    #[test]
-    fn only_the_owner_renames_or_deletes() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t1");
-        let id = store.create(&new("l1", &hash, "K1", 1000, 2000)).unwrap().id;
-        assert!(store.rename(id, "K2", "mine now").unwrap().is_none());
-        assert!(!store.delete(id, "K2").unwrap());
+    fn database_names_postgres_by_its_scheme_and_anything_else_as_an_sqlite_path() {
+        let base = Path::new("/etc/tokengate");
         assert_eq!(
-            store.rename(id, "K1", "renamed").unwrap().unwrap().description,
-            "renamed"
+            Database::parse("tokens.db", base).unwrap(),
+            Database::Sqlite(PathBuf::from("/etc/tokengate/tokens.db"))
         );
-        assert!(store.delete(id, "K1").unwrap());
-        assert!(!store.delete(id, "K1").unwrap());
+        assert_eq!(
+            Database::parse("/var/lib/tokens.db", base).unwrap(),
+            Database::Sqlite(PathBuf::from("/var/lib/tokens.db"))
+        );
+        assert!(matches!(
+            Database::parse("postgresql://tg@db/tokens", base).unwrap(),
+            Database::Postgres(_)
+        ));
+        assert!(Database::parse("", base).is_err());
     }
 
     #[test]
-    fn ids_are_not_reused_after_a_delete() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t");
-        let first = store.create(&new("l1", &hash, "K1", 1, 2)).unwrap().id;
-        store.delete(first, "K1").unwrap();
-        assert_eq!(store.create(&new("l2", &hash, "K1", 1, 2)).unwrap().id, first + 1);
+    fn a_bad_postgres_url_is_refused_without_repeating_it() {
+        let err = Database::parse("postgres://tg:s3cret@db:notaport/tokens", Path::new(".")).unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]
-    fn filter_pages_soonest_expiry_first_and_counts_all_matches() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t");
-        for (lookup, valid_until) in [("a", 300), ("b", 100), ("c", 200), ("d", 900)] {
-            store.create(&new(lookup, &hash, "K", 1, valid_until)).unwrap();
-        }
-        let (page, total) = store.filter(Some(300), 0, 2).unwrap();
-        assert_eq!(total, 3);
-        assert_eq!(page.iter().map(|r| r.valid_until).collect::<Vec<_>>(), [100, 200]);
-        let (page, _) = store.filter(Some(300), 2, 2).unwrap();
-        assert_eq!(page.iter().map(|r| r.valid_until).collect::<Vec<_>>(), [300]);
-        let (page, total) = store.filter(None, 0, 50).unwrap();
-        assert_eq!((page.len(), total), (4, 4));
-    }
-
-    #[test]
-    fn delete_all_for_removes_only_that_users_tokens() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t");
-        store.create(&new("a", &hash, "K1", 1, 2)).unwrap();
-        store.create(&new("b", &hash, "K1", 1, 2)).unwrap();
-        store.create(&new("c", &hash, "K2", 1, 2)).unwrap();
-        assert_eq!(store.delete_all_for("K1").unwrap(), 2);
-        assert_eq!(store.filter(None, 0, 50).unwrap().1, 1);
-    }
-
-    #[test]
-    fn touch_never_moves_last_accessed_backwards() {
-        let store = Store::open_in_memory().unwrap();
-        let hash = TokenHash::of("t");
-        let id = store.create(&new("a", &hash, "K1", 1, 2)).unwrap().id;
-        store.touch(id, 500).unwrap();
-        store.touch(id, 400).unwrap();
-        assert_eq!(store.list_for_user("K1").unwrap()[0].last_accessed, 500);
-    }
-
-    #[test]
-    fn a_file_database_keeps_tokens_across_reopen_and_refuses_a_newer_schema() {
-        let dir = std::env::temp_dir().join(format!("tokengate-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("tokens.db");
-        let _ = std::fs::remove_file(&path);
-        {
-            let store = Store::open(&path).unwrap();
-            store.create(&new("a", &TokenHash::of("t"), "K1", 1, 2)).unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.list_for_user("K1").unwrap().len(), 1);
-        let mode: String = store
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(mode, "wal");
-        store
-            .lock()
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        drop(store);
-        assert!(Store::open(&path).unwrap_err().0.contains("newer"));
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn user_names_fold_to_lower_case() {
+        assert_eq!(fold_user_name("FRED"), "fred");
+        assert_eq!(fold_user_name("Ölaf"), "ölaf");
     }
 }

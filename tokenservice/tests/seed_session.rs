@@ -1,16 +1,16 @@
 //! Seed 004's curl session, replayed against the real binary: create, list, rename, delete;
-//! the administrators' calls; the 401/403/404 cases; and introspection for the filter.
+//! the administrators' calls; the 401/403/404 cases; and introspection for the filter. Each on
+//! SQLite, and on two replicas sharing one PostgreSQL (see the end of the file).
+
+// The sessions are test bodies (the macro at the end wraps each in `#[test]`): they fail loudly.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod common;
 
 use common::*;
 use serde_json::json;
 
-#[test]
-fn a_user_creates_lists_renames_and_deletes_tokens() {
-    let scratch = Scratch::new();
-    let service = Service::start(&scratch);
-
+fn a_user_creates_lists_renames_and_deletes_tokens(service: &Service, _database: &TestDatabase) {
     // Create a new token.
     let created = service.create("fred", r#"{"tokenDescription":"Automation token"}"#);
     let token = created["plainTextToken"].as_str().unwrap().to_owned();
@@ -75,11 +75,7 @@ fn a_user_creates_lists_renames_and_deletes_tokens() {
     );
 }
 
-#[test]
-fn administrators_manage_other_users_tokens_and_others_get_403() {
-    let scratch = Scratch::new();
-    let service = Service::start(&scratch);
-
+fn administrators_manage_other_users_tokens_and_others_get_403(service: &Service, _database: &TestDatabase) {
     // Create tokens for other users; 12 months is the maximum, so 24 is shortened to it.
     let body = format!(r#"{{"tokenDescription":"token for another user", "tokenForUserKey":"{FRED_KEY}"}}"#);
     let default = service.create("admin", &body);
@@ -263,10 +259,7 @@ fn administrators_manage_other_users_tokens_and_others_get_403() {
     assert_eq!(all["total"], 2);
 }
 
-#[test]
-fn bad_credentials_get_401_in_jiras_error_format() {
-    let scratch = Scratch::new();
-    let service = Service::start(&scratch);
+fn bad_credentials_get_401_in_jiras_error_format(service: &Service, _database: &TestDatabase) {
     let token = service.create("fred", r#"{"tokenDescription":"t"}"#)["plainTextToken"]
         .as_str()
         .unwrap()
@@ -286,10 +279,7 @@ fn bad_credentials_get_401_in_jiras_error_format() {
     }
 }
 
-#[test]
-fn introspection_answers_the_filter() {
-    let scratch = Scratch::new();
-    let service = Service::start(&scratch);
+fn introspection_answers_the_filter(service: &Service, database: &TestDatabase) {
     let created = service.create("fred", r#"{"tokenDescription":"for the filter"}"#);
     let token = created["plainTextToken"].as_str().unwrap().to_owned();
 
@@ -341,13 +331,10 @@ fn introspection_answers_the_filter() {
     );
 
     // An expired token (its validity moved into the past in the database) is inactive.
-    let connection = rusqlite::Connection::open(scratch.database()).unwrap();
-    connection
-        .execute(
-            "UPDATE tokens SET valid_until = 1000 WHERE id = ?1",
-            [created["id"].as_i64().unwrap()],
-        )
-        .unwrap();
+    database.execute(
+        "UPDATE tokens SET valid_until = 1000 WHERE id = $1",
+        created["id"].as_i64().unwrap(),
+    );
     assert_eq!(
         service.introspect(&format!("token={token}")).json(),
         json!({"active": false})
@@ -382,3 +369,46 @@ fn introspection_answers_the_filter() {
         (400, json!({"error": "invalid_request"}))
     );
 }
+
+/// Each session on the embedded SQLite, and on two replicas sharing one PostgreSQL: requests
+/// alternate between the replicas, so every step reads what the other one wrote, and each
+/// replica's own count of answered requests shows that both served.
+macro_rules! on_sqlite_and_on_two_postgres_replicas {
+    ($($session:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[test]
+                fn $session() {
+                    let scratch = Scratch::new();
+                    let database = TestDatabase::sqlite(&scratch);
+                    super::$session(&Service::start_on(&scratch, &database.spec()), &database);
+                }
+            )*
+        }
+        mod two_postgres_replicas {
+            use super::*;
+            $(
+                #[test]
+                fn $session() {
+                    let scratch = Scratch::new();
+                    let database = TestDatabase::postgres();
+                    let replicas = Service::start_replicas(&scratch, &database.spec(), 2);
+                    super::$session(&replicas, &database);
+                    let answered = replicas.answered();
+                    eprintln!("{}: requests answered by each replica: {answered:?}", stringify!($session));
+                    assert!(answered.iter().all(|&n| n > 0), "{answered:?}");
+                    let logs = scratch.logs();
+                    assert!(!logs.contains(common::postgres::PG_PASSWORD), "the database password was logged: {logs}");
+                }
+            )*
+        }
+    };
+}
+
+on_sqlite_and_on_two_postgres_replicas!(
+    a_user_creates_lists_renames_and_deletes_tokens,
+    administrators_manage_other_users_tokens_and_others_get_403,
+    bad_credentials_get_401_in_jiras_error_format,
+    introspection_answers_the_filter,
+);

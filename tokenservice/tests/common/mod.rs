@@ -11,6 +11,12 @@
     clippy::indexing_slicing
 )]
 
+pub mod database;
+pub mod postgres;
+
+#[allow(unused_imports)] // not every test file uses it
+pub use database::TestDatabase;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::Value;
@@ -52,6 +58,21 @@ impl Scratch {
     pub fn database(&self) -> PathBuf {
         self.0.join("tokens.db")
     }
+
+    /// What every service started in this scratch directory wrote on stderr.
+    pub fn logs(&self) -> String {
+        let mut logs: Vec<_> = std::fs::read_dir(&self.0)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        logs.iter()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect()
+    }
 }
 
 impl Drop for Scratch {
@@ -60,51 +81,52 @@ impl Drop for Scratch {
     }
 }
 
-/// A running service. Killed (SIGKILL) when dropped.
+/// A running service: one process, or several replicas sharing one database that the
+/// requests alternate between. Killed (SIGKILL) when dropped.
 pub struct Service {
-    child: Child,
+    children: Vec<Child>,
+    /// The first replica's port.
     pub port: u16,
+    pub ports: Vec<u16>,
+    next: AtomicUsize,
+    /// Requests each replica answered (by index in `ports`).
+    answered: Vec<AtomicUsize>,
 }
 
 impl Service {
     /// Starts the binary with a configuration in `scratch` (database `scratch/tokens.db`).
     pub fn start(scratch: &Scratch) -> Service {
-        let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.json");
-        let config = serde_json::json!({
-            "listen": "127.0.0.1:0",
-            "database": scratch.database(),
-            "users_file": users,
-            "introspection": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
-            "max_validity_months": 12,
-            "default_validity_months": 6,
-            "base_url": BASE_URL,
-            "threads": 8,
-        });
-        let path = scratch.0.join("config.json");
-        std::fs::write(&path, config.to_string()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate-tokens"))
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        Service { child, port }
+        Service::start_on(scratch, &scratch.database().to_string_lossy())
     }
 
-    /// `kill -9`, and waits for the process to be gone.
+    /// Starts the binary on `database` (an SQLite path or a `postgres://` URL).
+    pub fn start_on(scratch: &Scratch, database: &str) -> Service {
+        Service::start_replicas(scratch, database, 1)
+    }
+
+    /// Starts `n` processes on one `database`; requests go to each in turn.
+    pub fn start_replicas(scratch: &Scratch, database: &str, n: usize) -> Service {
+        let (children, ports): (Vec<_>, Vec<_>) = (0..n).map(|_| spawn(scratch, database)).unzip();
+        Service {
+            children,
+            port: ports[0],
+            answered: ports.iter().map(|_| AtomicUsize::new(0)).collect(),
+            ports,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many requests each replica answered, in the order of `ports`.
+    pub fn answered(&self) -> Vec<usize> {
+        self.answered.iter().map(|n| n.load(Ordering::SeqCst)).collect()
+    }
+
+    /// `kill -9` of every replica, and waits for them to be gone.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub fn call(&self, method: &str, path: &str, auth: Option<&str>, body: &str) -> Reply {
@@ -119,8 +141,11 @@ impl Service {
     }
 
     pub fn call_with(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Reply {
-        request(self.port, method, path, headers, body)
-            .unwrap_or_else(|| panic!("no answer to {method} {path}"))
+        let replica = self.next.fetch_add(1, Ordering::SeqCst) % self.ports.len();
+        let reply = request(self.ports[replica], method, path, headers, body)
+            .unwrap_or_else(|| panic!("no answer to {method} {path} from replica {replica}"));
+        self.answered[replica].fetch_add(1, Ordering::SeqCst);
+        reply
     }
 
     /// Sends `bytes` as they are and reads the answer.
@@ -159,9 +184,53 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// Starts one process on `database` with its own configuration file in `scratch` and its
+/// stderr (the request log) in `scratch/replica-<n>.log`; waits for its "listening" line.
+fn spawn(scratch: &Scratch, database: &str) -> (Child, u16) {
+    static REPLICAS: AtomicUsize = AtomicUsize::new(0);
+    let n = REPLICAS.fetch_add(1, Ordering::SeqCst);
+    let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.json");
+    let config = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "database": database,
+        "users_file": users,
+        "introspection": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+        "max_validity_months": 12,
+        "default_validity_months": 6,
+        "base_url": BASE_URL,
+        "threads": 8,
+    });
+    let path = scratch.0.join(format!("config-{n}.json"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    let log = std::fs::File::create(scratch.0.join(format!("replica-{n}.log"))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate-tokens"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no address in {line:?}; the service said: {}", scratch.logs())
+        });
+    (child, port)
 }
 
 /// One HTTP/1.1 request on its own connection; `None` when there is no answer (the server
