@@ -22,6 +22,10 @@ struct Raw {
     base_url: Option<String>,
     #[serde(default)]
     threads: Option<usize>,
+    #[serde(default)]
+    password_threads: Option<usize>,
+    #[serde(default)]
+    password_queue: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -48,8 +52,12 @@ pub struct Config {
     /// The application's base URL for `paginationLinks` (no trailing `/`); when absent, it is
     /// `http://` plus the request's `Host` header.
     pub base_url: Option<String>,
-    /// Worker threads serving requests.
+    /// Threads answering requests without a password check (introspection, API tokens).
     pub threads: usize,
+    /// Threads answering requests with a password check (argon2), apart from `threads`.
+    pub password_threads: usize,
+    /// Password requests that may wait for one of `password_threads`; more are refused 503.
+    pub password_queue: usize,
 }
 
 /// The client the filter introspects as (RFC 7662 section 2.1: the caller authenticates).
@@ -138,6 +146,20 @@ impl Config {
         if !(1..=256).contains(&threads) {
             return Err(ConfigError("field `threads`: must be 1..=256".to_owned()));
         }
+        // Half the cores by default: argon2 never takes every core from introspection.
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let password_threads = raw.password_threads.unwrap_or((cores / 2).max(1));
+        if !(1..=256).contains(&password_threads) {
+            return Err(ConfigError(
+                "field `password_threads`: must be 1..=256".to_owned(),
+            ));
+        }
+        let password_queue = raw.password_queue.unwrap_or(64);
+        if password_queue > 100_000 {
+            return Err(ConfigError(
+                "field `password_queue`: must be 0..=100000".to_owned(),
+            ));
+        }
         Ok(Self {
             listen,
             database: base.join(raw.database),
@@ -150,6 +172,8 @@ impl Config {
             default_validity_months: raw.default_validity_months,
             base_url,
             threads,
+            password_threads,
+            password_queue,
         })
     }
 
@@ -168,6 +192,8 @@ impl Config {
             default_validity_months: 6,
             base_url: Some("https://your-jira-or-confluence".to_owned()),
             threads: 2,
+            password_threads: 1,
+            password_queue: 4,
         }
     }
 }
@@ -193,6 +219,33 @@ mod tests {
         assert_eq!(config.listen.port(), 9090);
         assert_eq!(config.threads, 8);
         assert_eq!(config.base_url, None);
+    }
+
+    #[test]
+    fn password_pool_sizes_are_checked() {
+        let with = |fields: &str| {
+            GOOD.replace(
+                "\"default_validity_months\": 6",
+                &format!("\"default_validity_months\": 6, {fields}"),
+            )
+        };
+        let config = Config::parse(
+            &with(r#""password_threads": 3, "password_queue": 0"#),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!((config.password_threads, config.password_queue), (3, 0));
+        let config = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert!(config.password_threads >= 1);
+        assert_eq!(config.password_queue, 64);
+        for (fields, named) in [
+            (r#""password_threads": 0"#, "password_threads"),
+            (r#""password_threads": 257"#, "password_threads"),
+            (r#""password_queue": 100001"#, "password_queue"),
+        ] {
+            let err = Config::parse(&with(fields), Path::new(".")).unwrap_err();
+            assert!(err.0.contains(named), "{fields}: {err}");
+        }
     }
 
     #[test]

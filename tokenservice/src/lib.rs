@@ -12,13 +12,17 @@
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
-//! - [`server`]: the HTTP shell (tiny_http, a small worker pool, the body cap).
+//! - [`lane`]: which pool answers a request (argon2 password checks apart from introspection);
+//! - [`redact`]: what of a request target may be logged;
+//! - [`server`]: the HTTP shell (hyper on tokio: HTTP/1.1 and h2c, limits, timeouts, shutdown).
 
 pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod introspect;
+pub mod lane;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod tokens;
