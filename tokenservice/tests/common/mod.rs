@@ -101,6 +101,85 @@ impl Service {
         Service { child, port }
     }
 
+    /// Like [`Service::start`], with `extra` fields merged into the configuration and the
+    /// service's log (stderr) kept in `scratch/service.log` (see [`Service::log`]).
+    pub fn start_with(scratch: &Scratch, extra: Value) -> Service {
+        let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.json");
+        let mut config = serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "database": scratch.database(),
+            "users_file": users,
+            "introspection": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+            "max_validity_months": 12,
+            "default_validity_months": 6,
+            "base_url": BASE_URL,
+            "threads": 8,
+        });
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        let path = scratch.0.join("config.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let log = std::fs::File::create(scratch.0.join("service.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokengate-tokens"))
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Service { child, port }
+    }
+
+    /// What the service logged so far (started with [`Service::start_with`]).
+    pub fn log(scratch: &Scratch) -> String {
+        std::fs::read_to_string(scratch.0.join("service.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The service's resident set size, from `/proc/<pid>/status` (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself, polling up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// `kill -9`, and waits for the process to be gone.
     pub fn kill(mut self) {
         let _ = self.child.kill();
