@@ -110,4 +110,96 @@ mod tests {
         );
         assert_eq!(lane(&request), Lane::Password);
     }
+
+    /// A directory that counts its password checks.
+    struct Counting {
+        inner: &'static crate::users::FileDirectory,
+        checks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::users::Directory for Counting {
+        fn by_name(&self, name: &str) -> Option<crate::users::User> {
+            self.inner.by_name(name)
+        }
+        fn by_key(&self, key: &str) -> Option<crate::users::User> {
+            self.inner.by_key(key)
+        }
+        fn check_password(&self, name: &str, password: &str) -> Option<crate::users::User> {
+            self.checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.check_password(name, password)
+        }
+    }
+
+    fn authorization() -> impl proptest::strategy::Strategy<Value = Option<(String, String)>> {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine as _;
+        use proptest::prelude::*;
+        let secret = prop_oneof![
+            Just(TOKEN.to_owned()),
+            Just(TOKEN[..TOKEN.len() - 1].to_owned()),
+            Just("fred-password".to_owned()),
+            "[ -~]{0,80}",
+            "tgat_[0-9a-f]{24}_[A-Za-z0-9_-]{43}",
+        ];
+        let user = prop_oneof![Just("fred".to_owned()), Just("FRED".to_owned()), "[ -~]{0,12}"];
+        let value = prop_oneof![
+            (user, secret.clone())
+                .prop_map(|(u, s)| format!("Basic {}", STANDARD.encode(format!("{u}:{s}")))),
+            secret.clone().prop_map(|s| format!("Bearer {s}")),
+            secret.prop_map(|s| format!("bAsIc {}", STANDARD.encode(s))),
+            "[ -~]{0,40}",
+        ];
+        proptest::option::of(value.prop_map(|v| ("authorization".to_owned(), v)))
+    }
+
+    fn url() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let route = prop_oneof![
+            Just("/user/token".to_owned()),
+            Just("/user/token/".to_owned()),
+            Just("/user/token/1".to_owned()),
+            Just("/user/tokensByFilter?page=0".to_owned()),
+            Just("/user/token/deleteAllFor/JIRAUSER10004".to_owned()),
+            Just("/user/failedLogins/fred".to_owned()),
+            "/[ -~&&[^?#]]{0,20}",
+        ];
+        prop_oneof![
+            route.prop_map(|r| format!("{PREFIX}{r}")),
+            Just("/introspect".to_owned()),
+            "/[a-z/]{0,20}",
+        ]
+    }
+
+    proptest::proptest! {
+        /// The property the server's lanes rest on: a request the fast lane answers never
+        /// runs a password check, whatever its method, path, credential and body.
+        #[test]
+        fn a_request_on_the_fast_lane_never_checks_a_password(
+            method in proptest::sample::select(vec!["GET", "POST", "PATCH", "DELETE", "PUT"]),
+            url in url(),
+            auth in authorization(),
+            body in proptest::prop_oneof![
+                proptest::strategy::Just(String::new()),
+                proptest::strategy::Just(r#"{"tokenDescription":"d"}"#.to_owned()),
+                proptest::strategy::Just(format!("token={TOKEN}&username=fred")),
+                "[ -~]{0,40}",
+            ],
+        ) {
+            let request = request(method, &url, auth, &body);
+            proptest::prop_assume!(lane(&request) == Lane::Fast);
+            let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            // Built once: the demo directory hashes its passwords with argon2.
+            static DEMO: std::sync::OnceLock<crate::users::FileDirectory> = std::sync::OnceLock::new();
+            let service = crate::api::Service {
+                config: crate::config::Config::for_tests(),
+                store: crate::store::Store::open_in_memory().unwrap(),
+                directory: Box::new(Counting {
+                    inner: DEMO.get_or_init(crate::users::tests::demo_directory),
+                    checks: checks.clone(),
+                }),
+            };
+            let _ = crate::api::handle(&service, &request, crate::api::tests::NOW);
+            proptest::prop_assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 0);
+        }
+    }
 }

@@ -148,4 +148,100 @@ mod tests {
         let multibyte = format!("/{}", "\u{e9}/".repeat(10_000));
         assert!(target(&multibyte).len() <= MAX_LOGGED + 3);
     }
+
+    use proptest::prelude::*;
+
+    /// Where a token is pasted into a target.
+    #[derive(Debug, Clone)]
+    enum Place {
+        Segment,
+        InsideSegment,
+        ParameterName,
+        ParameterValue(String),
+    }
+
+    fn place() -> impl Strategy<Value = Place> {
+        prop_oneof![
+            Just(Place::Segment),
+            Just(Place::InsideSegment),
+            Just(Place::ParameterName),
+            prop_oneof![
+                Just("page".to_owned()),
+                Just("limit".to_owned()),
+                Just("notValidAfter".to_owned()),
+                Just("token".to_owned()),
+                "[a-z]{1,8}",
+            ]
+            .prop_map(Place::ParameterValue),
+        ]
+    }
+
+    /// A token's text in one of the spellings a client may paste it in.
+    fn spelled(token: &str, how: u8, at: usize) -> String {
+        match how % 3 {
+            0 => token.to_owned(),
+            1 => token.to_ascii_uppercase(),
+            _ => {
+                // One character percent-encoded.
+                let at = at % token.len();
+                let (head, tail) = token.split_at(at);
+                let mut chars = tail.chars();
+                let first = chars.next().map_or(0, |c| c as u32);
+                format!("{head}%{first:02X}{}", chars.as_str())
+            }
+        }
+    }
+
+    proptest! {
+        /// Whatever else the target holds, a token pasted anywhere into it, in any spelling,
+        /// is not in the logged line.
+        #[test]
+        fn a_token_pasted_anywhere_is_never_logged(
+            lookup in "[0-9a-f]{24}",
+            secret in "[A-Za-z0-9_-]{43}",
+            segments in proptest::collection::vec("[A-Za-z0-9._~-]{0,10}", 0..6),
+            at in 0usize..6,
+            pairs in proptest::collection::vec(("[a-zA-Z]{1,8}", "[0-9a-z-]{0,10}"), 0..4),
+            place in place(),
+            how in 0u8..3,
+            position in 0usize..80,
+        ) {
+            let token = format!("tgat_{lookup}_{secret}");
+            let pasted = spelled(&token, how, position);
+            let mut segments = segments;
+            let mut pairs: Vec<(String, String)> = pairs;
+            let at = at.min(segments.len());
+            match &place {
+                Place::Segment => segments.insert(at, pasted),
+                Place::InsideSegment => segments.insert(at, format!("x{pasted}y")),
+                Place::ParameterName => pairs.insert(0, (pasted, "1".to_owned())),
+                Place::ParameterValue(name) => pairs.push((name.clone(), pasted)),
+            }
+            let mut url = format!("/{}", segments.join("/"));
+            if !pairs.is_empty() {
+                let query: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                url = format!("{url}?{}", query.join("&"));
+            }
+            let logged = target(&url).to_ascii_lowercase();
+            prop_assert!(!logged.contains(&secret.to_ascii_lowercase()), "{} -> {}", url, logged);
+            prop_assert!(!logged.contains("tgat_"), "{} -> {}", url, logged);
+        }
+
+        /// A target with nothing secret-shaped in it is logged unchanged; any target is logged
+        /// in at most MAX_LOGGED bytes (and a "...").
+        #[test]
+        fn plain_targets_are_kept_and_every_target_is_bounded(
+            segments in proptest::collection::vec("[A-Za-z0-9._~-]{0,32}", 0..8),
+            page in proptest::option::of(0u32..1000),
+            anything in "\\PC{0,2000}",
+        ) {
+            let mut url = format!("/{}", segments.join("/"));
+            if let Some(page) = page {
+                url = format!("{url}?page={page}&limit=50&notValidAfter=-1");
+            }
+            prop_assume!(!url.to_ascii_lowercase().contains("tgat_") && url.len() <= MAX_LOGGED);
+            prop_assert_eq!(target(&url), url);
+            prop_assert!(target(&anything).len() <= MAX_LOGGED + 3);
+        }
+    }
 }
