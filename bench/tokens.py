@@ -267,6 +267,9 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         if row["requests"] == 0:
             lines.append(f"| {row['server']} | {row['load']} | 0 | - | - | none answered |")
             continue
+        if row["failed"] >= row["requests"]:
+            lines.append(f"| {row['server']} | {row['load']} | 0 | - | - | 0 of {row['requests']:,} within 1 s |")
+            continue
         lines.append(f"| {row['server']} | {row['load']} | {row['rps']:,.0f} | {ms(row['p50_ms'])} | "
                      f"{ms(row['p99_ms'])} | {row['failed']:,} / {row['requests']:,} |")
     guessing = [r for r in rows if "guesses_answered" in r]
@@ -286,13 +289,17 @@ def main() -> None:
     parser.add_argument("--config-extra", default="{}", help="JSON fields added to the new binary's configuration")
     parser.add_argument("--publish", action="store_true", help="write the section of BENCHMARKS.md")
     parser.add_argument("--command", default=os.environ.get("BENCH_COMMAND", "make bench-tokens"))
+    parser.add_argument("--from-json", type=Path, help="render (and publish) the rows of an earlier run")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not on the PATH (make bench-tools installs it)")
-    rows = []
-    if args.old:
-        rows += measure("tiny_http (before issue 11)", args.old, args.duration, args.connections, {})
-    rows += measure("hyper + tokio", args.new, args.duration, args.connections, json.loads(args.config_extra))
+    if args.from_json:
+        rows = json.loads(args.from_json.read_text())
+    else:
+        if shutil.which("wrk") is None:
+            raise SystemExit("wrk is not on the PATH (make bench-tools installs it)")
+        rows = []
+        if args.old:
+            rows += measure("tiny_http (before issue 11)", args.old, args.duration, args.connections, {})
+        rows += measure("hyper + tokio", args.new, args.duration, args.connections, json.loads(args.config_extra))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "tokens.json").write_text(json.dumps(rows, indent=2))
     text = markdown(rows, args)
