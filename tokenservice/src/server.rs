@@ -380,18 +380,22 @@ async fn read(incoming: hyper::Request<Incoming>) -> Result<Request, Response> {
 /// Runs `api::handle` on the request's lane, off the reactor.
 async fn dispatch(shared: &Arc<Shared>, request: Request) -> Response {
     let permit = match lane::lane(&request) {
-        Lane::Fast => shared.general.acquire().await,
-        Lane::Password => {
-            // The queue is bounded: past it, refuse now rather than answer late.
-            let Some(waiting) = Waiting::join(&shared.password_waiting, shared.password_queue) else {
-                return Response::error(503, messages::BUSY).with_header("retry-after", "1");
-            };
-            let permit = shared.password.acquire().await;
-            drop(waiting);
-            permit
-        }
+        Lane::Fast => shared.general.acquire().await.ok(),
+        Lane::Password => match shared.password.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                // The queue is bounded: past it, refuse now rather than answer late.
+                let Some(waiting) = Waiting::join(&shared.password_waiting, shared.password_queue) else {
+                    return Response::error(503, messages::BUSY).with_header("retry-after", "1");
+                };
+                let permit = shared.password.acquire().await.ok();
+                drop(waiting);
+                permit
+            }
+        },
     };
-    let Ok(_permit) = permit else {
+    // The semaphores are never closed; if one were, the request is refused, not run unbounded.
+    let Some(_permit) = permit else {
         return Response::error(503, api::messages::INTERNAL);
     };
     let service = shared.service.clone();

@@ -487,3 +487,49 @@ fn a_token_in_a_path_or_query_is_never_logged_in_full() {
     assert!(log.contains("GET /<redacted> 404"), "{log}");
     assert!(log.contains("POST /introspect 200"), "{log}");
 }
+
+#[test]
+fn password_checks_past_the_queue_get_503_with_retry_after_and_the_rest_are_answered() {
+    let scratch = Scratch::new();
+    let service = Service::start_with(
+        &scratch,
+        serde_json::json!({"password_threads": 1, "password_queue": 0}),
+    );
+    let token = fred_token(&service);
+    let port = service.port;
+    let path = format!("{PREFIX}/user/token");
+    let mut busy = None;
+    let mut served = 0;
+    for _ in 0..20 {
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let replies: Vec<Reply> = (0..16)
+            .map(|_| {
+                let (barrier, path) = (barrier.clone(), path.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let auth = [("Authorization".to_owned(), password("fred"))];
+                    request(port, "GET", &path, &auth, b"").unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        for reply in replies {
+            match reply.status {
+                200 => served += 1,
+                503 => busy = Some(reply),
+                other => panic!("a password request got {other}: {}", reply.body),
+            }
+        }
+        // Token requests never wait for the password lane.
+        introspect_within_the_callout_timeout(&service, &token);
+        if busy.is_some() && served > 0 {
+            break;
+        }
+    }
+    let busy = busy.expect("16 concurrent password checks on one thread with no queue: some refused");
+    busy.assert_jira_error(503);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    assert!(served > 0);
+}
