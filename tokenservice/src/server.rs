@@ -9,7 +9,7 @@
 //! | what | bound | answer |
 //! |---|---|---|
 //! | request line and headers (HTTP/1.1) | [`MAX_HEAD`] bytes, [`MAX_HEADERS`] headers | 431, connection closed (hyper) |
-//! | header list (HTTP/2) | [`MAX_HEAD`] bytes | stream refused (hyper, RFC 9113 section 10.5.1) |
+//! | header list (HTTP/2) | [`MAX_HEAD`] bytes | 431 on that stream (h2, RFC 9113 section 10.5.1) |
 //! | body | [`MAX_BODY`] bytes: a larger `Content-Length` is refused before any byte is read; a chunked body when it passes the cap | 413, connection closed |
 //! | time to send the head (HTTP/1.1; also the keep-alive idle time) | [`HEAD_TIMEOUT`] | connection closed |
 //! | time to send the body | [`BODY_TIMEOUT`] | 408, connection closed |
