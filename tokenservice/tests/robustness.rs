@@ -405,6 +405,23 @@ fn an_http2_prior_knowledge_request_gets_an_answer() {
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["active"], true);
     assert_eq!(body["username"], "fred");
+
+    // The head limit holds on HTTP/2 too.
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-w", "%{http_version} %{http_code}", "-H"])
+        .arg(format!("X-Big: {}", "a".repeat(20 * 1024)))
+        .arg(format!("http://127.0.0.1:{}/introspect", service.port))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 431");
 }
 
 #[test]
