@@ -186,7 +186,10 @@ mod tests {
             ],
         ) {
             let request = request(method, &url, auth, &body);
-            proptest::prop_assume!(lane(&request) == Lane::Fast);
+            if lane(&request) == Lane::Password {
+                // Answered on the password pool: allowed to check (and too slow to run here).
+                return Ok(());
+            }
             let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // Built once: the demo directory hashes its passwords with argon2.
             static DEMO: std::sync::OnceLock<crate::users::FileDirectory> = std::sync::OnceLock::new();
