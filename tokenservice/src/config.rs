@@ -52,9 +52,10 @@ pub struct Config {
     /// The application's base URL for `paginationLinks` (no trailing `/`); when absent, it is
     /// `http://` plus the request's `Host` header.
     pub base_url: Option<String>,
-    /// Threads answering requests without a password check (introspection, API tokens).
+    /// Worker threads serving requests.
     pub threads: usize,
-    /// Threads answering requests with a password check (argon2), apart from `threads`.
+    /// Threads answering requests with a password check (argon2), apart from `threads` (which
+    /// answer every other request: introspection, API tokens).
     pub password_threads: usize,
     /// Password requests that may wait for one of `password_threads`; more are refused 503.
     pub password_queue: usize,
