@@ -219,7 +219,7 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
     let port = service.port;
     let stop = Arc::new(AtomicBool::new(false));
 
-    // 16, then 200 connections that send a body one byte at a time.
+    // 16, then 200 connections that send a body one byte a second.
     let slow = Arc::new(Mutex::new(Vec::new()));
     let trickle = {
         let (slow, stop) = (slow.clone(), stop.clone());
@@ -232,6 +232,16 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
             }
         })
     };
+    // And 100 that stop in the middle of their head (they hold a connection slot, no thread).
+    let _partial_heads: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .write_all(b"POST /introspect HTTP/1.1\r\nHost: x\r\nAuthori")
+                .unwrap();
+            stream
+        })
+        .collect();
     for count in [16, 200] {
         let opened: Vec<TcpStream> = (0..count)
             .map(|i| {
