@@ -70,7 +70,7 @@ postgres:
 BENCH_ARGS ?= --rounds 5 --duration 5 --warmup 2
 BENCH_CORE_ARGS ?=
 
-bench: bench-core bench-envoy
+bench: bench-core bench-envoy bench-tokens
 
 bench-core:
 	cargo bench -p tokengate --bench core -- $(BENCH_CORE_ARGS)
@@ -95,6 +95,18 @@ bench-v8: bench-inputs
 	CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-wasip1 -p tokengate \
 		--target-dir target/bench-v8
 	bench/v8/run.sh
+
+# The token service alone: introspection idle, beside slow bodies and beside password guessing,
+# with the tiny_http build of $(TOKENS_OLD_REV) (the last commit before issue 11) beside it.
+TOKENS_OLD_REV ?= 550c57d
+TOKENS_OLD = target/bench/old-tokens
+.PHONY: bench-tokens
+bench-tokens: bench-tools
+	cargo build --release -p tokengate-tokens
+	test -x $(TOKENS_OLD)/target/release/tokengate-tokens || { rm -rf $(TOKENS_OLD) && mkdir -p $(TOKENS_OLD)/src && \
+		git archive $(TOKENS_OLD_REV) | tar -x -C $(TOKENS_OLD)/src && \
+		cargo build --release -p tokengate-tokens --manifest-path $(TOKENS_OLD)/src/Cargo.toml --target-dir $(TOKENS_OLD)/target; }
+	BENCH_COMMAND="make bench-tokens" python3 bench/tokens.py --old $(TOKENS_OLD)/target/release/tokengate-tokens --publish
 
 # The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk.
 bench-inputs: tools wasm bench-tools

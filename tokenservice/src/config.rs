@@ -25,6 +25,10 @@ struct Raw {
     public_base_urls: Vec<String>,
     #[serde(default)]
     threads: Option<usize>,
+    #[serde(default)]
+    password_threads: Option<usize>,
+    #[serde(default)]
+    password_queue: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +61,11 @@ pub struct Config {
     pub public_base_urls: Vec<BaseUrl>,
     /// Worker threads serving requests.
     pub threads: usize,
+    /// Threads answering requests with a password check (argon2), apart from `threads` (which
+    /// answer every other request: introspection, API tokens).
+    pub password_threads: usize,
+    /// Password requests that may wait for one of `password_threads`; more are refused 503.
+    pub password_queue: usize,
 }
 
 /// The client the filter introspects as (RFC 7662 section 2.1: the caller authenticates).
@@ -153,6 +162,20 @@ impl Config {
         }
         let database = crate::store::Database::parse(&raw.database, base)
             .map_err(|e| ConfigError(format!("field `database`: {e}")))?;
+        // Half the cores by default: argon2 never takes every core from introspection.
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let password_threads = raw.password_threads.unwrap_or((cores / 2).max(1));
+        if !(1..=256).contains(&password_threads) {
+            return Err(ConfigError(
+                "field `password_threads`: must be 1..=256".to_owned(),
+            ));
+        }
+        let password_queue = raw.password_queue.unwrap_or(64);
+        if password_queue > 100_000 {
+            return Err(ConfigError(
+                "field `password_queue`: must be 0..=100000".to_owned(),
+            ));
+        }
         Ok(Self {
             listen,
             database,
@@ -166,6 +189,8 @@ impl Config {
             base_url,
             public_base_urls,
             threads,
+            password_threads,
+            password_queue,
         })
     }
 
@@ -185,6 +210,8 @@ impl Config {
             base_url: BaseUrl::parse("https://your-jira-or-confluence"),
             public_base_urls: Vec::new(),
             threads: 2,
+            password_threads: 1,
+            password_queue: 4,
         }
     }
 }
@@ -214,6 +241,33 @@ mod tests {
         assert_eq!(config.listen.port(), 9090);
         assert_eq!(config.threads, 8);
         assert_eq!(config.base_url, None);
+    }
+
+    #[test]
+    fn password_pool_sizes_are_checked() {
+        let with = |fields: &str| {
+            GOOD.replace(
+                "\"default_validity_months\": 6",
+                &format!("\"default_validity_months\": 6, {fields}"),
+            )
+        };
+        let config = Config::parse(
+            &with(r#""password_threads": 3, "password_queue": 0"#),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!((config.password_threads, config.password_queue), (3, 0));
+        let config = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert!(config.password_threads >= 1);
+        assert_eq!(config.password_queue, 64);
+        for (fields, named) in [
+            (r#""password_threads": 0"#, "password_threads"),
+            (r#""password_threads": 257"#, "password_threads"),
+            (r#""password_queue": 100001"#, "password_queue"),
+        ] {
+            let err = Config::parse(&with(fields), Path::new(".")).unwrap_err();
+            assert!(err.0.contains(named), "{fields}: {err}");
+        }
     }
 
     #[test]

@@ -13,14 +13,18 @@
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
 //! - [`links`]: the public base URL of the links the service writes;
-//! - [`server`]: the HTTP shell (tiny_http, a small worker pool, the body cap).
+//! - [`lane`]: which pool answers a request (argon2 password checks apart from introspection);
+//! - [`redact`]: what of a request target may be logged;
+//! - [`server`]: the HTTP shell (hyper on tokio: HTTP/1.1 and h2c, limits, timeouts, shutdown).
 
 pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod introspect;
+pub mod lane;
 pub mod links;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -51,8 +51,7 @@ fn serve(path: PathBuf) -> Result<(), String> {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "tokengate-tokens listening on {address}");
     let _ = stdout.flush();
-    server.run();
-    Ok(())
+    server.run()
 }
 
 fn hash_password() -> Result<(), String> {

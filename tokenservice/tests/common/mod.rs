@@ -106,7 +106,16 @@ impl Service {
 
     /// Starts `n` processes on one `database`; requests go to each in turn.
     pub fn start_replicas(scratch: &Scratch, database: &str, n: usize) -> Service {
-        let (children, ports): (Vec<_>, Vec<_>) = (0..n).map(|_| spawn(scratch, database)).unzip();
+        Service::start_replicas_with(scratch, database, n, Value::Null)
+    }
+
+    /// Like [`Service::start`], with `extra` fields merged into the configuration.
+    pub fn start_with(scratch: &Scratch, extra: Value) -> Service {
+        Service::start_replicas_with(scratch, &scratch.database().to_string_lossy(), 1, extra)
+    }
+
+    fn start_replicas_with(scratch: &Scratch, database: &str, n: usize, extra: Value) -> Service {
+        let (children, ports): (Vec<_>, Vec<_>) = (0..n).map(|_| spawn(scratch, database, &extra)).unzip();
         Service {
             children,
             port: ports[0],
@@ -119,6 +128,47 @@ impl Service {
     /// How many requests each replica answered, in the order of `ports`.
     pub fn answered(&self) -> Vec<usize> {
         self.answered.iter().map(|n| n.load(Ordering::SeqCst)).collect()
+    }
+
+    /// What the services started in `scratch` logged so far (stderr).
+    pub fn log(scratch: &Scratch) -> String {
+        scratch.logs()
+    }
+
+    /// The first replica's process id.
+    pub fn pid(&self) -> u32 {
+        self.children[0].id()
+    }
+
+    /// The first replica's resident set size, from `/proc/<pid>/status` (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+    }
+
+    /// Sends SIGTERM to the first replica.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the first replica to exit by itself, polling up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.children[0].try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// `kill -9` of every replica, and waits for them to be gone.
@@ -193,11 +243,11 @@ impl Drop for Service {
 
 /// Starts one process on `database` with its own configuration file in `scratch` and its
 /// stderr (the request log) in `scratch/replica-<n>.log`; waits for its "listening" line.
-fn spawn(scratch: &Scratch, database: &str) -> (Child, u16) {
+fn spawn(scratch: &Scratch, database: &str, extra: &Value) -> (Child, u16) {
     static REPLICAS: AtomicUsize = AtomicUsize::new(0);
     let n = REPLICAS.fetch_add(1, Ordering::SeqCst);
     let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.json");
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "listen": "127.0.0.1:0",
         "database": database,
         "users_file": users,
@@ -207,6 +257,9 @@ fn spawn(scratch: &Scratch, database: &str) -> (Child, u16) {
         "base_url": BASE_URL,
         "threads": 8,
     });
+    if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+        config.extend(extra.clone());
+    }
     let path = scratch.0.join(format!("config-{n}.json"));
     std::fs::write(&path, config.to_string()).unwrap();
     let log = std::fs::File::create(scratch.0.join(format!("replica-{n}.log"))).unwrap();
