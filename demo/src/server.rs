@@ -381,6 +381,36 @@ mod tests {
     }
 
     #[test]
+    fn an_http2_request_with_prior_knowledge_is_answered() {
+        let server = Server::start(0, |request| {
+            Reply::text(200, &format!("{} {}", request.method, request.path), "text/plain")
+        })
+        .unwrap();
+        let port = server.port();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (status, body) = runtime.block_on(async move {
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let request = hyper::Request::get(format!("http://127.0.0.1:{port}/h2?x=1"))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            let status = response.status();
+            (status, response.into_body().collect().await.unwrap().to_bytes())
+        });
+        assert_eq!(status, hyper::StatusCode::OK);
+        assert_eq!(body, "GET /h2?x=1");
+        assert_eq!(server.received()[0].path, "/h2?x=1");
+    }
+
+    #[test]
     fn a_dropped_server_no_longer_listens() {
         let server = Server::start(0, |_| Reply::text(200, "", "text/plain")).unwrap();
         let port = server.port();
