@@ -144,3 +144,66 @@ fn the_readme_session_gives_the_documented_answers() {
     );
     assert_eq!(envoy.counter("wasmcustom.tokengate.allowed"), 5);
 }
+
+/// How many requests the upstream must hold at the same moment in the test below.
+const AT_ONCE: usize = 100;
+
+#[test]
+fn the_demo_upstream_holds_a_hundred_requests_through_envoy_at_the_same_moment_and_answers_all() {
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+    // Each request waits inside the upstream until all AT_ONCE are inside together (8 s at
+    // most, under the client's 10 s read timeout): a server that cannot hold them all at once
+    // answers 503 after the wait. The filter's directory lookups to the same upstream are
+    // answered at once.
+    let inside = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let app = {
+        let inside = inside.clone();
+        Server::start(0, move |request| {
+            if request.path.starts_with("/rest/api/2/user?") {
+                // The filter's directory lookup (envoy/demo.yaml asks the demo app).
+                return Reply::json(200, &serde_json::json!({"name": "fred", "active": true}));
+            }
+            let (count, arrived) = &*inside;
+            let mut count = count.lock().unwrap();
+            *count += 1;
+            arrived.notify_all();
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while *count < AT_ONCE {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Reply::text(503, &format!("{} inside together", *count), "text/plain");
+                }
+                count = arrived.wait_timeout(count, left).unwrap().0;
+            }
+            Reply::json(
+                200,
+                &serde_json::json!({"user": request.header(tokengate_demo::USER_HEADER)}),
+            )
+        })
+        .unwrap()
+    };
+    let idp = Server::start(0, |_| Reply::json(200, &serde_json::json!({"keys": []}))).unwrap();
+    let envoy =
+        Envoy::try_start_yaml(&demo_yaml(app.port(), idp.port())).unwrap_or_else(|log| panic!("{log}"));
+    let auth = format!("TISJWT {}", mint("fred", "demo-tenant", 3600));
+    let port = envoy.port;
+    let clients: Vec<_> = (0..AT_ONCE)
+        .map(|i| {
+            let request = format!(
+                "GET /rest/api/2/issue/DEMO-{i} HTTP/1.1\r\nhost: jira.test\r\nconnection: close\r\nauthorization: {auth}\r\n\r\n"
+            );
+            std::thread::spawn(move || send_raw(port, request.as_bytes()).map(|r| (r.status, r.body)))
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = clients.into_iter().map(|c| c.join().unwrap().unwrap()).collect();
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status != 200).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {AT_ONCE} not answered: {refused:?}",
+        refused.len()
+    );
+    assert!(answers.iter().all(|(_, body)| body.contains("\"fred\"")));
+    assert_eq!(app.count("/rest/api/2/issue/DEMO-"), AT_ONCE);
+    assert_eq!(envoy.counter("wasmcustom.tokengate.allowed"), AT_ONCE as u64);
+}

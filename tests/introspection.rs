@@ -286,14 +286,18 @@ fn fifty_concurrent_requests_with_one_new_token_cause_one_callout_per_worker() {
     let handles: Vec<_> = (0..50)
         .map(|_| {
             std::thread::spawn(move || {
-                // `/direct/` is answered by Envoy itself after the filter: no upstream in the way.
-                let request = "GET /direct/x HTTP/1.1\r\nhost: a\r\nconnection: close\r\nauthorization: Bearer fred-burst\r\n\r\n";
+                let request = "GET /burst HTTP/1.1\r\nhost: a\r\nconnection: close\r\nauthorization: Bearer fred-burst\r\n\r\n";
                 send_raw(port, request.as_bytes()).unwrap().status
             })
         })
         .collect();
     let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        s.app.count("/burst"),
+        50,
+        "every request reached the real upstream"
+    );
     let callouts = s.provider.count("/introspect");
     // Envoy runs 2 workers here; each coalesces its own requests (and may later hit the cache).
     assert!((1..=2).contains(&callouts), "{callouts} callouts for one token");

@@ -5,6 +5,9 @@
 //! tokengate would, and records every request it receives so tests can see what got through.
 
 pub mod keys;
+mod server;
+
+pub use server::{Received, Reply, Server};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -12,138 +15,10 @@ use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::{json, Map, Value};
 use std::io;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 /// Header names the demo reads the identity from (tokengate's defaults).
 pub const USER_HEADER: &str = "x-tokengate-user";
 pub const TENANT_HEADER: &str = "x-tokengate-tenant";
-
-/// One request as the application received it.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub method: String,
-    pub path: String,
-    /// Header names lower-cased, in arrival order.
-    pub headers: Vec<(String, String)>,
-    /// The request body (at most 1 MiB is read).
-    pub body: String,
-}
-
-impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn header_values(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
-/// What a server answers to one request.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub content_type: &'static str,
-    /// Wait this long before answering (to play a slow provider).
-    pub delay: std::time::Duration,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: &Value) -> Self {
-        Self::text(status, &body.to_string(), "application/json;charset=UTF-8")
-    }
-
-    pub fn text(status: u16, body: &str, content_type: &'static str) -> Self {
-        Self {
-            status,
-            body: body.to_owned(),
-            content_type,
-            delay: std::time::Duration::ZERO,
-        }
-    }
-
-    pub fn after(mut self, delay: std::time::Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-type Handler = dyn Fn(&Received) -> Reply + Send + Sync;
-
-/// An HTTP/1.1 server on a loopback port that answers with `handler` (each request on its own
-/// thread, so a slow answer does not hold up the others) and records what it received.
-/// It stops when dropped.
-pub struct Server {
-    port: u16,
-    server: Arc<tiny_http::Server>,
-    received: Arc<Mutex<Vec<Received>>>,
-    worker: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    /// Starts on `127.0.0.1:port` (0 picks a free port).
-    pub fn start(
-        port: u16,
-        handler: impl Fn(&Received) -> Reply + Send + Sync + 'static,
-    ) -> io::Result<Self> {
-        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(io::Error::other)?;
-        let port = server.server_addr().to_ip().map_or(port, |a| a.port());
-        let server = Arc::new(server);
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let worker = {
-            let (server, received) = (server.clone(), received.clone());
-            std::thread::spawn(move || serve(&server, &received, &handler))
-        };
-        Ok(Self {
-            port,
-            server,
-            received,
-            worker: Some(worker),
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Every request received so far, oldest first.
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    /// How many requests had a path starting with `prefix`.
-    pub fn count(&self, prefix: &str) -> usize {
-        self.received()
-            .iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .count()
-    }
-
-    /// Blocks until the server stops (for the demo binary).
-    pub fn wait(mut self) {
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
 
 /// The demo application: Jira's and Confluence's "who am I", Jira's user API, and an echo.
 pub struct DemoApp;
@@ -156,45 +31,6 @@ impl DemoApp {
             Reply::json(status, &body)
         })
     }
-}
-
-fn serve(server: &tiny_http::Server, received: &Arc<Mutex<Vec<Received>>>, handler: &Arc<Handler>) {
-    for request in server.incoming_requests() {
-        let (received, handler) = (received.clone(), handler.clone());
-        // Everything per request happens on its own thread, so a slow body or a slow answer
-        // never holds up the accept loop.
-        std::thread::spawn(move || answer(request, &received, &handler));
-    }
-}
-
-fn answer(mut request: tiny_http::Request, received: &Mutex<Vec<Received>>, handler: &Arc<Handler>) {
-    let mut body = String::new();
-    let _ = std::io::Read::read_to_string(&mut std::io::Read::take(request.as_reader(), 1 << 20), &mut body);
-    let seen = Received {
-        body,
-        method: request.method().as_str().to_owned(),
-        path: request.url().to_owned(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_owned(),
-                )
-            })
-            .collect(),
-    };
-    if let Ok(mut log) = received.lock() {
-        log.push(seen.clone());
-    }
-    let reply = handler(&seen);
-    std::thread::sleep(reply.delay);
-    let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
-    if let Ok(header) = tiny_http::Header::from_bytes("content-type", reply.content_type) {
-        response = response.with_header(header);
-    }
-    let _ = request.respond(response);
 }
 
 fn respond(request: &Received) -> (u16, Value) {
