@@ -9,6 +9,7 @@
 //! - [`tokens`]: token generation, parsing and hashing;
 //! - [`users`]: the user directory (a trait, with the JSON-file implementation) and passwords;
 //! - [`store`]: the SQLite store and its migrations;
+//! - [`lockout`]: the failed-login lockout, per user (in the store) and per client address;
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod introspect;
+pub mod lockout;
 pub mod server;
 pub mod store;
 pub mod tokens;

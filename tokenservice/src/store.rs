@@ -18,7 +18,8 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Never edit one that has
 /// shipped: add another.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE tokens (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         lookup TEXT NOT NULL UNIQUE,
@@ -32,7 +33,22 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX tokens_by_user ON tokens (user_key, id);
     CREATE INDEX tokens_by_valid_until ON tokens (valid_until, id);
-"];
+",
+    "
+    CREATE TABLE failed_logins (
+        user_name TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        last_failure_ms BIGINT NOT NULL
+    );
+",
+];
+
+/// Consecutive failed logins of one user (name folded with username fold = str::to_lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    pub count: u32,
+    pub last_failure_ms: i64,
+}
 
 /// A stored token, without its hash: what the REST API shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +280,61 @@ impl Store {
         Ok(())
     }
 
+    /// `user`'s consecutive failed logins; `(0, 0)` when there are none. `user` is folded
+    /// here, so every caller may pass the name as the client spelled it.
+    pub fn failed_logins(&self, user: &str) -> Result<LoginFailures, StoreError> {
+        let conn = self.lock()?;
+        let found = conn
+            .query_row(
+                "SELECT count, last_failure_ms FROM failed_logins WHERE user_name = ?1",
+                [crate::users::fold(user)],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        Ok(
+            found.map_or_else(LoginFailures::default, |(count, last_failure_ms)| LoginFailures {
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                last_failure_ms,
+            }),
+        )
+    }
+
+    /// Counts one more failed login of `user` at `now_ms`, atomically (one statement, so two
+    /// replicas or workers never lose a failure): a streak whose last failure is `window_ms`
+    /// or more before `now_ms` restarts at 1. Returns the count after it.
+    pub fn record_failed_login(
+        &self,
+        user: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<LoginFailures, StoreError> {
+        let conn = self.lock()?;
+        let (count, last_failure_ms) = conn.query_row(
+            "INSERT INTO failed_logins (user_name, count, last_failure_ms) VALUES (?1, 1, ?2)
+             ON CONFLICT (user_name) DO UPDATE SET
+                 count = CASE WHEN failed_logins.last_failure_ms <= ?2 - ?3 THEN 1
+                              ELSE min(failed_logins.count + 1, 2147483647) END,
+                 last_failure_ms = max(failed_logins.last_failure_ms, ?2)
+             RETURNING count, last_failure_ms",
+            params![crate::users::fold(user), now_ms, window_ms],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        Ok(LoginFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            last_failure_ms,
+        })
+    }
+
+    /// Forgets `user`'s failed logins (a successful login, or an administrator's reset).
+    pub fn clear_failed_logins(&self, user: &str) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "DELETE FROM failed_logins WHERE user_name = ?1",
+            [crate::users::fold(user)],
+        )?;
+        Ok(())
+    }
+
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         let conn = self.lock()?;
@@ -380,6 +451,63 @@ mod tests {
         store.create(&new("c", &hash, "K2", 1, 2)).unwrap();
         assert_eq!(store.delete_all_for("K1").unwrap(), 2);
         assert_eq!(store.filter(None, 0, 50).unwrap().1, 1);
+    }
+
+    #[test]
+    fn failed_logins_count_a_streak_that_restarts_after_the_window() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.failed_logins("fred").unwrap(), LoginFailures::default());
+        let counts: Vec<u32> = [1_000, 2_000, 3_000]
+            .into_iter()
+            .map(|now| store.record_failed_login("fred", now, 10_000).unwrap().count)
+            .collect();
+        assert_eq!(counts, [1, 2, 3]);
+        assert_eq!(
+            store.failed_logins("fred").unwrap(),
+            LoginFailures {
+                count: 3,
+                last_failure_ms: 3_000
+            }
+        );
+        let restarted = store.record_failed_login("fred", 13_000, 10_000).unwrap();
+        assert_eq!(
+            restarted,
+            LoginFailures {
+                count: 1,
+                last_failure_ms: 13_000
+            },
+            "a failure a whole window after the last one starts again"
+        );
+        assert_eq!(store.failed_logins("jsmith").unwrap(), LoginFailures::default());
+    }
+
+    #[test]
+    fn failed_logins_are_one_counter_under_every_case_of_the_name_and_are_cleared() {
+        let store = Store::open_in_memory().unwrap();
+        for name in ["fred", "FRED", "Fred"] {
+            store.record_failed_login(name, 1_000, 10_000).unwrap();
+        }
+        assert_eq!(store.failed_logins("fReD").unwrap().count, 3);
+        store.clear_failed_logins("FRED").unwrap();
+        assert_eq!(store.failed_logins("fred").unwrap(), LoginFailures::default());
+        store.clear_failed_logins("nobody").unwrap();
+    }
+
+    #[test]
+    fn failed_logins_survive_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("tokengate-failed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens.db");
+        let _ = std::fs::remove_file(&path);
+        Store::open(&path)
+            .unwrap()
+            .record_failed_login("fred", 1_000, 10_000)
+            .unwrap();
+        assert_eq!(
+            Store::open(&path).unwrap().failed_logins("fred").unwrap().count,
+            1
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
