@@ -101,6 +101,9 @@ pub enum TokenInfo {
         user: Option<String>,
         login_url: Option<String>,
     },
+    /// A failed login that locked its user (`{"active": false, "now_locked": true}`): refused
+    /// as a wrong token is, and from then on the user is refused as locked. Never cached.
+    LockingFailure { user: String, login_url: Option<String> },
 }
 
 /// Why the provider gave no usable answer.
@@ -213,9 +216,7 @@ impl OAuthProvider {
         if self.endpoint == Endpoint::Introspection {
             match answer.get("active") {
                 Some(Value::Bool(true)) => {}
-                Some(Value::Bool(false))
-                    if self.api_tokens.is_some() && answer.get("locked") == Some(&Value::Bool(true)) =>
-                {
+                Some(Value::Bool(false)) if self.api_tokens.is_some() => {
                     let text = |name: &str| {
                         answer
                             .get(name)
@@ -223,9 +224,12 @@ impl OAuthProvider {
                             .filter(|s| !s.is_empty() && !s.chars().any(char::is_control))
                             .map(str::to_owned)
                     };
-                    return Ok(TokenInfo::Locked {
-                        user: text("username"),
-                        login_url: text("login_url").filter(|url| !url.contains(';')),
+                    let flag = |name: &str| answer.get(name) == Some(&Value::Bool(true));
+                    let login_url = text("login_url").filter(|url| !url.contains(';'));
+                    return Ok(match (flag("locked"), flag("now_locked"), text("username")) {
+                        (true, _, user) => TokenInfo::Locked { user, login_url },
+                        (false, true, Some(user)) => TokenInfo::LockingFailure { user, login_url },
+                        _ => TokenInfo::Inactive,
                     });
                 }
                 Some(Value::Bool(false)) => return Ok(TokenInfo::Inactive),
@@ -325,7 +329,7 @@ impl OAuthProvider {
             TokenInfo::Inactive | TokenInfo::UnmappedClient => {
                 now.saturating_add(self.negative_cache_ttl_seconds)
             }
-            TokenInfo::Locked { .. } => now,
+            TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. } => now,
         }
     }
 }
@@ -801,6 +805,18 @@ mod tests {
         assert_eq!(
             read(&p, r#"{"active":false,"locked":"yes"}"#),
             Ok(TokenInfo::Inactive)
+        );
+        assert_eq!(
+            read(&p, r#"{"active":false,"now_locked":true,"username":"fred"}"#),
+            Ok(TokenInfo::LockingFailure {
+                user: "fred".into(),
+                login_url: None
+            })
+        );
+        assert_eq!(
+            read(&p, r#"{"active":false,"now_locked":true}"#),
+            Ok(TokenInfo::Inactive),
+            "nobody to remember"
         );
         let locked = TokenInfo::Locked {
             user: None,

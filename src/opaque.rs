@@ -111,12 +111,19 @@ fn remember(
     env: &Env<'_>,
     now: UnixSeconds,
 ) {
-    if let (Some(settings), TokenInfo::Locked { user, login_url }) = (&provider.api_tokens, info) {
+    if let Some(settings) = &provider.api_tokens {
+        let (user, login_url) = match info {
+            TokenInfo::Locked { user, login_url } => (user.as_deref(), login_url),
+            TokenInfo::LockingFailure { user, login_url } => (Some(user.as_str()), login_url),
+            _ => (None, &None),
+        };
         if let Some(user) = user {
             let until = now.saturating_add(settings.locked_cache_ttl_seconds);
             let url = login_url.as_deref().unwrap_or(&settings.login_url);
             LockedUsers::new(env.store, &provider.client_secret).remember(user, url, until);
         }
+    }
+    if matches!(info, TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. }) {
         return;
     }
     // For Basic, only an answer that lets the named user in is kept: anything else (a wrong
@@ -175,7 +182,7 @@ fn settle(
             }
             Some(user)
         }
-        TokenInfo::Inactive | TokenInfo::UnmappedClient => None,
+        TokenInfo::Inactive | TokenInfo::UnmappedClient | TokenInfo::LockingFailure { .. } => None,
     };
     if provider.api_tokens.is_none() {
         return match user {
@@ -253,7 +260,7 @@ fn read_cached(
             (usable && exp.is_none_or(|exp| exp > now)).then_some(info)
         }
         TokenInfo::Inactive | TokenInfo::UnmappedClient => Some(info),
-        TokenInfo::Locked { .. } => None,
+        TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. } => None,
     }
 }
 

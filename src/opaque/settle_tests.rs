@@ -168,6 +168,36 @@ fn a_locked_answer_is_a_403_remembered_for_the_user_and_refuses_every_credential
 }
 
 #[test]
+fn the_failure_that_locks_a_user_is_a_401_and_then_their_cached_token_is_refused() {
+    let store = MapStore::default();
+    let cfg = api_token_config();
+    let active = TokenInfo::Active {
+        user: "fred".into(),
+        scopes: vec![],
+        exp: Some(NOW + 3600),
+    };
+    answer_with(&store, &basic_request("fred", "tgat_good"), active);
+    let locking = TokenInfo::LockingFailure {
+        user: "FRED".into(),
+        login_url: None,
+    };
+    let step = answer_with(&store, &basic_request("FRED", "wrong"), locking);
+    assert_eq!(
+        refusal(&step),
+        Some((Family::ApiToken, DenyReason::InvalidApiToken))
+    );
+    assert_eq!(
+        refusal(&begin_with(&cfg, &store, &basic_request("fred", "tgat_good"))),
+        Some((
+            Family::ApiToken,
+            DenyReason::LockedOut {
+                login_url: "/login.jsp".into()
+            }
+        ))
+    );
+}
+
+#[test]
 fn a_lock_of_the_address_alone_refuses_the_request_but_no_user() {
     let store = MapStore::default();
     let cfg = api_token_config();

@@ -123,8 +123,11 @@ fn answer(
         None => {}
     }
     let inactive = || -> Result<Response, StoreError> {
-        if counted {
-            gate.failed(attempt, now)?;
+        if counted && gate.failed(attempt, now)? {
+            // This failure locked the user: the asking Envoy refuses what it cached for them.
+            let answer = json!({"active": false, "now_locked": true, "username": attempt.user,
+                                "login_url": service.config.lockout.login_url});
+            return Ok(Response::json(200, &answer));
         }
         Ok(Response::json(200, &json!({"active": false})))
     };
@@ -312,10 +315,17 @@ mod tests {
     fn wrong_secrets_for_a_user_count_even_when_repeated_and_then_every_token_of_theirs_is_locked() {
         let service = service();
         let token = fred_token(&service);
-        for name in ["fred", "fred", "FRED"] {
+        for name in ["fred", "fred"] {
             let (_, body) = introspect(&service, CLIENT, &format!("token=wrong&username={name}"), NOW);
             assert_eq!(body, json!({"active": false}), "{name}");
         }
+        let (_, body) = introspect(&service, CLIENT, "token=wrong&username=FRED", NOW);
+        assert_eq!(
+            body,
+            json!({"active": false, "now_locked": true, "username": "FRED",
+                   "login_url": "https://jira.test/login.jsp"}),
+            "the failure that locks says so"
+        );
         let locked = json!({"active": false, "locked": true, "username": "fred",
                             "login_url": "https://jira.test/login.jsp"});
         let (_, basic_answer) = introspect(&service, CLIENT, &format!("token={token}&username=fred"), NOW);

@@ -124,15 +124,19 @@ impl Gate<'_> {
         Ok(is_locked(self.policy, self.store.failed_logins(user)?, now))
     }
 
-    /// Counts a failed attempt against its user (in the store) and its address (here).
-    pub fn failed(&self, attempt: Attempt<'_>, now: i64) -> Result<(), StoreError> {
+    /// Counts a failed attempt against its user (in the store) and its address (here);
+    /// whether this failure locked the user.
+    pub fn failed(&self, attempt: Attempt<'_>, now: i64) -> Result<bool, StoreError> {
         if let Some(address) = attempt.address {
             self.addresses.record(self.policy, address, now);
         }
-        if let Some(user) = attempt.user {
-            self.store.record_failed_login(user, now, self.policy.window_ms)?;
+        match attempt.user {
+            Some(user) => {
+                let failures = self.store.record_failed_login(user, now, self.policy.window_ms)?;
+                Ok(is_locked(self.policy, failures, now))
+            }
+            None => Ok(false),
         }
-        Ok(())
     }
 
     /// A successful login as `user` ends their streak (Jira resets the count on success).
@@ -241,9 +245,9 @@ mod tests {
             0,
             "a success ends the streak"
         );
-        for now in [1_000, 2_000, 3_000] {
+        for (now, locks) in [(1_000, false), (2_000, false), (3_000, true)] {
             assert_eq!(gate.check(fred, now).unwrap(), None);
-            gate.failed(fred, now).unwrap();
+            assert_eq!(gate.failed(fred, now).unwrap(), locks, "at {now}");
         }
         let shouting = Attempt {
             user: Some("FRED"),
