@@ -22,6 +22,8 @@ use crate::policy::{missing_scopes, Rule};
 use crate::username::same_user;
 
 #[cfg(test)]
+mod lockout_props;
+#[cfg(test)]
 mod settle_tests;
 
 /// An opaque token waiting for its provider's answer (the token itself is not kept).
