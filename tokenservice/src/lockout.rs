@@ -356,4 +356,72 @@ mod tests {
             assert_eq!(parse_address(text), expected.map(ip), "{text}");
         }
     }
+
+    /// One step of a login history: which spelling of which user, and what happens.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Fail { name: usize, after_ms: i64 },
+        Succeed { name: usize },
+        Reset { name: usize },
+    }
+
+    const NAMES: [&str; 6] = ["fred", "FRED", "Fred", "jsmith", "\u{212A}im", "kim"];
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..NAMES.len(), 0..400_000i64).prop_map(|(name, after_ms)| Op::Fail { name, after_ms }),
+            1 => (0..NAMES.len()).prop_map(|name| Op::Succeed { name }),
+            1 => (0..NAMES.len()).prop_map(|name| Op::Reset { name }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Over any history, the store's counter is Jira's rule applied to the folded name: a
+        /// consecutive-failure streak that restarts a whole window after its last failure and
+        /// ends on a success or a reset; the user is locked exactly from the maximum until a
+        /// window after the last failure; attempts while locked are not counted.
+        #[test]
+        fn the_counter_follows_jiras_rule_for_every_spelling_of_a_name(
+            ops in proptest::collection::vec(op(), 1..80)
+        ) {
+            let (policy, store, addresses) = (policy(), Store::open_in_memory().unwrap(), AddressFailures::default());
+            let gate = Gate { policy: &policy, store: &store, addresses: &addresses };
+            let mut model: HashMap<String, LoginFailures> = HashMap::new();
+            let mut now = 1_000_000i64;
+            for op in ops {
+                match op {
+                    Op::Fail { name, after_ms } => {
+                        now += after_ms;
+                        let user = NAMES[name];
+                        let attempt = Attempt { user: Some(user), address: None };
+                        let entry = model.entry(user.to_lowercase()).or_default();
+                        let locked = is_locked(&policy, *entry, now);
+                        proptest::prop_assert_eq!(
+                            gate.check(attempt, now).unwrap() == Some(Locked::User), locked, "{}", user);
+                        if !locked {
+                            let restart = entry.last_failure_ms <= now - policy.window_ms;
+                            entry.count = if restart { 1 } else { entry.count + 1 };
+                            entry.last_failure_ms = now;
+                            let locks = gate.failed(attempt, now).unwrap();
+                            proptest::prop_assert_eq!(locks, entry.count >= policy.max_failures);
+                        }
+                    }
+                    Op::Succeed { name } => {
+                        gate.succeeded(NAMES[name]).unwrap();
+                        model.remove(&NAMES[name].to_lowercase());
+                    }
+                    Op::Reset { name } => {
+                        store.clear_failed_logins(NAMES[name]).unwrap();
+                        model.remove(&NAMES[name].to_lowercase());
+                    }
+                }
+                for name in NAMES {
+                    let expected = model.get(&name.to_lowercase()).copied().unwrap_or_default();
+                    proptest::prop_assert_eq!(store.failed_logins(name).unwrap(), expected, "{}", name);
+                    proptest::prop_assert_eq!(gate.user_is_locked(name, now).unwrap(), is_locked(&policy, expected, now));
+                }
+            }
+        }
+    }
 }
