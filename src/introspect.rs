@@ -135,8 +135,15 @@ impl ProviderFailure {
 impl OAuthProvider {
     /// The request that checks `token` (and, for Basic, that it belongs to `user`). For an
     /// API-token provider, `count_failures: false` (a route whose Basic secret may be a
-    /// password the application checks) asks the token service not to count a failed login.
-    pub fn callout(&self, token: &str, user: Option<&str>, count_failures: bool) -> Callout {
+    /// password the application checks) asks the token service not to count a failed login,
+    /// and `client_address` is sent for its per-address throttling.
+    pub fn callout(
+        &self,
+        token: &str,
+        user: Option<&str>,
+        count_failures: bool,
+        client_address: Option<&str>,
+    ) -> Callout {
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         let (method, body) = match self.endpoint {
             Endpoint::Introspection => {
@@ -144,8 +151,13 @@ impl OAuthProvider {
                 if let Some(user) = user {
                     form.push_str(&format!("&username={}", encode_component(user)));
                 }
-                if !count_failures && self.api_tokens.is_some() {
-                    form.push_str("&count_failures=false");
+                if self.api_tokens.is_some() {
+                    if !count_failures {
+                        form.push_str("&count_failures=false");
+                    }
+                    if let Some(address) = client_address {
+                        form.push_str(&format!("&client_address={}", encode_component(address)));
+                    }
                 }
                 match self.client_auth {
                     ClientAuth::Basic => headers.push(("authorization".to_owned(), self.basic_credentials())),
@@ -451,7 +463,7 @@ mod tests {
 
     #[test]
     fn introspection_posts_the_token_with_basic_client_authentication() {
-        let callout = provider(Endpoint::Introspection).callout("a+b/c=", None, true);
+        let callout = provider(Endpoint::Introspection).callout("a+b/c=", None, true, None);
         assert_eq!(callout.method, "POST");
         assert_eq!(
             callout.body.as_deref(),
@@ -465,10 +477,10 @@ mod tests {
             client_auth: ClientAuth::Post,
             ..provider(Endpoint::Introspection)
         };
-        let body = String::from_utf8(post.callout("t", None, true).body.unwrap()).unwrap();
+        let body = String::from_utf8(post.callout("t", None, true, None).body.unwrap()).unwrap();
         assert!(body.ends_with("&client_id=tokengate&client_secret=s3cr%26t"));
         assert!(!post
-            .callout("t", None, true)
+            .callout("t", None, true, None)
             .headers
             .iter()
             .any(|(n, _)| n == "authorization"));
@@ -476,7 +488,7 @@ mod tests {
 
     #[test]
     fn userinfo_sends_the_token_as_bearer() {
-        let callout = provider(Endpoint::UserInfo).callout("opaque", None, true);
+        let callout = provider(Endpoint::UserInfo).callout("opaque", None, true, None);
         assert_eq!((callout.method, callout.body), ("GET", None));
         assert!(callout
             .headers

@@ -274,6 +274,7 @@ pub(crate) fn verify_opaque(
     rule: &Rule,
     token: &str,
     basic_user: Option<&str>,
+    client_address: Option<&str>,
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
@@ -309,6 +310,7 @@ pub(crate) fn verify_opaque(
                     token,
                     basic_user,
                     rule.basic_passwords == BasicPasswords::Refuse,
+                    client_address,
                 )),
                 basic_user: basic_user.map(str::to_owned),
             })

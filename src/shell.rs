@@ -796,10 +796,17 @@ fn read_request() -> Option<RequestHead> {
             .find(|(n, _)| n == name)
             .and_then(|(_, value)| String::from_utf8(value.clone()).ok())
     };
+    // The downstream address Envoy determined; Envoy answers Ok or NotFound here (the SDK
+    // panics only on other statuses, which a connection property does not produce).
+    let client_address = hostcalls::get_property(vec!["source", "address"])
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
     Some(RequestHead {
         method: pseudo(":method")?,
         path: pseudo(":path")?,
         headers,
+        client_address,
     })
 }
 

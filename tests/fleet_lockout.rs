@@ -212,3 +212,36 @@ fn the_same_wrong_token_three_times_counts_three_on_whichever_envoy() {
     assert_eq!(direct.status, 403);
     assert_eq!(direct.header("x-authentication-denied-reason"), Some(LOGIN_URL));
 }
+
+#[test]
+fn one_client_address_guessing_many_names_is_throttled_through_either_envoy() {
+    let app = DemoApp::start(0).unwrap();
+    let tokens = TokenService::start();
+    let first = envoy(&app, &tokens);
+    let second = envoy(&app, &tokens);
+    let token = token_of(&first, "fred");
+    // The token service's default: 30 failures per address per window; each name once.
+    for i in 0..30 {
+        let envoy = if i % 2 == 0 { &first } else { &second };
+        assert_eq!(
+            status(envoy, &basic(&format!("guess{i}"), "tgat_wrong")),
+            401,
+            "{i}"
+        );
+    }
+    // From that address (loopback, as Envoy saw it), even fred's right token is refused...
+    assert_locked(&first, &basic("fred", &token));
+    assert_locked(&second, &basic("fred", &token));
+    // ...but fred is not locked: the lock is the address's (no Envoy remembers fred), and
+    // fred logs in to the token service without going through Envoy (no address known).
+    let direct = send_raw(
+        tokens.port,
+        format!(
+            "GET {API}/user/token HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: {}\r\n\r\n",
+            basic("fred", "fred-password")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(direct.status, 200, "{direct:?}");
+}

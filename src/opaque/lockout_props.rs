@@ -118,6 +118,7 @@ fn request(authorization: String) -> RequestHead {
         method: "GET".into(),
         path: "/x".into(),
         headers: vec![("authorization".into(), authorization.into_bytes())],
+        client_address: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn basic_request(user: &str, secret: &str) -> RequestHead {
         method: "GET".into(),
         path: "/rest/api/2/myself".into(),
         headers: vec![("authorization".into(), value.into_bytes())],
+        client_address: None,
     }
 }
 
@@ -223,6 +224,29 @@ fn a_lock_of_the_address_alone_refuses_the_request_but_no_user() {
 }
 
 #[test]
+fn the_question_carries_the_clients_address_for_the_services_per_address_limit() {
+    let store = MapStore::default();
+    let cfg = api_token_config();
+    let mut request = basic_request("fred", "tgat_x");
+    request.client_address = Some("203.0.113.7:5123".into());
+    let Step::AskProvider { callout, .. } = begin_with(&cfg, &store, &request) else {
+        panic!("not asked")
+    };
+    let body = String::from_utf8(callout.body.clone().unwrap()).unwrap();
+    assert!(body.ends_with("&client_address=203.0.113.7%3A5123"), "{body}");
+    let mut bearer = bearer_request("tgat_y");
+    bearer.client_address = Some("[2001:db8::1]:443".into());
+    let Step::AskProvider { callout, .. } = begin_with(&cfg, &store, &bearer) else {
+        panic!("not asked")
+    };
+    let body = String::from_utf8(callout.body.clone().unwrap()).unwrap();
+    assert!(
+        body.contains("client_address=%5B2001%3Adb8%3A%3A1%5D%3A443"),
+        "{body}"
+    );
+}
+
+#[test]
 fn only_a_password_route_asks_the_service_not_to_count_a_failure() {
     let store = MapStore::default();
     for (rule, counted) in [(r#""refuse""#, true), (r#""pass""#, false)] {
@@ -256,6 +280,7 @@ fn bearer_request(token: &str) -> RequestHead {
         method: "GET".into(),
         path: "/rest/api/2/myself".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
+        client_address: None,
     }
 }
 
