@@ -147,8 +147,13 @@ fn two_envoys_share_one_failed_login_counter_one_lock_and_one_reset() {
     assert_locked(&first, &basic("FRED", &token));
     // On the second, within the positive cache TTL even for what it had cached as valid.
     let bound = Duration::from_secs(CACHE_TTL);
-    poll_until(&second, &basic("fred", &token), 403, bound);
-    poll_until(&second, &bearer(&token), 403, bound);
+    let basic_took = poll_until(&second, &basic("fred", &token), 403, bound);
+    let bearer_took = poll_until(&second, &bearer(&token), 403, bound);
+    eprintln!(
+        "lock reached the second Envoy's cached token after {:?} (Basic, polled) and {bearer_took:?} more (Bearer); {:?} after the lock",
+        basic_took,
+        locked_at.elapsed()
+    );
     assert!(locked_at.elapsed() <= bound + SLACK, "{:?}", locked_at.elapsed());
     assert_locked(&second, &bearer(&token));
     assert_locked(&second, &basic("fReD", &token));
@@ -163,10 +168,12 @@ fn two_envoys_share_one_failed_login_counter_one_lock_and_one_reset() {
     );
     assert_eq!(reset.status, 204, "{reset:?}");
     let bound = Duration::from_secs(LOCKED_TTL);
+    let reset_at = Instant::now();
     for envoy in [&first, &second] {
         poll_until(envoy, &basic("fred", &token), 200, bound);
         poll_until(envoy, &bearer(&token), 200, bound);
     }
+    eprintln!("the reset reached both Envoys after {:?}", reset_at.elapsed());
 
     // Locked again through the first; the second Envoy restarted still refuses fred.
     for _ in 0..3 {
