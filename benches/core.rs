@@ -208,6 +208,7 @@ fn decisions(c: &mut Criterion) {
             method: "GET".to_owned(),
             path: "/rest/api/2/myself".to_owned(),
             headers: request_headers(Some(&authorization)),
+            client_address: None,
         };
         let store = MapStore::default();
         let env = Env {

@@ -1,10 +1,13 @@
 //! Stage 3, verify: API tokens (seeds 003 and 004), as the password of
 //! `Authorization: Basic base64(user:token)` or as `Authorization: Bearer <token>`, checked by
-//! the token service's introspection endpoint, with Jira's failed-login counter in front.
+//! the token service's introspection endpoint.
 //!
-//! Pure: Basic parsing, the lockout state and its rules. The counter itself lives in shared
-//! data (every worker sees the same count), keyed by a hash salted with the provider's client
-//! secret so that nobody can pick usernames that land in a victim's slot.
+//! The failed-login counter is the token service's, one per user for the whole fleet (as
+//! Jira's is its database's): every failed attempt reaches it, and it answers "locked". The
+//! filter keeps no counter; it only remembers, briefly, which users the service said are
+//! locked ([`LockedUsers`], in shared data so every worker sees it, keyed by a hash salted
+//! with the provider's client secret so that nobody can pick names that evict a victim's
+//! entry), so that an answer it cached as valid before the lock is refused too.
 
 use crate::cache::{SharedStore, SlotCache};
 use crate::clock::UnixSeconds;
@@ -72,98 +75,45 @@ pub enum BasicPasswords {
     Pass,
 }
 
-/// Jira's failed-login rule: after `max_failures` consecutive failures a user is refused with
-/// 403 until `window_seconds` after the last failure, or until an administrator resets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockoutPolicy {
-    pub max_failures: u32,
-    pub window_seconds: i64,
-    /// Sent in `X-Authentication-Denied-Reason: CAPTCHA_CHALLENGE; login-url=<login_url>`.
-    pub login_url: String,
-}
+/// Slots of the shared "locked user" entries.
+const LOCKED_SLOTS: u32 = 16_384;
 
-/// A user's failure count and when the last failure was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Failures {
-    pub count: u32,
-    pub last_at: UnixSeconds,
-}
-
-impl Failures {
-    fn to_bytes(self) -> [u8; 12] {
-        let mut bytes = [0u8; 12];
-        bytes[..4].copy_from_slice(&self.count.to_le_bytes());
-        bytes[4..].copy_from_slice(&self.last_at.to_le_bytes());
-        bytes
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let count = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
-        let last_at = i64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?);
-        Some(Self { count, last_at })
-    }
-}
-
-impl LockoutPolicy {
-    /// Whether `failures` lock the user out at `now`.
-    pub fn locked(&self, failures: Failures, now: UnixSeconds) -> bool {
-        failures.count >= self.max_failures && now < failures.last_at.saturating_add(self.window_seconds)
-    }
-
-    /// The count after one more failure at `now` (an expired window starts again from 0).
-    pub fn after_failure(&self, failures: Failures, now: UnixSeconds) -> Failures {
-        let expired = now >= failures.last_at.saturating_add(self.window_seconds);
-        let count = if expired { 0 } else { failures.count };
-        Failures {
-            count: count.saturating_add(1),
-            last_at: now,
-        }
-    }
-}
-
-/// Slots of the shared failed-login counters.
-const LOCKOUT_SLOTS: u32 = 16_384;
-
-/// The failed-login counters of one provider in shared data.
-pub struct FailedLogins<'a> {
+/// The users one API-token provider said are locked, each until a short time after the
+/// answer (`locked_cache_ttl_seconds`): the bound within which a reset is honoured by this
+/// Envoy, and within which a lock refuses credentials this Envoy cached as valid before it
+/// learnt of it (otherwise the positive cache TTL bounds that).
+pub struct LockedUsers<'a> {
     store: &'a dyn SharedStore,
     cache: SlotCache,
     salt: &'a str,
 }
 
-impl<'a> FailedLogins<'a> {
+impl<'a> LockedUsers<'a> {
     pub fn new(store: &'a dyn SharedStore, salt: &'a str) -> Self {
         Self {
             store,
-            cache: SlotCache::new("lockout", LOCKOUT_SLOTS),
+            cache: SlotCache::new("locked", LOCKED_SLOTS),
             salt,
         }
     }
 
-    /// The slot of `user`: folded as Jira folds names, so `FRED` and `fred` share a counter.
+    /// The slot of `user`: folded as Jira folds names, so `FRED` and `fred` share one.
     fn key(&self, user: &str) -> crate::cache::CacheKey {
         let user = crate::username::fold(user);
         self.cache.key(format!("{}\0{user}", self.salt).as_bytes())
     }
 
-    pub fn get(&self, user: &str, now: UnixSeconds) -> Failures {
-        self.cache
-            .get(self.store, &self.key(user), now)
-            .and_then(|bytes| Failures::from_bytes(&bytes))
-            .unwrap_or_default()
+    /// The login URL the service gave if it said `user` is locked, recently enough to believe
+    /// it at `now`.
+    pub fn locked(&self, user: &str, now: UnixSeconds) -> Option<String> {
+        let url = self.cache.get(self.store, &self.key(user), now)?;
+        String::from_utf8(url).ok()
     }
 
-    /// Stores `failures` for `user`, kept for the policy's window after the last failure.
-    pub fn set(&self, user: &str, failures: Failures, policy: &LockoutPolicy) {
-        let until = failures.last_at.saturating_add(policy.window_seconds.max(1));
+    /// Remembers that the service said `user` is locked (with this login URL) until `until`.
+    pub fn remember(&self, user: &str, login_url: &str, until: UnixSeconds) {
         self.cache
-            .insert(self.store, &self.key(user), &failures.to_bytes(), until);
-    }
-
-    /// Forgets `user`'s failures (a success, or an administrator's reset).
-    pub fn clear(&self, user: &str) {
-        self.cache
-            .insert(self.store, &self.key(user), &Failures::default().to_bytes(), 0);
+            .insert(self.store, &self.key(user), login_url.as_bytes(), until);
     }
 }
 
@@ -240,87 +190,22 @@ mod tests {
         assert!(!format!("{credentials:?}").contains("hunter2"));
     }
 
-    const POLICY: LockoutPolicy = LockoutPolicy {
-        max_failures: 3,
-        window_seconds: 600,
-        login_url: String::new(),
-    };
-
     #[test]
-    fn three_consecutive_failures_lock_until_the_window_passes() {
-        let mut failures = Failures::default();
-        for (i, now) in [100, 110, 120].into_iter().enumerate() {
-            assert!(!POLICY.locked(failures, now), "locked before failure {i}");
-            failures = POLICY.after_failure(failures, now);
-        }
-        assert!(POLICY.locked(failures, 121));
-        assert!(POLICY.locked(failures, 719));
-        assert!(!POLICY.locked(failures, 720));
-        assert_eq!(
-            POLICY.after_failure(failures, 720).count,
-            1,
-            "an old streak starts again"
-        );
-    }
-
-    #[test]
-    fn counters_are_shared_bounded_by_the_window_and_cleared() {
+    fn a_locked_user_is_remembered_under_any_case_of_the_name_until_the_entry_expires() {
         let store = MapStore::default();
-        let logins = FailedLogins::new(&store, "salt");
-        logins.set(
-            "fred",
-            Failures {
-                count: 2,
-                last_at: 100,
-            },
-            &POLICY,
-        );
+        let locked = LockedUsers::new(&store, "salt");
+        locked.remember("JSmith", "/login.jsp", 105);
+        for name in ["jsmith", "JSMITH", "jSmItH"] {
+            assert_eq!(locked.locked(name, 104).as_deref(), Some("/login.jsp"), "{name}");
+        }
+        assert_eq!(locked.locked("jsmith", 105), None, "only until the entry expires");
+        assert_eq!(locked.locked("fred", 104), None);
+        locked.remember("\u{212A}elvin", "/l", 105);
+        assert!(locked.locked("kelvin", 104).is_some(), "KELVIN SIGN folds to k");
         assert_eq!(
-            logins.get("fred", 101),
-            Failures {
-                count: 2,
-                last_at: 100
-            }
-        );
-        assert_eq!(
-            logins.get("fred", 700),
-            Failures::default(),
-            "kept only for the window"
-        );
-        assert_eq!(logins.get("jsmith", 101), Failures::default());
-        logins.clear("fred");
-        assert_eq!(logins.get("fred", 101), Failures::default());
-        let other_salt = FailedLogins::new(&store, "pepper");
-        logins.set(
-            "fred",
-            Failures {
-                count: 2,
-                last_at: 100,
-            },
-            &POLICY,
-        );
-        assert_eq!(
-            other_salt.get("fred", 101),
-            Failures::default(),
+            LockedUsers::new(&store, "pepper").locked("jsmith", 104),
+            None,
             "slots depend on the secret salt"
         );
-    }
-
-    #[test]
-    fn a_users_counter_is_found_under_any_case_of_the_name() {
-        let store = MapStore::default();
-        let logins = FailedLogins::new(&store, "salt");
-        let two = Failures {
-            count: 2,
-            last_at: 100,
-        };
-        logins.set("JSmith", two, &POLICY);
-        for name in ["jsmith", "JSMITH", "jSmItH"] {
-            assert_eq!(logins.get(name, 101), two, "{name}");
-        }
-        logins.set("\u{212A}elvin", two, &POLICY);
-        assert_eq!(logins.get("kelvin", 101), two, "KELVIN SIGN folds to k");
-        logins.clear("JSMITH");
-        assert_eq!(logins.get("jsmith", 101), Failures::default());
     }
 }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use std::fmt;
 
-use crate::apitoken::{BasicPasswords, LockoutPolicy};
+use crate::apitoken::BasicPasswords;
 use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
 use crate::clock::end_of_day;
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
@@ -278,17 +278,26 @@ struct RawApiTokenProvider {
     negative_cache_ttl_seconds: u32,
     #[serde(default)]
     lockout: RawLockout,
-    #[serde(default = "default_reset_path")]
-    reset_path_prefix: String,
+    /// Deprecated, ignored: the token service honours its own reset (issue 11).
+    #[serde(default)]
+    #[allow(dead_code)]
+    reset_path_prefix: Option<String>,
+    #[serde(default = "default_locked_ttl")]
+    locked_cache_ttl_seconds: u32,
 }
 
+/// Of the lockout, only `login_url` is still read (when the token service's "locked" answer
+/// has none); the counter and its rule are the token service's, so `max_failures` and
+/// `window_seconds` are accepted and ignored (deprecated), for configurations written before.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLockout {
-    #[serde(default = "default_max_failures")]
-    max_failures: u32,
-    #[serde(default = "default_lockout_window")]
-    window_seconds: u32,
+    #[serde(default)]
+    #[allow(dead_code)]
+    max_failures: Option<u32>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    window_seconds: Option<u32>,
     #[serde(default = "default_login_url")]
     login_url: String,
 }
@@ -296,51 +305,37 @@ struct RawLockout {
 impl Default for RawLockout {
     fn default() -> Self {
         Self {
-            max_failures: default_max_failures(),
-            window_seconds: default_lockout_window(),
+            max_failures: None,
+            window_seconds: None,
             login_url: default_login_url(),
         }
     }
 }
 
+/// Short, because it bounds how long an Envoy that never heard of a lock keeps admitting a
+/// token it cached as valid (README: "What holds across Envoy processes").
 fn default_api_token_ttl() -> u32 {
-    60
+    10
 }
-fn default_max_failures() -> u32 {
-    3
-}
-fn default_lockout_window() -> u32 {
-    1800
+fn default_locked_ttl() -> u32 {
+    5
 }
 fn default_login_url() -> String {
     "/login.jsp".to_owned()
-}
-fn default_reset_path() -> String {
-    "/rest/de.resolution.apitokenauth/latest/user/failedLogins/".to_owned()
 }
 
 impl RawApiTokenProvider {
     fn compile(self, name: String) -> Result<OAuthProvider, ConfigError> {
         let field = |f: &str| format!("api_token_providers.{name}.{f}");
-        if self.lockout.max_failures == 0 {
-            return Err(error(&field("lockout.max_failures"), "must be at least 1"));
-        }
         if self.lockout.login_url.chars().any(|c| c.is_control() || c == ';') {
             return Err(error(
                 &field("lockout.login_url"),
                 "must not contain control characters or `;`",
             ));
         }
-        if !self.reset_path_prefix.starts_with('/') {
-            return Err(error(&field("reset_path_prefix"), "must start with `/`"));
-        }
         let settings = ApiTokenSettings {
-            lockout: LockoutPolicy {
-                max_failures: self.lockout.max_failures,
-                window_seconds: i64::from(self.lockout.window_seconds),
-                login_url: self.lockout.login_url,
-            },
-            reset_path_prefix: self.reset_path_prefix,
+            login_url: self.lockout.login_url,
+            locked_cache_ttl_seconds: i64::from(self.locked_cache_ttl_seconds.min(300)),
         };
         let as_oauth = RawOAuthProvider {
             introspection: Some(self.introspection),
@@ -1511,6 +1506,31 @@ mod tests {
         assert_eq!(
             field_of(&provider(r#","jwt_issuers":[""]"#)),
             "oauth_providers.kc.jwt_issuers"
+        );
+    }
+
+    #[test]
+    fn api_token_providers_keep_no_counter_and_accept_the_old_lockout_fields_as_no_ops() {
+        let provider = |extra: &str| {
+            format!(
+                r#"{{"api_token_providers":{{"t":{{"introspection":{{"cluster":"t","path":"/i","client_id":"a","client_secret":"b"}}{extra}}}}}}}"#
+            )
+        };
+        let defaults = parse(&provider("")).unwrap();
+        let settings = defaults.oauth_providers[0].api_tokens.clone().unwrap();
+        assert_eq!(settings.login_url, "/login.jsp");
+        assert_eq!(settings.locked_cache_ttl_seconds, 5);
+        assert_eq!(defaults.oauth_providers[0].cache_ttl_seconds, 10);
+        let old = parse(&provider(
+            r#","lockout":{"max_failures":0,"window_seconds":60,"login_url":"https://j/login.jsp"},"reset_path_prefix":"nope","locked_cache_ttl_seconds":100000"#,
+        ))
+        .unwrap();
+        let settings = old.oauth_providers[0].api_tokens.clone().unwrap();
+        assert_eq!(settings.login_url, "https://j/login.jsp");
+        assert_eq!(settings.locked_cache_ttl_seconds, 300, "at most 5 minutes");
+        assert_eq!(
+            field_of(&provider(r#","lockout":{"login_url":"a;b"}"#)),
+            "api_token_providers.t.lockout.login_url"
         );
     }
 }

@@ -27,11 +27,15 @@ use crate::policy::{missing_scopes, Rule};
 use crate::tisjwt::TisjwtFailure;
 
 /// The request as the shell sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestHead {
     pub method: String,
     pub path: String,
     pub headers: Vec<Header>,
+    /// The client's address as Envoy determined it (`source.address`: the downstream remote
+    /// address, after `use_remote_address` / `xff_num_trusted_hops`), sent to the token
+    /// service for its per-address throttling.
+    pub client_address: Option<String>,
 }
 
 /// Whose error format a denial uses: the provider that owns the request.
@@ -348,7 +352,14 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         _ => return deny(owner, DenyReason::MissingCredential).challenging(challenges),
     };
     let challenges = challenges.used(auth_scheme(&credential.scheme));
-    let identity = match verify(config, rule, &credential, env, now) {
+    let identity = match verify(
+        config,
+        rule,
+        &credential,
+        request.client_address.as_deref(),
+        env,
+        now,
+    ) {
         Ok(identity) => identity,
         Err(Refusal::Deny(denial)) => return Step::Done(Decision::Deny(denial.challenging(challenges))),
         Err(Refusal::WaitForKeys { provider, refetch }) => return Step::WaitForKeys { provider, refetch },
@@ -481,6 +492,7 @@ fn verify(
     config: &Config,
     rule: &Rule,
     credential: &Credential,
+    client_address: Option<&str>,
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
@@ -504,7 +516,9 @@ fn verify(
                 BearerJwt::NotOurs(error) if has_callout => {
                     let shape = BearerShape::of(&credential.value);
                     return match callout_providers.find(|p| p.checks(&shape)) {
-                        Some(provider) => verify_opaque(provider, rule, &credential.value, None, env, now),
+                        Some(provider) => {
+                            verify_opaque(provider, rule, &credential.value, None, client_address, env, now)
+                        }
                         None => Err(invalid_bearer(match shape {
                             BearerShape::BrokenJwt(broken) => broken,
                             BearerShape::Jwt { .. } | BearerShape::Opaque => error,
@@ -541,7 +555,15 @@ fn verify(
             if let Some(locked) = lockout(provider, &basic.user, env, now) {
                 return Err(locked.into());
             }
-            verify_opaque(provider, rule, &basic.secret, Some(&basic.user), env, now)
+            verify_opaque(
+                provider,
+                rule,
+                &basic.secret,
+                Some(&basic.user),
+                client_address,
+                env,
+                now,
+            )
         }
         _ => Err(missing.into()),
     }
@@ -686,6 +708,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect(),
+            client_address: None,
         }
     }
 

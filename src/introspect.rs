@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::apitoken::LockoutPolicy;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 use crate::jwt::{JwtError, UntrustedJwt};
@@ -61,12 +60,14 @@ pub struct OAuthProvider {
     pub jwt_issuers: Vec<String>,
 }
 
-/// What makes a callout provider an API-token provider.
+/// What makes a callout provider an API-token provider. The failed-login counter and its
+/// reset are the token service's; the filter renders and briefly remembers its "locked".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenSettings {
-    pub lockout: LockoutPolicy,
-    /// `DELETE <prefix><user>` answered 2xx by the token service resets `user`'s counter.
-    pub reset_path_prefix: String,
+    /// The login URL of `X-Authentication-Denied-Reason` when the service's answer has none.
+    pub login_url: String,
+    /// How long a "locked" answer about a user is believed without asking again.
+    pub locked_cache_ttl_seconds: i64,
 }
 
 impl fmt::Debug for OAuthProvider {
@@ -92,6 +93,16 @@ pub enum TokenInfo {
     Inactive,
     /// Active, but a client-credentials token of a client no service account is mapped to.
     UnmappedClient,
+    /// The token service's lockout: `{"active": false, "locked": true}` with the locked
+    /// `username` (absent when the client's address, not a user, is throttled) and the
+    /// `login_url` of the CAPTCHA. Never kept in the answer cache.
+    Locked {
+        user: Option<String>,
+        login_url: Option<String>,
+    },
+    /// A failed login that locked its user (`{"active": false, "now_locked": true}`): refused
+    /// as a wrong token is, and from then on the user is refused as locked. Never cached.
+    LockingFailure { user: String, login_url: Option<String> },
 }
 
 /// Why the provider gave no usable answer.
@@ -121,14 +132,31 @@ impl ProviderFailure {
 }
 
 impl OAuthProvider {
-    /// The request that checks `token` (and, for Basic, that it belongs to `user`).
-    pub fn callout(&self, token: &str, user: Option<&str>) -> Callout {
+    /// The request that checks `token` (and, for Basic, that it belongs to `user`). For an
+    /// API-token provider, `count_failures: false` (a route whose Basic secret may be a
+    /// password the application checks) asks the token service not to count a failed login,
+    /// and `client_address` is sent for its per-address throttling.
+    pub fn callout(
+        &self,
+        token: &str,
+        user: Option<&str>,
+        count_failures: bool,
+        client_address: Option<&str>,
+    ) -> Callout {
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         let (method, body) = match self.endpoint {
             Endpoint::Introspection => {
                 let mut form = format!("token={}&token_type_hint=access_token", encode_component(token));
                 if let Some(user) = user {
                     form.push_str(&format!("&username={}", encode_component(user)));
+                }
+                if self.api_tokens.is_some() {
+                    if !count_failures {
+                        form.push_str("&count_failures=false");
+                    }
+                    if let Some(address) = client_address {
+                        form.push_str(&format!("&client_address={}", encode_component(address)));
+                    }
                 }
                 match self.client_auth {
                     ClientAuth::Basic => headers.push(("authorization".to_owned(), self.basic_credentials())),
@@ -194,6 +222,22 @@ impl OAuthProvider {
         if self.endpoint == Endpoint::Introspection {
             match answer.get("active") {
                 Some(Value::Bool(true)) => {}
+                Some(Value::Bool(false)) if self.api_tokens.is_some() => {
+                    let text = |name: &str| {
+                        answer
+                            .get(name)
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty() && !s.chars().any(char::is_control))
+                            .map(str::to_owned)
+                    };
+                    let flag = |name: &str| answer.get(name) == Some(&Value::Bool(true));
+                    let login_url = text("login_url").filter(|url| !url.contains(';'));
+                    return Ok(match (flag("locked"), flag("now_locked"), text("username")) {
+                        (true, _, user) => TokenInfo::Locked { user, login_url },
+                        (false, true, Some(user)) => TokenInfo::LockingFailure { user, login_url },
+                        _ => TokenInfo::Inactive,
+                    });
+                }
                 Some(Value::Bool(false)) => return Ok(TokenInfo::Inactive),
                 _ => return Err(ProviderFailure::Unparsable),
             }
@@ -295,6 +339,7 @@ impl OAuthProvider {
             TokenInfo::Inactive | TokenInfo::UnmappedClient => {
                 now.saturating_add(self.negative_cache_ttl_seconds)
             }
+            TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. } => now,
         }
     }
 }
@@ -417,7 +462,7 @@ mod tests {
 
     #[test]
     fn introspection_posts_the_token_with_basic_client_authentication() {
-        let callout = provider(Endpoint::Introspection).callout("a+b/c=", None);
+        let callout = provider(Endpoint::Introspection).callout("a+b/c=", None, true, None);
         assert_eq!(callout.method, "POST");
         assert_eq!(
             callout.body.as_deref(),
@@ -431,10 +476,10 @@ mod tests {
             client_auth: ClientAuth::Post,
             ..provider(Endpoint::Introspection)
         };
-        let body = String::from_utf8(post.callout("t", None).body.unwrap()).unwrap();
+        let body = String::from_utf8(post.callout("t", None, true, None).body.unwrap()).unwrap();
         assert!(body.ends_with("&client_id=tokengate&client_secret=s3cr%26t"));
         assert!(!post
-            .callout("t", None)
+            .callout("t", None, true, None)
             .headers
             .iter()
             .any(|(n, _)| n == "authorization"));
@@ -442,7 +487,7 @@ mod tests {
 
     #[test]
     fn userinfo_sends_the_token_as_bearer() {
-        let callout = provider(Endpoint::UserInfo).callout("opaque", None);
+        let callout = provider(Endpoint::UserInfo).callout("opaque", None, true, None);
         assert_eq!((callout.method, callout.body), ("GET", None));
         assert!(callout
             .headers
@@ -769,6 +814,69 @@ mod tests {
         };
         assert_eq!(p.cache_until(&later, NOW), NOW + 300);
         assert_eq!(p.cache_until(&TokenInfo::Inactive, NOW), NOW + 10);
+    }
+
+    #[test]
+    fn the_token_services_locked_answer_is_read_only_from_an_api_token_provider() {
+        let mut p = provider(Endpoint::Introspection);
+        let read = |p: &OAuthProvider, body: &str| p.read_answer(200, None, body.as_bytes(), NOW);
+        let locked = r#"{"active":false,"locked":true,"username":"fred","login_url":"https://j/login.jsp"}"#;
+        assert_eq!(
+            read(&p, locked),
+            Ok(TokenInfo::Inactive),
+            "an OAuth provider: just inactive"
+        );
+        p.api_tokens = Some(ApiTokenSettings {
+            login_url: "/login.jsp".into(),
+            locked_cache_ttl_seconds: 5,
+        });
+        assert_eq!(
+            read(&p, locked),
+            Ok(TokenInfo::Locked {
+                user: Some("fred".into()),
+                login_url: Some("https://j/login.jsp".into())
+            })
+        );
+        for (body, user, url) in [
+            (r#"{"active":false,"locked":true}"#, None, None),
+            (
+                r#"{"active":false,"locked":true,"username":"","login_url":"a;b"}"#,
+                None,
+                None,
+            ),
+            (
+                r#"{"active":false,"locked":true,"username":"fr\ned","login_url":7}"#,
+                None,
+                None,
+            ),
+        ] {
+            assert_eq!(
+                read(&p, body),
+                Ok(TokenInfo::Locked { user, login_url: url }),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            read(&p, r#"{"active":false,"locked":"yes"}"#),
+            Ok(TokenInfo::Inactive)
+        );
+        assert_eq!(
+            read(&p, r#"{"active":false,"now_locked":true,"username":"fred"}"#),
+            Ok(TokenInfo::LockingFailure {
+                user: "fred".into(),
+                login_url: None
+            })
+        );
+        assert_eq!(
+            read(&p, r#"{"active":false,"now_locked":true}"#),
+            Ok(TokenInfo::Inactive),
+            "nobody to remember"
+        );
+        let locked = TokenInfo::Locked {
+            user: None,
+            login_url: None,
+        };
+        assert_eq!(p.cache_until(&locked, NOW), NOW, "never in the answer cache");
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Stage 3, verify: opaque tokens (OAuth access tokens and API tokens) checked by a callout
 //! provider. The cache of answers, the question for an uncached token, and what an answer
 //! means for the request: an identity, a password passed to the application, or a denial
-//! (with the failed-login counter of API tokens).
+//! (the token service's "locked" among them).
+//!
+//! What an API-token provider says is cached so that every failed attempt still reaches the
+//! token service's counter: a Basic answer is cached only when positive (a wrong secret, even
+//! the same one again, is always asked about), a "locked" answer never (it is remembered per
+//! user in [`LockedUsers`] instead, which also refuses answers cached as valid before it).
 
-use crate::apitoken::{check_bounds, BasicPasswords, FailedLogins};
+use crate::apitoken::{check_bounds, BasicPasswords, LockedUsers};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::challenge::Challenges;
 use crate::clock::UnixSeconds;
@@ -16,6 +21,8 @@ use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::policy::{missing_scopes, Rule};
 use crate::username::same_user;
 
+#[cfg(test)]
+mod lockout_props;
 #[cfg(test)]
 mod settle_tests;
 
@@ -72,9 +79,7 @@ fn answered(
     let family = family_of(provider);
     let info = match answer {
         Ok(info) => {
-            if let Ok(bytes) = serde_json::to_vec(&info) {
-                oauth_cache().insert(env.store, &pending.key, &bytes, provider.cache_until(&info, now));
-            }
+            remember(provider, &pending, &info, env, now);
             info
         }
         Err(ProviderFailure::ClientRejected) => return deny(family, DenyReason::ProviderRejectedClient),
@@ -99,8 +104,48 @@ fn answered(
     }
 }
 
+/// Keeps a provider's answer: in the answer cache, except what must reach the token service
+/// again (a Basic failure, which it counts) or is remembered per user (a lock).
+fn remember(
+    provider: &OAuthProvider,
+    pending: &PendingToken,
+    info: &TokenInfo,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) {
+    if let Some(settings) = &provider.api_tokens {
+        let (user, login_url) = match info {
+            TokenInfo::Locked { user, login_url } => (user.as_deref(), login_url),
+            TokenInfo::LockingFailure { user, login_url } => (Some(user.as_str()), login_url),
+            _ => (None, &None),
+        };
+        if let Some(user) = user {
+            let until = now.saturating_add(settings.locked_cache_ttl_seconds);
+            let url = login_url.as_deref().unwrap_or(&settings.login_url);
+            LockedUsers::new(env.store, &provider.client_secret).remember(user, url, until);
+        }
+    }
+    if matches!(info, TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. }) {
+        return;
+    }
+    // For Basic, only an answer that lets the named user in is kept: anything else (a wrong
+    // secret, another user's token) is a failed login the service must see every time.
+    let admits_basic_user = match (&pending.context.basic_user, info) {
+        (None, _) => true,
+        (Some(basic), TokenInfo::Active { user, .. }) => same_user(basic, user),
+        (Some(_), _) => false,
+    };
+    if provider.api_tokens.is_some() && !admits_basic_user {
+        return;
+    }
+    if let Ok(bytes) = serde_json::to_vec(info) {
+        oauth_cache().insert(env.store, &pending.key, &bytes, provider.cache_until(info, now));
+    }
+}
+
 /// An opaque token's fate once its provider spoke: an identity, a password passed to the
-/// application, or a denial (counting a failed login for Basic on API-token providers).
+/// application, or a denial (the token service's lock for a user it locked, even when this
+/// Envoy cached the token as valid before).
 fn settle(
     provider: &OAuthProvider,
     info: TokenInfo,
@@ -112,43 +157,46 @@ fn settle(
     let deny = |reason| Refusal::Deny(Denial::new(family, reason));
     let unmapped = info == TokenInfo::UnmappedClient;
     let user = match info {
+        TokenInfo::Locked { login_url, .. } => {
+            let login_url = match (login_url, &provider.api_tokens) {
+                (Some(url), _) => url,
+                (None, Some(settings)) => settings.login_url.clone(),
+                (None, None) => return Err(deny(DenyReason::TokenInactive)),
+            };
+            return Err(Refusal::Deny(Denial::new(
+                Family::ApiToken,
+                DenyReason::LockedOut { login_url },
+            )));
+        }
         TokenInfo::Active { user, .. }
             if context.basic_user.as_ref().is_some_and(|b| !same_user(b, &user)) =>
         {
             None
         }
         TokenInfo::Active { user, scopes, .. } => {
+            if let Some(locked) = lockout(provider, &user, env, now) {
+                // The service said this user is locked since this answer was cached.
+                return Err(Refusal::Deny(locked));
+            }
             let missing = missing_scopes(&context.scopes, &scopes);
             if !missing.is_empty() {
                 return Err(deny(DenyReason::InsufficientScope(context.scopes.clone())));
             }
             Some(user)
         }
-        TokenInfo::Inactive | TokenInfo::UnmappedClient => None,
+        TokenInfo::Inactive | TokenInfo::UnmappedClient | TokenInfo::LockingFailure { .. } => None,
     };
-    let Some(settings) = &provider.api_tokens else {
+    if provider.api_tokens.is_none() {
         return match user {
             Some(user) => Ok(identity(family, user)),
             None if unmapped => Err(deny(DenyReason::UnmappedClient)),
             None => Err(deny(DenyReason::TokenInactive)),
         };
-    };
-    let logins = FailedLogins::new(env.store, &provider.client_secret);
+    }
     match (user, &context.basic_user) {
-        (Some(user), Some(basic)) => {
-            if logins.get(basic, now).count > 0 {
-                logins.clear(basic);
-            }
-            Ok(identity(family, user))
-        }
-        (Some(user), None) => Ok(identity(family, user)),
+        (Some(user), _) => Ok(identity(family, user)),
         (None, Some(_)) if context.basic_passwords == BasicPasswords::Pass => Err(Refusal::PassThrough),
-        (None, Some(basic)) => {
-            let failures = settings.lockout.after_failure(logins.get(basic, now), now);
-            logins.set(basic, failures, &settings.lockout);
-            Err(deny(DenyReason::InvalidApiToken))
-        }
-        (None, None) => Err(deny(DenyReason::InvalidApiToken)),
+        (None, _) => Err(deny(DenyReason::InvalidApiToken)),
     }
 }
 
@@ -214,6 +262,7 @@ fn read_cached(
             (usable && exp.is_none_or(|exp| exp > now)).then_some(info)
         }
         TokenInfo::Inactive | TokenInfo::UnmappedClient => Some(info),
+        TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. } => None,
     }
 }
 
@@ -225,12 +274,14 @@ pub(crate) fn verify_opaque(
     rule: &Rule,
     token: &str,
     basic_user: Option<&str>,
+    client_address: Option<&str>,
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Result<Identity, Refusal> {
     if check_bounds(token, basic_user).is_err() {
-        // Out of bounds: answered as a wrong token is (401, a failed login of the Basic user),
-        // without asking the provider or caching anything.
+        // Out of bounds: answered as a wrong token is (401), without asking the provider or
+        // caching anything. No secret that long (or empty) is anybody's, so no guess is lost
+        // to the token service's counter.
         let context = TokenContext {
             scopes: rule.scopes.clone(),
             basic_user: basic_user.map(str::to_owned),
@@ -255,7 +306,12 @@ pub(crate) fn verify_opaque(
             Err(Refusal::AskProvider {
                 provider: provider.name.clone(),
                 key,
-                callout: Box::new(provider.callout(token, basic_user)),
+                callout: Box::new(provider.callout(
+                    token,
+                    basic_user,
+                    rule.basic_passwords == BasicPasswords::Refuse,
+                    client_address,
+                )),
                 basic_user: basic_user.map(str::to_owned),
             })
         }
@@ -270,46 +326,17 @@ pub(crate) fn family_of(provider: &OAuthProvider) -> Family {
     }
 }
 
-/// The 403 of a locked-out user, before any callout.
+/// The 403 of a user the token service recently said is locked (before any callout for
+/// Basic, and over a cached positive answer).
 pub(crate) fn lockout(
     provider: &OAuthProvider,
     user: &str,
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Option<Denial> {
-    let settings = provider.api_tokens.as_ref()?;
-    let failures = FailedLogins::new(env.store, &provider.client_secret).get(user, now);
-    settings.lockout.locked(failures, now).then(|| {
-        Denial::new(
-            Family::ApiToken,
-            DenyReason::LockedOut {
-                login_url: settings.lockout.login_url.clone(),
-            },
-        )
-    })
-}
-
-/// If `method path` is the token service's failed-login reset for a user, that user and the
-/// provider whose counters it resets; the shell clears the counter when the answer is 2xx.
-pub fn lockout_reset<'c>(
-    config: &'c Config,
-    method: &str,
-    path: &str,
-) -> Option<(&'c OAuthProvider, String)> {
-    if method != "DELETE" {
-        return None;
-    }
-    let path = path.split('?').next().unwrap_or_default();
-    config.oauth_providers.iter().find_map(|provider| {
-        let prefix = &provider.api_tokens.as_ref()?.reset_path_prefix;
-        let user = crate::query::percent_decode(path.strip_prefix(prefix.as_str())?)?;
-        (!user.is_empty() && !user.contains('/')).then_some((provider, user))
-    })
-}
-
-/// Forgets a user's failed logins (the token service's reset succeeded).
-pub fn clear_failed_logins(provider: &OAuthProvider, user: &str, store: &dyn SharedStore) {
-    FailedLogins::new(store, &provider.client_secret).clear(user);
+    provider.api_tokens.as_ref()?;
+    let login_url = LockedUsers::new(env.store, &provider.client_secret).locked(user, now)?;
+    Some(Denial::new(Family::ApiToken, DenyReason::LockedOut { login_url }))
 }
 
 #[cfg(test)]

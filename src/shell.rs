@@ -31,7 +31,7 @@ use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
-use crate::opaque::{after_provider, clear_failed_logins, lockout_reset, PendingToken};
+use crate::opaque::{after_provider, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
 proxy_wasm::main! {{
@@ -719,11 +719,7 @@ impl RootContext for Root {
                 Metrics::default(),
             ))
         });
-        Some(Box::new(Filter {
-            context_id,
-            worker,
-            lockout_reset: None,
-        }))
+        Some(Box::new(Filter { context_id, worker }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -734,8 +730,6 @@ impl RootContext for Root {
 struct Filter {
     context_id: u32,
     worker: Rc<Worker>,
-    /// (API-token provider, user) when this request is the token service's failed-login reset.
-    lockout_reset: Option<(String, String)>,
 }
 
 impl Context for Filter {
@@ -747,33 +741,7 @@ impl Context for Filter {
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let request = read_request();
-        if let Some(request) = &request {
-            self.lockout_reset = lockout_reset(&self.worker.config, &request.method, &request.path)
-                .map(|(provider, user)| (provider.name.clone(), user));
-        }
         self.worker.decide(self.context_id, request.as_ref(), None)
-    }
-
-    /// The token service said yes to an administrator's reset: clear the counter here too.
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Some((provider, user)) = self.lockout_reset.take() else {
-            return Action::Continue;
-        };
-        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-            .ok()
-            .flatten();
-        let succeeded = status.is_some_and(|s| s.starts_with('2'));
-        let provider = self
-            .worker
-            .config
-            .oauth_providers
-            .iter()
-            .find(|p| p.name == provider);
-        if let (true, Some(provider)) = (succeeded, provider) {
-            clear_failed_logins(provider, &user, &HostStore);
-            log(LogLevel::Info, &format!("failed-login counter of `{user}` reset"));
-        }
-        Action::Continue
     }
 }
 
@@ -803,10 +771,17 @@ fn read_request() -> Option<RequestHead> {
             .find(|(n, _)| n == name)
             .and_then(|(_, value)| String::from_utf8(value.clone()).ok())
     };
+    // The downstream address Envoy determined; Envoy answers Ok or NotFound here (the SDK
+    // panics only on other statuses, which a connection property does not produce).
+    let client_address = hostcalls::get_property(vec!["source", "address"])
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
     Some(RequestHead {
         method: pseudo(":method")?,
         path: pseudo(":path")?,
         headers,
+        client_address,
     })
 }
 

@@ -36,7 +36,7 @@ fn stack() -> Stack {
                                   "client_secret": TOKENS_CLIENT_SECRET},
                 "cache_ttl_seconds": 1,
                 "negative_cache_ttl_seconds": 1,
-                "lockout": {"max_failures": 3, "window_seconds": 300, "login_url": "http://jira.test/login.jsp"}
+                "locked_cache_ttl_seconds": 1
             }
         },
         "rules": [
@@ -323,7 +323,21 @@ fn three_failures_lock_a_user_out_until_an_administrator_resets_the_counter() {
         None,
     );
     assert_eq!(reset.status, 204);
-    let unlocked = s.envoy.get("/x", &[("authorization", &basic("fred", &token))]);
+    // The reset is the token service's; this Envoy believes its "locked" for at most
+    // locked_cache_ttl_seconds (1 s here).
+    let reset_at = std::time::Instant::now();
+    let unlocked = loop {
+        let response = s.envoy.get("/x", &[("authorization", &basic("fred", &token))]);
+        if response.status != 403 || reset_at.elapsed() > Duration::from_secs(5) {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(unlocked.status, 200, "{unlocked:?}");
-    assert_eq!(s.envoy.counter("wasmcustom.tokengate.denied.locked_out"), 2);
+    assert!(
+        reset_at.elapsed() <= Duration::from_millis(2500),
+        "{:?}",
+        reset_at.elapsed()
+    );
+    assert!(s.envoy.counter("wasmcustom.tokengate.denied.locked_out") >= 2);
 }

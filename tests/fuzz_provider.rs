@@ -213,6 +213,10 @@ fn check_answer(p: &OAuthProvider, status: u32, challenge: Option<&str>, body: &
             assert!(exp.is_none_or(|exp| exp > NOW), "never an expired token");
         }
         Ok(TokenInfo::UnmappedClient) => assert_eq!(status, 200),
+        Ok(TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. }) => {
+            assert!(p.api_tokens.is_some(), "only the token service answers locked");
+            assert_eq!(status, 200);
+        }
         Ok(TokenInfo::Inactive) if status == 200 => {}
         Ok(TokenInfo::Inactive) => {
             assert_ne!(

@@ -458,7 +458,8 @@ impl TokenService {
             "introspection": {"client_id": "tokengate", "client_secret": TOKENS_CLIENT_SECRET},
             "max_validity_months": 12,
             "default_validity_months": 6,
-            "base_url": "http://jira.test"
+            "base_url": "http://jira.test",
+            "lockout": {"max_failures": 3, "window_seconds": 300, "login_url": "http://jira.test/login.jsp"}
         });
         let config_path = dir.join("tokens.json");
         std::fs::write(&config_path, config.to_string()).unwrap();

@@ -5,14 +5,16 @@
 //! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
 //! section 5.2's shape (see [`crate::introspect`]).
 
-use crate::auth::{self, AuthError, Caller};
+use crate::auth::{self, AuthError, AuthFailure, Caller, Credential};
 use crate::clock;
 use crate::config::Config;
 use crate::introspect;
+use crate::lockout::{AddressFailures, Attempt, Gate};
 use crate::store::{NewRecord, Store, StoreError, TokenRecord};
 use crate::tokens;
 use crate::users::{Directory, User};
 use serde_json::{json, Map, Value};
+use std::net::IpAddr;
 
 /// Where Envoy routes the API Token app's REST API.
 pub const PREFIX: &str = "/rest/de.resolution.apitokenauth/latest";
@@ -103,17 +105,40 @@ pub mod messages {
     pub const INTERNAL: &str = "Internal server error. Please try again later.";
     pub const TOO_LARGE: &str = "The request body is too large.";
     pub const NOT_JSON: &str = "The request body must be a JSON object.";
+    /// The filter's message for the same state (src/respond.rs `API_LOCKED`).
+    pub const LOCKED: &str =
+        "Too many failed login attempts. Log in through the web interface to answer the CAPTCHA, or ask an administrator to reset the counter.";
 }
 
-/// The running service: configuration, store and directory.
+/// The running service: configuration, store and directory, and this replica's failed
+/// logins per client address.
 pub struct Service {
     pub config: Config,
     pub store: Store,
     pub directory: Box<dyn Directory>,
+    pub addresses: AddressFailures,
 }
 
-/// Answers one request at `now` (epoch milliseconds).
+impl Service {
+    /// The failed-login lockout over this service's store and memory.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate {
+            policy: &self.config.lockout,
+            store: &self.store,
+            addresses: &self.addresses,
+        }
+    }
+}
+
+/// Answers one request at `now` (epoch milliseconds), with no peer address known.
 pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
+    handle_from(service, request, None, now)
+}
+
+/// Answers one request from `peer` (the address of the connection's other end, used as the
+/// client's when no trusted proxy names one) at `now` (epoch milliseconds).
+pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, now: i64) -> Response {
+    let address = crate::lockout::client_address(&request.headers, peer, &service.config.lockout);
     let (path, query) = request.url.split_once('?').unwrap_or((request.url.as_str(), ""));
     if path == "/introspect" {
         return match request.method.as_str() {
@@ -127,8 +152,8 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
     let method = request.method.as_str();
     let result = match route {
         "/user/token" | "/user/token/" => match method {
-            "GET" => with_caller(service, request, now, |caller| list(service, &caller)),
-            "POST" => with_caller(service, request, now, |caller| {
+            "GET" => with_caller(service, request, address, now, |caller| list(service, &caller)),
+            "POST" => with_caller(service, request, address, now, |caller| {
                 create(service, request, &caller, now)
             }),
             _ => Err(method_not_allowed("GET, POST")),
@@ -145,26 +170,32 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
             _ => Err(method_not_allowed("GET")),
         },
         "/user/tokensByFilter" | "/user/tokensByFilter/" => match method {
-            "GET" => with_admin(service, request, now, |_| by_filter(service, request, query)),
+            "GET" => with_admin(service, request, address, now, |_| {
+                by_filter(service, request, query)
+            }),
             _ => Err(method_not_allowed("GET")),
         },
         _ => {
             if let Some(name) = route.strip_prefix("/user/failedLogins/") {
                 match method {
-                    "DELETE" => with_admin(service, request, now, |_| reset_failed_logins(service, name)),
+                    "DELETE" => with_admin(service, request, address, now, |_| {
+                        reset_failed_logins(service, name)
+                    }),
                     _ => Err(method_not_allowed("DELETE")),
                 }
             } else if let Some(key) = route.strip_prefix("/user/token/deleteAllFor/") {
                 match method {
-                    "DELETE" => with_admin(service, request, now, |_| delete_all_for(service, key)),
+                    "DELETE" => with_admin(service, request, address, now, |_| delete_all_for(service, key)),
                     _ => Err(method_not_allowed("DELETE")),
                 }
             } else if let Some(id) = route.strip_prefix("/user/token/") {
                 match method {
-                    "PATCH" => with_caller(service, request, now, |caller| {
+                    "PATCH" => with_caller(service, request, address, now, |caller| {
                         rename(service, request, &caller, id)
                     }),
-                    "DELETE" => with_caller(service, request, now, |caller| delete(service, &caller, id)),
+                    "DELETE" => with_caller(service, request, address, now, |caller| {
+                        delete(service, &caller, id)
+                    }),
                     _ => Err(method_not_allowed("PATCH, DELETE")),
                 }
             } else {
@@ -186,17 +217,57 @@ fn internal(e: &StoreError) -> Response {
     Response::error(500, messages::INTERNAL)
 }
 
-/// Authenticates the caller, then runs `handler` as them.
+/// Jira's answer to a login in the CAPTCHA state.
+fn locked(service: &Service) -> Response {
+    Response::error(403, messages::LOCKED)
+        .with_header("x-authentication-denied-reason", &service.gate().denied_reason())
+}
+
+/// Authenticates the caller from `address`, then runs `handler` as them. The failed-login
+/// lockout comes first: a locked user (named by Basic) or address is refused with 403 before
+/// any secret is checked; a Bearer token of a locked user is refused too; a failure counts
+/// against the named user and the address, and a Basic success ends the user's streak.
 fn with_caller(
     service: &Service,
     request: &Request,
+    address: Option<IpAddr>,
     now: i64,
     handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
+    let named = match auth::credential(&request.headers) {
+        Ok(Credential::Basic { user, .. }) => Some(user),
+        _ => None,
+    };
+    let attempt = Attempt {
+        user: named.as_deref(),
+        address,
+    };
+    let gate = service.gate();
+    match gate.check(attempt, now) {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(locked(service)),
+        Err(e) => return Err(internal(&e)),
+    }
     match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
-        Ok(user) => handler(user),
-        Err(AuthError::Failed(_)) => Err(Response::error(401, messages::UNAUTHENTICATED)
-            .with_header("www-authenticate", "Basic realm=\"tokengate\"")),
+        Ok(user) => {
+            let settled = match &named {
+                Some(name) => gate.succeeded(name).map(|()| false),
+                None => gate.user_is_locked(&user.name, now),
+            };
+            match settled {
+                Ok(false) => handler(user),
+                Ok(true) => Err(locked(service)),
+                Err(e) => Err(internal(&e)),
+            }
+        }
+        Err(AuthError::Failed(why)) => {
+            // No credential, or the right one of an inactive user, is no guess.
+            if !matches!(why, AuthFailure::Missing | AuthFailure::Inactive) {
+                gate.failed(attempt, now).map_err(|e| internal(&e))?;
+            }
+            Err(Response::error(401, messages::UNAUTHENTICATED)
+                .with_header("www-authenticate", "Basic realm=\"tokengate\""))
+        }
         Err(AuthError::Store(e)) => Err(internal(&e)),
     }
 }
@@ -205,10 +276,11 @@ fn with_caller(
 fn with_admin(
     service: &Service,
     request: &Request,
+    address: Option<IpAddr>,
     now: i64,
     handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
-    with_caller(service, request, now, |caller| {
+    with_caller(service, request, address, now, |caller| {
         if caller.administrator {
             handler(caller)
         } else {
@@ -391,15 +463,22 @@ fn delete_all_for(service: &Service, key: &str) -> Handled {
     Ok(Response::no_content())
 }
 
-/// `DELETE /user/failedLogins/<name>` (administrators): the failed-login counter lives in the
-/// tokengate filter, which sees every login; it clears the counter when this answers 204.
-/// Here the caller is checked to be an administrator and the user to exist.
+/// `DELETE /user/failedLogins/<name>` (administrators): clears the user's failed-login
+/// counter in the store, for every replica and every Envoy at once (Envoys that cached the
+/// "locked" answer let the user in again within their `locked_cache_ttl_seconds`). The name
+/// is folded as Jira folds names; a user the directory does not know is 404.
 fn reset_failed_logins(service: &Service, name: &str) -> Handled {
     let name = percent_encoding::percent_decode_str(name)
         .decode_utf8()
         .map_err(|_| Response::error(400, "The user name is not valid UTF-8."))?;
     match service.directory.by_name(&name) {
-        Some(_) => Ok(Response::no_content()),
+        Some(user) => {
+            service
+                .store
+                .clear_failed_logins(&user.name)
+                .map_err(|e| internal(&e))?;
+            Ok(Response::no_content())
+        }
         None => Err(Response::error(404, messages::NOT_FOUND)),
     }
 }
@@ -505,6 +584,7 @@ pub mod tests {
             config: Config::for_tests(),
             store: Store::open_in_memory().unwrap(),
             directory: Box::new(demo_directory()),
+            addresses: AddressFailures::default(),
         }
     }
 
@@ -688,7 +768,6 @@ pub mod tests {
 
     #[test]
     fn without_good_credentials_every_endpoint_answers_401() {
-        let service = service();
         let auths = [
             None,
             Some(basic("fred:wrong")),
@@ -707,6 +786,8 @@ pub mod tests {
         ];
         for auth in auths {
             for (method, route) in calls {
+                // A fresh service each time: the third wrong password would lock fred (403).
+                let service = service();
                 let response = handle(&service, &request(method, &url(route), auth.clone(), "{}"), NOW);
                 assert_jira_error(&response, 401);
                 assert_eq!(
@@ -1115,5 +1196,111 @@ pub mod tests {
         assert_jira_error(&response, 405);
         let response = handle(&service, &request("GET", "/introspect", None, ""), NOW);
         assert_eq!(response.status, 405);
+    }
+
+    fn denied_reason(response: &Response) -> Option<&str> {
+        response
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-authentication-denied-reason")
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn list_as(service: &Service, auth: (String, String), now: i64) -> Response {
+        handle(service, &request("GET", &url("/user/token"), Some(auth), ""), now)
+    }
+
+    #[test]
+    fn three_wrong_passwords_lock_a_user_for_every_credential_until_an_administrator_resets() {
+        let service = service();
+        let token = create_as(&service, "fred", r#"{"tokenDescription":"t"}"#, NOW)["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for name in ["fred", "FRED", "Fred"] {
+            assert_eq!(
+                list_as(&service, basic(&format!("{name}:wrong")), NOW).status,
+                401
+            );
+        }
+        let bearer = ("authorization".to_owned(), format!("Bearer {token}"));
+        for auth in [as_user("fred"), basic(&format!("fred:{token}")), bearer.clone()] {
+            let response = list_as(&service, auth, NOW + 1);
+            assert_jira_error(&response, 403);
+            assert_eq!(
+                denied_reason(&response),
+                Some("CAPTCHA_CHALLENGE; login-url=https://jira.test/login.jsp")
+            );
+        }
+        assert_eq!(
+            list_as(&service, as_user("jsmith"), NOW + 1).status,
+            200,
+            "others log in"
+        );
+        let reset = handle(
+            &service,
+            &request(
+                "DELETE",
+                &url("/user/failedLogins/FRED"),
+                Some(as_user("admin")),
+                "",
+            ),
+            NOW + 2,
+        );
+        assert_eq!(reset.status, 204);
+        assert_eq!(list_as(&service, bearer, NOW + 3).status, 200);
+        assert_eq!(list_as(&service, as_user("fred"), NOW + 3).status, 200);
+    }
+
+    #[test]
+    fn a_lock_ends_with_the_window_and_a_success_ends_a_streak() {
+        let service = service();
+        let window = service.config.lockout.window_ms;
+        for _ in 0..3 {
+            list_as(&service, basic("fred:wrong"), NOW);
+        }
+        assert_eq!(list_as(&service, as_user("fred"), NOW + window - 1).status, 403);
+        assert_eq!(list_as(&service, as_user("fred"), NOW + window).status, 200);
+        for _ in 0..2 {
+            list_as(&service, basic("fred:wrong"), NOW + window);
+        }
+        assert_eq!(list_as(&service, as_user("fred"), NOW + window).status, 200);
+        list_as(&service, basic("fred:wrong"), NOW + window);
+        assert_eq!(
+            list_as(&service, as_user("fred"), NOW + window).status,
+            200,
+            "the success before restarted the count"
+        );
+    }
+
+    #[test]
+    fn one_client_address_is_throttled_across_names() {
+        let service = service();
+        let from = |address: &str, auth: (String, String)| {
+            let mut request = request("GET", &url("/user/token"), Some(auth), "");
+            request
+                .headers
+                .push(("x-envoy-external-address".to_owned(), address.to_owned()));
+            handle(&service, &request, NOW)
+        };
+        for i in 0..service.config.lockout.max_failures_per_address {
+            assert_eq!(from("203.0.113.7", basic(&format!("guess{i}:x"))).status, 401);
+        }
+        let response = from("203.0.113.7", as_user("fred"));
+        assert_eq!(response.status, 403, "the address is throttled");
+        assert!(denied_reason(&response).is_some());
+        assert_eq!(
+            from("203.0.113.8", as_user("fred")).status,
+            200,
+            "fred is not locked"
+        );
+        let peer: IpAddr = "203.0.113.7".parse().unwrap();
+        let direct = handle_from(
+            &service,
+            &request("GET", &url("/user/token"), Some(as_user("fred")), ""),
+            Some(peer),
+            NOW,
+        );
+        assert_eq!(direct.status, 403, "without the header, the peer is the client");
     }
 }

@@ -3,9 +3,9 @@
 //! The REST API accepts what the application accepts (seed 003): `Authorization: Basic
 //! base64(user:password)`, `Basic base64(user:api-token)`, or `Bearer <api-token>`.
 //!
-//! Failures are typed ([`AuthFailure`]) so that a failed-login counter (the filter's issue
-//! asks for one, with an administrator reset) can later be kept per user here without
-//! touching the handlers.
+//! Failures are typed ([`AuthFailure`]) so that the failed-login lockout
+//! ([`crate::lockout`], applied around this in `api::with_caller`) counts guesses only: a
+//! missing credential, or the right one of an inactive user, is not a failed login.
 
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::tokens::PresentedToken;

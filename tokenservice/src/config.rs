@@ -29,6 +29,32 @@ struct Raw {
     password_threads: Option<usize>,
     #[serde(default)]
     password_queue: Option<usize>,
+    #[serde(default)]
+    lockout: RawLockout,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLockout {
+    max_failures: u32,
+    window_seconds: u32,
+    login_url: String,
+    max_failures_per_address: u32,
+    client_address_header: String,
+    trusted_proxies: u32,
+}
+
+impl Default for RawLockout {
+    fn default() -> Self {
+        Self {
+            max_failures: 3,
+            window_seconds: 1800,
+            login_url: "/login.jsp".to_owned(),
+            max_failures_per_address: 30,
+            client_address_header: "x-envoy-external-address".to_owned(),
+            trusted_proxies: 1,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -66,6 +92,28 @@ pub struct Config {
     pub password_threads: usize,
     /// Password requests that may wait for one of `password_threads`; more are refused 503.
     pub password_queue: usize,
+    /// The failed-login lockout (see [`crate::lockout`]).
+    pub lockout: Lockout,
+}
+
+/// Jira's failed-login rule, per user (in the store, for the fleet) and per client address
+/// (in memory, per replica).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lockout {
+    /// Consecutive failures after which a user is refused (Jira's CAPTCHA state).
+    pub max_failures: u32,
+    /// How long after the last failure the lock lasts, in milliseconds.
+    pub window_ms: i64,
+    /// Sent in `X-Authentication-Denied-Reason: CAPTCHA_CHALLENGE; login-url=<login_url>`.
+    pub login_url: String,
+    /// Failures from one client address within `window_ms` after which that address is
+    /// refused (0: no limit per address).
+    pub max_failures_per_address: u32,
+    /// The header (lower case) whose entries name the client's address, and how many of its
+    /// rightmost entries were written by proxies we trust (0: the header is ignored and the
+    /// peer address is the client).
+    pub client_address_header: String,
+    pub trusted_proxies: u32,
 }
 
 /// The client the filter introspects as (RFC 7662 section 2.1: the caller authenticates).
@@ -176,7 +224,38 @@ impl Config {
                 "field `password_queue`: must be 0..=100000".to_owned(),
             ));
         }
+        let lockout = raw.lockout;
+        if lockout.max_failures == 0 {
+            return Err(ConfigError(
+                "field `lockout.max_failures`: must be at least 1".to_owned(),
+            ));
+        }
+        if lockout.window_seconds == 0 {
+            return Err(ConfigError(
+                "field `lockout.window_seconds`: must be at least 1".to_owned(),
+            ));
+        }
+        if lockout.login_url.chars().any(|c| c.is_control() || c == ';') {
+            return Err(ConfigError(
+                "field `lockout.login_url`: must not contain control characters or `;`".to_owned(),
+            ));
+        }
+        let header = lockout.client_address_header.to_ascii_lowercase();
+        if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(ConfigError(
+                "field `lockout.client_address_header`: must be a header name".to_owned(),
+            ));
+        }
+        let lockout = Lockout {
+            max_failures: lockout.max_failures,
+            window_ms: i64::from(lockout.window_seconds) * 1000,
+            login_url: lockout.login_url,
+            max_failures_per_address: lockout.max_failures_per_address,
+            client_address_header: header,
+            trusted_proxies: lockout.trusted_proxies.min(64),
+        };
         Ok(Self {
+            lockout,
             listen,
             database,
             users_file: base.join(raw.users_file),
@@ -212,6 +291,14 @@ impl Config {
             threads: 2,
             password_threads: 1,
             password_queue: 4,
+            lockout: Lockout {
+                max_failures: 3,
+                window_ms: 600_000,
+                login_url: "https://jira.test/login.jsp".to_owned(),
+                max_failures_per_address: 10,
+                client_address_header: "x-envoy-external-address".to_owned(),
+                trusted_proxies: 1,
+            },
         }
     }
 }
@@ -334,6 +421,36 @@ mod tests {
         let text = GOOD.replace("\"max_validity_months\": 12", "\"max_validity_months\": \"12\"");
         let err = Config::parse(&text, Path::new(".")).unwrap_err();
         assert!(err.0.contains("max_validity_months"), "{err}");
+    }
+
+    #[test]
+    fn the_lockout_has_jiras_defaults_and_its_fields_are_checked() {
+        let config = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert_eq!(config.lockout.max_failures, 3);
+        assert_eq!(config.lockout.window_ms, 1_800_000);
+        assert_eq!(config.lockout.client_address_header, "x-envoy-external-address");
+        let text = GOOD.replace(
+            "\"listen\"",
+            "\"lockout\": {\"max_failures\": 5, \"client_address_header\": \"X-Forwarded-For\", \"trusted_proxies\": 2}, \"listen\"",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(config.lockout.max_failures, 5);
+        assert_eq!(config.lockout.client_address_header, "x-forwarded-for");
+        assert_eq!(config.lockout.trusted_proxies, 2);
+        for (bad, field) in [
+            ("{\"max_failures\": 0}", "lockout.max_failures"),
+            ("{\"window_seconds\": 0}", "lockout.window_seconds"),
+            ("{\"login_url\": \"/a;b\"}", "lockout.login_url"),
+            (
+                "{\"client_address_header\": \"a b\"}",
+                "lockout.client_address_header",
+            ),
+            ("{\"max_falures\": 1}", "max_falures"),
+        ] {
+            let text = GOOD.replace("\"listen\"", &format!("\"lockout\": {bad}, \"listen\""));
+            let err = Config::parse(&text, Path::new(".")).unwrap_err();
+            assert!(err.0.contains(field), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -11,9 +11,21 @@
 //!   (seconds), `token_type` `api_token` and `client_id`, and records `lastAccessed`. Any
 //!   other token (unknown, wrong secret, expired, owner gone or inactive) is just
 //!   `{"active":false}` (RFC 7662 section 2.2: nothing more is said about why).
+//! - The failed-login lockout ([`crate::lockout`]) in RFC 7662's extension space (section
+//!   2.2: "specific implementations MAY extend this structure"): every inactive answer to a
+//!   question with `username` counts a failed login of that user (and of `client_address`, an
+//!   extension parameter the filter sends with the client's address; the peer here is Envoy);
+//!   a question naming a locked user or address, or about a token whose owner is locked, is
+//!   `{"active":false,"locked":true,"username":"<the locked user>","login_url":"<url>"}`
+//!   (`username` absent when only the address is locked), checked before the token. With
+//!   `count_failures=false` (a route where the secret may be a password the application
+//!   checks) nothing is counted, but a lock is still answered. An active Basic answer ends
+//!   the user's streak.
 
 use crate::api::{Response, Service};
 use crate::auth;
+use crate::lockout::{Attempt, Locked};
+use crate::store::StoreError;
 use crate::tokens;
 use serde_json::{json, Value};
 
@@ -58,10 +70,14 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
     }
     let mut token = None;
     let mut username = None;
+    let mut client_address = None;
+    let mut count_failures = None;
     for (name, value) in form_urlencoded::parse(&request.body) {
         let slot = match name.as_ref() {
             "token" => &mut token,
             "username" => &mut username,
+            "client_address" => &mut client_address,
+            "count_failures" => &mut count_failures,
             _ => continue,
         };
         // RFC 6749 section 3.1: a parameter must not be sent more than once.
@@ -72,26 +88,76 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return oauth_error(400, "invalid_request");
     };
-    let inactive = || Response::json(200, &json!({"active": false}));
-    let record = match auth::check_token(&service.store, &token, now) {
-        Ok(Some(record)) => record,
-        Ok(None) => return inactive(),
+    let attempt = Attempt {
+        user: username.as_deref(),
+        address: client_address.as_deref().and_then(crate::lockout::parse_address),
+    };
+    match answer(
+        service,
+        &token,
+        attempt,
+        count_failures.as_deref() != Some("false"),
+        now,
+    ) {
+        Ok(response) => response,
         Err(e) => {
             eprintln!("tokengate-tokens: {e}");
-            return oauth_error(500, "server_error");
+            oauth_error(500, "server_error")
         }
+    }
+}
+
+/// The answer about `token` for `attempt`, counting a failure when `counted`.
+fn answer(
+    service: &Service,
+    token: &str,
+    attempt: Attempt<'_>,
+    counted: bool,
+    now: i64,
+) -> Result<Response, StoreError> {
+    let gate = service.gate();
+    let locked = |user: Option<&str>| {
+        let mut answer =
+            json!({"active": false, "locked": true, "login_url": service.config.lockout.login_url});
+        if let (Some(user), Value::Object(map)) = (user, &mut answer) {
+            map.insert("username".to_owned(), Value::String(user.to_owned()));
+        }
+        Response::json(200, &answer)
+    };
+    match gate.check(attempt, now)? {
+        Some(Locked::User) => return Ok(locked(attempt.user)),
+        Some(Locked::Address) => return Ok(locked(None)),
+        None => {}
+    }
+    let inactive = || -> Result<Response, StoreError> {
+        if counted && gate.failed(attempt, now)? {
+            // This failure locked the user: the asking Envoy refuses what it cached for them.
+            let answer = json!({"active": false, "now_locked": true, "username": attempt.user,
+                                "login_url": service.config.lockout.login_url});
+            return Ok(Response::json(200, &answer));
+        }
+        Ok(Response::json(200, &json!({"active": false})))
+    };
+    let Some(record) = auth::check_token(&service.store, token, now)? else {
+        return inactive();
     };
     let owner = match auth::token_owner(service.directory.as_ref(), &record) {
         Some(owner) if owner.active => owner,
         _ => return inactive(),
     };
-    if username.is_some_and(|name| !crate::users::same_user(&name, &owner.name)) {
+    if attempt
+        .user
+        .is_some_and(|name| !crate::users::same_user(name, &owner.name))
+    {
         return inactive();
     }
-    if let Err(e) = service.store.touch(record.id, now) {
-        eprintln!("tokengate-tokens: {e}");
-        return oauth_error(500, "server_error");
+    if gate.user_is_locked(&owner.name, now)? {
+        return Ok(locked(Some(&owner.name)));
     }
+    if let Some(name) = attempt.user {
+        gate.succeeded(name)?;
+    }
+    service.store.touch(record.id, now)?;
     let answer: Value = json!({
         "active": true,
         "username": owner.name,
@@ -101,7 +167,7 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
         "token_type": TOKEN_TYPE,
         "client_id": service.config.introspection.client_id,
     });
-    Response::json(200, &answer)
+    Ok(Response::json(200, &answer))
 }
 
 #[cfg(test)]
@@ -276,5 +342,95 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn wrong_secrets_for_a_user_count_even_when_repeated_and_then_every_token_of_theirs_is_locked() {
+        let service = service();
+        let token = fred_token(&service);
+        for name in ["fred", "fred"] {
+            let (_, body) = introspect(&service, CLIENT, &format!("token=wrong&username={name}"), NOW);
+            assert_eq!(body, json!({"active": false}), "{name}");
+        }
+        let (_, body) = introspect(&service, CLIENT, "token=wrong&username=FRED", NOW);
+        assert_eq!(
+            body,
+            json!({"active": false, "now_locked": true, "username": "FRED",
+                   "login_url": "https://jira.test/login.jsp"}),
+            "the failure that locks says so"
+        );
+        let locked = json!({"active": false, "locked": true, "username": "fred",
+                            "login_url": "https://jira.test/login.jsp"});
+        let (_, basic_answer) = introspect(&service, CLIENT, &format!("token={token}&username=fred"), NOW);
+        assert_eq!(basic_answer, locked, "the right token too, for Basic");
+        let (_, bearer_answer) = introspect(&service, CLIENT, &format!("token={token}"), NOW);
+        assert_eq!(bearer_answer, locked, "and for Bearer: the owner is locked");
+        service.store.clear_failed_logins("fred").unwrap();
+        let (_, body) = introspect(&service, CLIENT, &format!("token={token}"), NOW);
+        assert_eq!(body["active"], true);
+    }
+
+    #[test]
+    fn someone_elses_token_counts_for_the_named_user_and_a_success_ends_the_streak() {
+        let service = service();
+        let token = fred_token(&service);
+        introspect(&service, CLIENT, &format!("token={token}&username=jsmith"), NOW);
+        assert_eq!(service.store.failed_logins("jsmith").unwrap().count, 1);
+        assert_eq!(service.store.failed_logins("fred").unwrap().count, 0);
+        introspect(&service, CLIENT, "token=wrong&username=Fred", NOW);
+        introspect(&service, CLIENT, &format!("token={token}&username=fred"), NOW);
+        assert_eq!(service.store.failed_logins("fred").unwrap().count, 0);
+    }
+
+    #[test]
+    fn a_password_route_counts_nothing_but_still_refuses_a_locked_user() {
+        let service = service();
+        for _ in 0..5 {
+            introspect(
+                &service,
+                CLIENT,
+                "token=fred-password&username=fred&count_failures=false",
+                NOW,
+            );
+        }
+        assert_eq!(service.store.failed_logins("fred").unwrap().count, 0);
+        for _ in 0..3 {
+            introspect(&service, CLIENT, "token=wrong&username=fred", NOW);
+        }
+        let (_, body) = introspect(
+            &service,
+            CLIENT,
+            "token=x&username=fred&count_failures=false",
+            NOW,
+        );
+        assert_eq!(body["locked"], true);
+    }
+
+    #[test]
+    fn the_client_address_the_filter_sends_is_throttled_without_naming_a_user() {
+        let service = service();
+        for i in 0..service.config.lockout.max_failures_per_address {
+            let body = format!("token=wrong&username=guess{i}&client_address=203.0.113.7");
+            introspect(&service, CLIENT, &body, NOW);
+        }
+        let token = fred_token(&service);
+        let (_, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&username=fred&client_address=203.0.113.7"),
+            NOW,
+        );
+        assert_eq!(
+            body,
+            json!({"active": false, "locked": true, "login_url": "https://jira.test/login.jsp"}),
+            "no user named: fred is not locked"
+        );
+        let (_, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&username=fred&client_address=203.0.113.8"),
+            NOW,
+        );
+        assert_eq!(body["active"], true);
     }
 }

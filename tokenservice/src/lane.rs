@@ -200,6 +200,7 @@ mod tests {
                     inner: DEMO.get_or_init(crate::users::tests::demo_directory),
                     checks: checks.clone(),
                 }),
+                addresses: Default::default(),
             };
             let _ = crate::api::handle(&service, &request, crate::api::tests::NOW);
             proptest::prop_assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 0);

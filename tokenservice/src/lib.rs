@@ -9,6 +9,7 @@
 //! - [`tokens`]: token generation, parsing and hashing;
 //! - [`users`]: the user directory (a trait, with the JSON-file implementation) and passwords;
 //! - [`store`]: the storage trait and its engines, SQLite and PostgreSQL, with their migrations;
+//! - [`lockout`]: the failed-login lockout, per user (in the store) and per client address;
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod introspect;
 pub mod lane;
 pub mod links;
+pub mod lockout;
 pub mod redact;
 pub mod server;
 pub mod store;

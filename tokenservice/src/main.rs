@@ -43,6 +43,7 @@ fn serve(path: PathBuf) -> Result<(), String> {
         config,
         store,
         directory: Box::new(directory),
+        addresses: Default::default(),
     })?;
     // Tests and scripts wait for this line: once it is printed, requests are accepted.
     let address = server

@@ -39,7 +39,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -166,8 +166,8 @@ async fn serve(listener: std::net::TcpListener, service: Arc<Service>) -> Result
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 // Out of descriptors, or a connection reset before it was accepted: go on.
                 eprintln!("tokengate-tokens: accept failed: {e}");
@@ -178,7 +178,7 @@ async fn serve(listener: std::net::TcpListener, service: Arc<Service>) -> Result
         let _ = stream.set_nodelay(true);
         let (http, shared, stop) = (http.clone(), shared.clone(), stop_rx.clone());
         tokio::spawn(async move {
-            connection(&http, shared, stream, stop).await;
+            connection(&http, shared, stream, peer, stop).await;
             drop(permit);
         });
     }
@@ -215,6 +215,7 @@ async fn connection(
     http: &auto::Builder<TokioExecutor>,
     shared: Arc<Shared>,
     stream: TcpStream,
+    peer: IpAddr,
     mut stop: watch::Receiver<bool>,
 ) {
     let started = Instant::now();
@@ -224,7 +225,7 @@ async fn connection(
         started,
         activity: activity.clone(),
     });
-    let service = hyper::service::service_fn(move |request| answer(shared.clone(), request));
+    let service = hyper::service::service_fn(move |request| answer(shared.clone(), peer, request));
     let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
     let mut draining = false;
@@ -312,6 +313,7 @@ impl AsyncWrite for Tracked {
 /// Answers one request, and logs it.
 async fn answer(
     shared: Arc<Shared>,
+    peer: IpAddr,
     incoming: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let method = incoming.method().as_str().to_owned();
@@ -320,7 +322,7 @@ async fn answer(
         .path_and_query()
         .map_or_else(|| incoming.uri().path().to_owned(), |p| p.as_str().to_owned());
     let response = match read(incoming).await {
-        Ok(request) => dispatch(&shared, request).await,
+        Ok(request) => dispatch(&shared, peer, request).await,
         Err(response) => response,
     };
     eprintln!(
@@ -377,8 +379,9 @@ async fn read(incoming: hyper::Request<Incoming>) -> Result<Request, Response> {
     Ok(request)
 }
 
-/// Runs `api::handle` on the request's lane, off the reactor.
-async fn dispatch(shared: &Arc<Shared>, request: Request) -> Response {
+/// Runs `api::handle_from` on the request's lane, off the reactor; `peer` is the connection's
+/// address (the client's only when no trusted proxy names another, see `crate::lockout`).
+async fn dispatch(shared: &Arc<Shared>, peer: IpAddr, request: Request) -> Response {
     let permit = match lane::lane(&request) {
         Lane::Fast => shared.general.acquire().await.ok(),
         Lane::Password => match shared.password.try_acquire() {
@@ -399,8 +402,10 @@ async fn dispatch(shared: &Arc<Shared>, request: Request) -> Response {
         return Response::error(503, api::messages::INTERNAL);
     };
     let service = shared.service.clone();
-    let handled =
-        tokio::task::spawn_blocking(move || api::handle(&service, &request, clock::now_millis())).await;
+    let handled = tokio::task::spawn_blocking(move || {
+        api::handle_from(&service, &request, Some(peer), clock::now_millis())
+    })
+    .await;
     // A bug costs one request (500), never the server.
     handled.unwrap_or_else(|_| Response::error(500, api::messages::INTERNAL))
 }
