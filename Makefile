@@ -100,13 +100,16 @@ bench-v8: bench-inputs
 # with the tiny_http build of $(TOKENS_OLD_REV) (the last commit before issue 11) beside it.
 TOKENS_OLD_REV ?= 550c57d
 TOKENS_OLD = target/bench/old-tokens
+# BENCH_TOKENS_ARGS: e.g. --duration 5 (seconds per row), --stores sqlite (no PostgreSQL rows).
+BENCH_TOKENS_ARGS ?=
 .PHONY: bench-tokens
-bench-tokens: bench-tools
+bench-tokens: bench-tools postgres
 	cargo build --release -p tokengate-tokens
 	test -x $(TOKENS_OLD)/target/release/tokengate-tokens || { rm -rf $(TOKENS_OLD) && mkdir -p $(TOKENS_OLD)/src && \
 		git archive $(TOKENS_OLD_REV) | tar -x -C $(TOKENS_OLD)/src && \
 		cargo build --release -p tokengate-tokens --manifest-path $(TOKENS_OLD)/src/Cargo.toml --target-dir $(TOKENS_OLD)/target; }
-	BENCH_COMMAND="make bench-tokens" python3 bench/tokens.py --old $(TOKENS_OLD)/target/release/tokengate-tokens --publish
+	BENCH_COMMAND="make bench-tokens BENCH_TOKENS_ARGS='$(BENCH_TOKENS_ARGS)'" python3 bench/tokens.py \
+		--old $(TOKENS_OLD)/target/release/tokengate-tokens $(BENCH_TOKENS_ARGS) --publish
 
 # The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk.
 bench-inputs: tools wasm bench-tools

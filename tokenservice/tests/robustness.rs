@@ -216,6 +216,12 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
     let scratch = Scratch::new();
     let service = Service::start(&scratch);
     let token = fred_token(&service);
+    // fred is the one guessed; a token of jsmith's is introspected while fred ends locked
+    // (fred's own tokens then answer `locked`), made before the guessing locks this address.
+    let bystander = service.create("jsmith", r#"{"tokenDescription":"load"}"#)["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let port = service.port;
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -285,13 +291,36 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
         std::thread::sleep(Duration::from_millis(10));
     }
     for _ in 0..20 {
-        introspect_within_the_callout_timeout(&service, &token);
+        introspect_within_the_callout_timeout(&service, &bystander);
     }
     stop.store(true, Ordering::SeqCst);
     for guesser in guessers {
         guesser.join().unwrap();
     }
     trickle.join().unwrap();
+
+    // fred ends locked: his right password gets Jira's CAPTCHA answer, sent from an address
+    // that guessed nothing (the guessers' 127.0.0.1 is over its own limit), while jsmith's
+    // right password from that address still gets in; fred's token is answered `locked`.
+    let elsewhere = |auth: String| {
+        let headers = [
+            ("Authorization".to_owned(), auth),
+            ("x-envoy-external-address".to_owned(), "198.51.100.7".to_owned()),
+        ];
+        request(port, "GET", &format!("{PREFIX}/user/token"), &headers, b"").expect("an answer")
+    };
+    let fred = elsewhere(password("fred"));
+    fred.assert_jira_error(403);
+    assert_eq!(
+        fred.header("x-authentication-denied-reason"),
+        Some("CAPTCHA_CHALLENGE; login-url=/login.jsp"),
+        "{fred:?}"
+    );
+    assert_eq!(elsewhere(password("jsmith")).status, 200);
+    let reply = service.introspect(&format!("token={token}"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["active"], false, "{}", reply.body);
+    assert_eq!(reply.json()["locked"], true, "{}", reply.body);
 
     // Every guess was refused (401; 403 once fred is locked; 503 when the password queue was
     // full), none failed with another 5xx.
@@ -300,6 +329,7 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
     for status in statuses.iter() {
         assert!([401, 403, 503].contains(status), "a guess got {status}");
     }
+    assert!(statuses.contains(&403), "the guessing never reached the lock");
     // The slow connections are cut (408, or closed) instead of being held open.
     for mut stream in slow.lock().unwrap().drain(..) {
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -317,7 +347,7 @@ fn introspection_is_answered_in_time_under_slow_bodies_and_password_guessing() {
         let text = String::from_utf8_lossy(&answer);
         assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
     }
-    introspect_within_the_callout_timeout(&service, &token);
+    introspect_within_the_callout_timeout(&service, &bystander);
 }
 
 /// Streams `total` bytes after `head` until the server stops taking them; how many it took.
