@@ -88,6 +88,10 @@ pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Res
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return oauth_error(400, "invalid_request");
     };
+    // An empty name names nobody: it must not become a user whose failures are counted.
+    if username.as_deref() == Some("") {
+        return oauth_error(400, "invalid_request");
+    }
     let attempt = Attempt {
         user: username.as_deref(),
         address: client_address.as_deref().and_then(crate::lockout::parse_address),
@@ -335,6 +339,8 @@ mod tests {
             "token_type_hint=api_token",
             "token=a&token=b",
             "\u{ff}\u{fe}",
+            "token=wrong&username=",
+            "token=wrong&username=a&username=b",
         ] {
             assert_eq!(
                 introspect(&service, CLIENT, body, NOW),
