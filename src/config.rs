@@ -48,6 +48,9 @@ pub struct Config {
     pub oauth_providers: Vec<OAuthProvider>,
     pub policy: Policy,
     pub directory: Directory,
+    /// Deprecated fields this configuration sets, which do nothing now (the shell logs a
+    /// warning for each, so that an operator's `max_failures` is not dropped silently).
+    pub ignored: Vec<String>,
 }
 
 /// The name rules use for the TISJWT provider.
@@ -280,7 +283,6 @@ struct RawApiTokenProvider {
     lockout: RawLockout,
     /// Deprecated, ignored: the token service honours its own reset (issue 11).
     #[serde(default)]
-    #[allow(dead_code)]
     reset_path_prefix: Option<String>,
     #[serde(default = "default_locked_ttl")]
     locked_cache_ttl_seconds: u32,
@@ -293,10 +295,8 @@ struct RawApiTokenProvider {
 #[serde(deny_unknown_fields)]
 struct RawLockout {
     #[serde(default)]
-    #[allow(dead_code)]
     max_failures: Option<u32>,
     #[serde(default)]
-    #[allow(dead_code)]
     window_seconds: Option<u32>,
     #[serde(default = "default_login_url")]
     login_url: String,
@@ -990,6 +990,7 @@ impl Config {
             oauth_providers: Vec::new(),
             policy: Policy::default(),
             directory: Directory::default(),
+            ignored: Vec::new(),
         }
     }
 
@@ -1029,6 +1030,20 @@ impl RawConfig {
             ));
         }
         let tisjwt = self.tisjwt.map(RawTisjwt::compile).transpose()?;
+        let ignored = self
+            .api_token_providers
+            .iter()
+            .flat_map(|(name, raw)| {
+                [
+                    (raw.lockout.max_failures.is_some(), "lockout.max_failures"),
+                    (raw.lockout.window_seconds.is_some(), "lockout.window_seconds"),
+                    (raw.reset_path_prefix.is_some(), "reset_path_prefix"),
+                ]
+                .into_iter()
+                .filter(|(set, _)| *set)
+                .map(move |(_, field)| format!("api_token_providers.{name}.{field}"))
+            })
+            .collect();
         let jwt_providers = self
             .jwt_providers
             .into_iter()
@@ -1094,6 +1109,7 @@ impl RawConfig {
             jwt_providers,
             oauth_providers,
             directory: self.directory.compile()?,
+            ignored,
         })
     }
 }
@@ -1526,6 +1542,16 @@ mod tests {
         ))
         .unwrap();
         let settings = old.oauth_providers[0].api_tokens.clone().unwrap();
+        assert_eq!(
+            old.ignored,
+            [
+                "api_token_providers.t.lockout.max_failures",
+                "api_token_providers.t.lockout.window_seconds",
+                "api_token_providers.t.reset_path_prefix"
+            ],
+            "deprecated fields are named, to be logged"
+        );
+        assert!(defaults.ignored.is_empty());
         assert_eq!(settings.login_url, "https://j/login.jsp");
         assert_eq!(settings.locked_cache_ttl_seconds, 300, "at most 5 minutes");
         assert_eq!(

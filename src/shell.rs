@@ -683,6 +683,12 @@ impl RootContext for Root {
                 return false;
             }
         };
+        for field in &config.ignored {
+            log(
+                LogLevel::Warn,
+                &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"),
+            );
+        }
         let worker = Worker::new(Rc::new(config), Metrics::define());
         let needs_tick = !worker.remotes.borrow().is_empty() || !worker.config.oauth_providers.is_empty();
         if needs_tick && hostcalls::set_tick_period(TICK).is_err() {

@@ -240,12 +240,12 @@ fn one_client_address_guessing_many_names_is_throttled_through_either_envoy() {
     assert_locked(&first, &basic("fred", &token));
     assert_locked(&second, &basic("fred", &token));
     // ...but fred is not locked: the lock is the address's (no Envoy remembers fred), and
-    // fred logs in to the token service from another address (as a proxy in front of it
-    // would name it; the loopback peer itself is the throttled address).
-    let direct = send_raw(
+    // fred logs in to the token service from another address.
+    let direct = send_raw_from(
+        [127, 0, 0, 2],
         tokens.port,
         format!(
-            "GET {API}/user/token HTTP/1.1\r\nhost: t\r\nconnection: close\r\nx-envoy-external-address: 198.51.100.7\r\nauthorization: {}\r\n\r\n",
+            "GET {API}/user/token HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: {}\r\n\r\n",
             basic("fred", "fred-password")
         )
         .as_bytes(),

@@ -254,6 +254,7 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
           max_request_headers_kb: 96
+          use_remote_address: true
 {hcm}          route_config:
             virtual_hosts:
             - name: app
@@ -288,7 +289,9 @@ static_resources:
         app = cluster("app", upstream_port),
         routes = routes
             .iter()
-            .map(|(prefix, cluster)| format!("              - match: {{ prefix: \"{prefix}\" }}\n                route: {{ cluster: {cluster} }}\n"))
+            // As envoy/demo.yaml routes to the token service: the client's address in the
+            // header the service trusts, overwriting whatever the client sent in it.
+            .map(|(prefix, cluster)| format!("              - match: {{ prefix: \"{prefix}\" }}\n                route: {{ cluster: {cluster} }}\n{CLIENT_ADDRESS}"))
             .collect::<String>(),
         extra = clusters
             .iter()
@@ -296,6 +299,9 @@ static_resources:
             .collect::<String>(),
     )
 }
+
+/// The route lines that give the token service the client's address (envoy/demo.yaml).
+const CLIENT_ADDRESS: &str = "                request_headers_to_add:\n                - header: { key: x-envoy-external-address, value: \"%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\" }\n                  append_action: OVERWRITE_IF_EXISTS_OR_ADD\n";
 
 fn cluster(name: &str, port: u16) -> String {
     format!(
@@ -337,7 +343,19 @@ impl Response {
 /// connection close: after a local reply Envoy waits (`delayed_close_timeout`) for the client
 /// to close first.
 pub fn send_raw(port: u16, request: &[u8]) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    exchange(TcpStream::connect(("127.0.0.1", port))?, request)
+}
+
+/// Like [`send_raw`], from the loopback address `from` (e.g. `127.0.0.2`: another client).
+pub fn send_raw_from(from: [u8; 4], port: u16, request: &[u8]) -> std::io::Result<Response> {
+    use std::net::SocketAddr;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((from, 0)).into())?;
+    socket.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    exchange(socket.into(), request)
+}
+
+fn exchange(mut stream: TcpStream, request: &[u8]) -> std::io::Result<Response> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     // The peer may answer (431, 400) and close before reading a large request.
     let _ = stream.write_all(request);

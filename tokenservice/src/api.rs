@@ -234,9 +234,12 @@ fn with_caller(
     now: i64,
     handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
-    let named = match auth::credential(&request.headers) {
-        Ok(Credential::Basic { user, .. }) => Some(user),
-        _ => None,
+    let (named, password) = match auth::credential(&request.headers) {
+        Ok(Credential::Basic { user, secret }) => {
+            let password = tokens::PresentedToken::parse(&secret).is_none();
+            (Some(user), password)
+        }
+        _ => (None, false),
     };
     let attempt = Attempt {
         user: named.as_deref(),
@@ -248,6 +251,16 @@ fn with_caller(
         Ok(Some(_)) => return Err(locked(service)),
         Err(e) => return Err(internal(&e)),
     }
+    // A password is counted before its argon2 check, which takes long enough for many
+    // parallel guesses to pass the check above before any of them failed.
+    let reserved = match (&named, password) {
+        (Some(name), true) => match gate.reserve(name, now) {
+            Ok(true) => true,
+            Ok(false) => return Err(locked(service)),
+            Err(e) => return Err(internal(&e)),
+        },
+        _ => false,
+    };
     match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
         Ok(user) => {
             let settled = match &named {
@@ -262,8 +275,16 @@ fn with_caller(
         }
         Err(AuthError::Failed(why)) => {
             // No credential, or the right one of an inactive user, is no guess.
-            if !matches!(why, AuthFailure::Missing | AuthFailure::Inactive) {
-                gate.failed(attempt, now).map_err(|e| internal(&e))?;
+            match (why, &named) {
+                (AuthFailure::Missing, _) => {}
+                (AuthFailure::Inactive, Some(name)) if reserved => {
+                    gate.succeeded(name).map_err(|e| internal(&e))?;
+                }
+                (AuthFailure::Inactive, _) => {}
+                _ if reserved => gate.failed_address(address, now),
+                _ => {
+                    gate.failed(attempt, now).map_err(|e| internal(&e))?;
+                }
             }
             Err(Response::error(401, messages::UNAUTHENTICATED)
                 .with_header("www-authenticate", "Basic realm=\"tokengate\""))

@@ -132,10 +132,36 @@ impl Gate<'_> {
         }
         match attempt.user {
             Some(user) => {
-                let failures = self.store.record_failed_login(user, now, self.policy.window_ms)?;
+                let failures = self.store.record_failed_login(user, now, self.streak_window())?;
                 Ok(is_locked(self.policy, failures, now))
             }
             None => Ok(false),
+        }
+    }
+
+    /// Counts a password attempt as `user` before its (slow) check, so that attempts checked
+    /// at once, on any thread or replica, see each other: whether it may still be checked
+    /// (with it, the streak is at most `max_failures`). A success then ends the streak
+    /// ([`Gate::succeeded`]); a failure is already counted (its address is counted with
+    /// [`Gate::failed_address`]).
+    pub fn reserve(&self, user: &str, now: i64) -> Result<bool, StoreError> {
+        let failures = self.store.record_failed_login(user, now, self.streak_window())?;
+        Ok(failures.count <= self.policy.max_failures)
+    }
+
+    /// The store restarts a streak whose last failure is more than this before now: one less
+    /// than the window, so that a streak restarts exactly when [`is_locked`] ends its lock (at
+    /// `last + window` the user is let in, and a failure then is the first of a new streak,
+    /// not a fourth that locks at once).
+    fn streak_window(&self) -> i64 {
+        self.policy.window_ms.saturating_sub(1)
+    }
+
+    /// Counts a failed attempt against its address only (its user was counted by
+    /// [`Gate::reserve`]).
+    pub fn failed_address(&self, address: Option<IpAddr>, now: i64) {
+        if let Some(address) = address {
+            self.addresses.record(self.policy, address, now);
         }
     }
 
@@ -257,6 +283,29 @@ mod tests {
         assert!(gate.user_is_locked("Fred", 3_001).unwrap());
         store.clear_failed_logins("fred").unwrap();
         assert_eq!(gate.check(fred, 3_002).unwrap(), None, "reset");
+    }
+
+    #[test]
+    fn password_attempts_counted_before_their_check_are_refused_past_the_maximum() {
+        let (policy, store, addresses) = (
+            policy(),
+            Store::open_in_memory().unwrap(),
+            AddressFailures::default(),
+        );
+        let gate = Gate {
+            policy: &policy,
+            store: &store,
+            addresses: &addresses,
+        };
+        // Five attempts at once, none checked yet: the first three may be checked.
+        let admitted: Vec<bool> = (0..5).map(|_| gate.reserve("Fred", 1_000).unwrap()).collect();
+        assert_eq!(admitted, [true, true, true, false, false]);
+        assert!(gate.user_is_locked("fred", 1_001).unwrap());
+        // When the lock ends, the next attempt starts a new streak.
+        let end = 1_000 + policy.window_ms;
+        assert!(!gate.user_is_locked("fred", end).unwrap());
+        assert!(gate.reserve("fred", end).unwrap());
+        assert_eq!(store.failed_logins("fred").unwrap().count, 1);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub struct LoginFailures {
 /// The key of the failed-login counter: Jira folds user names to lower case (English locale
 /// rules), so `FRED` and `fred` are one user with one counter.
 pub fn fold_user_name(name: &str) -> String {
-    name.to_lowercase()
+    // One fold for the whole service: the directory's, so a counter key is the user's name.
+    crate::users::fold(name)
 }
 
 /// The database failed; the message is for the log, never for a client. It never holds a

@@ -141,3 +141,45 @@ fn paging_links_follow_the_public_base_url_the_client_used_and_ignore_a_forged_h
         format!("https://jira.example.com{tail}")
     );
 }
+
+#[test]
+fn parallel_wrong_passwords_get_no_more_checks_than_the_lockout_allows() {
+    let scratch = Scratch::new();
+    // Password checks on 8 threads at once: each must see the others' failures.
+    let service = Service::start_with(
+        &scratch,
+        serde_json::json!({"password_threads": 8, "password_queue": 64}),
+    );
+    let guesses = 24;
+    let barrier = std::sync::Barrier::new(guesses);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..guesses)
+            .map(|i| {
+                let (service, barrier) = (&service, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let auth = common::basic(&format!("fred:wrong-{i}"));
+                    service.api("GET", "/user/token", Some(&auth), "").status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    // Jira's rule (lockout.max_failures = 3): the guesses after the third are refused unchecked,
+    // however many arrive at once.
+    assert!(
+        checked <= 3,
+        "{checked} of {guesses} parallel guesses had their password checked: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [401, 403, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        service
+            .api("GET", "/user/token", Some(&password("fred")), "")
+            .status,
+        403
+    );
+}
