@@ -31,3 +31,5 @@ pub mod path;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -767,6 +767,16 @@ impl SharedStore for HostStore {
     fn set(&self, key: &str, value: &[u8]) {
         let _ = hostcalls::set_shared_data(key, Some(value), None);
     }
+    fn get_versioned(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
+    }
+    /// Envoy answers Ok or CasMismatch (the SDK panics on nothing else it can get here).
+    fn set_versioned(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        hostcalls::set_shared_data(key, Some(value), Some(cas)).is_ok()
+    }
 }
 
 fn read_request() -> Option<RequestHead> {
