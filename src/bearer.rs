@@ -448,4 +448,67 @@ mod tests {
             );
         }
     }
+
+    /// The keyring the shell builds over the shared key set: one `SharedJwks` per worker.
+    struct SharedKeyring<'a> {
+        jwks: crate::jwks_shared::SharedJwks,
+        store: &'a dyn SharedStore,
+    }
+
+    impl Keyring for SharedKeyring<'_> {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
+            self.jwks.current(self.store)
+        }
+    }
+
+    #[test]
+    fn an_rs256_request_reads_the_key_set_head_once_and_its_body_once_per_generation() {
+        use crate::callout::CalloutResult;
+        use crate::test_support::EnvoyLikeStore;
+        let config = providers();
+        let remote = config.jwt_providers.iter().find(|p| p.name == "remote").unwrap();
+        let KeySource::Remote(settings) = &remote.keys else {
+            panic!("`remote` has remote keys");
+        };
+        let key = TestKey::rs256("k1");
+        let store = EnvoyLikeStore::default();
+        let leader = crate::jwks_shared::SharedJwks::new(settings, 1);
+        leader.create_in_advance(&store);
+        assert!(leader.take_fetch(&store, 0).is_some());
+        let body = jwks(&[&key]).to_string().into_bytes();
+        leader.fetched(&store, CalloutResult::Response { status: 200, body }, 0);
+        let worker = SharedKeyring {
+            jwks: crate::jwks_shared::SharedJwks::new(settings, 2),
+            store: &store,
+        };
+        let env = Env {
+            keyring: &worker,
+            store: &store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let providers: Vec<&JwtProvider> = config.jwt_providers.iter().collect();
+        let claims = |sub: &str| serde_json::json!({"iss": "https://r", "sub": sub, "exp": NOW + 600});
+        let (first, second) = (key.sign(&claims("fred")), key.sign(&claims("barney")));
+        let gets_and_sets = |token: &str| {
+            let (reads, writes) = (store.reads.get(), store.writes.borrow().len());
+            let verdict = verify_bearer(&providers, token, &env, NOW);
+            assert_eq!(outcome(&verdict), "verified");
+            (store.reads.get() - reads, store.writes.borrow().len() - writes)
+        };
+        // (token, shared-data gets, sets): the cache bucket, the head, the body on this worker's
+        // first look at generation 1, and the insert's bucket read and write.
+        for (token, gets, sets, what) in [
+            (
+                &first,
+                4,
+                1,
+                "uncached, first request of the worker under this generation",
+            ),
+            (&second, 3, 1, "uncached"),
+            (&first, 2, 0, "cached"),
+        ] {
+            assert_eq!(gets_and_sets(token), (gets, sets), "{what}");
+        }
+    }
 }
