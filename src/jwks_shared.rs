@@ -19,6 +19,16 @@
 //! writes (or two writers whose bodies crossed) never makes a reader verify with keys the head
 //! does not name; such a reader has no keys for the moment and makes a fetch due, which
 //! rewrites both.
+//!
+//! How the shell drives it (one [`SharedJwks`] per remote provider per worker VM, `holder` a
+//! random nonce of the VM): `on_configure` calls [`SharedJwks::create_in_advance`]; the
+//! `Keyring` answers with [`SharedJwks::current`]; a request whose token names an unknown
+//! `kid` calls [`SharedJwks::request_refetch`] (`TooSoon`: decide with the keys as they are;
+//! `Underway`: park until settled or its deadline, and wake the root); the root's tick and
+//! `on_queue_ready` call [`SharedJwks::take_fetch`] and dispatch what it returns, its
+//! `on_http_call_response` reports with [`SharedJwks::fetched`]; parked requests are decided
+//! again once [`SharedJwks::settled`] (every worker's tick checks, so a fetch made by one
+//! worker wakes the others' parked requests within a tick).
 
 use std::cell::RefCell;
 use std::rc::Rc;
