@@ -757,6 +757,28 @@ mod tests {
     }
 
     #[test]
+    fn two_writers_whose_bodies_cross_leave_every_worker_with_the_heads_keys() {
+        let [a, b, c] = workers();
+        let store = EnvoyLikeStore::default();
+        let (k1, k2, k3) = (TestKey::es256("k1"), TestKey::es256("k2"), TestKey::es256("k3"));
+        assert_eq!(fetch(&a, &store, served(&[&k1]), 0), Fetched::NewKeys);
+        assert!(a.take_fetch(&store, 60_000).is_some());
+        assert!(b.take_fetch(&store, 63_000).is_some(), "a's lease ran out");
+        // a's late answer writes its body; before a's head, b's whole answer lands.
+        let b_answer = served(&[&k3]);
+        store.before_write_number(2, |store| {
+            assert_eq!(b.fetched(store, b_answer, 63_400), Fetched::NewKeys);
+        });
+        assert_eq!(a.fetched(&store, served(&[&k2]), 63_500), Fetched::NewKeys);
+        let seen: Vec<_> = [&a, &b, &c].iter().map(|w| kids(w, &store)).collect();
+        assert_eq!(
+            seen,
+            vec![Some((vec!["k2".to_owned()], 3)); 3],
+            "the last head's keys"
+        );
+    }
+
+    #[test]
     fn a_fetch_whose_writes_are_refused_fails_and_keeps_the_keys() {
         let [a, b, _] = workers();
         let store = EnvoyLikeStore::default();

@@ -17,7 +17,8 @@ type Interleaved<'a> = Box<dyn FnOnce(&dyn SharedStore) + 'a>;
 pub struct EnvoyLikeStore<'a> {
     entries: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     last_cas: Cell<u32>,
-    before_next_write: RefCell<Option<Interleaved<'a>>>,
+    /// Another worker's turn, and how many writes still come before it.
+    before_write: RefCell<Option<(usize, Interleaved<'a>)>>,
     /// Keys written so far, in order (to count fetch results, body-before-head, ...).
     pub writes: RefCell<Vec<String>>,
     /// Reads so far.
@@ -30,7 +31,12 @@ impl<'a> EnvoyLikeStore<'a> {
     /// Runs `turn` just before the next write, as if another worker ran between this
     /// worker's read and its write.
     pub fn before_next_write(&self, turn: impl FnOnce(&dyn SharedStore) + 'a) {
-        *self.before_next_write.borrow_mut() = Some(Box::new(turn));
+        self.before_write_number(1, turn);
+    }
+
+    /// Runs `turn` just before the `n`th write from now (1: the next one).
+    pub fn before_write_number(&self, n: usize, turn: impl FnOnce(&dyn SharedStore) + 'a) {
+        *self.before_write.borrow_mut() = Some((n.max(1), Box::new(turn)));
     }
 
     /// The raw entry, for tests that check what is stored.
@@ -63,7 +69,17 @@ impl SharedStore for EnvoyLikeStore<'_> {
     }
 
     fn set_versioned(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        let turn = self.before_next_write.borrow_mut().take();
+        let turn = {
+            let mut pending = self.before_write.borrow_mut();
+            match pending.take() {
+                Some((1, turn)) => Some(turn),
+                Some((n, turn)) => {
+                    *pending = Some((n - 1, turn));
+                    None
+                }
+                None => None,
+            }
+        };
         if let Some(turn) = turn {
             turn(self);
         }
@@ -125,5 +141,14 @@ mod tests {
         });
         assert!(!store.set_versioned("k", b"c", cas), "the other write came first");
         assert_eq!(store.get("k").as_deref(), Some(&b"b"[..]));
+        store.before_write_number(2, |other| assert!(other.set_versioned("k", b"e", 0)));
+        assert!(store.set_versioned("k", b"d", 0));
+        assert_eq!(
+            store.raw("k").as_deref(),
+            Some(&b"d"[..]),
+            "not before the first write"
+        );
+        assert!(store.set_versioned("k", b"f", 0));
+        assert_eq!(store.writes.borrow().len(), 5);
     }
 }
