@@ -842,8 +842,18 @@ mod tests {
         assert_eq!(Head::decode(&head.encode()), Some(head.clone()));
         assert_eq!(Head::decode(&Head::default().encode()), Some(Head::default()));
         let bytes = head.encode();
-        assert_eq!(Head::decode(&bytes[..bytes.len() - 1]), None);
         assert!(bytes.len() < 100, "{} bytes: every request reads it", bytes.len());
+        for cut in 0..bytes.len() {
+            assert_eq!(Head::decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Head::decode(&longer), None);
+        for flag in [9, 54, 63] {
+            let mut bad = bytes.clone();
+            bad[flag] = 2;
+            assert_eq!(Head::decode(&bad), None, "flag at {flag}");
+        }
     }
 
     #[test]
