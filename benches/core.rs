@@ -155,7 +155,7 @@ impl SharedStore for MapStore {
 struct NoRemoteKeys;
 
 impl Keyring for NoRemoteKeys {
-    fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+    fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, tokengate::jwks_cache::Generation)> {
         None
     }
 }

@@ -11,7 +11,7 @@ use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
 use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
-use crate::jwks_cache::RefreshPolicy;
+use crate::jwks_cache::{Generation, RefreshPolicy};
 use crate::jwt::{check_claims, Algorithm, ClaimRules, JwtError, UntrustedJwt};
 use crate::policy::granted_scopes;
 
@@ -181,10 +181,10 @@ fn verify_jwt(
         .then(|| cache.key(token.as_bytes()));
     if let Some(hit) = key
         .and_then(|key| cache.get(env.store, &key, now))
-        .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
-        .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
+        .and_then(|bytes| serde_json::from_slice::<CachedVerification>(&bytes).ok())
+        .filter(|hit| hit.still_holds(providers, env))
     {
-        return Ok(hit);
+        return Ok(hit.identity);
     }
     // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
     // providers: a broken one is an invalid JWT, not something to send to a callout provider.
@@ -200,10 +200,10 @@ fn verify_jwt(
     let mut first_error = JwtError::WrongIssuer;
     for (i, provider) in candidates.into_iter().enumerate() {
         let remote = matches!(provider.keys, KeySource::Remote(_));
-        let keys = match &provider.keys {
-            KeySource::Static(keys) => keys.clone(),
+        let (keys, generation) = match &provider.keys {
+            KeySource::Static(keys) => (keys.clone(), None),
             KeySource::Remote(_) => match env.keyring.remote_keys(&provider.name) {
-                Some(keys) => keys,
+                Some((keys, generation)) => (keys, Some(generation)),
                 None => {
                     let wait = Refusal::WaitForKeys {
                         provider: provider.name.clone(),
@@ -216,7 +216,9 @@ fn verify_jwt(
         match provider.verify(&jwt, &keys, now, env.signatures) {
             Ok(identity) => {
                 if let Some(key) = &key {
-                    remember(&cache, env.store, key, &identity, provider.cache_ttl_seconds, now);
+                    let verified = CachedVerification { identity, generation };
+                    remember(&cache, env.store, key, &verified, provider.cache_ttl_seconds, now);
+                    return Ok(verified.identity);
                 }
                 return Ok(identity);
             }
@@ -234,18 +236,47 @@ fn verify_jwt(
     Err(BearerJwt::Refused(Box::new(invalid_bearer(first_error))))
 }
 
+/// A verified token as the cache keeps it: with the generation of the remote key set that
+/// verified it (`None` for keys from the configuration).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedVerification {
+    identity: JwtIdentity,
+    generation: Option<Generation>,
+}
+
+impl CachedVerification {
+    /// Whether the verdict still holds for this route: its provider is one of the route's,
+    /// and a remote provider's keys are still of the generation that verified the token (a
+    /// key removed from the JWKS then stops verifying everywhere, cached verdicts included).
+    fn still_holds(&self, providers: &[&JwtProvider], env: &Env<'_>) -> bool {
+        let Some(provider) = providers.iter().find(|p| p.name == self.identity.provider) else {
+            return false;
+        };
+        match &provider.keys {
+            KeySource::Static(_) => self.generation.is_none(),
+            KeySource::Remote(_) => env
+                .keyring
+                .remote_keys(&provider.name)
+                .is_some_and(|(_, current)| self.generation == Some(current)),
+        }
+    }
+}
+
 /// Caches a verification for `ttl`, never past the token's own `exp`.
 fn remember(
     cache: &SlotCache,
     store: &dyn SharedStore,
     key: &CacheKey,
-    identity: &JwtIdentity,
+    verified: &CachedVerification,
     ttl: i64,
     now: UnixSeconds,
 ) {
-    let until = identity.expires_at.map_or(now + ttl, |exp| exp.min(now + ttl));
+    let until = verified
+        .identity
+        .expires_at
+        .map_or(now + ttl, |exp| exp.min(now + ttl));
     if ttl > 0 && until > now {
-        if let Ok(bytes) = serde_json::to_vec(identity) {
+        if let Ok(bytes) = serde_json::to_vec(verified) {
             cache.insert(store, key, &bytes, until);
         }
     }
@@ -271,4 +302,213 @@ pub fn header_value(value: Option<&Value>) -> Option<String> {
         _ => return None,
     };
     (!text.is_empty() && !text.chars().any(char::is_control)).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+    use crate::config::Config;
+    use crate::decide::{Keyring, NoCount};
+    use crate::hostcrypto::ModuleOnly;
+    use tokengate_demo::keys::{jwks, TestKey};
+
+    const NOW: UnixSeconds = 1_700_000_000;
+
+    /// The process's remote keys as one worker sees them at one moment.
+    struct Keys(Option<(Rc<KeySet>, Generation)>);
+
+    impl Keyring for Keys {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
+            self.0.clone()
+        }
+    }
+
+    fn keys(of: &[&TestKey], generation: Generation) -> Keys {
+        let set = KeySet::from_jwks(jwks(of).to_string().as_bytes()).unwrap();
+        Keys(Some((Rc::new(set), generation)))
+    }
+
+    fn providers() -> Config {
+        let json = r#"{"jwt_providers": {
+            "remote": {"issuer": "https://r", "remote_jwks": {"cluster": "idp", "path": "/jwks"}},
+            "local": {"issuer": "https://l", "hmac_secret": "secret-of-provider-l-0123456789abcdef"}
+        }}"#;
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn verify(config: &Config, token: &str, keyring: &Keys, store: &MapStore, now: UnixSeconds) -> BearerJwt {
+        let env = Env {
+            keyring,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let providers: Vec<&JwtProvider> = config.jwt_providers.iter().collect();
+        verify_bearer(&providers, token, &env, now)
+    }
+
+    fn outcome(verdict: &BearerJwt) -> &'static str {
+        match verdict {
+            BearerJwt::Verified(_) => "verified",
+            BearerJwt::NotOurs(_) => "not ours",
+            BearerJwt::Refused(refusal) => match **refusal {
+                Refusal::WaitForKeys { refetch: true, .. } => "refetch",
+                Refusal::WaitForKeys { refetch: false, .. } => "wait",
+                Refusal::Deny(_) => "denied",
+                _ => "other refusal",
+            },
+        }
+    }
+
+    #[test]
+    fn a_token_verified_under_one_generation_is_refused_once_its_key_left_the_set() {
+        let config = providers();
+        let store = MapStore::default();
+        let (k1, k2) = (TestKey::es256("k1"), TestKey::es256("k2"));
+        let token = k1.sign(&serde_json::json!({"iss": "https://r", "sub": "fred", "exp": NOW + 600}));
+        let before = keys(&[&k1, &k2], 1);
+        assert_eq!(
+            outcome(&verify(&config, &token, &before, &store, NOW)),
+            "verified"
+        );
+        assert_eq!(
+            outcome(&verify(&config, &token, &before, &store, NOW + 1)),
+            "verified"
+        );
+        // Generation 2 dropped k1: the cached verdict is not served, and the token's key is
+        // unknown (the core asks for a refetch; with keys as they are it is refused).
+        let rotated = keys(&[&k2], 2);
+        assert_eq!(
+            outcome(&verify(&config, &token, &rotated, &store, NOW + 2)),
+            "refetch"
+        );
+        assert_eq!(
+            outcome(&verify(&config, &token, &rotated, &store, NOW + 3)),
+            "refetch"
+        );
+        let kept = k2.sign(&serde_json::json!({"iss": "https://r", "sub": "fred", "exp": NOW + 600}));
+        assert_eq!(
+            outcome(&verify(&config, &kept, &rotated, &store, NOW + 3)),
+            "verified"
+        );
+    }
+
+    #[test]
+    fn a_cached_verdict_is_served_while_the_generation_is_the_same_and_checked_again_after() {
+        let config = providers();
+        let store = MapStore::default();
+        let (k1, other) = (TestKey::es256("k1"), TestKey::es256("other"));
+        let token = k1.sign(&serde_json::json!({"iss": "https://r", "sub": "fred", "exp": NOW + 600}));
+        assert_eq!(
+            outcome(&verify(&config, &token, &keys(&[&k1], 1), &store, NOW)),
+            "verified"
+        );
+        // Keys that cannot verify the token show where the answer comes from: the cache.
+        let (same, next) = (keys(&[&other], 1), keys(&[&other], 2));
+        assert_eq!(
+            outcome(&verify(&config, &token, &same, &store, NOW + 1)),
+            "verified"
+        );
+        assert_eq!(
+            outcome(&verify(&config, &token, &next, &store, NOW + 1)),
+            "refetch"
+        );
+        assert_eq!(
+            outcome(&verify(&config, &token, &Keys(None), &store, NOW + 1)),
+            "wait"
+        );
+        // A new generation that still has the key verifies the token again, and caches that.
+        assert_eq!(
+            outcome(&verify(&config, &token, &keys(&[&k1], 3), &store, NOW + 2)),
+            "verified"
+        );
+        let same3 = keys(&[&other], 3);
+        assert_eq!(
+            outcome(&verify(&config, &token, &same3, &store, NOW + 3)),
+            "verified"
+        );
+    }
+
+    #[test]
+    fn verdicts_of_configured_keys_do_not_depend_on_remote_generations() {
+        let config = providers();
+        let store = MapStore::default();
+        let claims = format!(r#"{{"iss":"https://l","sub":"fred","exp":{}}}"#, NOW + 600);
+        let token = crate::jwt::tests::sign_raw(
+            crate::jwt::Algorithm::HS256,
+            r#"{"alg":"HS256"}"#,
+            &claims,
+            b"secret-of-provider-l-0123456789abcdef",
+        );
+        for keyring in [Keys(None), keys(&[&TestKey::es256("k")], 7)] {
+            assert_eq!(
+                outcome(&verify(&config, &token, &keyring, &store, NOW)),
+                "verified"
+            );
+        }
+    }
+
+    /// The keyring the shell builds over the shared key set: one `SharedJwks` per worker.
+    struct SharedKeyring<'a> {
+        jwks: crate::jwks_shared::SharedJwks,
+        store: &'a dyn SharedStore,
+    }
+
+    impl Keyring for SharedKeyring<'_> {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
+            self.jwks.current(self.store)
+        }
+    }
+
+    #[test]
+    fn an_rs256_request_reads_the_key_set_head_once_and_its_body_once_per_generation() {
+        use crate::callout::CalloutResult;
+        use crate::test_support::EnvoyLikeStore;
+        let config = providers();
+        let remote = config.jwt_providers.iter().find(|p| p.name == "remote").unwrap();
+        let KeySource::Remote(settings) = &remote.keys else {
+            panic!("`remote` has remote keys");
+        };
+        let key = TestKey::rs256("k1");
+        let store = EnvoyLikeStore::default();
+        let leader = crate::jwks_shared::SharedJwks::new(settings, 1);
+        leader.create_in_advance(&store);
+        assert!(leader.take_fetch(&store, 0).is_some());
+        let body = jwks(&[&key]).to_string().into_bytes();
+        leader.fetched(&store, CalloutResult::Response { status: 200, body }, 0);
+        let worker = SharedKeyring {
+            jwks: crate::jwks_shared::SharedJwks::new(settings, 2),
+            store: &store,
+        };
+        let env = Env {
+            keyring: &worker,
+            store: &store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let providers: Vec<&JwtProvider> = config.jwt_providers.iter().collect();
+        let claims = |sub: &str| serde_json::json!({"iss": "https://r", "sub": sub, "exp": NOW + 600});
+        let (first, second) = (key.sign(&claims("fred")), key.sign(&claims("barney")));
+        let gets_and_sets = |token: &str| {
+            let (reads, writes) = (store.reads.get(), store.writes.borrow().len());
+            let verdict = verify_bearer(&providers, token, &env, NOW);
+            assert_eq!(outcome(&verdict), "verified");
+            (store.reads.get() - reads, store.writes.borrow().len() - writes)
+        };
+        // (token, shared-data gets, sets): the cache bucket, the head, the body on this worker's
+        // first look at generation 1, and the insert's bucket read and write.
+        for (token, gets, sets, what) in [
+            (
+                &first,
+                4,
+                1,
+                "uncached, first request of the worker under this generation",
+            ),
+            (&second, 3, 1, "uncached"),
+            (&first, 2, 0, "cached"),
+        ] {
+            assert_eq!(gets_and_sets(token), (gets, sets), "{what}");
+        }
+    }
 }

@@ -12,10 +12,36 @@
 use crate::clock::UnixSeconds;
 
 /// The host's key-value store (proxy-wasm shared data in the shell, a map in tests).
+///
+/// Envoy's semantics, which every implementation copies: an entry's version (`cas`) changes
+/// on every write; a write with a `cas` other than the entry's current one is refused, but a
+/// write to a key that does not exist yet ignores the `cas` (two first writers both win);
+/// entries can be neither deleted nor expired.
 pub trait SharedStore {
     fn get(&self, key: &str) -> Option<Vec<u8>>;
     fn set(&self, key: &str, value: &[u8]);
+    /// The value and its version (`cas`), as Envoy's `get_shared_data` returns them.
+    ///
+    /// The default suits a store with one writer at a time (the single-threaded test maps):
+    /// every version is 0, and [`SharedStore::set_versioned`] then writes unconditionally.
+    /// The host's store and the tests' `EnvoyLikeStore` keep real versions.
+    fn get_versioned(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.get(key).map(|value| (value, 0))
+    }
+    /// Writes if the entry's version is still `cas` (0: unconditionally; a missing key is
+    /// always written, as Envoy does). `false` on a mismatch or a host refusal.
+    fn set_versioned(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        let _ = cas;
+        self.set(key, value);
+        true
+    }
 }
+
+/// A `cas` for [`SharedStore::set_versioned`] that writes a missing key only: Envoy ignores
+/// the `cas` on a missing key and refuses it on an existing one, whose version it never is in
+/// practice (Envoy's one version counter starts at 1 and would have to wrap around to reach
+/// it). Two first writers racing with it: exactly one wins.
+pub const CREATE_ONLY: u32 = u32::MAX;
 
 /// A key as stored: BLAKE3 of the namespace and the caller's key.
 pub type CacheKey = [u8; 32];

@@ -20,6 +20,7 @@ use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme};
 use crate::hostcrypto::SignatureHost;
 use crate::introspect::BearerShape;
 use crate::jwk::KeySet;
+use crate::jwks_cache::Generation;
 use crate::jwt::JwtError;
 use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
 use crate::path::{self, AmbiguousPath};
@@ -216,9 +217,11 @@ pub struct Identity {
     pub forward_token: bool,
 }
 
-/// Verification keys of remote JWKS providers, as the root context last loaded them.
+/// Verification keys of remote JWKS providers, as the Envoy process last loaded them, with
+/// their generation (it changes only when the keys do; a verdict cached under another
+/// generation is verified again).
 pub trait Keyring {
-    fn remote_keys(&self, provider: &str) -> Option<Rc<KeySet>>;
+    fn remote_keys(&self, provider: &str) -> Option<(Rc<KeySet>, Generation)>;
 }
 
 /// What the core may consult besides the request: loaded keys and the shared caches.
@@ -714,7 +717,7 @@ mod tests {
 
     struct NoKeys;
     impl Keyring for NoKeys {
-        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
             None
         }
     }
@@ -1156,16 +1159,16 @@ mod tests {
         );
     }
 
-    struct FixedKeys(Option<Rc<KeySet>>);
+    struct FixedKeys(Option<(Rc<KeySet>, Generation)>);
     impl Keyring for FixedKeys {
-        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
             self.0.clone()
         }
     }
 
     fn remote_keys(keys: &[&TestKey]) -> FixedKeys {
         let jwks = tokengate_demo::keys::jwks(keys).to_string();
-        FixedKeys(Some(Rc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap())))
+        FixedKeys(Some((Rc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap()), 1)))
     }
 
     #[test]
@@ -1220,20 +1223,22 @@ mod tests {
             begin(&cfg, &bearer(&token), &loaded, NOW),
             Step::Done(Decision::Allow(_))
         ));
-        // With the keys gone, the cached verification still answers...
-        let no_keys = Env {
-            keyring: &FixedKeys(None),
+        // Under the same generation, the cached verification answers (keys that could not
+        // verify the token show that nothing verified it again)...
+        let same_generation = remote_keys(&[&TestKey::es256("other")]);
+        let cached = Env {
+            keyring: &same_generation,
             store: &store,
             count: &NoCount,
             signatures: &ModuleOnly,
         };
         assert!(matches!(
-            begin(&cfg, &bearer(&token), &no_keys, NOW + 59),
+            begin(&cfg, &bearer(&token), &cached, NOW + 59),
             Step::Done(Decision::Allow(_))
         ));
         // ...but not once the token has expired.
         assert!(matches!(
-            begin(&cfg, &bearer(&token), &no_keys, NOW + 60),
+            begin(&cfg, &bearer(&token), &cached, NOW + 60),
             Step::WaitForKeys { .. }
         ));
         assert!(store

@@ -2,10 +2,16 @@
 //! and how often a token with an unknown `kid` may cause a refetch.
 //!
 //! Plain state over explicit time in milliseconds; the root context owns one per remote
-//! provider, fetches when [`RemoteKeys::due`] says so, and reports back.
+//! provider, fetches when [`RemoteKeys::due`] says so, and reports back. The policy's rules
+//! ([`RefreshPolicy::backoff_ms`], [`RefreshPolicy::refetch_allowed`]) are also those of the
+//! key set shared by every worker (`jwks_shared`).
 
 /// Milliseconds since the unix epoch.
 pub type Millis = u64;
+
+/// A remote key set's version: it changes only when the parsed keys change, so a verdict
+/// made under one generation is still good while the generation is the same.
+pub type Generation = u64;
 
 /// How a remote JWKS is refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +22,23 @@ pub struct RefreshPolicy {
     pub initial_backoff_ms: Millis,
     /// Least time between two refetches caused by unknown `kid`s.
     pub unknown_kid_gap_ms: Millis,
+}
+
+impl RefreshPolicy {
+    /// The retry delay after `consecutive_failures` failures (at least one): the initial
+    /// backoff, doubled per further failure, never more than the interval.
+    pub fn backoff_ms(&self, consecutive_failures: u32) -> Millis {
+        let doublings = consecutive_failures.saturating_sub(1).min(20);
+        self.initial_backoff_ms
+            .saturating_mul(1 << doublings)
+            .min(self.interval_ms)
+    }
+
+    /// Whether an unknown `kid` may cause a refetch at `now`, the last one having been at
+    /// `last` (so a stream of junk `kid`s cannot hammer the key server).
+    pub fn refetch_allowed(&self, last: Option<Millis>, now: Millis) -> bool {
+        last.is_none_or(|at| now.saturating_sub(at) >= self.unknown_kid_gap_ms)
+    }
 }
 
 /// One remote key set and its schedule. `K` is the parsed key set.
@@ -69,15 +92,7 @@ impl<K> RemoteKeys<K> {
     pub fn fetch_failed(&mut self, now: Millis) {
         self.in_flight = false;
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        self.next_fetch_at = now.saturating_add(self.backoff());
-    }
-
-    fn backoff(&self) -> Millis {
-        let doublings = self.consecutive_failures.saturating_sub(1).min(20);
-        self.policy
-            .initial_backoff_ms
-            .saturating_mul(1 << doublings)
-            .min(self.policy.interval_ms)
+        self.next_fetch_at = now.saturating_add(self.policy.backoff_ms(self.consecutive_failures));
     }
 
     /// A token named a `kid` the keys lack: make a fetch due now, unless one happened within
@@ -87,10 +102,7 @@ impl<K> RemoteKeys<K> {
         if self.in_flight {
             return true;
         }
-        let recent = self
-            .last_unknown_kid_fetch
-            .is_some_and(|at| now.saturating_sub(at) < self.policy.unknown_kid_gap_ms);
-        if recent {
+        if !self.policy.refetch_allowed(self.last_unknown_kid_fetch, now) {
             return false;
         }
         self.last_unknown_kid_fetch = Some(now);

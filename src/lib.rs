@@ -25,9 +25,12 @@ pub mod callout;
 pub mod challenge;
 pub mod introspect;
 pub mod jwks_cache;
+pub mod jwks_shared;
 pub mod logline;
 pub mod opaque;
 pub mod path;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]
 mod shell;
+#[cfg(test)]
+pub(crate) mod test_support;

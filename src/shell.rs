@@ -29,7 +29,7 @@ use crate::directory::{parse_user_response, Directory, DirectoryError, UserCache
 use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VERIFY_SIGNATURE};
 use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
-use crate::jwks_cache::{Millis, RemoteKeys};
+use crate::jwks_cache::{Generation, Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::opaque::{after_provider, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
@@ -169,14 +169,15 @@ fn call_verify_signature(arguments: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl Keyring for Worker {
-    fn remote_keys(&self, provider: &str) -> Option<Rc<KeySet>> {
+    /// Generation 0: this worker's own keys (until the shared key set is wired in).
+    fn remote_keys(&self, provider: &str) -> Option<(Rc<KeySet>, Generation)> {
         self.remotes
             .borrow()
             .iter()
             .find(|r| r.provider == provider)?
             .keys
             .keys()
-            .cloned()
+            .map(|keys| (keys.clone(), 0))
     }
 }
 
@@ -766,6 +767,16 @@ impl SharedStore for HostStore {
     }
     fn set(&self, key: &str, value: &[u8]) {
         let _ = hostcalls::set_shared_data(key, Some(value), None);
+    }
+    fn get_versioned(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
+    }
+    /// Envoy answers Ok or CasMismatch (the SDK panics on nothing else it can get here).
+    fn set_versioned(&self, key: &str, value: &[u8], cas: u32) -> bool {
+        hostcalls::set_shared_data(key, Some(value), Some(cas)).is_ok()
     }
 }
 

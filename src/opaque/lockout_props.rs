@@ -26,7 +26,10 @@ const GOOD: &str = "tgat_good";
 
 struct NoKeys;
 impl crate::decide::Keyring for NoKeys {
-    fn remote_keys(&self, _provider: &str) -> Option<std::rc::Rc<crate::jwk::KeySet>> {
+    fn remote_keys(
+        &self,
+        _provider: &str,
+    ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
         None
     }
 }

@@ -20,7 +20,10 @@ fn refusal(step: &Step) -> Option<(Family, DenyReason)> {
 
 struct NoKeys;
 impl crate::decide::Keyring for NoKeys {
-    fn remote_keys(&self, _provider: &str) -> Option<std::rc::Rc<crate::jwk::KeySet>> {
+    fn remote_keys(
+        &self,
+        _provider: &str,
+    ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
         None
     }
 }
