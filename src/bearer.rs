@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::clock::UnixSeconds;
 use std::rc::Rc;
 
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::cache::{CacheKey, Scope, SharedStore, SlotCache};
 use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
 use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
@@ -58,6 +58,9 @@ pub struct JwtProvider {
     pub forward_token: bool,
     /// Seconds a verified token is remembered (never past its `exp`); 0 disables the cache.
     pub cache_ttl_seconds: i64,
+    /// The digest of the section this provider was compiled from: its verified tokens are
+    /// cached under it, so another configuration's `corp` never vouches for this one's.
+    pub scope: Scope,
 }
 
 /// What a verified JWT says, as the rest of the pipeline needs it (and as the cache stores it).
@@ -174,16 +177,14 @@ fn verify_jwt(
     now: UnixSeconds,
 ) -> Result<JwtIdentity, BearerJwt> {
     let cache = token_cache();
-    // Providers with `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
-    let key = providers
-        .iter()
-        .any(|p| p.cache_ttl_seconds > 0)
-        .then(|| cache.key(token.as_bytes()));
-    if let Some(hit) = key
-        .and_then(|key| cache.get(env.store, &key, now))
-        .and_then(|bytes| serde_json::from_slice::<JwtIdentity>(&bytes).ok())
-        .filter(|hit| providers.iter().any(|p| p.name == hit.provider))
-    {
+    // Each provider's verdicts are cached under its own scope; providers with
+    // `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
+    if let Some(hit) = providers.iter().find_map(|provider| {
+        let key = token_key(&cache, provider, token)?;
+        serde_json::from_slice::<JwtIdentity>(&cache.get(env.store, &key, now)?)
+            .ok()
+            .filter(|hit| hit.provider == provider.name)
+    }) {
         return Ok(hit);
     }
     // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
@@ -215,8 +216,15 @@ fn verify_jwt(
         };
         match provider.verify(&jwt, &keys, now, env.signatures) {
             Ok(identity) => {
-                if let Some(key) = &key {
-                    remember(&cache, env.store, key, &identity, provider.cache_ttl_seconds, now);
+                if let Some(key) = token_key(&cache, provider, token) {
+                    remember(
+                        &cache,
+                        env.store,
+                        &key,
+                        &identity,
+                        provider.cache_ttl_seconds,
+                        now,
+                    );
                 }
                 return Ok(identity);
             }
@@ -232,6 +240,11 @@ fn verify_jwt(
         }
     }
     Err(BearerJwt::Refused(Box::new(invalid_bearer(first_error))))
+}
+
+/// Where `provider`'s verdict on `token` is cached: `None` when it caches nothing.
+fn token_key(cache: &SlotCache, provider: &JwtProvider, token: &str) -> Option<CacheKey> {
+    (provider.cache_ttl_seconds > 0).then(|| cache.key(&provider.scope, token.as_bytes()))
 }
 
 /// Caches a verification for `ttl`, never past the token's own `exp`.

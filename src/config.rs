@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::apitoken::BasicPasswords;
 use crate::bearer::{ClaimHeader, JwtProvider, KeySource, RemoteJwks};
+use crate::cache::{scope_of, Scope};
 use crate::clock::end_of_day;
 use crate::directory::{Directory, DirectoryCallout, StaticUser};
 use crate::introspect::{ApiTokenSettings, ClientAuth, Endpoint, OAuthProvider};
@@ -181,7 +182,7 @@ fn default_oauth_negative_ttl() -> u32 {
 }
 
 impl RawOAuthProvider {
-    fn compile(self, name: String) -> Result<OAuthProvider, ConfigError> {
+    fn compile(self, name: String, scope: Scope) -> Result<OAuthProvider, ConfigError> {
         let field = |f: &str| format!("oauth_providers.{name}.{f}");
         if name.is_empty() || name == TISJWT_PROVIDER {
             return Err(error(
@@ -265,6 +266,7 @@ impl RawOAuthProvider {
             audiences: self.audiences.unwrap_or_default(),
             jwt_issuers: self.jwt_issuers,
             name,
+            scope,
         })
     }
 }
@@ -325,7 +327,7 @@ fn default_login_url() -> String {
 }
 
 impl RawApiTokenProvider {
-    fn compile(self, name: String) -> Result<OAuthProvider, ConfigError> {
+    fn compile(self, name: String, scope: Scope) -> Result<OAuthProvider, ConfigError> {
         let field = |f: &str| format!("api_token_providers.{name}.{f}");
         if self.lockout.login_url.chars().any(|c| c.is_control() || c == ';') {
             return Err(error(
@@ -348,7 +350,7 @@ impl RawApiTokenProvider {
             audiences: None,
             jwt_issuers: Vec::new(),
         };
-        let mut provider = as_oauth.compile(name.clone()).map_err(|e| ConfigError {
+        let mut provider = as_oauth.compile(name.clone(), scope).map_err(|e| ConfigError {
             field: e.field.replacen("oauth_providers", "api_token_providers", 1),
             problem: e.problem,
         })?;
@@ -402,7 +404,7 @@ fn default_wait_ms() -> u64 {
 }
 
 impl RawJwtProvider {
-    fn compile(self, name: String) -> Result<JwtProvider, ConfigError> {
+    fn compile(self, name: String, scope: Scope) -> Result<JwtProvider, ConfigError> {
         let field = |f: &str| format!("jwt_providers.{name}.{f}");
         if name.is_empty() || name == TISJWT_PROVIDER {
             return Err(error(
@@ -458,6 +460,7 @@ impl RawJwtProvider {
             forward_token: self.forward_token,
             cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
             name,
+            scope,
         })
     }
 
@@ -1000,12 +1003,32 @@ impl Config {
             let path = e.path().to_string();
             error(if path == "." { "(root)" } else { &path }, e.inner().to_string())
         })?;
-        raw.compile()
+        // The sections as written, for the scopes of what they compile into (bytes that
+        // parsed as a `RawConfig` parse as JSON).
+        let sections: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| error("(root)", e.to_string()))?;
+        raw.compile(&Sections(&sections))
+    }
+}
+
+/// The configuration as written, whose sections scope the state of what they compile into.
+struct Sections<'a>(&'a serde_json::Value);
+
+impl Sections<'_> {
+    /// The scope of `kind.name` (`directory` has no name): the section, canonical, with both.
+    fn scope(&self, kind: &str, name: &str) -> Scope {
+        let section = self.0.get(kind);
+        let section = if name.is_empty() {
+            section
+        } else {
+            section.and_then(|providers| providers.get(name))
+        };
+        scope_of(kind, name, section.unwrap_or(&serde_json::Value::Null))
     }
 }
 
 impl RawConfig {
-    fn compile(self) -> Result<Config, ConfigError> {
+    fn compile(self, sections: &Sections<'_>) -> Result<Config, ConfigError> {
         if !self
             .realm
             .chars()
@@ -1047,16 +1070,22 @@ impl RawConfig {
         let jwt_providers = self
             .jwt_providers
             .into_iter()
-            .map(|(name, raw)| raw.compile(name))
+            .map(|(name, raw)| {
+                let scope = sections.scope("jwt_providers", &name);
+                raw.compile(name, scope)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let api_token_providers = self
-            .api_token_providers
-            .into_iter()
-            .map(|(name, raw)| raw.compile(name));
+        let api_token_providers = self.api_token_providers.into_iter().map(|(name, raw)| {
+            let scope = sections.scope("api_token_providers", &name);
+            raw.compile(name, scope)
+        });
         let oauth_providers = self
             .oauth_providers
             .into_iter()
-            .map(|(name, raw)| raw.compile(name))
+            .map(|(name, raw)| {
+                let scope = sections.scope("oauth_providers", &name);
+                raw.compile(name, scope)
+            })
             .chain(api_token_providers)
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(twice) = oauth_providers
@@ -1108,7 +1137,7 @@ impl RawConfig {
             tisjwt,
             jwt_providers,
             oauth_providers,
-            directory: self.directory.compile()?,
+            directory: self.directory.compile(sections.scope("directory", ""))?,
             ignored,
         })
     }
@@ -1184,7 +1213,7 @@ fn compile_rule(i: usize, rule: RawRule, providers: &[&str]) -> Result<Rule, Con
 }
 
 impl RawDirectory {
-    fn compile(self) -> Result<Directory, ConfigError> {
+    fn compile(self, scope: Scope) -> Result<Directory, ConfigError> {
         let Some(callout) = self.callout else {
             let users = self.users.map(|users| {
                 users
@@ -1221,6 +1250,7 @@ impl RawDirectory {
             timeout_ms: callout.timeout_ms.clamp(1, 60_000),
             cache_ttl_seconds: i64::from(callout.cache_ttl_seconds),
             negative_cache_ttl_seconds: i64::from(callout.negative_cache_ttl_seconds),
+            scope,
         }))
     }
 }

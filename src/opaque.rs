@@ -122,7 +122,7 @@ fn remember(
         if let Some(user) = user {
             let until = now.saturating_add(settings.locked_cache_ttl_seconds);
             let url = login_url.as_deref().unwrap_or(&settings.login_url);
-            LockedUsers::new(env.store, &provider.client_secret).remember(user, url, until);
+            LockedUsers::new(env.store, &provider.scope, &provider.client_secret).remember(user, url, until);
         }
     }
     if matches!(info, TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. }) {
@@ -217,13 +217,21 @@ fn oauth_cache() -> SlotCache {
     SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
 }
 
-fn answer_key(cache: &SlotCache, provider: &str, basic_user: Option<&str>, token: &str) -> CacheKey {
-    cache.key(format!("{provider}\0{}\0{token}", basic_user.unwrap_or_default()).as_bytes())
+/// The key of `provider`'s answer about `token` (for Basic, `basic_user`'s), in the
+/// provider's scope: also the coalescing key of the question that asks it.
+fn answer_key(
+    cache: &SlotCache,
+    provider: &OAuthProvider,
+    basic_user: Option<&str>,
+    token: &str,
+) -> CacheKey {
+    let raw = format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default());
+    cache.key(&provider.scope, raw.as_bytes())
 }
 
 /// The bucket of the answer cache that holds `provider`'s answer about a Bearer `token`: for
 /// the benchmark, which replays the cache's layout to predict the callouts it must make.
-pub fn answer_bucket(provider: &str, token: &str) -> u32 {
+pub fn answer_bucket(provider: &OAuthProvider, token: &str) -> u32 {
     let cache = oauth_cache();
     cache.bucket(&answer_key(&cache, provider, None, token))
 }
@@ -231,7 +239,7 @@ pub fn answer_bucket(provider: &str, token: &str) -> u32 {
 /// The cached answer of `provider` about `token` (for `Basic`, `basic_user`'s) at `now`.
 pub fn cached_answer(
     store: &dyn SharedStore,
-    provider: &str,
+    provider: &OAuthProvider,
     basic_user: Option<&str>,
     token: &str,
     now: UnixSeconds,
@@ -290,7 +298,7 @@ pub(crate) fn verify_opaque(
         return settle(provider, TokenInfo::Inactive, &context, env, now);
     }
     let cache = oauth_cache();
-    let key = answer_key(&cache, &provider.name, basic_user, token);
+    let key = answer_key(&cache, provider, basic_user, token);
     match read_cached(&cache, env.store, &key, now) {
         Some(info) => {
             env.count.count("introspection.cache_hit");
@@ -335,7 +343,8 @@ pub(crate) fn lockout(
     now: UnixSeconds,
 ) -> Option<Denial> {
     provider.api_tokens.as_ref()?;
-    let login_url = LockedUsers::new(env.store, &provider.client_secret).locked(user, now)?;
+    let login_url =
+        LockedUsers::new(env.store, &provider.scope, &provider.client_secret).locked(user, now)?;
     Some(Denial::new(Family::ApiToken, DenyReason::LockedOut { login_url }))
 }
 
@@ -346,9 +355,22 @@ mod tests {
 
     const NOW: UnixSeconds = 1_700_000_000;
 
-    fn store_answer(store: &MapStore, value: &[u8], until: UnixSeconds) {
+    /// The introspection provider `kc` of a configuration.
+    fn config(kc: &str) -> Config {
+        let json = format!(r#"{{"oauth_providers": {{"kc": {kc}}}}}"#);
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    const KC: &str = r#"{"introspection": {"cluster": "kc", "path": "/introspect",
+                                           "client_id": "tg", "client_secret": "s"}}"#;
+
+    fn kc() -> OAuthProvider {
+        config(KC).oauth_providers.remove(0)
+    }
+
+    fn store_answer(store: &MapStore, provider: &OAuthProvider, value: &[u8], until: UnixSeconds) {
         let cache = oauth_cache();
-        cache.insert(store, &answer_key(&cache, "kc", None, "t"), value, until);
+        cache.insert(store, &answer_key(&cache, provider, None, "t"), value, until);
     }
 
     #[test]
@@ -372,12 +394,12 @@ mod tests {
             (b"{\"Active\":{}}".to_vec(), NOW + 100, false),
             (b"\xff\xfe".to_vec(), NOW + 100, false),
         ] {
-            let store = MapStore::default();
-            store_answer(&store, &value, until);
-            let got = cached_answer(&store, "kc", None, "t", NOW);
+            let (store, kc) = (MapStore::default(), kc());
+            store_answer(&store, &kc, &value, until);
+            let got = cached_answer(&store, &kc, None, "t", NOW);
             assert_eq!(got.is_some(), served, "{}", String::from_utf8_lossy(&value));
             assert_eq!(
-                cached_answer(&store, "kc", Some("fred"), "t", NOW),
+                cached_answer(&store, &kc, Some("fred"), "t", NOW),
                 None,
                 "Basic has its own key"
             );
