@@ -285,3 +285,271 @@ pub fn header_value(value: Option<&Value>) -> Option<String> {
     };
     (!text.is_empty() && !text.chars().any(char::is_control)).then_some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+    use crate::config::Config;
+    use crate::decide::{Keyring, NoCount};
+    use crate::hostcrypto::ModuleOnly;
+    use crate::jwk::tests::TestKeys;
+    use crate::jwt::tests::{sign_raw, SECRET};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    const NOW: UnixSeconds = 1_700_000_000;
+    const CORP: &str = r#"{"issuer": "https://corp", "hmac_secret": "a-demo-secret-that-is-32-bytes!!"}"#;
+    const OTHER_SECRET: &str = "another-secret-of-at-least-32-bytes";
+    const REMOTE: &str = r#"{"issuer": "https://remote", "algorithms": ["ES256"],
+                             "remote_jwks": {"cluster": "idp", "path": "/jwks"}}"#;
+
+    /// The JWT providers of `{"jwt_providers": {...}}`.
+    fn providers(json: &str) -> Vec<JwtProvider> {
+        let json = format!(r#"{{"jwt_providers": {json}}}"#);
+        Config::from_json(json.as_bytes()).unwrap().jwt_providers
+    }
+
+    /// `{"iss": issuer, "sub": "fred", "exp": NOW + 600}`, HS256 with [`SECRET`].
+    fn hs256(issuer: &str) -> String {
+        let claims = format!(r#"{{"iss":"{issuer}","sub":"fred","exp":{}}}"#, NOW + 600);
+        sign_raw(Algorithm::HS256, r#"{"alg":"HS256"}"#, &claims, SECRET)
+    }
+
+    /// `{"iss": "https://remote", "sub": "fred"}`, ES256 with the issuer's key, `kid` as given.
+    fn es256(kid: &str) -> String {
+        let encode = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let header = format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#);
+        let input = format!(
+            "{}.{}",
+            encode(&header),
+            encode(r#"{"iss":"https://remote","sub":"fred"}"#)
+        );
+        let signature = TestKeys::issuer().sign(Algorithm::ES256, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The remote keys loaded so far: none, or the issuer's ES256 key as `k1`.
+    struct Loaded(Option<Rc<KeySet>>);
+    impl Keyring for Loaded {
+        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+            self.0.clone()
+        }
+    }
+
+    fn k1() -> Loaded {
+        let jwks = serde_json::json!({"keys": [TestKeys::issuer().jwk(Algorithm::ES256, "k1")]});
+        Loaded(Some(Rc::new(
+            KeySet::from_jwks(jwks.to_string().as_bytes()).unwrap(),
+        )))
+    }
+
+    /// What the route's providers made of `token`, in words a test can compare.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Verified { provider: String, user: String },
+        NotOurs(JwtError),
+        Wait { refetch: bool },
+        Denied(DenyReason),
+        Other,
+    }
+
+    fn verify(providers: &[JwtProvider], token: &str, store: &MapStore, keys: &Loaded) -> Seen {
+        let env = Env {
+            keyring: keys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let route: Vec<&JwtProvider> = providers.iter().collect();
+        match verify_bearer(&route, token, &env, NOW) {
+            BearerJwt::Verified(identity) => Seen::Verified {
+                provider: identity.provider,
+                user: identity.user,
+            },
+            BearerJwt::NotOurs(error) => Seen::NotOurs(error),
+            BearerJwt::Refused(refusal) => match *refusal {
+                Refusal::WaitForKeys { refetch, .. } => Seen::Wait { refetch },
+                Refusal::Deny(denial) => Seen::Denied(denial.reason),
+                _ => Seen::Other,
+            },
+        }
+    }
+
+    fn verified(provider: &str) -> Seen {
+        Seen::Verified {
+            provider: provider.into(),
+            user: "fred".into(),
+        }
+    }
+
+    /// `providers` with every static key replaced by the attacker's: only a cached verdict
+    /// can still verify a token of the issuer.
+    fn keys_lost(mut providers: Vec<JwtProvider>) -> Vec<JwtProvider> {
+        for provider in &mut providers {
+            provider.keys = KeySource::Static(Rc::new(TestKeys::attacker().key_set()));
+        }
+        providers
+    }
+
+    #[test]
+    fn a_token_of_the_provider_is_verified_and_its_verdict_cached() {
+        let (corp, store) = (providers(&format!(r#"{{"corp": {CORP}}}"#)), MapStore::default());
+        assert_eq!(
+            verify(&corp, &hs256("https://corp"), &store, &Loaded(None)),
+            verified("corp")
+        );
+        assert_eq!(store.0.borrow().len(), 1, "one cache entry");
+    }
+
+    #[test]
+    fn a_cached_verdict_is_served_without_verifying_again() {
+        let (corp, store) = (providers(&format!(r#"{{"corp": {CORP}}}"#)), MapStore::default());
+        let token = hs256("https://corp");
+        verify(&corp, &token, &store, &Loaded(None));
+        assert_eq!(
+            verify(&keys_lost(corp), &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+    }
+
+    #[test]
+    fn a_verdict_cached_by_another_provider_of_the_route_is_served_and_only_on_its_routes() {
+        let both = providers(&format!(
+            r#"{{"corp": {CORP}, "b": {{"issuer": "https://b", "hmac_secret": "a-demo-secret-that-is-32-bytes!!"}}}}"#
+        ));
+        let (store, token) = (MapStore::default(), hs256("https://b"));
+        assert_eq!(verify(&both, &token, &store, &Loaded(None)), verified("b"));
+        let both = keys_lost(both);
+        assert_eq!(
+            verify(&both, &token, &store, &Loaded(None)),
+            verified("b"),
+            "b's verdict, from the cache"
+        );
+        let corp_only = vec![both[1].clone()];
+        assert_eq!(corp_only[0].name, "corp");
+        assert_eq!(
+            verify(&corp_only, &token, &store, &Loaded(None)),
+            Seen::NotOurs(JwtError::WrongIssuer),
+            "b's verdict does not vouch for a route without b"
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_issuer_is_not_ours() {
+        let corp = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let seen = verify(
+            &corp,
+            &hs256("https://elsewhere"),
+            &MapStore::default(),
+            &Loaded(None),
+        );
+        assert_eq!(seen, Seen::NotOurs(JwtError::WrongIssuer));
+    }
+
+    #[test]
+    fn a_remote_provider_without_keys_yet_waits_for_them() {
+        let remote = providers(&format!(r#"{{"remote": {REMOTE}}}"#));
+        let seen = verify(&remote, &es256("k1"), &MapStore::default(), &Loaded(None));
+        assert_eq!(seen, Seen::Wait { refetch: false });
+        assert_eq!(
+            verify(&remote, &es256("k1"), &MapStore::default(), &k1()),
+            verified("remote")
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_of_a_remote_provider_asks_for_a_refetch() {
+        let remote = providers(&format!(r#"{{"remote": {REMOTE}}}"#));
+        let seen = verify(&remote, &es256("k2"), &MapStore::default(), &k1());
+        assert_eq!(seen, Seen::Wait { refetch: true });
+    }
+
+    #[test]
+    fn a_bad_signature_is_an_invalid_token_and_is_not_cached() {
+        let other = format!(r#"{{"corp": {{"issuer": "https://corp", "hmac_secret": "{OTHER_SECRET}"}}}}"#);
+        let store = MapStore::default();
+        let seen = verify(&providers(&other), &hs256("https://corp"), &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+        assert!(store.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_provider_with_cache_ttl_0_neither_writes_nor_reads_the_cache() {
+        let json = r#"{"corp": {"issuer": "https://corp", "hmac_secret": "a-demo-secret-that-is-32-bytes!!", "cache_ttl_seconds": 0}}"#;
+        let (corp, store) = (providers(json), MapStore::default());
+        let token = hs256("https://corp");
+        assert_eq!(verify(&corp, &token, &store, &Loaded(None)), verified("corp"));
+        assert!(store.0.borrow().is_empty(), "nothing written");
+        // An entry under its own scope, as if written: a provider that caches nothing does
+        // not look.
+        let identity = JwtIdentity {
+            provider: "corp".into(),
+            user: "fred".into(),
+            scopes: vec![],
+            headers: vec![],
+            expires_at: None,
+        };
+        let cache = token_cache();
+        let key = cache.key(&corp[0].scope, token.as_bytes());
+        remember(&cache, &store, &key, &identity, 300, NOW);
+        let seen = verify(&keys_lost(corp), &token, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "nothing read: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn another_configurations_corp_never_vouches_for_this_ones() {
+        let store = MapStore::default();
+        let listener_1 = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let listener_2 = providers(&format!(
+            r#"{{"corp": {{"issuer": "https://corp", "hmac_secret": "{OTHER_SECRET}"}}}}"#
+        ));
+        let token = hs256("https://corp");
+        assert_eq!(
+            verify(&listener_1, &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+        assert_ne!(listener_1[0].scope, listener_2[0].scope);
+        let seen = verify(&listener_2, &token, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+        // In the other order too: what listener 2 verified is not listener 1's.
+        let token_2 = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":"https://corp","sub":"fred","exp":{}}}"#, NOW + 600),
+            OTHER_SECRET.as_bytes(),
+        );
+        assert_eq!(
+            verify(&listener_2, &token_2, &store, &Loaded(None)),
+            verified("corp")
+        );
+        let seen = verify(&listener_1, &token_2, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_section_in_two_configurations_shares_its_verdicts() {
+        let store = MapStore::default();
+        let listener_1 = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let listener_2 = providers(&format!(r#"{{"corp": {CORP}, "zz": {REMOTE}}}"#));
+        let token = hs256("https://corp");
+        verify(&listener_1, &token, &store, &Loaded(None));
+        assert_eq!(listener_1[0].scope, listener_2[0].scope);
+        assert_eq!(
+            verify(&keys_lost(listener_2), &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+    }
+}

@@ -1589,4 +1589,45 @@ mod tests {
             "api_token_providers.t.lockout.login_url"
         );
     }
+
+    #[test]
+    fn each_provider_and_the_directory_are_scoped_by_their_own_section_only() {
+        let with = |corp_secret: &str, authorization: &str, realm: &str| {
+            let json = format!(
+                r#"{{"realm": "{realm}",
+                    "jwt_providers": {{"corp": {{"hmac_secret": "{corp_secret}"}},
+                                      "same": {{"hmac_secret": "a-demo-secret-that-is-32-bytes!!"}}}},
+                    "oauth_providers": {{"kc": {{"userinfo": {{"cluster": "kc", "path": "/me"}}}}}},
+                    "directory": {{"callout": {{"cluster": "jira", "authorization": "{authorization}"}}}}}}"#
+            );
+            parse(&json).unwrap()
+        };
+        let directory_scope = |config: &Config| match &config.directory {
+            Directory::Callout(callout) => callout.scope,
+            Directory::Static { .. } => panic!("a callout directory"),
+        };
+        let a = with("secret-of-corp-a-0123456789abcdef", "Basic YQ==", "a");
+        let b = with("secret-of-corp-b-0123456789abcdef", "Basic Yg==", "b");
+        assert_ne!(a.jwt_providers[0].scope, b.jwt_providers[0].scope, "corp differs");
+        assert_eq!(
+            a.jwt_providers[1].scope, b.jwt_providers[1].scope,
+            "same is the same"
+        );
+        assert_eq!(a.oauth_providers[0].scope, b.oauth_providers[0].scope);
+        assert_ne!(
+            directory_scope(&a),
+            directory_scope(&b),
+            "another service account"
+        );
+        let c = with("secret-of-corp-a-0123456789abcdef", "Basic YQ==", "c");
+        assert_eq!(
+            a.jwt_providers[0].scope, c.jwt_providers[0].scope,
+            "the realm is no part"
+        );
+        assert_eq!(directory_scope(&a), directory_scope(&c));
+        assert_ne!(
+            a.jwt_providers[0].scope, a.jwt_providers[1].scope,
+            "two names, two scopes"
+        );
+    }
 }
