@@ -3,6 +3,13 @@
 //! provider named `corp` that trusts another key. A token verified on one listener is never
 //! accepted on the other from the cache, in either order.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use common::{bootstrap, DemoApp, Envoy};
