@@ -74,7 +74,8 @@ def predicted_callouts(lines: list[str], sent: int) -> int:
     """Callouts for the first `sent` lines (round-robin) if every answer stays cached until a
     full bucket gives it up: the cache's layout replayed (timing and in-flight requests left
     out). With every answer's TTL the same, the entry that expires first is the oldest."""
-    answer = subprocess.run([str(BENCH_BIN), "answer-buckets", "idp"], input="\n".join(lines),
+    configuration = json.dumps(introspection_config())
+    answer = subprocess.run([str(BENCH_BIN), "answer-buckets", "idp", configuration], input="\n".join(lines),
                             capture_output=True, text=True, check=True)
     bucket_of = [int(b) for b in answer.stdout.split()]
     buckets: dict[int, list[str]] = {}
@@ -154,14 +155,18 @@ def tokengate_introspection() -> str:
     """tokengate with one opaque-token provider: RFC 7662 introspection at the local
     introspection server (cluster `introspection`), default cache TTLs (300 s active, 10 s
     inactive), no directory."""
+    return wasm_filter("tokengate", TOKENGATE_WASM, introspection_config())
+
+
+def introspection_config() -> dict:
+    """The configuration of `tokengate_introspection` (its answer keys are scoped by it)."""
     client_id, client_secret = INTROSPECTION_CLIENT
     provider = {
         "introspection": {"cluster": "introspection", "path": "/introspect",
                           "client_id": client_id, "client_secret": client_secret},
         "user_field": "username",
     }
-    config = {"oauth_providers": {"idp": provider}, "rules": [{"path_prefix": "/", "providers": ["idp"]}]}
-    return wasm_filter("tokengate", TOKENGATE_WASM, config)
+    return {"oauth_providers": {"idp": provider}, "rules": [{"path_prefix": "/", "providers": ["idp"]}]}
 
 
 def jwt_authn(cache_size: Optional[int]) -> Callable[[], str]:

@@ -9,7 +9,7 @@
 //! with the provider's client secret so that nobody can pick names that evict a victim's
 //! entry), so that an answer it cached as valid before the lock is refused too.
 
-use crate::cache::{SharedStore, SlotCache};
+use crate::cache::{Scope, SharedStore, SlotCache};
 use crate::clock::UnixSeconds;
 
 /// The `user:secret` of `Authorization: Basic` (RFC 7617), read by the project's one Basic
@@ -85,14 +85,17 @@ const LOCKED_SLOTS: u32 = 16_384;
 pub struct LockedUsers<'a> {
     store: &'a dyn SharedStore,
     cache: SlotCache,
+    scope: &'a Scope,
     salt: &'a str,
 }
 
 impl<'a> LockedUsers<'a> {
-    pub fn new(store: &'a dyn SharedStore, salt: &'a str) -> Self {
+    /// The locked users of the provider compiled in `scope`, salted with its `salt`.
+    pub fn new(store: &'a dyn SharedStore, scope: &'a Scope, salt: &'a str) -> Self {
         Self {
             store,
             cache: SlotCache::new("locked", LOCKED_SLOTS),
+            scope,
             salt,
         }
     }
@@ -100,7 +103,8 @@ impl<'a> LockedUsers<'a> {
     /// The slot of `user`: folded as Jira folds names, so `FRED` and `fred` share one.
     fn key(&self, user: &str) -> crate::cache::CacheKey {
         let user = crate::username::fold(user);
-        self.cache.key(format!("{}\0{user}", self.salt).as_bytes())
+        self.cache
+            .key(self.scope, format!("{}\0{user}", self.salt).as_bytes())
     }
 
     /// The login URL the service gave if it said `user` is locked, recently enough to believe
@@ -123,6 +127,8 @@ mod tests {
     use crate::cache::tests::MapStore;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
+
+    const SCOPE: Scope = [1; 32];
 
     fn basic(pair: &str) -> String {
         STANDARD.encode(pair)
@@ -193,7 +199,7 @@ mod tests {
     #[test]
     fn a_locked_user_is_remembered_under_any_case_of_the_name_until_the_entry_expires() {
         let store = MapStore::default();
-        let locked = LockedUsers::new(&store, "salt");
+        let locked = LockedUsers::new(&store, &SCOPE, "salt");
         locked.remember("JSmith", "/login.jsp", 105);
         for name in ["jsmith", "JSMITH", "jSmItH"] {
             assert_eq!(locked.locked(name, 104).as_deref(), Some("/login.jsp"), "{name}");
@@ -203,9 +209,14 @@ mod tests {
         locked.remember("\u{212A}elvin", "/l", 105);
         assert!(locked.locked("kelvin", 104).is_some(), "KELVIN SIGN folds to k");
         assert_eq!(
-            LockedUsers::new(&store, "pepper").locked("jsmith", 104),
+            LockedUsers::new(&store, &SCOPE, "pepper").locked("jsmith", 104),
             None,
             "slots depend on the secret salt"
+        );
+        assert_eq!(
+            LockedUsers::new(&store, &[2; 32], "salt").locked("jsmith", 104),
+            None,
+            "and on the provider's scope"
         );
     }
 }

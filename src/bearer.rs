@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::clock::UnixSeconds;
 use std::rc::Rc;
 
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::cache::{CacheKey, Scope, SharedStore, SlotCache};
 use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
 use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
@@ -58,6 +58,9 @@ pub struct JwtProvider {
     pub forward_token: bool,
     /// Seconds a verified token is remembered (never past its `exp`); 0 disables the cache.
     pub cache_ttl_seconds: i64,
+    /// The digest of the section this provider was compiled from: its verified tokens are
+    /// cached under it, so another configuration's `corp` never vouches for this one's.
+    pub scope: Scope,
 }
 
 /// What a verified JWT says, as the rest of the pipeline needs it (and as the cache stores it).
@@ -174,16 +177,14 @@ fn verify_jwt(
     now: UnixSeconds,
 ) -> Result<JwtIdentity, BearerJwt> {
     let cache = token_cache();
-    // Providers with `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
-    let key = providers
-        .iter()
-        .any(|p| p.cache_ttl_seconds > 0)
-        .then(|| cache.key(token.as_bytes()));
-    if let Some(hit) = key
-        .and_then(|key| cache.get(env.store, &key, now))
-        .and_then(|bytes| serde_json::from_slice::<CachedVerification>(&bytes).ok())
-        .filter(|hit| hit.still_holds(providers, env))
-    {
+    // Each provider's verdicts are cached under its own scope; providers with
+    // `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
+    if let Some(hit) = providers.iter().find_map(|provider| {
+        let key = token_key(&cache, provider, token)?;
+        serde_json::from_slice::<CachedVerification>(&cache.get(env.store, &key, now)?)
+            .ok()
+            .filter(|hit| hit.still_holds(provider, env))
+    }) {
         return Ok(hit.identity);
     }
     // A token shaped like a compact JWS (it has dots) is JWT territory when the route has JWT
@@ -215,12 +216,18 @@ fn verify_jwt(
         };
         match provider.verify(&jwt, &keys, now, env.signatures) {
             Ok(identity) => {
-                if let Some(key) = &key {
-                    let verified = CachedVerification { identity, generation };
-                    remember(&cache, env.store, key, &verified, provider.cache_ttl_seconds, now);
-                    return Ok(verified.identity);
+                let verified = CachedVerification { identity, generation };
+                if let Some(key) = token_key(&cache, provider, token) {
+                    remember(
+                        &cache,
+                        env.store,
+                        &key,
+                        &verified,
+                        provider.cache_ttl_seconds,
+                        now,
+                    );
                 }
-                return Ok(identity);
+                return Ok(verified.identity);
             }
             Err(JwtError::NoMatchingKey) if remote && jwt.kid().is_some() => {
                 let refetch = Refusal::WaitForKeys {
@@ -245,13 +252,13 @@ struct CachedVerification {
 }
 
 impl CachedVerification {
-    /// Whether the verdict still holds for this route: its provider is one of the route's,
-    /// and a remote provider's keys are still of the generation that verified the token (a
-    /// key removed from the JWKS then stops verifying everywhere, cached verdicts included).
-    fn still_holds(&self, providers: &[&JwtProvider], env: &Env<'_>) -> bool {
-        let Some(provider) = providers.iter().find(|p| p.name == self.identity.provider) else {
+    /// Whether the verdict still holds: it is `provider`'s, and a remote provider's keys are
+    /// still of the generation that verified the token (a key removed from the JWKS then stops
+    /// verifying everywhere, cached verdicts included).
+    fn still_holds(&self, provider: &JwtProvider, env: &Env<'_>) -> bool {
+        if self.identity.provider != provider.name {
             return false;
-        };
+        }
         match &provider.keys {
             KeySource::Static(_) => self.generation.is_none(),
             KeySource::Remote(_) => env
@@ -260,6 +267,11 @@ impl CachedVerification {
                 .is_some_and(|(_, current)| self.generation == Some(current)),
         }
     }
+}
+
+/// Where `provider`'s verdict on `token` is cached: `None` when it caches nothing.
+fn token_key(cache: &SlotCache, provider: &JwtProvider, token: &str) -> Option<CacheKey> {
+    (provider.cache_ttl_seconds > 0).then(|| cache.key(&provider.scope, token.as_bytes()))
 }
 
 /// Caches a verification for `ttl`, never past the token's own `exp`.
@@ -306,6 +318,278 @@ pub fn header_value(value: Option<&Value>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+    use crate::config::Config;
+    use crate::decide::{Keyring, NoCount};
+    use crate::hostcrypto::ModuleOnly;
+    use crate::jwk::tests::TestKeys;
+    use crate::jwt::tests::{sign_raw, SECRET};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
+    const NOW: UnixSeconds = 1_700_000_000;
+    const CORP: &str = r#"{"issuer": "https://corp", "hmac_secret": "a-demo-secret-that-is-32-bytes!!"}"#;
+    const OTHER_SECRET: &str = "another-secret-of-at-least-32-bytes";
+    const REMOTE: &str = r#"{"issuer": "https://remote", "algorithms": ["ES256"],
+                             "remote_jwks": {"cluster": "idp", "path": "/jwks"}}"#;
+
+    /// The JWT providers of `{"jwt_providers": {...}}`.
+    fn providers(json: &str) -> Vec<JwtProvider> {
+        let json = format!(r#"{{"jwt_providers": {json}}}"#);
+        Config::from_json(json.as_bytes()).unwrap().jwt_providers
+    }
+
+    /// `{"iss": issuer, "sub": "fred", "exp": NOW + 600}`, HS256 with [`SECRET`].
+    fn hs256(issuer: &str) -> String {
+        let claims = format!(r#"{{"iss":"{issuer}","sub":"fred","exp":{}}}"#, NOW + 600);
+        sign_raw(Algorithm::HS256, r#"{"alg":"HS256"}"#, &claims, SECRET)
+    }
+
+    /// `{"iss": "https://remote", "sub": "fred"}`, ES256 with the issuer's key, `kid` as given.
+    fn es256(kid: &str) -> String {
+        let encode = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let header = format!(r#"{{"alg":"ES256","kid":"{kid}"}}"#);
+        let input = format!(
+            "{}.{}",
+            encode(&header),
+            encode(r#"{"iss":"https://remote","sub":"fred"}"#)
+        );
+        let signature = TestKeys::issuer().sign(Algorithm::ES256, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The remote keys loaded so far: none, or the issuer's ES256 key as `k1`.
+    struct Loaded(Option<Rc<KeySet>>);
+    impl Keyring for Loaded {
+        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
+            self.0.clone().map(|keys| (keys, 1))
+        }
+    }
+
+    fn k1() -> Loaded {
+        let jwks = serde_json::json!({"keys": [TestKeys::issuer().jwk(Algorithm::ES256, "k1")]});
+        Loaded(Some(Rc::new(
+            KeySet::from_jwks(jwks.to_string().as_bytes()).unwrap(),
+        )))
+    }
+
+    /// What the route's providers made of `token`, in words a test can compare.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Verified { provider: String, user: String },
+        NotOurs(JwtError),
+        Wait { refetch: bool },
+        Denied(DenyReason),
+        Other,
+    }
+
+    fn verify(providers: &[JwtProvider], token: &str, store: &MapStore, keys: &Loaded) -> Seen {
+        let env = Env {
+            keyring: keys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        };
+        let route: Vec<&JwtProvider> = providers.iter().collect();
+        match verify_bearer(&route, token, &env, NOW) {
+            BearerJwt::Verified(identity) => Seen::Verified {
+                provider: identity.provider,
+                user: identity.user,
+            },
+            BearerJwt::NotOurs(error) => Seen::NotOurs(error),
+            BearerJwt::Refused(refusal) => match *refusal {
+                Refusal::WaitForKeys { refetch, .. } => Seen::Wait { refetch },
+                Refusal::Deny(denial) => Seen::Denied(denial.reason),
+                _ => Seen::Other,
+            },
+        }
+    }
+
+    fn verified(provider: &str) -> Seen {
+        Seen::Verified {
+            provider: provider.into(),
+            user: "fred".into(),
+        }
+    }
+
+    /// `providers` with every static key replaced by the attacker's: only a cached verdict
+    /// can still verify a token of the issuer.
+    fn keys_lost(mut providers: Vec<JwtProvider>) -> Vec<JwtProvider> {
+        for provider in &mut providers {
+            provider.keys = KeySource::Static(Rc::new(TestKeys::attacker().key_set()));
+        }
+        providers
+    }
+
+    #[test]
+    fn a_token_of_the_provider_is_verified_and_its_verdict_cached() {
+        let (corp, store) = (providers(&format!(r#"{{"corp": {CORP}}}"#)), MapStore::default());
+        assert_eq!(
+            verify(&corp, &hs256("https://corp"), &store, &Loaded(None)),
+            verified("corp")
+        );
+        assert_eq!(store.0.borrow().len(), 1, "one cache entry");
+    }
+
+    #[test]
+    fn a_cached_verdict_is_served_without_verifying_again() {
+        let (corp, store) = (providers(&format!(r#"{{"corp": {CORP}}}"#)), MapStore::default());
+        let token = hs256("https://corp");
+        verify(&corp, &token, &store, &Loaded(None));
+        assert_eq!(
+            verify(&keys_lost(corp), &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+    }
+
+    #[test]
+    fn a_verdict_cached_by_another_provider_of_the_route_is_served_and_only_on_its_routes() {
+        let both = providers(&format!(
+            r#"{{"corp": {CORP}, "b": {{"issuer": "https://b", "hmac_secret": "a-demo-secret-that-is-32-bytes!!"}}}}"#
+        ));
+        let (store, token) = (MapStore::default(), hs256("https://b"));
+        assert_eq!(verify(&both, &token, &store, &Loaded(None)), verified("b"));
+        let both = keys_lost(both);
+        assert_eq!(
+            verify(&both, &token, &store, &Loaded(None)),
+            verified("b"),
+            "b's verdict, from the cache"
+        );
+        let corp_only = vec![both[1].clone()];
+        assert_eq!(corp_only[0].name, "corp");
+        assert_eq!(
+            verify(&corp_only, &token, &store, &Loaded(None)),
+            Seen::NotOurs(JwtError::WrongIssuer),
+            "b's verdict does not vouch for a route without b"
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_issuer_is_not_ours() {
+        let corp = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let seen = verify(
+            &corp,
+            &hs256("https://elsewhere"),
+            &MapStore::default(),
+            &Loaded(None),
+        );
+        assert_eq!(seen, Seen::NotOurs(JwtError::WrongIssuer));
+    }
+
+    #[test]
+    fn a_remote_provider_without_keys_yet_waits_for_them() {
+        let remote = providers(&format!(r#"{{"remote": {REMOTE}}}"#));
+        let seen = verify(&remote, &es256("k1"), &MapStore::default(), &Loaded(None));
+        assert_eq!(seen, Seen::Wait { refetch: false });
+        assert_eq!(
+            verify(&remote, &es256("k1"), &MapStore::default(), &k1()),
+            verified("remote")
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_of_a_remote_provider_asks_for_a_refetch() {
+        let remote = providers(&format!(r#"{{"remote": {REMOTE}}}"#));
+        let seen = verify(&remote, &es256("k2"), &MapStore::default(), &k1());
+        assert_eq!(seen, Seen::Wait { refetch: true });
+    }
+
+    #[test]
+    fn a_bad_signature_is_an_invalid_token_and_is_not_cached() {
+        let other = format!(r#"{{"corp": {{"issuer": "https://corp", "hmac_secret": "{OTHER_SECRET}"}}}}"#);
+        let store = MapStore::default();
+        let seen = verify(&providers(&other), &hs256("https://corp"), &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+        assert!(store.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_provider_with_cache_ttl_0_neither_writes_nor_reads_the_cache() {
+        let json = r#"{"corp": {"issuer": "https://corp", "hmac_secret": "a-demo-secret-that-is-32-bytes!!", "cache_ttl_seconds": 0}}"#;
+        let (corp, store) = (providers(json), MapStore::default());
+        let token = hs256("https://corp");
+        assert_eq!(verify(&corp, &token, &store, &Loaded(None)), verified("corp"));
+        assert!(store.0.borrow().is_empty(), "nothing written");
+        // An entry under its own scope, as if written: a provider that caches nothing does
+        // not look.
+        let identity = JwtIdentity {
+            provider: "corp".into(),
+            user: "fred".into(),
+            scopes: vec![],
+            headers: vec![],
+            expires_at: None,
+        };
+        let cache = token_cache();
+        let key = cache.key(&corp[0].scope, token.as_bytes());
+        let verified = CachedVerification {
+            identity,
+            generation: None,
+        };
+        remember(&cache, &store, &key, &verified, 300, NOW);
+        let seen = verify(&keys_lost(corp), &token, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "nothing read: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn another_configurations_corp_never_vouches_for_this_ones() {
+        let store = MapStore::default();
+        let listener_1 = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let listener_2 = providers(&format!(
+            r#"{{"corp": {{"issuer": "https://corp", "hmac_secret": "{OTHER_SECRET}"}}}}"#
+        ));
+        let token = hs256("https://corp");
+        assert_eq!(
+            verify(&listener_1, &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+        assert_ne!(listener_1[0].scope, listener_2[0].scope);
+        let seen = verify(&listener_2, &token, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+        // In the other order too: what listener 2 verified is not listener 1's.
+        let token_2 = sign_raw(
+            Algorithm::HS256,
+            r#"{"alg":"HS256"}"#,
+            &format!(r#"{{"iss":"https://corp","sub":"fred","exp":{}}}"#, NOW + 600),
+            OTHER_SECRET.as_bytes(),
+        );
+        assert_eq!(
+            verify(&listener_2, &token_2, &store, &Loaded(None)),
+            verified("corp")
+        );
+        let seen = verify(&listener_1, &token_2, &store, &Loaded(None));
+        assert!(
+            matches!(seen, Seen::Denied(DenyReason::InvalidToken(_))),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_section_in_two_configurations_shares_its_verdicts() {
+        let store = MapStore::default();
+        let listener_1 = providers(&format!(r#"{{"corp": {CORP}}}"#));
+        let listener_2 = providers(&format!(r#"{{"corp": {CORP}, "zz": {REMOTE}}}"#));
+        let token = hs256("https://corp");
+        verify(&listener_1, &token, &store, &Loaded(None));
+        assert_eq!(listener_1[0].scope, listener_2[0].scope);
+        assert_eq!(
+            verify(&keys_lost(listener_2), &token, &store, &Loaded(None)),
+            verified("corp")
+        );
+    }
+}
+
+#[cfg(test)]
+mod generation_tests {
     use super::*;
     use crate::cache::tests::MapStore;
     use crate::config::Config;
@@ -487,7 +771,8 @@ mod tests {
             count: &NoCount,
             signatures: &ModuleOnly,
         };
-        let providers: Vec<&JwtProvider> = config.jwt_providers.iter().collect();
+        // A route of the remote provider only (each provider of a route is one cache read).
+        let providers: Vec<&JwtProvider> = vec![remote];
         let claims = |sub: &str| serde_json::json!({"iss": "https://r", "sub": sub, "exp": NOW + 600});
         let (first, second) = (key.sign(&claims("fred")), key.sign(&claims("barney")));
         let gets_and_sets = |token: &str| {

@@ -8,6 +8,13 @@
 //! other on every request). Keys are BLAKE3 digests: a raw token is never stored. BLAKE3 is a
 //! 256-bit cryptographic hash like SHA-256, about three times faster under V8, where hashing
 //! the token was the largest part of a cache hit. Time is explicit: `get(key, now)`.
+//!
+//! Every key is scoped ([`Scope`]): the digest of the configuration section that compiled the
+//! provider (or directory) whose answer it stores, hashed into the key first. Two
+//! configurations that share a VM (two listeners, one `vm_id`) and both name a provider `corp`
+//! never read each other's verdicts unless the two `corp` sections are the same. The scope
+//! is inside the hashed key and never in the bucket's name: shared data cannot be deleted, so
+//! buckets per configuration would leak a whole cache at every configuration push.
 
 use crate::clock::UnixSeconds;
 
@@ -43,8 +50,30 @@ pub trait SharedStore {
 /// it). Two first writers racing with it: exactly one wins.
 pub const CREATE_ONLY: u32 = u32::MAX;
 
-/// A key as stored: BLAKE3 of the namespace and the caller's key.
+/// A key as stored: BLAKE3 of the scope, the namespace and the caller's key.
 pub type CacheKey = [u8; 32];
+
+/// What a cached answer depends on: a BLAKE3 digest of the configuration section a provider
+/// (or the directory) was compiled from, with its kind and name ([`scope_of`]).
+pub type Scope = [u8; 32];
+
+/// The scope of the section `section` of kind `kind` (`jwt_providers`, `oauth_providers`,
+/// `api_token_providers`, `directory`) named `name`. The section is hashed as canonical JSON:
+/// serde_json's default map is sorted by key, so the order a configuration writes its
+/// fields in does not matter, while any value that differs (a key, an endpoint, a TTL, a
+/// default written out) gives another scope.
+pub fn scope_of(kind: &str, name: &str, section: &serde_json::Value) -> Scope {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"tokengate.scope\0");
+    hasher.update(kind.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(name.as_bytes());
+    hasher.update(&[0]);
+    // Serialising a `Value` cannot fail (its keys are strings); an empty digest input if it
+    // ever did would still differ from every real section's.
+    hasher.update(&serde_json::to_vec(section).unwrap_or_default());
+    hasher.finalize().into()
+}
 
 /// A bounded TTL cache in `slots` slots of a [`SharedStore`] under `tokengate.<namespace>.`.
 #[derive(Debug, Clone)]
@@ -107,8 +136,11 @@ impl SlotCache {
         }
     }
 
-    pub fn key(&self, raw: &[u8]) -> CacheKey {
+    /// The stored key of `raw` in `scope`: the scope first, so that no key can be built
+    /// without one.
+    pub fn key(&self, scope: &Scope, raw: &[u8]) -> CacheKey {
         let mut hasher = blake3::Hasher::new();
+        hasher.update(scope);
         hasher.update(self.namespace.as_bytes());
         hasher.update(&[0]);
         hasher.update(raw);
@@ -160,6 +192,8 @@ pub(crate) mod tests {
     use std::cell::RefCell;
     use std::collections::HashMap;
 
+    const SCOPE: Scope = [7; 32];
+
     #[derive(Default)]
     pub struct MapStore(pub RefCell<HashMap<String, Vec<u8>>>);
 
@@ -175,7 +209,7 @@ pub(crate) mod tests {
     #[test]
     fn an_entry_is_served_until_it_expires() {
         let (store, cache) = (MapStore::default(), SlotCache::new("jwt", 64));
-        let key = cache.key(b"token");
+        let key = cache.key(&SCOPE, b"token");
         cache.insert(&store, &key, b"identity", 100);
         assert_eq!(cache.get(&store, &key, 99).as_deref(), Some(&b"identity"[..]));
         assert_eq!(cache.get(&store, &key, 100), None);
@@ -184,7 +218,9 @@ pub(crate) mod tests {
     #[test]
     fn the_slot_count_bounds_the_store_and_collisions_never_return_another_key() {
         let (store, cache) = (MapStore::default(), SlotCache::new("jwt", 8));
-        let keys: Vec<CacheKey> = (0..1000u32).map(|i| cache.key(&i.to_le_bytes())).collect();
+        let keys: Vec<CacheKey> = (0..1000u32)
+            .map(|i| cache.key(&SCOPE, &i.to_le_bytes()))
+            .collect();
         for key in &keys {
             cache.insert(&store, key, key, 100);
         }
@@ -200,8 +236,8 @@ pub(crate) mod tests {
     fn namespaces_do_not_share_keys_and_raw_keys_are_not_stored() {
         let store = MapStore::default();
         let (a, b) = (SlotCache::new("a", 1), SlotCache::new("b", 1));
-        a.insert(&store, &a.key(b"secret-token"), b"1", 100);
-        assert_eq!(b.get(&store, &b.key(b"secret-token"), 0), None);
+        a.insert(&store, &a.key(&SCOPE, b"secret-token"), b"1", 100);
+        assert_eq!(b.get(&store, &b.key(&SCOPE, b"secret-token"), 0), None);
         let stored = store.0.borrow();
         assert!(stored
             .values()
@@ -211,7 +247,9 @@ pub(crate) mod tests {
     #[test]
     fn a_thousand_keys_in_8192_slots_all_stay() {
         let (store, cache) = (MapStore::default(), SlotCache::new("jwt", 8192));
-        let keys: Vec<CacheKey> = (0..1000u32).map(|i| cache.key(&i.to_le_bytes())).collect();
+        let keys: Vec<CacheKey> = (0..1000u32)
+            .map(|i| cache.key(&SCOPE, &i.to_le_bytes()))
+            .collect();
         for key in &keys {
             cache.insert(&store, key, b"v", 100);
         }
@@ -222,7 +260,7 @@ pub(crate) mod tests {
     #[test]
     fn a_full_bucket_gives_up_the_entry_that_expires_first() {
         let (store, cache) = (MapStore::default(), SlotCache::new("jwt", WAYS as u32));
-        let keys: Vec<CacheKey> = (0..5u32).map(|i| cache.key(&i.to_le_bytes())).collect();
+        let keys: Vec<CacheKey> = (0..5u32).map(|i| cache.key(&SCOPE, &i.to_le_bytes())).collect();
         for (i, key) in keys.iter().enumerate() {
             let expires = if i == 2 { 50 } else { 100 + i as i64 };
             cache.insert(&store, key, b"v", expires);
@@ -241,9 +279,46 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_key_of_another_scope_is_a_miss() {
+        let (store, cache) = (MapStore::default(), SlotCache::new("jwt", 1));
+        cache.insert(&store, &cache.key(&[1; 32], b"token"), b"corp of listener 1", 100);
+        assert_eq!(cache.get(&store, &cache.key(&[2; 32], b"token"), 0), None);
+        assert!(cache.get(&store, &cache.key(&[1; 32], b"token"), 0).is_some());
+    }
+
+    #[test]
+    fn a_scope_is_the_canonical_section_with_its_kind_and_name() {
+        let section = serde_json::json!({"issuer": "https://a", "audiences": ["jira"]});
+        let reordered: serde_json::Value =
+            serde_json::from_str(r#"{"audiences": ["jira"], "issuer": "https://a"}"#).unwrap();
+        let scope = scope_of("jwt_providers", "corp", &section);
+        assert_eq!(
+            scope,
+            scope_of("jwt_providers", "corp", &reordered),
+            "field order is not a difference"
+        );
+        for (kind, name, other) in [
+            (
+                "jwt_providers",
+                "corp",
+                serde_json::json!({"issuer": "https://b", "audiences": ["jira"]}),
+            ),
+            (
+                "jwt_providers",
+                "corp",
+                serde_json::json!({"issuer": "https://a"}),
+            ),
+            ("jwt_providers", "corp2", section.clone()),
+            ("oauth_providers", "corp", section.clone()),
+        ] {
+            assert_ne!(scope, scope_of(kind, name, &other), "{kind}.{name}: {other}");
+        }
+    }
+
+    #[test]
     fn garbage_in_a_slot_is_a_miss() {
         let (store, cache) = (MapStore::default(), SlotCache::new("jwt", 1));
-        let key = cache.key(b"x");
+        let key = cache.key(&SCOPE, b"x");
         store.set("tokengate.jwt.0", b"short");
         assert_eq!(cache.get(&store, &key, 0), None);
     }

@@ -1417,7 +1417,10 @@ mod tests {
             matches!(ask(&cfg, &store, "t1"), Step::Done(Decision::Allow(_))),
             "served from the cache"
         );
-        let bucket = format!("tokengate.oauth.{}", crate::opaque::answer_bucket("kc", "t1"));
+        let bucket = format!(
+            "tokengate.oauth.{}",
+            crate::opaque::answer_bucket(&cfg.oauth_providers[0], "t1")
+        );
         assert!(
             store.0.borrow().contains_key(&bucket),
             "the bench replays this layout"

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-use crate::cache::{CacheKey, SharedStore, SlotCache};
+use crate::cache::{CacheKey, Scope, SharedStore, SlotCache};
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 use crate::username::{fold, MAX_USER_CHARS};
@@ -84,6 +84,10 @@ pub struct DirectoryCallout {
     pub timeout_ms: u64,
     pub cache_ttl_seconds: i64,
     pub negative_cache_ttl_seconds: i64,
+    /// The digest of the `directory` section: its answers are cached under it, so another
+    /// configuration's directory (another application, another service account) never
+    /// answers for this one.
+    pub scope: Scope,
 }
 
 /// The answer to "who is this user?": known now, or ask the application.
@@ -196,13 +200,21 @@ impl Default for UserCache {
 }
 
 impl UserCache {
-    fn key(&self, user: &str) -> CacheKey {
-        self.0.key(fold(user).as_bytes())
+    /// Where `callout`'s answer about `user` is cached: also the coalescing key of the lookup
+    /// that asks it (two requests for one user, however written, share one lookup).
+    pub fn key(&self, callout: &DirectoryCallout, user: &str) -> CacheKey {
+        self.0.key(&callout.scope, fold(user).as_bytes())
     }
 
-    /// The cached status of `user` at `now`.
-    pub fn get(&self, store: &dyn SharedStore, user: &str, now: UnixSeconds) -> Option<UserStatus> {
-        let value = self.0.get(store, &self.key(user), now)?;
+    /// The cached status of `user` at `now`, as `callout` answered it.
+    pub fn get(
+        &self,
+        store: &dyn SharedStore,
+        callout: &DirectoryCallout,
+        user: &str,
+        now: UnixSeconds,
+    ) -> Option<UserStatus> {
+        let value = self.0.get(store, &self.key(callout, user), now)?;
         UserStatus::from_byte(*value.first()?)
     }
 
@@ -220,7 +232,18 @@ impl UserCache {
             UserStatus::Active | UserStatus::Inactive => callout.cache_ttl_seconds,
         };
         let until = now.saturating_add(ttl);
-        self.0.insert(store, &self.key(user), &[status.to_byte()], until);
+        self.0
+            .insert(store, &self.key(callout, user), &[status.to_byte()], until);
+    }
+}
+
+impl Directory {
+    /// The cached status of `user` at `now`: only a callout directory caches.
+    pub fn cached_status(&self, store: &dyn SharedStore, user: &str, now: UnixSeconds) -> Option<UserStatus> {
+        match self {
+            Self::Callout(callout) => UserCache::default().get(store, callout, user, now),
+            Self::Static { .. } => None,
+        }
     }
 }
 
@@ -408,6 +431,7 @@ mod tests {
             timeout_ms: 500,
             cache_ttl_seconds: 60,
             negative_cache_ttl_seconds: 5,
+            scope: [0; 32],
         });
         let Lookup::Ask(callout) = directory.lookup("fred&admin=1") else {
             panic!()
@@ -626,6 +650,7 @@ mod tests {
             timeout_ms: 500,
             cache_ttl_seconds: 60,
             negative_cache_ttl_seconds: 5,
+            scope: [0; 32],
         });
         let longest = "é".repeat(MAX_USER_CHARS);
         assert!(matches!(callout.lookup(&longest), Lookup::Ask(_)));
@@ -648,24 +673,51 @@ mod tests {
             timeout_ms: 100,
             cache_ttl_seconds: 60,
             negative_cache_ttl_seconds: 5,
+            scope: [0; 32],
         };
         let cache = UserCache::default();
         cache.insert(&store, &callout, "JSmith", UserStatus::Inactive, 1_000);
         cache.insert(&store, &callout, "\u{212A}im", UserStatus::Active, 1_000);
         cache.insert(&store, &callout, "nobody", UserStatus::Unknown, 1_000);
-        assert_eq!(cache.get(&store, "jsmith", 1_059), Some(UserStatus::Inactive));
-        assert_eq!(cache.get(&store, "JSMITH", 1_059), Some(UserStatus::Inactive));
         assert_eq!(
-            cache.get(&store, "KIM", 1_000),
+            cache.get(&store, &callout, "jsmith", 1_059),
+            Some(UserStatus::Inactive)
+        );
+        assert_eq!(
+            cache.get(&store, &callout, "JSMITH", 1_059),
+            Some(UserStatus::Inactive)
+        );
+        assert_eq!(
+            cache.get(&store, &callout, "KIM", 1_000),
             Some(UserStatus::Active),
             "KELVIN SIGN folds to k"
         );
-        assert_eq!(cache.get(&store, "jsmith", 1_060), None, "past cache_ttl_seconds");
-        assert_eq!(cache.get(&store, "NOBODY", 1_004), Some(UserStatus::Unknown));
         assert_eq!(
-            cache.get(&store, "nobody", 1_005),
+            cache.get(&store, &callout, "jsmith", 1_060),
+            None,
+            "past cache_ttl_seconds"
+        );
+        assert_eq!(
+            cache.get(&store, &callout, "NOBODY", 1_004),
+            Some(UserStatus::Unknown)
+        );
+        assert_eq!(
+            cache.get(&store, &callout, "nobody", 1_005),
             None,
             "past negative_cache_ttl_seconds"
+        );
+        let other = DirectoryCallout {
+            scope: [1; 32],
+            ..callout.clone()
+        };
+        assert_eq!(
+            cache.get(&store, &other, "jsmith", 1_000),
+            None,
+            "another configuration's directory did not answer"
+        );
+        assert_eq!(
+            Directory::Callout(callout).cached_status(&store, "JSMITH", 1_000),
+            Some(UserStatus::Inactive)
         );
     }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::cache::Scope;
 use crate::callout::{encode_component, Callout};
 use crate::clock::UnixSeconds;
 use crate::jwt::{JwtError, UntrustedJwt};
@@ -58,6 +59,9 @@ pub struct OAuthProvider {
     /// JWT-shaped Bearer tokens whose unverified `iss` is one of these are introspected; any
     /// other JWT is the JWT providers' to judge (an unclaimed one is refused locally).
     pub jwt_issuers: Vec<String>,
+    /// The digest of the section this provider was compiled from: its answers, their
+    /// coalesced questions and its locked users are keyed under it.
+    pub scope: Scope,
 }
 
 /// What makes a callout provider an API-token provider. The failed-login counter and its
@@ -438,6 +442,7 @@ mod tests {
             api_tokens: None,
             audiences: vec![],
             jwt_issuers: vec![],
+            scope: [0; 32],
         }
     }
 

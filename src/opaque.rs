@@ -122,7 +122,7 @@ fn remember(
         if let Some(user) = user {
             let until = now.saturating_add(settings.locked_cache_ttl_seconds);
             let url = login_url.as_deref().unwrap_or(&settings.login_url);
-            LockedUsers::new(env.store, &provider.client_secret).remember(user, url, until);
+            LockedUsers::new(env.store, &provider.scope, &provider.client_secret).remember(user, url, until);
         }
     }
     if matches!(info, TokenInfo::Locked { .. } | TokenInfo::LockingFailure { .. }) {
@@ -217,13 +217,21 @@ fn oauth_cache() -> SlotCache {
     SlotCache::new("oauth", OAUTH_CACHE_SLOTS)
 }
 
-fn answer_key(cache: &SlotCache, provider: &str, basic_user: Option<&str>, token: &str) -> CacheKey {
-    cache.key(format!("{provider}\0{}\0{token}", basic_user.unwrap_or_default()).as_bytes())
+/// The key of `provider`'s answer about `token` (for Basic, `basic_user`'s), in the
+/// provider's scope: also the coalescing key of the question that asks it.
+fn answer_key(
+    cache: &SlotCache,
+    provider: &OAuthProvider,
+    basic_user: Option<&str>,
+    token: &str,
+) -> CacheKey {
+    let raw = format!("{}\0{}\0{token}", provider.name, basic_user.unwrap_or_default());
+    cache.key(&provider.scope, raw.as_bytes())
 }
 
 /// The bucket of the answer cache that holds `provider`'s answer about a Bearer `token`: for
 /// the benchmark, which replays the cache's layout to predict the callouts it must make.
-pub fn answer_bucket(provider: &str, token: &str) -> u32 {
+pub fn answer_bucket(provider: &OAuthProvider, token: &str) -> u32 {
     let cache = oauth_cache();
     cache.bucket(&answer_key(&cache, provider, None, token))
 }
@@ -231,7 +239,7 @@ pub fn answer_bucket(provider: &str, token: &str) -> u32 {
 /// The cached answer of `provider` about `token` (for `Basic`, `basic_user`'s) at `now`.
 pub fn cached_answer(
     store: &dyn SharedStore,
-    provider: &str,
+    provider: &OAuthProvider,
     basic_user: Option<&str>,
     token: &str,
     now: UnixSeconds,
@@ -290,7 +298,7 @@ pub(crate) fn verify_opaque(
         return settle(provider, TokenInfo::Inactive, &context, env, now);
     }
     let cache = oauth_cache();
-    let key = answer_key(&cache, &provider.name, basic_user, token);
+    let key = answer_key(&cache, provider, basic_user, token);
     match read_cached(&cache, env.store, &key, now) {
         Some(info) => {
             env.count.count("introspection.cache_hit");
@@ -335,7 +343,8 @@ pub(crate) fn lockout(
     now: UnixSeconds,
 ) -> Option<Denial> {
     provider.api_tokens.as_ref()?;
-    let login_url = LockedUsers::new(env.store, &provider.client_secret).locked(user, now)?;
+    let login_url =
+        LockedUsers::new(env.store, &provider.scope, &provider.client_secret).locked(user, now)?;
     Some(Denial::new(Family::ApiToken, DenyReason::LockedOut { login_url }))
 }
 
@@ -343,12 +352,115 @@ pub(crate) fn lockout(
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use crate::decide::{Keyring, NoCount};
+    use crate::hostcrypto::ModuleOnly;
 
     const NOW: UnixSeconds = 1_700_000_000;
 
-    fn store_answer(store: &MapStore, value: &[u8], until: UnixSeconds) {
+    struct NoKeys;
+    impl Keyring for NoKeys {
+        fn remote_keys(
+            &self,
+            _provider: &str,
+        ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
+            None
+        }
+    }
+
+    fn env(store: &MapStore) -> Env<'_> {
+        Env {
+            keyring: &NoKeys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        }
+    }
+
+    /// What became of a token, in words a test can compare.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Admitted(String),
+        Asked { cluster: String, key: CacheKey },
+        Denied(DenyReason),
+        PassedThrough,
+        Other,
+    }
+
+    fn seen(result: Result<Identity, Refusal>) -> Seen {
+        match result {
+            Ok(identity) => Seen::Admitted(identity.user),
+            Err(Refusal::AskProvider { callout, key, .. }) => Seen::Asked {
+                cluster: callout.cluster,
+                key,
+            },
+            Err(Refusal::Deny(denial)) => Seen::Denied(denial.reason),
+            Err(Refusal::PassThrough) => Seen::PassedThrough,
+            Err(_) => Seen::Other,
+        }
+    }
+
+    /// `token` checked by the first provider of `config` on its first rule.
+    fn verify(config: &Config, store: &MapStore, token: &str) -> Seen {
+        let (provider, rule) = (&config.oauth_providers[0], &config.policy.rules[0]);
+        seen(verify_opaque(provider, rule, token, None, None, &env(store), NOW))
+    }
+
+    /// The question asked about `token`, answered with `answer`.
+    fn answer(
+        config: &Config,
+        store: &MapStore,
+        token: &str,
+        answer: Result<TokenInfo, ProviderFailure>,
+    ) -> Step {
+        let Seen::Asked { key, .. } = verify(config, store, token) else {
+            panic!("not asked")
+        };
+        let pending = PendingToken {
+            provider: config.oauth_providers[0].name.clone(),
+            key,
+            context: TokenContext {
+                scopes: config.policy.rules[0].scopes.clone(),
+                basic_user: None,
+                basic_passwords: BasicPasswords::Refuse,
+            },
+            location: Location::AuthorizationHeader,
+            forwarded_path: None,
+            challenges: Challenges::UNKNOWN,
+        };
+        after_provider(config, pending, answer, &env(store), NOW)
+    }
+
+    fn denied(step: &Step) -> Option<DenyReason> {
+        match step {
+            Step::Done(Decision::Deny(denial)) => Some(denial.reason.clone()),
+            _ => None,
+        }
+    }
+
+    fn fred(scopes: &[&str]) -> TokenInfo {
+        TokenInfo::Active {
+            user: "fred".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            exp: Some(NOW + 60),
+        }
+    }
+
+    /// The introspection provider `kc` of a configuration.
+    fn config(kc: &str) -> Config {
+        let json = format!(r#"{{"oauth_providers": {{"kc": {kc}}}}}"#);
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    const KC: &str = r#"{"introspection": {"cluster": "kc", "path": "/introspect",
+                                           "client_id": "tg", "client_secret": "s"}}"#;
+
+    fn kc() -> OAuthProvider {
+        config(KC).oauth_providers.remove(0)
+    }
+
+    fn store_answer(store: &MapStore, provider: &OAuthProvider, value: &[u8], until: UnixSeconds) {
         let cache = oauth_cache();
-        cache.insert(store, &answer_key(&cache, "kc", None, "t"), value, until);
+        cache.insert(store, &answer_key(&cache, provider, None, "t"), value, until);
     }
 
     #[test]
@@ -372,15 +484,209 @@ mod tests {
             (b"{\"Active\":{}}".to_vec(), NOW + 100, false),
             (b"\xff\xfe".to_vec(), NOW + 100, false),
         ] {
-            let store = MapStore::default();
-            store_answer(&store, &value, until);
-            let got = cached_answer(&store, "kc", None, "t", NOW);
+            let (store, kc) = (MapStore::default(), kc());
+            store_answer(&store, &kc, &value, until);
+            let got = cached_answer(&store, &kc, None, "t", NOW);
             assert_eq!(got.is_some(), served, "{}", String::from_utf8_lossy(&value));
             assert_eq!(
-                cached_answer(&store, "kc", Some("fred"), "t", NOW),
+                cached_answer(&store, &kc, Some("fred"), "t", NOW),
                 None,
                 "Basic has its own key"
             );
         }
+    }
+
+    #[test]
+    fn an_uncached_token_is_asked_about_at_the_providers_endpoint() {
+        let (config, store) = (config(KC), MapStore::default());
+        let Seen::Asked { cluster, .. } = verify(&config, &store, "t") else {
+            panic!("not asked")
+        };
+        assert_eq!(cluster, "kc");
+    }
+
+    #[test]
+    fn a_cached_active_answer_admits_its_user_and_a_cached_inactive_one_refuses() {
+        let (config, store) = (config(KC), MapStore::default());
+        let provider = &config.oauth_providers[0];
+        store_answer(
+            &store,
+            provider,
+            &serde_json::to_vec(&fred(&[])).unwrap(),
+            NOW + 10,
+        );
+        assert_eq!(verify(&config, &store, "t"), Seen::Admitted("fred".into()));
+        let cache = oauth_cache();
+        let inactive = serde_json::to_vec(&TokenInfo::Inactive).unwrap();
+        cache.insert(
+            &store,
+            &answer_key(&cache, provider, None, "u"),
+            &inactive,
+            NOW + 10,
+        );
+        assert_eq!(
+            verify(&config, &store, "u"),
+            Seen::Denied(DenyReason::TokenInactive)
+        );
+    }
+
+    #[test]
+    fn a_cached_answer_without_the_rules_scopes_is_insufficient() {
+        let json = format!(
+            r#"{{"oauth_providers": {{"kc": {KC}}},
+                "rules": [{{"path_prefix": "/", "providers": ["kc"], "scopes": ["write"]}}]}}"#
+        );
+        let (config, store) = (Config::from_json(json.as_bytes()).unwrap(), MapStore::default());
+        store_answer(
+            &store,
+            &config.oauth_providers[0],
+            &serde_json::to_vec(&fred(&["read"])).unwrap(),
+            NOW + 10,
+        );
+        assert_eq!(
+            verify(&config, &store, "t"),
+            Seen::Denied(DenyReason::InsufficientScope(vec!["write".into()]))
+        );
+    }
+
+    #[test]
+    fn every_answer_of_the_provider_decides_and_only_answers_are_cached() {
+        let cases = [
+            (Ok(fred(&[])), None, true),
+            (Ok(TokenInfo::Inactive), Some(DenyReason::TokenInactive), true),
+            (
+                Ok(TokenInfo::UnmappedClient),
+                Some(DenyReason::UnmappedClient),
+                true,
+            ),
+            (
+                Err(ProviderFailure::ClientRejected),
+                Some(DenyReason::ProviderRejectedClient),
+                false,
+            ),
+            (
+                Err(ProviderFailure::NoResponse),
+                Some(DenyReason::ProviderUnavailable),
+                false,
+            ),
+            (
+                Err(ProviderFailure::BadStatus),
+                Some(DenyReason::ProviderUnavailable),
+                false,
+            ),
+            (
+                Err(ProviderFailure::Unparsable),
+                Some(DenyReason::ProviderUnavailable),
+                false,
+            ),
+        ];
+        for (reply, expected, cached) in cases {
+            let (config, store) = (config(KC), MapStore::default());
+            let step = answer(&config, &store, "t", reply.clone());
+            assert_eq!(denied(&step), expected, "{reply:?}");
+            if expected.is_none() {
+                assert!(
+                    matches!(step, Step::Done(Decision::Allow(_))),
+                    "{reply:?}: {step:?}"
+                );
+            }
+            let again = verify(&config, &store, "t");
+            assert_eq!(
+                !matches!(again, Seen::Asked { .. }),
+                cached,
+                "{reply:?}: {again:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_for_a_provider_the_configuration_lacks_is_an_internal_error() {
+        let (config, store) = (config(KC), MapStore::default());
+        let Seen::Asked { key, .. } = verify(&config, &store, "t") else {
+            panic!("not asked")
+        };
+        let pending = PendingToken {
+            provider: "gone".into(),
+            key,
+            context: TokenContext {
+                scopes: vec![],
+                basic_user: None,
+                basic_passwords: BasicPasswords::Refuse,
+            },
+            location: Location::AuthorizationHeader,
+            forwarded_path: None,
+            challenges: Challenges::UNKNOWN,
+        };
+        let step = after_provider(&config, pending, Ok(fred(&[])), &env(&store), NOW);
+        assert_eq!(denied(&step), Some(DenyReason::Internal));
+    }
+
+    #[test]
+    fn another_configurations_corp_never_answers_for_this_ones() {
+        let store = MapStore::default();
+        let listener_1 = config(KC);
+        let listener_2 = config(
+            r#"{"introspection": {"cluster": "other-idp", "path": "/introspect",
+                                  "client_id": "tg", "client_secret": "s"}}"#,
+        );
+        assert!(matches!(
+            answer(&listener_1, &store, "t", Ok(fred(&[]))),
+            Step::Done(Decision::Allow(_))
+        ));
+        assert_eq!(verify(&listener_1, &store, "t"), Seen::Admitted("fred".into()));
+        let (Seen::Asked { key: key_2, cluster }, Some(key_1)) = (
+            verify(&listener_2, &store, "t"),
+            Some(answer_key(
+                &oauth_cache(),
+                &listener_1.oauth_providers[0],
+                None,
+                "t",
+            )),
+        ) else {
+            panic!("listener 2 must ask its own provider")
+        };
+        assert_eq!(cluster, "other-idp");
+        assert_ne!(key_1, key_2, "nor does it join listener 1's question");
+        // And the other way round.
+        assert_eq!(
+            denied(&answer(&listener_2, &store, "u", Ok(TokenInfo::Inactive))),
+            Some(DenyReason::TokenInactive)
+        );
+        assert!(matches!(verify(&listener_1, &store, "u"), Seen::Asked { .. }));
+    }
+
+    #[test]
+    fn the_same_section_in_two_configurations_shares_its_answers() {
+        let store = MapStore::default();
+        let listener_1 = config(KC);
+        let json = format!(
+            r#"{{"oauth_providers": {{"kc": {KC}}}, "realm": "elsewhere",
+                "directory": {{"inactive_users": ["gone"]}}}}"#
+        );
+        let listener_2 = Config::from_json(json.as_bytes()).unwrap();
+        answer(&listener_1, &store, "t", Ok(fred(&[])));
+        assert_eq!(verify(&listener_2, &store, "t"), Seen::Admitted("fred".into()));
+    }
+
+    #[test]
+    fn api_token_providers_remember_locked_users_in_their_own_scope() {
+        let api = |cluster: &str| {
+            let json = format!(
+                r#"{{"api_token_providers": {{"corp": {{"introspection": {{"cluster": "{cluster}",
+                    "path": "/introspect", "client_id": "tg", "client_secret": "s"}}}}}}}}"#
+            );
+            Config::from_json(json.as_bytes()).unwrap()
+        };
+        let (listener_1, listener_2, store) = (api("ts-1"), api("ts-2"), MapStore::default());
+        let locked = TokenInfo::Locked {
+            user: Some("fred".into()),
+            login_url: None,
+        };
+        answer(&listener_1, &store, "t", Ok(locked));
+        assert!(lockout(&listener_1.oauth_providers[0], "fred", &env(&store), NOW).is_some());
+        assert_eq!(
+            lockout(&listener_2.oauth_providers[0], "fred", &env(&store), NOW),
+            None
+        );
     }
 }

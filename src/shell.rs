@@ -399,7 +399,11 @@ impl Worker {
     }
 
     fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
-        if let Some(status) = UserCache::default().get(&HostStore, pending.user(), seconds(now)) {
+        if let Some(status) = self
+            .config
+            .directory
+            .cached_status(&HostStore, pending.user(), seconds(now))
+        {
             self.metrics.count("directory.cache_hit");
             return self.apply(finish(&self.config, pending, Ok(status)), now);
         }

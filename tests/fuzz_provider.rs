@@ -40,6 +40,7 @@ fn provider(endpoint: Endpoint, audiences: bool) -> OAuthProvider {
         api_tokens: None,
         audiences: if audiences { vec![AUDIENCE.into()] } else { vec![] },
         jwt_issuers: vec![],
+        scope: [0; 32],
     }
 }
 
@@ -356,18 +357,21 @@ proptest! {
         tail in prop::collection::vec(any::<u8>(), 0..50),
     ) {
         let cache = SlotCache::new("oauth", OAUTH_CACHE_SLOTS);
-        let ours = cache.key(b"kc\0\0t");
+        let kc = provider(Endpoint::Introspection, false);
+        let ours = cache.key(&kc.scope, b"kc\0\0t");
         let store = MapStore::default();
         // Garbage after the entries is ignored only if it cannot be read as one more entry.
         let tail: Vec<u8> = tail.into_iter().take(43).collect();
-        store.set(&format!("tokengate.oauth.{}", answer_bucket("kc", "t")), &bucket_bytes(&ours, &entries, &tail));
-        let got = cached_answer(&store, "kc", None, "t", NOW);
+        store.set(&format!("tokengate.oauth.{}", answer_bucket(&kc, "t")), &bucket_bytes(&ours, &entries, &tail));
+        let got = cached_answer(&store, &kc, None, "t", NOW);
         prop_assert_eq!(&got, &model(&entries));
         if let Some(TokenInfo::Active { user, exp, .. }) = &got {
             prop_assert!(!user.is_empty() && !user.chars().any(char::is_control));
             prop_assert!(exp.is_none_or(|exp| exp > NOW), "never past the token's exp");
         }
-        prop_assert_eq!(cached_answer(&store, "kc", Some("fred"), "t", NOW), None, "another key misses");
+        prop_assert_eq!(cached_answer(&store, &kc, Some("fred"), "t", NOW), None, "another key misses");
+        let other = OAuthProvider { scope: [1; 32], ..kc.clone() };
+        prop_assert_eq!(cached_answer(&store, &other, None, "t", NOW), None, "another scope misses");
     }
 
     #[test]
@@ -376,8 +380,9 @@ proptest! {
         now in prop_oneof![Just(NOW), any::<i64>()],
     ) {
         let store = MapStore::default();
-        store.set(&format!("tokengate.oauth.{}", answer_bucket("kc", "t")), &bytes);
-        if let Some(TokenInfo::Active { user, exp, .. }) = cached_answer(&store, "kc", None, "t", now) {
+        let kc = provider(Endpoint::Introspection, false);
+        store.set(&format!("tokengate.oauth.{}", answer_bucket(&kc, "t")), &bytes);
+        if let Some(TokenInfo::Active { user, exp, .. }) = cached_answer(&store, &kc, None, "t", now) {
             prop_assert!(!user.is_empty());
             prop_assert!(exp.is_none_or(|exp| exp > now));
         }
@@ -391,11 +396,11 @@ proptest! {
         let store = MapStore::default();
         let mut last = HashMap::new();
         for (key, value, until) in &inserts {
-            cache.insert(&store, &cache.key(&[*key]), &value.to_le_bytes(), *until);
+            cache.insert(&store, &cache.key(&[0; 32], &[*key]), &value.to_le_bytes(), *until);
             last.insert(*key, (*value, *until));
         }
         for key in 0u8..6 {
-            let got = cache.get(&store, &cache.key(&[key]), NOW);
+            let got = cache.get(&store, &cache.key(&[0; 32], &[key]), NOW);
             match (got, last.get(&key)) {
                 (Some(value), Some((stored, until))) => {
                     prop_assert_eq!(value, stored.to_le_bytes().to_vec(), "never another key's value");

@@ -58,11 +58,11 @@ fn main() -> ExitCode {
         ["soak-tokens", dir, count] => positive(count).and_then(|count| soak_tokens(Path::new(dir), count)),
         ["introspection-server", port] => introspection_server(port, CLIENT),
         ["introspection-server", port, client] => introspection_server(port, client),
-        ["answer-buckets", provider] => answer_buckets(provider),
+        ["answer-buckets", provider, configuration] => answer_buckets(provider, configuration),
         _ => Err(
             "usage: tokengate-bench tokens <dir> [count] | soak-tokens <dir> <count> \
                   | introspection-server <port> [<client_id>:<client_secret>] \
-                  | answer-buckets <provider> (Bearer lines on stdin)"
+                  | answer-buckets <provider> <configuration JSON> (Bearer lines on stdin)"
                 .to_owned(),
         ),
     };
@@ -258,8 +258,15 @@ fn write_lines(path: PathBuf, lines: Vec<String>) -> Result<(), String> {
 
 /// For each `Authorization: Bearer` line on stdin, the answer-cache bucket tokengate keeps
 /// `provider`'s answer in (the module's own key and bucket code), one per line: bench/run.py
-/// replays the cache's layout with them.
-fn answer_buckets(provider: &str) -> Result<(), String> {
+/// replays the cache's layout with them. The key is scoped by the provider's section, so the
+/// bench passes the module's configuration.
+fn answer_buckets(provider: &str, configuration: &str) -> Result<(), String> {
+    let config = tokengate::config::Config::from_json(configuration.as_bytes()).map_err(|e| e.to_string())?;
+    let provider = config
+        .oauth_providers
+        .iter()
+        .find(|p| p.name == provider)
+        .ok_or_else(|| format!("no provider `{provider}` in the configuration"))?;
     let mut out = String::new();
     for line in std::io::stdin().lines() {
         let line = line.map_err(|e| format!("stdin: {e}"))?;
