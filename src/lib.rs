@@ -10,6 +10,7 @@ pub mod config;
 pub mod decide;
 pub mod directory;
 pub mod extract;
+pub mod host;
 pub mod hostcrypto;
 pub mod jwk;
 pub mod jwt;
@@ -27,6 +28,7 @@ pub mod introspect;
 pub mod jwks_cache;
 pub mod logline;
 pub mod opaque;
+pub mod outcome;
 pub mod path;
 pub mod policy;
 #[cfg(target_arch = "wasm32")]

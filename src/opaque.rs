@@ -10,48 +10,23 @@
 
 use crate::apitoken::{check_bounds, BasicPasswords, LockedUsers};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
-use crate::challenge::Challenges;
 use crate::clock::UnixSeconds;
 use crate::config::Config;
-use crate::decide::{
-    anonymous, deny, look_up, Decision, Denial, DenyReason, Env, Family, Identity, Pending, Refusal, Step,
-};
-use crate::extract::Location;
+use crate::decide::{anonymous, look_up};
+use crate::host::Env;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
+use crate::outcome::{
+    deny, Decision, Denial, DenyReason, Family, Identity, Pending, Refusal, Step, TokenContext,
+};
 use crate::policy::{missing_scopes, Rule};
 use crate::username::same_user;
+
+pub use crate::outcome::PendingToken;
 
 #[cfg(test)]
 mod lockout_props;
 #[cfg(test)]
 mod settle_tests;
-
-/// An opaque token waiting for its provider's answer (the token itself is not kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingToken {
-    pub(crate) provider: String,
-    pub(crate) key: CacheKey,
-    pub(crate) context: TokenContext,
-    pub(crate) location: Location,
-    pub(crate) forwarded_path: Option<String>,
-    /// The schemes of the request's rule, for the challenges of a denial after the answer.
-    pub(crate) challenges: Challenges,
-}
-
-/// What the route asks of an opaque token beyond the provider's word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TokenContext {
-    pub(crate) scopes: Vec<String>,
-    /// The user of `Basic user:token`: the token must be theirs.
-    pub(crate) basic_user: Option<String>,
-    pub(crate) basic_passwords: BasicPasswords,
-}
-
-impl PendingToken {
-    pub fn provider(&self) -> &str {
-        &self.provider
-    }
-}
 
 /// Continues a request after its token provider answered (or failed to), caching the answer.
 /// Its denials challenge with the schemes of the request's rule.
