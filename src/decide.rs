@@ -2,16 +2,15 @@
 //! to it. A request that needs the user directory pauses as a [`Step::LookUpUser`]; the shell
 //! answers it and [`finish`] completes the decision.
 //!
-//! An allowed request is forwarded with the identity in the configured headers, every
-//! client-sent copy of those headers removed, and no credential the application does not
-//! need (the `Authorization` header of an accepted token and the `tisjwt` query parameter).
+//! What an allowed request forwards (identity headers, no credential the application does not
+//! need) is [`crate::admit`]'s.
 
+use crate::admit::{anonymous, look_up};
 use crate::apitoken::parse_basic;
 use crate::bearer::{invalid_bearer, verify_bearer, BearerJwt, JwtProvider};
 use crate::challenge::{AuthScheme, Challenges};
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
-use crate::directory::{DirectoryError, Lookup, UserStatus};
 use crate::extract::{self, Credential, ExtractError, Location, Scheme};
 use crate::introspect::BearerShape;
 use crate::jwt::JwtError;
@@ -20,6 +19,8 @@ use crate::outcome::{deny, Refusal, TokenContext};
 use crate::path::{self, AmbiguousPath};
 use crate::policy::{missing_scopes, Rule};
 use crate::tisjwt::TisjwtFailure;
+
+pub use crate::admit::finish;
 
 // The outcome types and host traits, moved to their leaf modules, are re-exported here so
 // that the shell, the benches and the other stages' tests keep naming them `decide::...`.
@@ -113,35 +114,6 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
             challenges,
         },
     )
-}
-
-/// The directory stage: answer now, or ask.
-pub(crate) fn look_up(config: &Config, pending: Pending) -> Step {
-    match config.directory.lookup(pending.user()) {
-        Lookup::Known(status) => Step::Done(finish(config, pending, Ok(status))),
-        Lookup::Ask(callout) => Step::LookUpUser { pending, callout },
-    }
-}
-
-/// Completes a decision with the directory's answer.
-pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, DirectoryError>) -> Decision {
-    let family = pending.identity.family;
-    let reason = match status {
-        Ok(UserStatus::Active) => return Decision::Allow(forward(config, pending)),
-        Ok(UserStatus::Inactive) => DenyReason::InactiveUser,
-        Ok(UserStatus::Unknown) => unknown_user(family),
-        Err(_) => DenyReason::DirectoryUnavailable,
-    };
-    Decision::Deny(Denial::new(family, reason).challenging(pending.challenges))
-}
-
-/// TISJWT users the directory does not know get seed 000's inactive-user answer, the only
-/// user error that seed has; seed 001 has its own "No user found".
-fn unknown_user(family: Family) -> DenyReason {
-    match family {
-        Family::Tisjwt => DenyReason::InactiveUser,
-        Family::OAuth | Family::ApiToken => DenyReason::UnknownUser,
-    }
 }
 
 fn provider_family(config: &Config, name: &str) -> Family {
@@ -338,52 +310,12 @@ fn forwarded_path(path: &str, location: Location) -> Option<String> {
     (location == Location::QueryParameter).then(|| extract::without_tisjwt(path))
 }
 
-/// Every header the filter may set: client-sent copies of all of them are removed.
-fn identity_header_names(config: &Config) -> Vec<String> {
-    let headers = &config.identity_headers;
-    let claim_headers = config
-        .jwt_providers
-        .iter()
-        .flat_map(|p| p.claim_headers.iter().map(|c| c.header.clone()));
-    let mut names: Vec<String> = vec![headers.user.clone(), headers.tenant.clone()];
-    for name in claim_headers {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
-pub(crate) fn anonymous(config: &Config) -> Forward {
-    Forward {
-        remove_headers: identity_header_names(config),
-        ..Forward::default()
-    }
-}
-
-fn forward(config: &Config, pending: Pending) -> Forward {
-    let headers = &config.identity_headers;
-    let mut remove_headers = identity_header_names(config);
-    if pending.location == Location::AuthorizationHeader && !pending.identity.forward_token {
-        remove_headers.push("authorization".to_owned());
-    }
-    let mut set_headers = vec![(headers.user.clone(), pending.identity.user)];
-    if let Some(tenant) = pending.identity.tenant {
-        set_headers.push((headers.tenant.clone(), tenant));
-    }
-    set_headers.extend(pending.identity.claim_headers);
-    Forward {
-        remove_headers,
-        set_headers,
-        path: pending.forwarded_path,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
     use crate::cache::SharedStore;
+    use crate::directory::{DirectoryError, UserStatus};
     use crate::hostcrypto::ModuleOnly;
     use crate::introspect::{ProviderFailure, TokenInfo};
     use crate::jwk::KeySet;

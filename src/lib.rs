@@ -4,6 +4,7 @@
 //! [`directory`]) -> [`decide`] -> [`respond`]. All of it is plain Rust over plain data; the
 //! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
 
+pub mod admit;
 pub mod alg;
 pub mod clock;
 pub mod config;

@@ -8,11 +8,11 @@
 //! the same one again, is always asked about), a "locked" answer never (it is remembered per
 //! user in [`LockedUsers`] instead, which also refuses answers cached as valid before it).
 
+use crate::admit::{anonymous, look_up};
 use crate::apitoken::{check_bounds, BasicPasswords, LockedUsers};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
-use crate::decide::{anonymous, look_up};
 use crate::host::Env;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
 use crate::outcome::{
