@@ -13,6 +13,7 @@ pub mod directory;
 pub mod extract;
 pub mod host;
 pub mod hostcrypto;
+pub mod jose;
 pub mod jwk;
 pub mod jwt;
 pub mod query;
