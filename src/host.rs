@@ -7,6 +7,7 @@ use std::rc::Rc;
 use crate::cache::SharedStore;
 use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
+use crate::metrics::Metric;
 
 /// Verification keys of remote JWKS providers, as the root context last loaded them.
 pub trait Keyring {
@@ -17,7 +18,7 @@ pub trait Keyring {
 pub struct Env<'a> {
     pub keyring: &'a dyn Keyring,
     pub store: &'a dyn SharedStore,
-    /// Counts events (`introspection.cache_hit`, ...) in the host's metrics.
+    /// Counts events ([`Metric::IntrospectionCacheHit`], ...) in the host's metrics.
     pub count: &'a dyn Counter,
     /// Checks RSA and ECDSA signatures faster than the module, when the host can.
     pub signatures: &'a dyn SignatureHost,
@@ -25,12 +26,12 @@ pub struct Env<'a> {
 
 /// Where the core counts what the operator should see in metrics.
 pub trait Counter {
-    fn count(&self, name: &str);
+    fn count(&self, metric: Metric);
 }
 
 /// Counts nothing (tests, and callers without metrics).
 pub struct NoCount;
 
 impl Counter for NoCount {
-    fn count(&self, _name: &str) {}
+    fn count(&self, _metric: Metric) {}
 }

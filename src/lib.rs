@@ -29,6 +29,7 @@ pub mod challenge;
 pub mod introspect;
 pub mod jwks_cache;
 pub mod logline;
+pub mod metrics;
 pub mod opaque;
 pub mod outcome;
 pub mod path;

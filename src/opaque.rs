@@ -15,6 +15,7 @@ use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::host::Env;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
+use crate::metrics::Metric;
 use crate::outcome::{
     deny, Decision, Denial, DenyReason, Family, Identity, Pending, Refusal, Step, TokenContext,
 };
@@ -268,7 +269,7 @@ pub(crate) fn verify_opaque(
     let key = answer_key(&cache, &provider.name, basic_user, token);
     match read_cached(&cache, env.store, &key, now) {
         Some(info) => {
-            env.count.count("introspection.cache_hit");
+            env.count.count(Metric::IntrospectionCacheHit);
             let context = TokenContext {
                 scopes: rule.scopes.clone(),
                 basic_user: basic_user.map(str::to_owned),
@@ -277,7 +278,7 @@ pub(crate) fn verify_opaque(
             settle(provider, info, &context, env, now)
         }
         None => {
-            env.count.count("introspection.cache_miss");
+            env.count.count(Metric::IntrospectionCacheMiss);
             Err(Refusal::AskProvider {
                 provider: provider.name.clone(),
                 key,

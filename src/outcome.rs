@@ -80,58 +80,6 @@ pub enum DenyReason {
     Internal,
 }
 
-impl DenyReason {
-    /// Suffix of the `tokengate.denied.<reason>` counter.
-    pub fn metric_name(&self) -> &'static str {
-        match self {
-            Self::MissingCredential => "missing_credential",
-            Self::AmbiguousCredential => "ambiguous_credential",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::ExpiredToken => "expired_token",
-            Self::LicenseInvalid => "invalid_license",
-            Self::InactiveUser => "inactive_user",
-            Self::UnknownUser => "unknown_user",
-            Self::InsufficientScope(_) => "insufficient_scope",
-            Self::DirectoryUnavailable => "directory_unavailable",
-            Self::TokenInactive => "token_inactive",
-            Self::UnmappedClient => "unmapped_client",
-            Self::ProviderRejectedClient => "provider_rejected_client",
-            Self::ProviderUnavailable => "provider_unavailable",
-            Self::MalformedBasic => "malformed_basic",
-            Self::InvalidApiToken => "invalid_api_token",
-            Self::LockedOut { .. } => "locked_out",
-            Self::KeysUnavailable => "keys_unavailable",
-            Self::NoRule => "no_rule",
-            Self::AmbiguousPath(_) => "ambiguous_path",
-            Self::Internal => "internal_error",
-        }
-    }
-
-    /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 20] = [
-        "missing_credential",
-        "ambiguous_credential",
-        "invalid_token",
-        "expired_token",
-        "invalid_license",
-        "inactive_user",
-        "unknown_user",
-        "insufficient_scope",
-        "directory_unavailable",
-        "token_inactive",
-        "unmapped_client",
-        "provider_rejected_client",
-        "provider_unavailable",
-        "malformed_basic",
-        "invalid_api_token",
-        "locked_out",
-        "keys_unavailable",
-        "no_rule",
-        "ambiguous_path",
-        "internal_error",
-    ];
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub family: Family,
