@@ -8,6 +8,8 @@ pub mod admit;
 pub mod alg;
 pub mod clock;
 pub mod config;
+#[cfg(test)]
+mod config_errors_tests;
 pub mod decide;
 pub mod directory;
 pub mod extract;
