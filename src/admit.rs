@@ -1,4 +1,4 @@
-//! Stage 5, admit: the directory's word on a verified user (`look_up`, [`finish`]), and what
+//! The end of stage 4, admit: the directory's word on a verified user (`look_up`, [`finish`]), and what
 //! changes on a request that is let through: the identity in the configured headers, every
 //! client-sent copy of those headers removed, and no credential the application does not need
 //! (the `Authorization` header of an accepted token and the `tisjwt` query parameter).

@@ -1,8 +1,11 @@
 //! tokengate: edge authentication for Jira/Confluence-style REST APIs, as a proxy-wasm filter.
 //!
 //! The pipeline is one module per stage: [`path`] (the path the rules see) -> [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
-//! [`directory`]) -> [`decide`] -> [`respond`]. All of it is plain Rust over plain data; the
+//! [`directory`]) -> [`decide`] (ending in [`admit`]) -> [`respond`]. All of it is plain Rust over plain data; the
 //! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
+//! What the stages return ([`outcome`]), what they consult ([`host`]), the JOSE names
+//! ([`jose`]) and the counters ([`metrics`]) are leaf modules, so no stage imports the
+//! orchestrator; `scripts/import-graph` (run by `make lint`) keeps the import graph acyclic.
 
 pub mod admit;
 pub mod alg;
