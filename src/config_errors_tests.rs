@@ -633,3 +633,18 @@ fn every_top_level_error_names_its_field_and_problem() {
     ];
     check(&rows);
 }
+
+#[test]
+fn a_configuration_that_is_not_json_is_an_error_at_the_root() {
+    let rows = [
+        ("{", "EOF while parsing an object at line 1 column 1"),
+        ("", "EOF while parsing a value at line 1 column 0"),
+        (r#"{"realm": "a",}"#, "trailing comma at line 1 column 15"),
+    ];
+    for (bytes, problem) in rows {
+        let got = Config::from_json(bytes.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(got, Err(field("(root)", problem)), "{bytes:?}");
+    }
+}
