@@ -21,6 +21,8 @@ demo:
 	cargo build --release -p tokengate-demo -p tokengate-tokens
 
 lint:
+	scripts/import-graph --self-test
+	scripts/import-graph
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p tokengate --lib --target wasm32-wasip1 -- -D warnings

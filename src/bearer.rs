@@ -8,11 +8,12 @@ use crate::clock::UnixSeconds;
 use std::rc::Rc;
 
 use crate::cache::{CacheKey, Scope, SharedStore, SlotCache};
-use crate::decide::{Denial, DenyReason, Env, Family, Refusal};
+use crate::host::Env;
 use crate::hostcrypto::SignatureHost;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, RefreshPolicy};
 use crate::jwt::{check_claims, Algorithm, ClaimRules, JwtError, UntrustedJwt};
+use crate::outcome::{Denial, DenyReason, Family, Refusal};
 use crate::policy::granted_scopes;
 
 /// Where a provider's verification keys come from.

@@ -2,322 +2,32 @@
 //! to it. A request that needs the user directory pauses as a [`Step::LookUpUser`]; the shell
 //! answers it and [`finish`] completes the decision.
 //!
-//! An allowed request is forwarded with the identity in the configured headers, every
-//! client-sent copy of those headers removed, and no credential the application does not
-//! need (the `Authorization` header of an accepted token and the `tisjwt` query parameter).
+//! What an allowed request forwards (identity headers, no credential the application does not
+//! need) is [`crate::admit`]'s.
 
-use std::rc::Rc;
-
+use crate::admit::{anonymous, look_up};
 use crate::apitoken::parse_basic;
 use crate::bearer::{invalid_bearer, verify_bearer, BearerJwt, JwtProvider};
-use crate::cache::{CacheKey, SharedStore};
-use crate::callout::Callout;
 use crate::challenge::{AuthScheme, Challenges};
 use crate::clock::UnixSeconds;
 use crate::config::{Config, TISJWT_PROVIDER};
-use crate::directory::{DirectoryError, Lookup, UserStatus};
-use crate::extract::{self, Credential, ExtractError, Header, Location, Scheme};
-use crate::hostcrypto::SignatureHost;
+use crate::extract::{self, Credential, ExtractError, Location, Scheme};
 use crate::introspect::BearerShape;
-use crate::jwk::KeySet;
-use crate::jwks_cache::Generation;
 use crate::jwt::JwtError;
-use crate::opaque::{family_of, lockout, verify_opaque, PendingToken, TokenContext};
+use crate::opaque::{family_of, lockout, verify_opaque};
+use crate::outcome::{deny, Refusal, TokenContext};
 use crate::path::{self, AmbiguousPath};
 use crate::policy::{missing_scopes, Rule};
 use crate::tisjwt::TisjwtFailure;
 
-/// The request as the shell sees it.
-#[derive(Debug, Clone, Default)]
-pub struct RequestHead {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<Header>,
-    /// The client's address as Envoy determined it (`source.address`: the downstream remote
-    /// address, after `use_remote_address` / `xff_num_trusted_hops`), sent to the token
-    /// service for its per-address throttling.
-    pub client_address: Option<String>,
-}
+pub use crate::admit::finish;
 
-/// Whose error format a denial uses: the provider that owns the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// Seed 000: `{"status":401,"message":...,"messages":[...],"pluginVersion":...,"time":...}`.
-    Tisjwt,
-    /// Seed 001: `{"error":{"status":"ERROR","message":...}}`.
-    OAuth,
-    /// API tokens (seed 004): Jira's `{"errorMessages":[...],"errors":{}}`.
-    ApiToken,
-}
-
-/// Why a request is refused. Each reason has one response per family and one counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DenyReason {
-    /// No credential a provider of the route accepts, or an empty one.
-    MissingCredential,
-    /// More than one credential or `Authorization` header.
-    AmbiguousCredential,
-    /// Malformed, badly signed, wrong issuer/audience/algorithm, not yet valid.
-    InvalidToken(JwtError),
-    /// Past its `exp`.
-    ExpiredToken,
-    /// The TISJWT tenant has no valid licence.
-    LicenseInvalid,
-    /// The directory says the user is deactivated.
-    InactiveUser,
-    /// The directory does not know the user.
-    UnknownUser,
-    /// The token lacks scopes the route requires (listed).
-    InsufficientScope(Vec<String>),
-    /// The user directory did not answer usably.
-    DirectoryUnavailable,
-    /// The token provider says the token is not active (revoked, expired, unknown).
-    TokenInactive,
-    /// A client-credentials token of a client no service account is mapped to.
-    UnmappedClient,
-    /// The token provider refused our own client credentials.
-    ProviderRejectedClient,
-    /// The token provider did not answer usably (down, slow, 5xx, garbage).
-    ProviderUnavailable,
-    /// `Authorization: Basic` that is not base64 of `user:secret`.
-    MalformedBasic,
-    /// The API token (Basic password or Bearer) is wrong, expired, or not the user's.
-    InvalidApiToken,
-    /// Too many failed logins for this user: Jira's CAPTCHA state.
-    LockedOut { login_url: String },
-    /// A provider's remote JWKS was not loaded within the wait bound.
-    KeysUnavailable,
-    /// No rule of the route policy matches the request.
-    NoRule,
-    /// The path has no single meaning (`%2F`, `\`, `%3B`, `%25`, a control byte, a dot
-    /// segment with a suffix, `..` above the root, ...): refused before anything else.
-    AmbiguousPath(AmbiguousPath),
-    /// The host would not hand over or rewrite the request; refused rather than passed.
-    Internal,
-}
-
-impl DenyReason {
-    /// Suffix of the `tokengate.denied.<reason>` counter.
-    pub fn metric_name(&self) -> &'static str {
-        match self {
-            Self::MissingCredential => "missing_credential",
-            Self::AmbiguousCredential => "ambiguous_credential",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::ExpiredToken => "expired_token",
-            Self::LicenseInvalid => "invalid_license",
-            Self::InactiveUser => "inactive_user",
-            Self::UnknownUser => "unknown_user",
-            Self::InsufficientScope(_) => "insufficient_scope",
-            Self::DirectoryUnavailable => "directory_unavailable",
-            Self::TokenInactive => "token_inactive",
-            Self::UnmappedClient => "unmapped_client",
-            Self::ProviderRejectedClient => "provider_rejected_client",
-            Self::ProviderUnavailable => "provider_unavailable",
-            Self::MalformedBasic => "malformed_basic",
-            Self::InvalidApiToken => "invalid_api_token",
-            Self::LockedOut { .. } => "locked_out",
-            Self::KeysUnavailable => "keys_unavailable",
-            Self::NoRule => "no_rule",
-            Self::AmbiguousPath(_) => "ambiguous_path",
-            Self::Internal => "internal_error",
-        }
-    }
-
-    /// Every counter name, for defining them up front.
-    pub const METRIC_NAMES: [&'static str; 20] = [
-        "missing_credential",
-        "ambiguous_credential",
-        "invalid_token",
-        "expired_token",
-        "invalid_license",
-        "inactive_user",
-        "unknown_user",
-        "insufficient_scope",
-        "directory_unavailable",
-        "token_inactive",
-        "unmapped_client",
-        "provider_rejected_client",
-        "provider_unavailable",
-        "malformed_basic",
-        "invalid_api_token",
-        "locked_out",
-        "keys_unavailable",
-        "no_rule",
-        "ambiguous_path",
-        "internal_error",
-    ];
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub family: Family,
-    pub reason: DenyReason,
-    /// What a 401 challenges with: the schemes of the matched rule and the one the client used.
-    pub challenges: Challenges,
-}
-
-impl Denial {
-    /// A denial without its rule's challenges ([`Challenges::UNKNOWN`]). [`begin`], [`finish`]
-    /// and [`after_provider`](crate::opaque::after_provider) add them to every denial they
-    /// return; the others ([`unknown_key`], [`keys_unavailable`], no rule, host failures) are
-    /// never 401s.
-    pub fn new(family: Family, reason: DenyReason) -> Self {
-        Denial {
-            family,
-            reason,
-            challenges: Challenges::UNKNOWN,
-        }
-    }
-
-    #[must_use]
-    pub fn challenging(self, challenges: Challenges) -> Self {
-        Denial { challenges, ..self }
-    }
-}
-
-/// What to change on a request before it goes upstream.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Forward {
-    /// Headers to delete (every instance).
-    pub remove_headers: Vec<String>,
-    /// Headers to set, replacing any existing value.
-    pub set_headers: Vec<(String, String)>,
-    /// The new `:path`, when the query string changed.
-    pub path: Option<String>,
-}
-
-impl Forward {
-    /// Drops removals of headers `headers` (the whole request) does not have: each removal is
-    /// a host call, and a client rarely sends the identity headers it may not set.
-    pub fn only_removing_present(mut self, headers: &[Header]) -> Self {
-        self.remove_headers.retain(|name| {
-            headers
-                .iter()
-                .any(|(present, _)| present.eq_ignore_ascii_case(name))
-        });
-        self
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allow(Forward),
-    Deny(Denial),
-}
-
-/// Who a verified credential speaks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub family: Family,
-    pub user: String,
-    pub tenant: Option<String>,
-    /// Claims forwarded as headers (JWT providers).
-    pub claim_headers: Vec<(String, String)>,
-    /// Keep the `Authorization` header for the application.
-    pub forward_token: bool,
-}
-
-/// Verification keys of remote JWKS providers, as the Envoy process last loaded them, with
-/// their generation (it changes only when the keys do; a verdict cached under another
-/// generation is verified again).
-pub trait Keyring {
-    fn remote_keys(&self, provider: &str) -> Option<(Rc<KeySet>, Generation)>;
-}
-
-/// What the core may consult besides the request: loaded keys and the shared caches.
-pub struct Env<'a> {
-    pub keyring: &'a dyn Keyring,
-    pub store: &'a dyn SharedStore,
-    /// Counts events (`introspection.cache_hit`, ...) in the host's metrics.
-    pub count: &'a dyn Counter,
-    /// Checks RSA and ECDSA signatures faster than the module, when the host can.
-    pub signatures: &'a dyn SignatureHost,
-}
-
-/// Where the core counts what the operator should see in metrics.
-pub trait Counter {
-    fn count(&self, name: &str);
-}
-
-/// Counts nothing (tests, and callers without metrics).
-pub struct NoCount;
-
-impl Counter for NoCount {
-    fn count(&self, _name: &str) {}
-}
-
-/// A verified request waiting for the directory's word on its user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    pub(crate) identity: Identity,
-    pub(crate) location: Location,
-    pub(crate) forwarded_path: Option<String>,
-    pub(crate) challenges: Challenges,
-}
-
-impl Pending {
-    pub fn user(&self) -> &str {
-        &self.identity.user
-    }
-}
-
-/// Where a request stands after [`begin`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    Done(Decision),
-    /// Ask the directory about `pending.user()` (the shell consults its cache first).
-    LookUpUser {
-        pending: Pending,
-        callout: Callout,
-    },
-    /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
-    /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
-    WaitForKeys {
-        provider: String,
-        refetch: bool,
-    },
-    /// Ask the token provider about an opaque token; requests with the same `key` share one
-    /// callout. Continue with [`after_provider`].
-    AskProvider {
-        pending: PendingToken,
-        callout: Callout,
-        key: CacheKey,
-    },
-}
-
-impl Step {
-    /// Gives a denial the challenges of the request's rule.
-    #[must_use]
-    pub(crate) fn challenging(self, challenges: Challenges) -> Self {
-        match self {
-            Step::Done(Decision::Deny(denial)) => Step::Done(Decision::Deny(denial.challenging(challenges))),
-            other => other,
-        }
-    }
-}
-
-/// Why verification did not produce an identity.
-pub(crate) enum Refusal {
-    Deny(Denial),
-    WaitForKeys {
-        provider: String,
-        refetch: bool,
-    },
-    AskProvider {
-        provider: String,
-        key: CacheKey,
-        callout: Box<Callout>,
-        basic_user: Option<String>,
-    },
-    /// `Basic user:password` on a route that lets the application check passwords.
-    PassThrough,
-}
-
-impl From<Denial> for Refusal {
-    fn from(denial: Denial) -> Self {
-        Refusal::Deny(denial)
-    }
-}
+// The outcome types and host traits, moved to their leaf modules, are re-exported here so
+// that the shell, the benches and the other stages' tests keep naming them `decide::...`.
+pub use crate::host::{Counter, Env, Keyring, NoCount};
+pub use crate::outcome::{
+    Decision, Denial, DenyReason, Family, Forward, Identity, Pending, PendingToken, RequestHead, Step,
+};
 
 /// Decides a request as far as it can without asking anyone.
 pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSeconds) -> Step {
@@ -404,39 +114,6 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
             challenges,
         },
     )
-}
-
-/// The directory stage: answer now, or ask.
-pub(crate) fn look_up(config: &Config, pending: Pending) -> Step {
-    match config.directory.lookup(pending.user()) {
-        Lookup::Known(status) => Step::Done(finish(config, pending, Ok(status))),
-        Lookup::Ask(callout) => Step::LookUpUser { pending, callout },
-    }
-}
-
-/// Completes a decision with the directory's answer.
-pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, DirectoryError>) -> Decision {
-    let family = pending.identity.family;
-    let reason = match status {
-        Ok(UserStatus::Active) => return Decision::Allow(forward(config, pending)),
-        Ok(UserStatus::Inactive) => DenyReason::InactiveUser,
-        Ok(UserStatus::Unknown) => unknown_user(family),
-        Err(_) => DenyReason::DirectoryUnavailable,
-    };
-    Decision::Deny(Denial::new(family, reason).challenging(pending.challenges))
-}
-
-/// TISJWT users the directory does not know get seed 000's inactive-user answer, the only
-/// user error that seed has; seed 001 has its own "No user found".
-fn unknown_user(family: Family) -> DenyReason {
-    match family {
-        Family::Tisjwt => DenyReason::InactiveUser,
-        Family::OAuth | Family::ApiToken => DenyReason::UnknownUser,
-    }
-}
-
-pub(crate) fn deny(family: Family, reason: DenyReason) -> Step {
-    Step::Done(Decision::Deny(Denial::new(family, reason)))
 }
 
 fn provider_family(config: &Config, name: &str) -> Family {
@@ -633,57 +310,20 @@ fn forwarded_path(path: &str, location: Location) -> Option<String> {
     (location == Location::QueryParameter).then(|| extract::without_tisjwt(path))
 }
 
-/// Every header the filter may set: client-sent copies of all of them are removed.
-fn identity_header_names(config: &Config) -> Vec<String> {
-    let headers = &config.identity_headers;
-    let claim_headers = config
-        .jwt_providers
-        .iter()
-        .flat_map(|p| p.claim_headers.iter().map(|c| c.header.clone()));
-    let mut names: Vec<String> = vec![headers.user.clone(), headers.tenant.clone()];
-    for name in claim_headers {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
-pub(crate) fn anonymous(config: &Config) -> Forward {
-    Forward {
-        remove_headers: identity_header_names(config),
-        ..Forward::default()
-    }
-}
-
-fn forward(config: &Config, pending: Pending) -> Forward {
-    let headers = &config.identity_headers;
-    let mut remove_headers = identity_header_names(config);
-    if pending.location == Location::AuthorizationHeader && !pending.identity.forward_token {
-        remove_headers.push("authorization".to_owned());
-    }
-    let mut set_headers = vec![(headers.user.clone(), pending.identity.user)];
-    if let Some(tenant) = pending.identity.tenant {
-        set_headers.push((headers.tenant.clone(), tenant));
-    }
-    set_headers.extend(pending.identity.claim_headers);
-    Forward {
-        remove_headers,
-        set_headers,
-        path: pending.forwarded_path,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use crate::cache::SharedStore;
+    use crate::directory::{DirectoryError, UserStatus};
     use crate::hostcrypto::ModuleOnly;
     use crate::introspect::{ProviderFailure, TokenInfo};
     use crate::jwk::KeySet;
+    use crate::jwks_cache::Generation;
     use crate::jwt::tests::{sign_raw, SECRET};
     use crate::jwt::Algorithm;
     use crate::opaque::after_provider;
+    use std::rc::Rc;
     use tokengate_demo::keys::TestKey;
 
     const NOW: UnixSeconds = 1_700_000_000;

@@ -15,7 +15,10 @@
 
 use spki::ObjectIdentifier;
 
-use crate::jwk::{EC_PUBLIC_KEY, RSA_ENCRYPTION};
+/// The SubjectPublicKeyInfo algorithms of the keys the host is handed (RFC 8017 appendix C,
+/// RFC 5480 section 2.1.1).
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// The hash of a signature, as the host names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

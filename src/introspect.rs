@@ -123,18 +123,6 @@ pub enum ProviderFailure {
     Unparsable,
 }
 
-impl ProviderFailure {
-    /// Suffix of the `tokengate.introspection.failed.<kind>` counter.
-    pub fn metric_name(self) -> &'static str {
-        match self {
-            Self::ClientRejected => "client_rejected",
-            Self::NoResponse => "no_response",
-            Self::BadStatus => "bad_status",
-            Self::Unparsable => "unparsable",
-        }
-    }
-}
-
 impl OAuthProvider {
     /// The request that checks `token` (and, for Basic, that it belongs to `user`). For an
     /// API-token provider, `count_failures: false` (a route whose Basic secret may be a

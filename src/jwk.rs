@@ -17,16 +17,15 @@ use spki::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 use std::fmt;
 
-use crate::hostcrypto::{ec_spki_der, rsa_spki_der};
-use crate::jwt::{Algorithm, HmacSecret};
+use crate::hostcrypto::{ec_spki_der, rsa_spki_der, EC_PUBLIC_KEY, RSA_ENCRYPTION};
+pub use crate::jose::KeyKind;
+use crate::jose::{Algorithm, HmacSecret};
 
 /// RFC 7518 section 3.3: "A key of size 2048 bits or larger MUST be used".
 const MIN_RSA_BITS: usize = 2048;
 /// Larger moduli only cost verification time; nobody issues them.
 const MAX_RSA_BITS: usize = 8192;
 
-pub(crate) const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 pub(crate) const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 pub(crate) const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
@@ -200,17 +199,6 @@ impl<K> EcKey<K> {
         let spki_der = ec_spki_der(curve, point);
         Self { public, spki_der }
     }
-}
-
-/// The family of key an algorithm needs; a key fits an algorithm only if the kinds are equal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Rsa,
-    P256,
-    P384,
-    P521,
-    Ed25519,
-    Hmac,
 }
 
 impl KeyMaterial {

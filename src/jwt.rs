@@ -17,7 +17,8 @@ use std::fmt;
 use crate::alg::{Es384, Es512};
 use crate::clock::UnixSeconds;
 use crate::hostcrypto::{ecdsa_signature_der, Hash, ModuleOnly, SignatureHost};
-use crate::jwk::{KeyKind, KeyMaterial, KeySet, RsaKey, VerificationKey};
+pub use crate::jose::{Algorithm, HmacSecret};
+use crate::jwk::{KeyMaterial, KeySet, RsaKey, VerificationKey};
 use rsa::traits::PublicKeyParts as _;
 
 /// Longest token accepted, in bytes; larger input is refused before any decoding.
@@ -61,97 +62,6 @@ pub enum JwtError {
     WrongAudience,
     /// `exp - iat` is over the configured maximum lifetime, or either claim is missing.
     LifetimeTooLong,
-}
-
-/// JWS algorithms this build verifies (RFC 7518 section 3.1, RFC 8037 section 3.1, RFC 9864
-/// section 2.2), compared case-sensitively with the header's `alg`. `none` is not one of them,
-/// nor is `Ed448` (no Ed448 keys are supported).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    ES512,
-    /// EdDSA over Ed25519 under its polymorphic RFC 8037 name.
-    EdDSA,
-    /// EdDSA over Ed25519 under its fully-specified RFC 9864 name; the same signatures as
-    /// [`Algorithm::EdDSA`], but a JWK bound to one name does not verify the other.
-    Ed25519,
-    HS256,
-    HS384,
-    HS512,
-}
-
-impl Algorithm {
-    pub const ALL: [Algorithm; 14] = [
-        Self::RS256,
-        Self::RS384,
-        Self::RS512,
-        Self::PS256,
-        Self::PS384,
-        Self::PS512,
-        Self::ES256,
-        Self::ES384,
-        Self::ES512,
-        Self::EdDSA,
-        Self::Ed25519,
-        Self::HS256,
-        Self::HS384,
-        Self::HS512,
-    ];
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|alg| alg.name() == name)
-    }
-
-    /// The `alg` header value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-            Self::PS256 => "PS256",
-            Self::PS384 => "PS384",
-            Self::PS512 => "PS512",
-            Self::ES256 => "ES256",
-            Self::ES384 => "ES384",
-            Self::ES512 => "ES512",
-            Self::EdDSA => "EdDSA",
-            Self::Ed25519 => "Ed25519",
-            Self::HS256 => "HS256",
-            Self::HS384 => "HS384",
-            Self::HS512 => "HS512",
-        }
-    }
-
-    /// The only kind of key that can check this algorithm's signatures.
-    pub fn key_kind(self) -> KeyKind {
-        match self {
-            Self::RS256 | Self::RS384 | Self::RS512 => KeyKind::Rsa,
-            Self::PS256 | Self::PS384 | Self::PS512 => KeyKind::Rsa,
-            Self::ES256 => KeyKind::P256,
-            Self::ES384 => KeyKind::P384,
-            Self::ES512 => KeyKind::P521,
-            Self::EdDSA | Self::Ed25519 => KeyKind::Ed25519,
-            Self::HS256 | Self::HS384 | Self::HS512 => KeyKind::Hmac,
-        }
-    }
-
-    /// For HS*, the shortest secret that may be used: RFC 7518 section 3.2, "a key of the same
-    /// size as the hash output ... or larger MUST be used". `None` for the other algorithms.
-    pub fn min_hmac_secret_bytes(self) -> Option<usize> {
-        match self {
-            Self::HS256 => Some(32),
-            Self::HS384 => Some(48),
-            Self::HS512 => Some(64),
-            _ => None,
-        }
-    }
 }
 
 /// A token that parsed cleanly but whose signature and claims are not yet checked.
@@ -294,31 +204,6 @@ fn signature_len(token: &str) -> usize {
     token.rsplit_once('.').map_or(0, |(_, sig)| sig.len() + 1)
 }
 
-/// A shared secret for HS256/384/512. Debug output never shows it.
-#[derive(Clone)]
-pub struct HmacSecret(Vec<u8>);
-
-impl HmacSecret {
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
-    }
-
-    /// The secret's length in bytes (not secret: RFC 7518 section 3.2 bounds it).
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for HmacSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HmacSecret(<{} bytes>)", self.0.len())
-    }
-}
-
 /// Whether `key` verifies `signature` over `input` under `algorithm`; false when the key is
 /// of another kind. RSASSA-PSS uses a salt as long as the hash (RFC 7518 section 3.5), which
 /// jwt-compact sets and the `rsa` crate enforces.
@@ -377,9 +262,9 @@ fn signature_verifies(
 
 fn hmac_matches(algorithm: Algorithm, secret: &HmacSecret, input: &[u8], signature: &[u8]) -> bool {
     match algorithm {
-        Algorithm::HS256 => signature_matches(&Hs256, &Hs256Key::new(&secret.0), input, signature),
-        Algorithm::HS384 => signature_matches(&Hs384, &Hs384Key::new(&secret.0), input, signature),
-        Algorithm::HS512 => signature_matches(&Hs512, &Hs512Key::new(&secret.0), input, signature),
+        Algorithm::HS256 => signature_matches(&Hs256, &Hs256Key::new(secret.as_bytes()), input, signature),
+        Algorithm::HS384 => signature_matches(&Hs384, &Hs384Key::new(secret.as_bytes()), input, signature),
+        Algorithm::HS512 => signature_matches(&Hs512, &Hs512Key::new(secret.as_bytes()), input, signature),
         _ => false,
     }
 }

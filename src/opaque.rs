@@ -8,50 +8,26 @@
 //! the same one again, is always asked about), a "locked" answer never (it is remembered per
 //! user in [`LockedUsers`] instead, which also refuses answers cached as valid before it).
 
+use crate::admit::{anonymous, look_up};
 use crate::apitoken::{check_bounds, BasicPasswords, LockedUsers};
 use crate::cache::{CacheKey, SharedStore, SlotCache};
-use crate::challenge::Challenges;
 use crate::clock::UnixSeconds;
 use crate::config::Config;
-use crate::decide::{
-    anonymous, deny, look_up, Decision, Denial, DenyReason, Env, Family, Identity, Pending, Refusal, Step,
-};
-use crate::extract::Location;
+use crate::host::Env;
 use crate::introspect::{OAuthProvider, ProviderFailure, TokenInfo};
+use crate::metrics::Metric;
+use crate::outcome::{
+    deny, Decision, Denial, DenyReason, Family, Identity, Pending, Refusal, Step, TokenContext,
+};
 use crate::policy::{missing_scopes, Rule};
 use crate::username::same_user;
+
+pub use crate::outcome::PendingToken;
 
 #[cfg(test)]
 mod lockout_props;
 #[cfg(test)]
 mod settle_tests;
-
-/// An opaque token waiting for its provider's answer (the token itself is not kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingToken {
-    pub(crate) provider: String,
-    pub(crate) key: CacheKey,
-    pub(crate) context: TokenContext,
-    pub(crate) location: Location,
-    pub(crate) forwarded_path: Option<String>,
-    /// The schemes of the request's rule, for the challenges of a denial after the answer.
-    pub(crate) challenges: Challenges,
-}
-
-/// What the route asks of an opaque token beyond the provider's word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TokenContext {
-    pub(crate) scopes: Vec<String>,
-    /// The user of `Basic user:token`: the token must be theirs.
-    pub(crate) basic_user: Option<String>,
-    pub(crate) basic_passwords: BasicPasswords,
-}
-
-impl PendingToken {
-    pub fn provider(&self) -> &str {
-        &self.provider
-    }
-}
 
 /// Continues a request after its token provider answered (or failed to), caching the answer.
 /// Its denials challenge with the schemes of the request's rule.
@@ -301,7 +277,7 @@ pub(crate) fn verify_opaque(
     let key = answer_key(&cache, provider, basic_user, token);
     match read_cached(&cache, env.store, &key, now) {
         Some(info) => {
-            env.count.count("introspection.cache_hit");
+            env.count.count(Metric::IntrospectionCacheHit);
             let context = TokenContext {
                 scopes: rule.scopes.clone(),
                 basic_user: basic_user.map(str::to_owned),
@@ -310,7 +286,7 @@ pub(crate) fn verify_opaque(
             settle(provider, info, &context, env, now)
         }
         None => {
-            env.count.count("introspection.cache_miss");
+            env.count.count(Metric::IntrospectionCacheMiss);
             Err(Refusal::AskProvider {
                 provider: provider.name.clone(),
                 key,
@@ -352,7 +328,9 @@ pub(crate) fn lockout(
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
+    use crate::challenge::Challenges;
     use crate::decide::{Keyring, NoCount};
+    use crate::extract::Location;
     use crate::hostcrypto::ModuleOnly;
 
     const NOW: UnixSeconds = 1_700_000_000;

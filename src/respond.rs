@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::challenge::AuthScheme;
 use crate::clock::{format_tis_time, UnixSeconds};
-use crate::decide::{Denial, DenyReason, Family};
+use crate::outcome::{Denial, DenyReason, Family};
 
 /// The content type of every body the filter renders: Jira's own spelling, which
 /// atlassian-python-api requires before it reads the message of a 401 (`raise_for_status` in

@@ -31,6 +31,7 @@ use crate::introspect::ProviderFailure;
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, Millis, RemoteKeys};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
+use crate::metrics::Metric;
 use crate::opaque::{after_provider, PendingToken};
 use crate::respond::{render, LocalReply, ReplyStyle};
 
@@ -47,56 +48,40 @@ const MAX_CALLOUT_BODY: usize = 256 * 1024;
 /// How often the root context looks at JWKS schedules and parked requests.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Counter ids, defined once per VM in `on_configure`.
+/// Counter ids, defined once per VM in `on_configure`: one per [`Metric::ALL`].
 #[derive(Default)]
 struct Metrics {
-    ids: Vec<(String, u32)>,
+    ids: Vec<(Metric, u32)>,
 }
 
 impl Counter for Metrics {
-    fn count(&self, name: &str) {
-        Metrics::count(self, name);
+    fn count(&self, metric: Metric) {
+        self.increment(metric);
     }
 }
 
 impl Metrics {
-    const FIXED: [&'static str; 16] = [
-        "allowed",
-        "jwt.signatures_checked_by_host",
-        "introspection.callouts",
-        "introspection.coalesced",
-        "introspection.cache_hit",
-        "introspection.cache_miss",
-        "introspection.failed.client_rejected",
-        "introspection.failed.no_response",
-        "introspection.failed.bad_status",
-        "introspection.failed.unparsable",
-        "directory.cache_hit",
-        "directory.cache_miss",
-        "directory.callout_failed",
-        "jwks.fetch_ok",
-        "jwks.fetch_failed",
-        "jwks.waited",
-    ];
-
     fn define() -> Self {
-        let names = Self::FIXED.iter().map(|n| (*n).to_owned()).chain(
-            DenyReason::METRIC_NAMES
-                .iter()
-                .map(|reason| format!("denied.{reason}")),
-        );
-        let ids = names
-            .filter_map(|name| {
-                let id = hostcalls::define_metric(MetricType::Counter, &format!("tokengate.{name}")).ok()?;
-                Some((name, id))
+        let ids = Metric::ALL
+            .into_iter()
+            .filter_map(|metric| {
+                let id = hostcalls::define_metric(MetricType::Counter, metric.name()).ok()?;
+                Some((metric, id))
             })
             .collect();
         Self { ids }
     }
 
-    fn count(&self, name: &str) {
-        if let Some((_, id)) = self.ids.iter().find(|(n, _)| n == name) {
+    fn increment(&self, metric: Metric) {
+        if let Some((_, id)) = self.ids.iter().find(|(m, _)| *m == metric) {
             let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+
+    /// Counts the metric named `name` without its `tokengate.` prefix (`jwks.waited`).
+    fn count(&self, name: &str) {
+        if let Some(metric) = Metric::named(name) {
+            self.increment(metric);
         }
     }
 }
@@ -342,8 +327,7 @@ impl Worker {
             CalloutResult::Failed => Err(ProviderFailure::NoResponse),
         };
         if let Err(failure) = answer {
-            self.metrics
-                .count(&format!("introspection.failed.{}", failure.metric_name()));
+            self.metrics.increment(Metric::introspection_failed(failure));
             let level = if failure == ProviderFailure::ClientRejected {
                 LogLevel::Error
             } else {
@@ -353,7 +337,11 @@ impl Worker {
                 ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
                 other => format!("gave no usable answer ({other:?})"),
             };
-            let key = format!("{}/{}", provider.name, failure.metric_name());
+            let key = format!(
+                "{}/{}",
+                provider.name,
+                Metric::introspection_failed(failure).suffix()
+            );
             self.log_limited(level, key, &format!("token provider `{}` {what}", provider.name));
         }
         for (context_id, pending) in waiting {
@@ -626,8 +614,7 @@ impl Worker {
                 self.apply(self.internal_error(), now)
             }
             Decision::Deny(denial) => {
-                self.metrics
-                    .count(&format!("denied.{}", denial.reason.metric_name()));
+                self.metrics.increment(Metric::denied(&denial.reason));
                 self.reply(&denial, seconds(now));
                 Action::Pause
             }

@@ -152,7 +152,9 @@ impl Config {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
-            error(if path == "." { "(root)" } else { &path }, e.inner().to_string())
+            // `?`: a syntax error before the first key (serde_path_to_error knows no field yet).
+            let at_root = path == "." || path == "?";
+            error(if at_root { "(root)" } else { &path }, e.inner().to_string())
         })?;
         // The sections as written, for the scopes of what they compile into (bytes that
         // parsed as a `RawConfig` parse as JSON).

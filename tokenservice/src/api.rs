@@ -9,12 +9,17 @@ use crate::auth::{self, AuthError, AuthFailure, Caller, Credential};
 use crate::clock;
 use crate::config::Config;
 use crate::introspect;
-use crate::lockout::{AddressFailures, Attempt, Gate};
-use crate::store::{NewRecord, Store, StoreError, TokenRecord};
+use crate::lockout::Attempt;
+use crate::store::{NewRecord, StoreError, TokenRecord};
 use crate::tokens;
-use crate::users::{Directory, User};
+use crate::users::User;
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
+
+// The request, the response and the service moved to leaf modules (so the endpoints this
+// routes to need not import the router); their `api::` paths stay.
+pub use crate::http::{Request, Response};
+pub use crate::service::Service;
 
 /// Where Envoy routes the API Token app's REST API.
 pub const PREFIX: &str = "/rest/de.resolution.apitokenauth/latest";
@@ -25,74 +30,6 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub const MAX_PAGE: u64 = 50;
 /// The longest description accepted, in characters.
 pub const MAX_DESCRIPTION: usize = 255;
-
-/// One HTTP request, as the server read it.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub method: String,
-    /// Path and query, as sent (`/rest/...?page=1`).
-    pub url: String,
-    /// Header names lower-cased, in arrival order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Response {
-    /// A JSON body. Responses are never cached: some carry a new token.
-    pub fn json(status: u16, body: &Value) -> Self {
-        Self {
-            status,
-            headers: vec![
-                (
-                    "content-type".to_owned(),
-                    "application/json;charset=UTF-8".to_owned(),
-                ),
-                ("cache-control".to_owned(), "no-store".to_owned()),
-            ],
-            body: body.to_string(),
-        }
-    }
-
-    pub fn no_content() -> Self {
-        Self {
-            status: 204,
-            headers: vec![("cache-control".to_owned(), "no-store".to_owned())],
-            body: String::new(),
-        }
-    }
-
-    /// Jira's error collection.
-    pub fn error(status: u16, message: &str) -> Self {
-        Self::json(status, &json!({"errorMessages": [message], "errors": {}}))
-    }
-
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// The body as JSON (tests).
-    pub fn json_body(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
 
 /// Messages of the error bodies.
 pub mod messages {
@@ -108,26 +45,6 @@ pub mod messages {
     /// The filter's message for the same state (src/respond.rs `API_LOCKED`).
     pub const LOCKED: &str =
         "Too many failed login attempts. Log in through the web interface to answer the CAPTCHA, or ask an administrator to reset the counter.";
-}
-
-/// The running service: configuration, store and directory, and this replica's failed
-/// logins per client address.
-pub struct Service {
-    pub config: Config,
-    pub store: Store,
-    pub directory: Box<dyn Directory>,
-    pub addresses: AddressFailures,
-}
-
-impl Service {
-    /// The failed-login lockout over this service's store and memory.
-    pub fn gate(&self) -> Gate<'_> {
-        Gate {
-            policy: &self.config.lockout,
-            store: &self.store,
-            addresses: &self.addresses,
-        }
-    }
 }
 
 /// Answers one request at `now` (epoch milliseconds), with no peer address known.
@@ -593,6 +510,8 @@ fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::lockout::AddressFailures;
+    use crate::store::Store;
     use crate::users::tests::demo_directory;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;

@@ -22,9 +22,10 @@
 //!   checks) nothing is counted, but a lock is still answered. An active Basic answer ends
 //!   the user's streak.
 
-use crate::api::{Response, Service};
 use crate::auth;
+use crate::http::{Request, Response};
 use crate::lockout::{Attempt, Locked};
+use crate::service::Service;
 use crate::store::StoreError;
 use crate::tokens;
 use serde_json::{json, Value};
@@ -45,7 +46,7 @@ fn invalid_client() -> Response {
 /// time, lengths included). RFC 6749 section 2.3.1: the id and secret inside Basic are
 /// form-encoded, so they are form-decoded after base64 (the filter encodes them so; a secret
 /// outside `[A-Za-z0-9-._~]` works only because of it).
-fn client_authenticated(service: &Service, request: &crate::api::Request) -> bool {
+fn client_authenticated(service: &Service, request: &Request) -> bool {
     let expected = &service.config.introspection;
     let mut values = request.headers.iter().filter(|(name, _)| name == "authorization");
     let value = match (values.next(), values.next()) {
@@ -64,7 +65,7 @@ fn client_authenticated(service: &Service, request: &crate::api::Request) -> boo
 }
 
 /// Answers one introspection request at `now` (epoch milliseconds).
-pub fn handle(service: &Service, request: &crate::api::Request, now: i64) -> Response {
+pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
     if !client_authenticated(service, request) {
         return invalid_client();
     }

@@ -11,6 +11,8 @@
 //! - [`store`]: the storage trait and its engines, SQLite and PostgreSQL, with their migrations;
 //! - [`lockout`]: the failed-login lockout, per user (in the store) and per client address;
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
+//! - [`http`] and [`service`]: the request and response as plain data, and the service they are
+//!   answered with;
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
 //! - [`links`]: the public base URL of the links the service writes;
@@ -22,12 +24,14 @@ pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod http;
 pub mod introspect;
 pub mod lane;
 pub mod links;
 pub mod lockout;
 pub mod redact;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -1,0 +1,256 @@
+//! The outcomes of the pipeline, as plain data: what a request is (`RequestHead`), who a
+//! verified credential speaks for ([`Identity`]), why a request is refused ([`DenyReason`],
+//! [`Denial`] in its provider's [`Family`]) and where a request stands ([`Step`]: decided, or
+//! waiting on a question). Every stage returns these; none of them decides anything.
+
+use crate::apitoken::BasicPasswords;
+use crate::cache::CacheKey;
+use crate::callout::Callout;
+use crate::challenge::Challenges;
+use crate::extract::{Header, Location};
+use crate::jwt::JwtError;
+use crate::path::AmbiguousPath;
+
+/// The request as the shell sees it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestHead {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<Header>,
+    /// The client's address as Envoy determined it (`source.address`: the downstream remote
+    /// address, after `use_remote_address` / `xff_num_trusted_hops`), sent to the token
+    /// service for its per-address throttling.
+    pub client_address: Option<String>,
+}
+
+/// Whose error format a denial uses: the provider that owns the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Seed 000: `{"status":401,"message":...,"messages":[...],"pluginVersion":...,"time":...}`.
+    Tisjwt,
+    /// Seed 001: `{"error":{"status":"ERROR","message":...}}`.
+    OAuth,
+    /// API tokens (seed 004): Jira's `{"errorMessages":[...],"errors":{}}`.
+    ApiToken,
+}
+
+/// Why a request is refused. Each reason has one response per family and one counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No credential a provider of the route accepts, or an empty one.
+    MissingCredential,
+    /// More than one credential or `Authorization` header.
+    AmbiguousCredential,
+    /// Malformed, badly signed, wrong issuer/audience/algorithm, not yet valid.
+    InvalidToken(JwtError),
+    /// Past its `exp`.
+    ExpiredToken,
+    /// The TISJWT tenant has no valid licence.
+    LicenseInvalid,
+    /// The directory says the user is deactivated.
+    InactiveUser,
+    /// The directory does not know the user.
+    UnknownUser,
+    /// The token lacks scopes the route requires (listed).
+    InsufficientScope(Vec<String>),
+    /// The user directory did not answer usably.
+    DirectoryUnavailable,
+    /// The token provider says the token is not active (revoked, expired, unknown).
+    TokenInactive,
+    /// A client-credentials token of a client no service account is mapped to.
+    UnmappedClient,
+    /// The token provider refused our own client credentials.
+    ProviderRejectedClient,
+    /// The token provider did not answer usably (down, slow, 5xx, garbage).
+    ProviderUnavailable,
+    /// `Authorization: Basic` that is not base64 of `user:secret`.
+    MalformedBasic,
+    /// The API token (Basic password or Bearer) is wrong, expired, or not the user's.
+    InvalidApiToken,
+    /// Too many failed logins for this user: Jira's CAPTCHA state.
+    LockedOut { login_url: String },
+    /// A provider's remote JWKS was not loaded within the wait bound.
+    KeysUnavailable,
+    /// No rule of the route policy matches the request.
+    NoRule,
+    /// The path has no single meaning (`%2F`, `\`, `%3B`, `%25`, a control byte, a dot
+    /// segment with a suffix, `..` above the root, ...): refused before anything else.
+    AmbiguousPath(AmbiguousPath),
+    /// The host would not hand over or rewrite the request; refused rather than passed.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub family: Family,
+    pub reason: DenyReason,
+    /// What a 401 challenges with: the schemes of the matched rule and the one the client used.
+    pub challenges: Challenges,
+}
+
+impl Denial {
+    /// A denial without its rule's challenges ([`Challenges::UNKNOWN`]).
+    /// [`begin`](crate::decide::begin), [`finish`](crate::decide::finish) and
+    /// [`after_provider`](crate::opaque::after_provider) add them to every denial they return;
+    /// the others ([`unknown_key`](crate::decide::unknown_key),
+    /// [`keys_unavailable`](crate::decide::keys_unavailable), no rule, host failures) are never
+    /// 401s.
+    pub fn new(family: Family, reason: DenyReason) -> Self {
+        Denial {
+            family,
+            reason,
+            challenges: Challenges::UNKNOWN,
+        }
+    }
+
+    #[must_use]
+    pub fn challenging(self, challenges: Challenges) -> Self {
+        Denial { challenges, ..self }
+    }
+}
+
+/// What to change on a request before it goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Forward {
+    /// Headers to delete (every instance).
+    pub remove_headers: Vec<String>,
+    /// Headers to set, replacing any existing value.
+    pub set_headers: Vec<(String, String)>,
+    /// The new `:path`, when the query string changed.
+    pub path: Option<String>,
+}
+
+impl Forward {
+    /// Drops removals of headers `headers` (the whole request) does not have: each removal is
+    /// a host call, and a client rarely sends the identity headers it may not set.
+    pub fn only_removing_present(mut self, headers: &[Header]) -> Self {
+        self.remove_headers.retain(|name| {
+            headers
+                .iter()
+                .any(|(present, _)| present.eq_ignore_ascii_case(name))
+        });
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Forward),
+    Deny(Denial),
+}
+
+/// Who a verified credential speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub family: Family,
+    pub user: String,
+    pub tenant: Option<String>,
+    /// Claims forwarded as headers (JWT providers).
+    pub claim_headers: Vec<(String, String)>,
+    /// Keep the `Authorization` header for the application.
+    pub forward_token: bool,
+}
+
+/// A verified request waiting for the directory's word on its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub(crate) identity: Identity,
+    pub(crate) location: Location,
+    pub(crate) forwarded_path: Option<String>,
+    pub(crate) challenges: Challenges,
+}
+
+impl Pending {
+    pub fn user(&self) -> &str {
+        &self.identity.user
+    }
+}
+
+/// Where a request stands after [`begin`](crate::decide::begin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Done(Decision),
+    /// Ask the directory about `pending.user()` (the shell consults its cache first).
+    LookUpUser {
+        pending: Pending,
+        callout: Callout,
+    },
+    /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
+    /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
+    /// Ask the token provider about an opaque token; requests with the same `key` share one
+    /// callout. Continue with [`after_provider`](crate::opaque::after_provider).
+    AskProvider {
+        pending: PendingToken,
+        callout: Callout,
+        key: CacheKey,
+    },
+}
+
+impl Step {
+    /// Gives a denial the challenges of the request's rule.
+    #[must_use]
+    pub(crate) fn challenging(self, challenges: Challenges) -> Self {
+        match self {
+            Step::Done(Decision::Deny(denial)) => Step::Done(Decision::Deny(denial.challenging(challenges))),
+            other => other,
+        }
+    }
+}
+
+/// Why verification did not produce an identity.
+pub(crate) enum Refusal {
+    Deny(Denial),
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
+    AskProvider {
+        provider: String,
+        key: CacheKey,
+        callout: Box<Callout>,
+        basic_user: Option<String>,
+    },
+    /// `Basic user:password` on a route that lets the application check passwords.
+    PassThrough,
+}
+
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        Refusal::Deny(denial)
+    }
+}
+
+pub(crate) fn deny(family: Family, reason: DenyReason) -> Step {
+    Step::Done(Decision::Deny(Denial::new(family, reason)))
+}
+
+/// An opaque token waiting for its provider's answer (the token itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingToken {
+    pub(crate) provider: String,
+    pub(crate) key: CacheKey,
+    pub(crate) context: TokenContext,
+    pub(crate) location: Location,
+    pub(crate) forwarded_path: Option<String>,
+    /// The schemes of the request's rule, for the challenges of a denial after the answer.
+    pub(crate) challenges: Challenges,
+}
+
+/// What the route asks of an opaque token beyond the provider's word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenContext {
+    pub(crate) scopes: Vec<String>,
+    /// The user of `Basic user:token`: the token must be theirs.
+    pub(crate) basic_user: Option<String>,
+    pub(crate) basic_passwords: BasicPasswords,
+}
+
+impl PendingToken {
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+}
