@@ -196,7 +196,7 @@ impl Default for UserCache {
 }
 
 impl UserCache {
-    fn key(&self, user: &str) -> CacheKey {
+    pub fn key(&self, user: &str) -> CacheKey {
         self.0.key(fold(user).as_bytes())
     }
 

@@ -29,5 +29,6 @@ pub mod logline;
 pub mod opaque;
 pub mod path;
 pub mod policy;
+pub mod questions;
 #[cfg(target_arch = "wasm32")]
 mod shell;
