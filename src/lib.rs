@@ -25,6 +25,7 @@ pub mod callout;
 pub mod challenge;
 pub mod introspect;
 pub mod jwks_cache;
+pub mod jwks_local;
 pub mod logline;
 pub mod opaque;
 pub mod path;

@@ -17,7 +17,7 @@ use crate::cache::CacheKey;
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
-use crate::decide::{finish, keys_unavailable, Env, Pending, Step};
+use crate::decide::{finish, keys_unavailable, Decision, Env, Pending, Step};
 use crate::directory::{parse_user_response, Directory, DirectoryError, UserCache, UserStatus};
 use crate::introspect::{ProviderFailure, TokenInfo};
 use crate::jwks_cache::Millis;
@@ -251,6 +251,40 @@ pub enum Then {
     User(Pending),
     /// Decide the whole request again (its provider's keys arrived).
     Decide,
+}
+
+/// What the shell does with a step of the core: apply a decision, park the request for keys,
+/// or ask (or join) a question.
+#[derive(Debug)]
+// One per step, moved once into the table: boxing the question would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Todo {
+    Done(Decision),
+    WaitForKeys { provider: String, refetch: bool },
+    Ask(About, Callout, Then),
+}
+
+impl Todo {
+    /// The todo of `step`; a directory lookup whose user is cached is done at once.
+    pub fn of(config: &Config, step: Step, env: &Env<'_>, now: UnixSeconds) -> Todo {
+        match step {
+            Step::Done(decision) => Todo::Done(decision),
+            Step::WaitForKeys { provider, refetch } => Todo::WaitForKeys { provider, refetch },
+            Step::AskProvider {
+                pending,
+                callout,
+                key,
+            } => Todo::Ask(About::Token(key), callout, Then::Provider(pending)),
+            Step::LookUpUser { pending, callout } => {
+                if let Some(status) = UserCache::default().get(env.store, pending.user(), now) {
+                    env.count.count("directory.cache_hit");
+                    return Todo::Done(finish(config, pending, Ok(status)));
+                }
+                env.count.count("directory.cache_miss");
+                Todo::Ask(about_user(&pending), callout, Then::User(pending))
+            }
+        }
+    }
 }
 
 /// A callout's answer as read once for every waiter.
@@ -604,5 +638,174 @@ mod tests {
         );
         assert_eq!(About::User([0; 32]).coalesced_metric(), None);
         assert_eq!(About::Keys("corp".into()).dispatched_metric(), None);
+    }
+}
+
+/// The worker's questions through the core: what each kind asks, how an answer is read once
+/// for every waiter, and what a failure means for each.
+#[cfg(test)]
+mod worker_tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+    use crate::decide::{begin, Decision, DenyReason, Keyring, NoCount, RequestHead};
+    use crate::hostcrypto::ModuleOnly;
+    use crate::jwk::KeySet;
+    use std::rc::Rc;
+
+    const NOW: UnixSeconds = 1_700_000_000;
+
+    struct NoKeys;
+    impl Keyring for NoKeys {
+        fn remote_keys(&self, _provider: &str) -> Option<Rc<KeySet>> {
+            None
+        }
+    }
+
+    fn config() -> Config {
+        let json = r#"{
+            "oauth_providers": {"kc": {"introspection": {"cluster": "kc", "path": "/introspect",
+                                "client_id": "tg", "client_secret": "s"}}},
+            "directory": {"callout": {"cluster": "jira"}},
+            "rules": [{"path_prefix": "/", "providers": ["kc"]}]
+        }"#;
+        Config::from_json(json.as_bytes()).unwrap()
+    }
+
+    fn env(store: &MapStore) -> Env<'_> {
+        Env {
+            keyring: &NoKeys,
+            store,
+            count: &NoCount,
+            signatures: &ModuleOnly,
+        }
+    }
+
+    fn bearer(token: &str) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            path: "/x".into(),
+            headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
+            client_address: None,
+        }
+    }
+
+    fn ok(body: &str) -> CalloutResult {
+        CalloutResult::Response {
+            status: 200,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn asked(todo: Todo) -> (About, Then) {
+        match todo {
+            Todo::Ask(about, _, then) => (about, then),
+            other => panic!("not a question: {other:?}"),
+        }
+    }
+
+    fn waiting(then: Then) -> Vec<Waiter<Then>> {
+        vec![Waiter {
+            context: 2,
+            deadline: 0,
+            then,
+        }]
+    }
+
+    /// The question a token makes, and the directory question its answer naming `user` makes.
+    fn token_then_user(cfg: &Config, store: &MapStore, token: &str, user: &str) -> (About, About, Then) {
+        let env = env(store);
+        let (token_question, then) = asked(Todo::of(cfg, begin(cfg, &bearer(token), &env, NOW), &env, NOW));
+        let waiters = waiting(then.clone());
+        let body = format!(r#"{{"active":true,"username":"{user}"}}"#);
+        let (answer, problem) = Answer::read(cfg, &waiters, ok(&body), None, &env, NOW).unwrap();
+        assert_eq!(problem, None);
+        let next = then.answered(cfg, &answer, &env, NOW);
+        let (user_question, then) = asked(Todo::of(cfg, next, &env, NOW));
+        (token_question, user_question, then)
+    }
+
+    #[test]
+    fn two_spellings_of_one_user_share_one_directory_question_and_its_cached_answer() {
+        let (cfg, store) = (config(), MapStore::default());
+        let (token_a, user_a, then) = token_then_user(&cfg, &store, "token-a", "FRED");
+        let (token_b, user_b, _) = token_then_user(&cfg, &store, "token-b", "fred");
+        assert!(matches!(token_a, About::Token(_)) && token_a != token_b);
+        assert_eq!(user_a, user_b);
+        let env = env(&store);
+        let waiters = waiting(then.clone());
+        let user = ok(r#"{"name":"fred","active":true}"#);
+        let (answer, _) = Answer::read(&cfg, &waiters, user, None, &env, NOW).unwrap();
+        assert_eq!(answer, Answer::User(Ok(UserStatus::Active)));
+        assert!(matches!(
+            then.answered(&cfg, &answer, &env, NOW),
+            Step::Done(Decision::Allow(_))
+        ));
+        let step = begin(&cfg, &bearer("token-a"), &env, NOW);
+        assert!(
+            matches!(Todo::of(&cfg, step, &env, NOW), Todo::Done(Decision::Allow(_))),
+            "token and user both cached: nothing to ask"
+        );
+    }
+
+    fn denied(step: Step) -> Option<DenyReason> {
+        match step {
+            Step::Done(Decision::Deny(denial)) => Some(denial.reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_question_that_fails_gives_each_waiter_the_failure_its_user_sees() {
+        let (cfg, store) = (config(), MapStore::default());
+        let env = env(&store);
+        let (_, _, user_then) = token_then_user(&cfg, &store, "token-c", "jsmith");
+        let (_, provider_then) = asked(Todo::of(
+            &cfg,
+            begin(&cfg, &bearer("token-d"), &env, NOW),
+            &env,
+            NOW,
+        ));
+        for (then, reason) in [
+            (provider_then, DenyReason::ProviderUnavailable),
+            (user_then, DenyReason::DirectoryUnavailable),
+            (Then::Decide, DenyReason::KeysUnavailable),
+        ] {
+            assert_eq!(denied(then.failed(&cfg, &env, NOW)), Some(reason));
+        }
+    }
+
+    #[test]
+    fn an_answer_is_read_once_and_a_rejected_client_is_an_error_worth_a_line() {
+        let (cfg, store) = (config(), MapStore::default());
+        let env = env(&store);
+        let (_, then) = asked(Todo::of(
+            &cfg,
+            begin(&cfg, &bearer("token-e"), &env, NOW),
+            &env,
+            NOW,
+        ));
+        assert_eq!(
+            Answer::read(&cfg, &[], ok("{}"), None, &env, NOW),
+            None,
+            "nobody waits"
+        );
+        let rejected = CalloutResult::Response {
+            status: 401,
+            body: Vec::new(),
+        };
+        let (answer, problem) =
+            Answer::read(&cfg, &waiting(then.clone()), rejected, None, &env, NOW).unwrap();
+        assert_eq!(answer, Answer::Provider(Err(ProviderFailure::ClientRejected)));
+        let problem = problem.unwrap();
+        assert!(
+            problem.error && problem.key == "kc/client_rejected",
+            "{problem:?}"
+        );
+        let user_answer = Answer::User(Ok(UserStatus::Active));
+        assert_eq!(
+            denied(then.answered(&cfg, &user_answer, &env, NOW)),
+            Some(DenyReason::ProviderUnavailable),
+            "an answer of the wrong kind fails the waiter closed"
+        );
     }
 }
