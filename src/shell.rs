@@ -41,7 +41,7 @@ use crate::jwks_cache::Millis;
 use crate::jwks_local::LocalJwks;
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::questions::{deadline_for, About, Answer, Asked, Then, Todo, Waiter, WorkerQuestions};
-use crate::respond::{render, LocalReply, ReplyStyle};
+use crate::respond::{render, ReplyStyle};
 use host::{
     call_verify_signature, callout_header, callout_result, log, now_millis, read_request, seconds, HostStore,
 };
@@ -326,21 +326,11 @@ impl Worker {
             Decision::Deny(denial) => {
                 self.metrics
                     .count(&format!("denied.{}", denial.reason.metric_name()));
-                let (plugin_version, realm) = (&self.config.plugin_version, &self.config.realm);
-                let reply = render(
-                    &denial,
-                    ReplyStyle {
-                        plugin_version,
-                        realm,
-                    },
-                    seconds(now),
-                );
-                let LocalReply {
-                    status,
-                    headers,
-                    body,
-                } = reply;
-                host::reply(status, &headers, &body);
+                let style = ReplyStyle {
+                    plugin_version: &self.config.plugin_version,
+                    realm: &self.config.realm,
+                };
+                host::reply(render(&denial, style, seconds(now)));
                 Action::Pause
             }
         }
@@ -369,26 +359,9 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = match host::plugin_configuration() {
-            Ok(bytes) => bytes,
-            Err(status) => {
-                log(
-                    LogLevel::Error,
-                    &format!("cannot read the plugin configuration: {status:?}"),
-                );
-                return false;
-            }
+        let Some(config) = host::configuration() else {
+            return false;
         };
-        let config = match Config::from_json(&bytes) {
-            Ok(config) => config,
-            Err(error) => {
-                log(LogLevel::Error, &error.to_string());
-                return false;
-            }
-        };
-        for field in &config.ignored {
-            log(LogLevel::Warn, &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"));
-        }
         let queue = host::register_wake_queue();
         if queue.is_none() {
             log(LogLevel::Warn, "no wake queue: callouts start on the next tick");

@@ -10,9 +10,11 @@ use super::abi;
 use crate::cache::SharedStore;
 use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
+use crate::config::Config;
 use crate::decide::{Forward, RequestHead};
 use crate::hostcrypto::VERIFY_SIGNATURE;
 use crate::jwks_cache::Millis;
+use crate::respond::LocalReply;
 
 /// Largest callout response body read; anything longer is cut and fails to parse.
 const MAX_CALLOUT_BODY: usize = 256 * 1024;
@@ -96,17 +98,20 @@ pub fn callout_header(name: &str) -> Option<String> {
     value.and_then(|value| String::from_utf8(value).ok())
 }
 
-/// Answers the effective context's request locally; `false` if the host would not.
-pub fn reply(status: u32, headers: &[(String, String)], body: &str) -> bool {
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    abi::send_local_response(status, &headers, body.as_bytes())
-        .map_err(|status| {
-            log(
-                LogLevel::Error,
-                &format!("cannot send the local reply: {status:?}"),
-            )
-        })
-        .is_ok()
+/// Answers the effective context's request locally (a failure is logged: the request is then
+/// Envoy's to end).
+pub fn reply(reply: LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if let Err(status) = abi::send_local_response(reply.status, &headers, reply.body.as_bytes()) {
+        log(
+            LogLevel::Error,
+            &format!("cannot send the local reply: {status:?}"),
+        );
+    }
 }
 
 /// Lets the effective context's request go on (it may have been reset meanwhile).
@@ -137,9 +142,23 @@ pub fn register_wake_queue() -> Option<u32> {
     abi::register_shared_queue(&format!("tokengate.wake.{:016x}", u64::from_le_bytes(nonce))).ok()
 }
 
-/// The plugin configuration's bytes.
-pub fn plugin_configuration() -> Result<Vec<u8>, Status> {
-    Ok(hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)?.unwrap_or_default())
+/// The plugin configuration, compiled; `None` (logged) when it cannot be read or is refused.
+pub fn configuration() -> Option<Config> {
+    let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        .map_err(|status| {
+            log(
+                LogLevel::Error,
+                &format!("cannot read the plugin configuration: {status:?}"),
+            )
+        })
+        .ok()?;
+    let config = Config::from_json(&bytes.unwrap_or_default())
+        .map_err(|error| log(LogLevel::Error, &error.to_string()))
+        .ok()?;
+    for field in &config.ignored {
+        log(LogLevel::Warn, &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"));
+    }
+    Some(config)
 }
 
 /// Applies the forward plan; `false` if the host refused any change.
