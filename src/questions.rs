@@ -54,6 +54,8 @@ struct Question<K, T> {
     key: K,
     callout: Callout,
     sending: Sending,
+    /// The root's own (a key fetch): kept unsent until dispatched, with or without waiters.
+    root: bool,
     waiters: Vec<Waiter<T>>,
 }
 
@@ -78,23 +80,28 @@ impl<K: PartialEq + Clone, T> Questions<K, T> {
     /// `waiter` needs the answer to `callout`: it joins the question about `key` if there is
     /// one (sent or not, waited on or not), or makes a new one for the root to dispatch.
     pub fn ask(&mut self, key: K, callout: Callout, waiter: Waiter<T>) -> Asked {
-        let asked = self.fetch(key.clone(), callout);
-        if let Some(question) = self.questions.iter_mut().find(|q| q.key == key) {
-            question.waiters.push(waiter);
-        }
-        asked
+        self.add(key, callout, Some(waiter))
     }
 
     /// A question of the root's own, nobody waiting (a key fetch): new unless one is out.
     pub fn fetch(&mut self, key: K, callout: Callout) -> Asked {
-        if self.questions.iter().any(|q| q.key == key) {
+        self.add(key, callout, None)
+    }
+
+    fn add(&mut self, key: K, callout: Callout, waiter: Option<Waiter<T>>) -> Asked {
+        if let Some(question) = self.questions.iter_mut().find(|q| q.key == key) {
+            question.waiters.extend(waiter);
             return Asked::Joined;
         }
+        let root = waiter.is_none();
+        let waiters = waiter.into_iter().collect();
+        let sending = Sending::Unsent;
         self.questions.push(Question {
             key,
             callout,
-            sending: Sending::Unsent,
-            waiters: Vec::new(),
+            sending,
+            root,
+            waiters,
         });
         Asked::New
     }
@@ -190,11 +197,10 @@ impl<K: PartialEq + Clone, T> Questions<K, T> {
         on_questions.saturating_add(self.parked.len())
     }
 
-    /// An unsent question nobody waits for was a request's and will never be needed: asked
-    /// by the root, a question is sent in the same callback.
+    /// An unsent question of requests that nobody waits for any more will never be needed.
     fn drop_unsent_unwaited(&mut self) {
         self.questions
-            .retain(|q| q.sending != Sending::Unsent || !q.waiters.is_empty());
+            .retain(|q| q.root || q.sending != Sending::Unsent || !q.waiters.is_empty());
     }
 }
 
@@ -304,8 +310,9 @@ pub struct Problem {
 
 impl Answer {
     /// Reads `result` for the waiters of a question (the first names the provider or user);
-    /// caches a directory answer, counts failures in `env`, and says what to log. `None`
-    /// when nobody waits (the answer is ignored) or for key fetches (see the shell).
+    /// caches a directory answer, counts failures in `env`, and says what to log. `None` when
+    /// there is nothing to read for: nobody waits (the answer is ignored), or the waiters'
+    /// provider is not configured (they fail as with no answer).
     pub fn read(
         config: &Config,
         waiters: &[Waiter<Then>],
@@ -384,18 +391,16 @@ impl Then {
         }
     }
 
-    /// The waiter's step when its question cannot be answered (refused by the host, or its
-    /// deadline passed): the failure its user sees.
+    /// The waiter's step when it gets no answer (its deadline passed, or there was nothing
+    /// to read for it): the failure its user sees. Not counted as a callout failure: the
+    /// callout's own end is counted when it comes ([`Answer::read`]; a refused dispatch is
+    /// read as no response).
     pub fn failed(self, config: &Config, env: &Env<'_>, now: UnixSeconds) -> Step {
         match self {
             Then::Provider(pending) => {
-                env.count.count("introspection.failed.no_response");
                 after_provider(config, pending, Err(ProviderFailure::NoResponse), env, now)
             }
-            Then::User(pending) => {
-                env.count.count("directory.callout_failed");
-                Step::Done(finish(config, pending, Err(DirectoryError::Unavailable)))
-            }
+            Then::User(pending) => Step::Done(finish(config, pending, Err(DirectoryError::Unavailable))),
             Then::Decide => Step::Done(keys_unavailable()),
         }
     }
@@ -490,6 +495,17 @@ mod tests {
         table.gone(5);
         assert_eq!(counts(&table), (1, 0), "a sent fetch stays for its answer");
         assert_eq!(table.answered(1).map(|(k, w)| (k, w.len())), Some(("jwks", 0)));
+    }
+
+    #[test]
+    fn a_root_fetch_stays_unsent_until_dispatched_whoever_ends_or_expires() {
+        let mut table = Table::default();
+        table.fetch("jwks", callout("/jwks"));
+        table.park("jwks", waiter(1, 100, "a"));
+        table.gone(1);
+        assert!(table.expired(1_000).is_empty());
+        assert_eq!(table.unsent().len(), 1);
+        assert_eq!(counts(&table), (1, 0));
     }
 
     #[test]

@@ -248,7 +248,7 @@ impl Worker {
     }
 
     /// A question is over (answered or refused): the core reads the answer once, then every
-    /// waiter goes on with it.
+    /// waiter goes on with it (or, with no answer to read, fails as the question did).
     fn settle(
         &self,
         about: About,
@@ -256,40 +256,57 @@ impl Worker {
         challenge: Option<String>,
         waiters: Vec<Waiter<Then>>,
     ) {
-        let now = now_millis();
-        if let About::Keys(provider) = about {
-            let fetched = self.keys_of(&provider).map(|keys| keys.fetched(result, now));
-            match fetched {
-                Some(Ok(())) => self.metrics.count("jwks.fetch_ok"),
-                Some(Err(line)) => {
-                    self.metrics.count("jwks.fetch_failed");
-                    self.log_limited(LogLevel::Warn, format!("{provider}/jwks"), &line);
-                }
-                None => {}
+        let (now, env) = (now_millis(), self.env());
+        let answer = match about {
+            About::Keys(provider) => {
+                self.fetched(&provider, result, now);
+                None
             }
-            return;
-        }
-        let env = self.env();
-        let read = Answer::read(
-            &self.config,
-            &waiters,
-            result,
-            challenge.as_deref(),
-            &env,
-            seconds(now),
-        );
-        let Some((answer, problem)) = read else { return };
-        if let Some(problem) = problem {
-            let level = if problem.error {
-                LogLevel::Error
-            } else {
-                LogLevel::Warn
+            About::Token(_) | About::User(_) => {
+                let read = Answer::read(
+                    &self.config,
+                    &waiters,
+                    result,
+                    challenge.as_deref(),
+                    &env,
+                    seconds(now),
+                );
+                read.map(|(answer, problem)| {
+                    if let Some(problem) = problem {
+                        let level = if problem.error {
+                            LogLevel::Error
+                        } else {
+                            LogLevel::Warn
+                        };
+                        self.log_limited(level, problem.key, &problem.message);
+                    }
+                    answer
+                })
+            }
+        };
+        for Waiter {
+            context,
+            deadline,
+            then,
+        } in waiters
+        {
+            let step = match &answer {
+                Some(answer) => then.answered(&self.config, answer, &env, seconds(now)),
+                None => then.failed(&self.config, &env, seconds(now)),
             };
-            self.log_limited(level, problem.key, &problem.message);
+            self.resume(context, step, deadline);
         }
-        for waiter in waiters {
-            let step = waiter.then.answered(&self.config, &answer, &env, seconds(now));
-            self.resume(waiter.context, step, waiter.deadline);
+    }
+
+    /// Counts and logs a key fetch's end (the keys are the worker's own: see [`LocalJwks`]).
+    fn fetched(&self, provider: &str, result: CalloutResult, now: Millis) {
+        match self.keys_of(provider).map(|keys| keys.fetched(result, now)) {
+            Some(Ok(())) => self.metrics.count("jwks.fetch_ok"),
+            Some(Err(line)) => {
+                self.metrics.count("jwks.fetch_failed");
+                self.log_limited(LogLevel::Warn, format!("{provider}/jwks"), &line);
+            }
+            None => {}
         }
     }
 
