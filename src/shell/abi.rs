@@ -5,12 +5,18 @@
 //!
 //! Not here: `proxy_http_call`. The SDK's dispatcher must file every callout token (its
 //! `on_http_call_response` `expect`s on a token it did not file), so callouts go through
-//! `hostcalls::dispatch_http_call`, which returns `Ok`, `BadArgument` (unknown cluster,
-//! missing `:method`/`:path`/`:authority`, negative timeout) and `InternalFailure` (the async
-//! client would not start the request) as `Result`s and panics only on other statuses; Envoy's
-//! `httpCall` returns no other. Nor the reads the SDK already makes safe for the statuses
-//! Envoy returns for them (`get_buffer`, `get_map_bytes`, `get_property`, `get_current_time`,
-//! `log`, `define_metric`, `increment_metric`, `record_metric`, `set_tick_period`).
+//! `hostcalls::dispatch_http_call`. It returns `Ok`, `BadArgument` and `InternalFailure` as
+//! `Result`s and panics on any other status; Envoy's `Context::httpCall` returns only those
+//! three (`BadArgument`: negative timeout, unknown cluster, no `:path`/`:method`/`:authority`;
+//! `InternalFailure`: the async client would not start the request).
+//!
+//! Still the SDK's, each with every status Envoy returns for it handled (so none panics):
+//! `get_buffer` (Ok, NotFound), `get_map_value_bytes` on the callout response (Ok, NotFound;
+//! read only when the response has headers, as the map is missing otherwise), `get_property`
+//! (Ok, NotFound, SerializationFailure, InternalFailure), `get_current_time` and `log` (Ok),
+//! `define_metric` (Ok for the two types used), `increment_metric` (Ok, NotFound,
+//! BadArgument), `set_tick_period` (Ok), `call_foreign_function` (Ok, NotFound, BadArgument,
+//! SerializationFailure, InternalFailure).
 
 use proxy_wasm::types::Status;
 use std::ptr::{null, null_mut};
