@@ -11,6 +11,7 @@ pub mod decide;
 pub mod directory;
 pub mod extract;
 pub mod hostcrypto;
+pub mod hostmap;
 pub mod jwk;
 pub mod jwt;
 pub mod query;

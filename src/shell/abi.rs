@@ -21,6 +21,8 @@
 use proxy_wasm::types::Status;
 use std::ptr::{null, null_mut};
 
+use crate::hostmap::{deserialize_map, serialize_map};
+
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_send_local_response(
@@ -97,45 +99,6 @@ fn status(word: u32) -> Result<(), Status> {
 /// `data` is null or came from `proxy_on_memory_allocate(size)`.
 unsafe fn host_bytes(data: *mut u8, size: usize) -> Option<Vec<u8>> {
     (!data.is_null()).then(|| Vec::from_raw_parts(data, size, size))
-}
-
-/// The proxy-wasm header map encoding: count, (name length, value length) pairs, then each
-/// name and value followed by a NUL.
-fn serialize_map(map: &[(&str, &str)]) -> Vec<u8> {
-    let length = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    let mut bytes = length(map.len()).to_vec();
-    for (name, value) in map {
-        bytes.extend_from_slice(&length(name.len()));
-        bytes.extend_from_slice(&length(value.len()));
-    }
-    for (name, value) in map {
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(value.as_bytes());
-        bytes.push(0);
-    }
-    bytes
-}
-
-/// Reads a map in the encoding of [`serialize_map`]; `None` when it is malformed.
-fn deserialize_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
-    let word = |at: usize| -> Option<usize> {
-        let four: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        usize::try_from(u32::from_le_bytes(four)).ok()
-    };
-    let count = word(0)?;
-    let mut data = count.checked_mul(8)?.checked_add(4)?;
-    let mut map = Vec::with_capacity(count.min(256));
-    for pair in 0..count {
-        let sizes = pair.checked_mul(8)?.checked_add(4)?;
-        let (name_size, value_size) = (word(sizes)?, word(sizes.checked_add(4)?)?);
-        let name = bytes.get(data..data.checked_add(name_size)?)?;
-        data = data.checked_add(name_size)?.checked_add(1)?;
-        let value = bytes.get(data..data.checked_add(value_size)?)?;
-        data = data.checked_add(value_size)?.checked_add(1)?;
-        map.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
-    }
-    Some(map)
 }
 
 /// The effective context's request headers (names are lower-case ASCII in Envoy; values are
