@@ -186,9 +186,9 @@ impl Worker {
         self.queue.into_iter().for_each(host::enqueue);
     }
 
-    /// The root's work in every root callback: start due key fetches, answer requests past
-    /// their deadline, decide again requests whose keys settled, dispatch every unsent question
-    /// as the root, record the gauges.
+    /// The root's work in every root callback: start due key fetches, decide again requests
+    /// whose keys settled, answer the requests past their deadline, dispatch every unsent
+    /// question as the root, record the gauges.
     fn as_root(&self) {
         let now = now_millis();
         for keys in &self.remotes {
@@ -197,11 +197,6 @@ impl Worker {
                     .borrow_mut()
                     .fetch(About::Keys(keys.provider.clone()), callout);
             }
-        }
-        let late = self.questions.borrow_mut().expired(now);
-        for waiter in late {
-            let step = waiter.then.failed(&self.config, &self.env(), seconds(now));
-            self.resume(waiter.context, step, waiter.deadline);
         }
         let ready = self.questions.borrow_mut().wake(|about| match about {
             About::Keys(provider) => self.keys_of(provider).is_none_or(|keys| keys.settled(now)),
@@ -213,6 +208,11 @@ impl Worker {
             {
                 host::resume();
             }
+        }
+        let late = self.questions.borrow_mut().expired(now);
+        for waiter in late {
+            let step = waiter.then.failed(&self.config, &self.env(), seconds(now));
+            self.resume(waiter.context, step, waiter.deadline);
         }
         // Answers to refused questions may ask new ones: a few rounds, then the next tick.
         for _ in 0..4 {
