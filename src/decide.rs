@@ -21,6 +21,7 @@ use crate::policy::{missing_scopes, Rule};
 use crate::tisjwt::TisjwtFailure;
 
 pub use crate::admit::finish;
+pub use crate::outcome::{keys_unavailable, unknown_key};
 
 // The outcome types and host traits, moved to their leaf modules, are re-exported here so
 // that the shell, the benches and the other stages' tests keep naming them `decide::...`.
@@ -279,19 +280,6 @@ fn verify_tisjwt(
         claim_headers: Vec::new(),
         forward_token: false,
     })
-}
-
-/// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
-pub fn unknown_key() -> Decision {
-    Decision::Deny(Denial::new(
-        Family::OAuth,
-        DenyReason::InvalidToken(JwtError::NoMatchingKey),
-    ))
-}
-
-/// The wait for a provider's JWKS ran out with no keys.
-pub fn keys_unavailable() -> Decision {
-    Decision::Deny(Denial::new(Family::OAuth, DenyReason::KeysUnavailable))
 }
 
 fn require_scopes(rule: &Rule, granted: &[String], family: Family) -> Result<(), Denial> {

@@ -18,6 +18,7 @@ pub mod directory;
 pub mod extract;
 pub mod host;
 pub mod hostcrypto;
+pub mod hostmap;
 pub mod jose;
 pub mod jwk;
 pub mod jwt;
@@ -40,7 +41,9 @@ pub mod opaque;
 pub mod outcome;
 pub mod path;
 pub mod policy;
+pub mod questions;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod worker_jwks;

@@ -254,3 +254,16 @@ impl PendingToken {
         &self.provider
     }
 }
+
+/// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.
+pub fn unknown_key() -> Decision {
+    Decision::Deny(Denial::new(
+        Family::OAuth,
+        DenyReason::InvalidToken(JwtError::NoMatchingKey),
+    ))
+}
+
+/// The wait for a provider's JWKS ran out with no keys.
+pub fn keys_unavailable() -> Decision {
+    Decision::Deny(Denial::new(Family::OAuth, DenyReason::KeysUnavailable))
+}

@@ -1,134 +1,77 @@
 //! The proxy-wasm shell: gathers a request's inputs, steps the core, dispatches the callouts
-//! it asks for and applies its decision. Every host call that can fail is a `Result`; a
-//! failure fails closed (the request is refused) and is logged, because a panic here would
-//! kill the VM for every request after it.
+//! it asks for and applies its decisions. It decides nothing: what to ask, who waits and what
+//! an answer, a refusal or a timeout means are the core's ([`crate::questions`]).
 //!
-//! One [`Worker`] per VM (per Envoy worker thread) is shared by the root context and every
-//! HTTP context: configuration, counters, remote JWKS state, requests parked waiting for
-//! keys, and user lookups in flight. The root context fetches JWKS on its tick and re-runs
-//! parked requests (switching the effective context to each) when keys arrive.
+//! One [`Worker`] per VM (per Envoy worker thread), shared by the root context and every HTTP
+//! context, holds the configuration, the counters, the JWKS schedules and one question table.
+//! **Every callout is dispatched by the root context** from a root callback (`on_tick`,
+//! `on_queue_ready`, its `on_http_call_response`) with the effective context set to the root,
+//! so that the SDK and Envoy both file it under a context that lives as long as the plugin: a
+//! request that asks a new question wakes its root through the VM's wake queue, and is
+//! resumed or answered (effective context switched to it) when the answer, a refusal or its
+//! deadline (checked on every tick) comes. A request that ends takes its waiters out of the
+//! table; a callout nobody waits for any more is left to end and its answer ignored.
+//!
+//! Plugin reload: a new configuration gets a new root context and a new [`Worker`] (a new
+//! table, a new wake queue); the old root keeps its own until Envoy deletes it, answering its
+//! requests from its table and its tick as before. When Envoy deletes the old root, it
+//! cancels the callouts filed under it, and the SDK drops any answer for it; its requests were
+//! created by the old plugin, which Envoy tears down with it.
+//!
+//! Host calls that can fail go through [`abi`] (raw ABI, `Result`s); see there for
+//! the SDK calls still used and why they cannot panic here.
+
+mod abi;
+mod host;
+mod metrics;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::bearer::{KeySource, RemoteJwks};
-use crate::cache::{CacheKey, SharedStore};
 use crate::callout::{Callout, CalloutResult};
-use crate::clock::UnixSeconds;
 use crate::config::Config;
-use crate::decide::{
-    begin, default_family, finish, keys_unavailable, unknown_key, Counter, Decision, Denial, DenyReason, Env,
-    Forward, Keyring, Pending, RequestHead, Step,
-};
-use crate::directory::{parse_user_response, Directory, DirectoryError, UserCache, UserStatus};
-use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost, VERIFY_SIGNATURE};
-use crate::introspect::ProviderFailure;
+use crate::decide::{begin, default_family};
+use crate::host::{Counter, Env, Keyring};
+use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost};
 use crate::jwk::KeySet;
-use crate::jwks_cache::{Generation, Millis, RemoteKeys};
+use crate::jwks_cache::{Generation, Millis};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::metrics::Metric;
-use crate::opaque::{after_provider, PendingToken};
-use crate::respond::{render, LocalReply, ReplyStyle};
+use crate::outcome::{Decision, Denial, DenyReason, Step};
+use crate::questions::{deadline_for, About, Answer, Asked, Then, Todo, Waiter, WorkerQuestions};
+use crate::respond::{render, ReplyStyle};
+use crate::worker_jwks::WorkerJwks;
+use host::{
+    call_verify_signature, callout_header, callout_result, log, now_millis, read_request, seconds, HostStore,
+};
+use metrics::Metrics;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     std::panic::set_hook(Box::new(|info| {
         let _ = hostcalls::log(LogLevel::Critical, &format!("tokengate panicked: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, worker: None }) });
 }}
 
-/// Largest callout response body read; anything longer is cut and fails to parse.
-const MAX_CALLOUT_BODY: usize = 256 * 1024;
-/// How often the root context looks at JWKS schedules and parked requests.
+/// How often the root context starts due JWKS fetches and answers waiters past their deadline.
 const TICK: Duration = Duration::from_millis(100);
-
-/// Counter ids, defined once per VM in `on_configure`: one per [`Metric::ALL`].
-#[derive(Default)]
-struct Metrics {
-    ids: Vec<(Metric, u32)>,
-}
-
-impl Counter for Metrics {
-    fn count(&self, metric: Metric) {
-        self.increment(metric);
-    }
-}
-
-impl Metrics {
-    fn define() -> Self {
-        let ids = Metric::ALL
-            .into_iter()
-            .filter_map(|metric| {
-                let id = hostcalls::define_metric(MetricType::Counter, metric.name()).ok()?;
-                Some((metric, id))
-            })
-            .collect();
-        Self { ids }
-    }
-
-    fn increment(&self, metric: Metric) {
-        if let Some((_, id)) = self.ids.iter().find(|(m, _)| *m == metric) {
-            let _ = hostcalls::increment_metric(*id, 1);
-        }
-    }
-
-    /// Counts the metric named `name` without its `tokengate.` prefix (`jwks.waited`).
-    fn count(&self, name: &str) {
-        if let Some(metric) = Metric::named(name) {
-            self.increment(metric);
-        }
-    }
-}
-
-/// A remote JWKS provider's settings and schedule.
-struct Remote {
-    provider: String,
-    settings: RemoteJwks,
-    keys: RemoteKeys<Rc<KeySet>>,
-}
-
-/// A request parked until its provider's keys arrive or `deadline` passes.
-struct Waiter {
-    context_id: u32,
-    provider: String,
-    deadline: Millis,
-}
-
-/// One token-provider question in flight.
-struct Ask {
-    callout: Callout,
-    /// The request context that dispatched it, `None` for the root context.
-    dispatcher: Option<u32>,
-    waiting: Vec<(u32, PendingToken)>,
-}
 
 /// Per-VM state shared by the root context and the HTTP contexts.
 struct Worker {
-    config: Rc<Config>,
+    config: Config,
     metrics: Metrics,
-    remotes: RefCell<Vec<Remote>>,
-    waiters: RefCell<Vec<Waiter>>,
-    /// JWKS fetches in flight: callout token -> provider.
-    fetches: RefCell<HashMap<u32, String>>,
-    /// User lookups in flight: callout token -> (request context, verified request).
-    lookups: RefCell<HashMap<u32, (u32, Pending)>>,
-    /// Token-provider callouts in flight, one per token: key -> the question and who waits.
-    asks: RefCell<HashMap<CacheKey, Ask>>,
-    /// Questions whose dispatching request ended (Envoy cancels its callouts) while others
-    /// still wait: the root context asks again on its next tick.
-    orphans: RefCell<Vec<CacheKey>>,
-    /// Whether the root context is the one running (its callouts outlive any request).
-    in_root: std::cell::Cell<bool>,
-    /// Callout token -> the key of the provider question it answers.
-    ask_tokens: RefCell<HashMap<u32, CacheKey>>,
-    /// Whether Envoy's `verify_signature` passed the self-test: then it checks RSA and ECDSA
-    /// signatures.
+    /// The root context's id: the effective context of every dispatch.
+    root: u32,
+    /// The wake queue, registered by the root in `on_configure` (`None`: the tick dispatches).
+    queue: Option<u32>,
+    remotes: Vec<WorkerJwks>,
+    questions: RefCell<WorkerQuestions>,
+    /// Whether Envoy's `verify_signature` passed the self-test (then it checks RSA and ECDSA).
     host_signatures: bool,
     /// Repeated callout warnings, one line per (provider, kind) per interval.
     warnings: RefCell<LogLimiter<String>>,
@@ -136,105 +79,39 @@ struct Worker {
 
 impl SignatureHost for Worker {
     fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
-        if !self.host_signatures {
-            return None;
-        }
-        let answer = ForeignVerifier(call_verify_signature).verify(hash, spki_der, input, signature);
+        let verifier = ForeignVerifier(call_verify_signature);
+        let answer = self
+            .host_signatures
+            .then(|| verifier.verify(hash, spki_der, input, signature));
+        let answer = answer.flatten();
         if answer.is_some() {
-            self.metrics.count("jwt.signatures_checked_by_host");
+            self.metrics.count(Metric::SignaturesCheckedByHost);
         }
         answer
     }
 }
 
-fn call_verify_signature(arguments: &[u8]) -> Option<Vec<u8>> {
-    hostcalls::call_foreign_function(VERIFY_SIGNATURE, Some(arguments))
-        .ok()
-        .flatten()
-}
-
 impl Keyring for Worker {
-    /// Generation 0: this worker's own keys (until the shared key set is wired in).
     fn remote_keys(&self, provider: &str) -> Option<(Rc<KeySet>, Generation)> {
-        self.remotes
-            .borrow()
-            .iter()
-            .find(|r| r.provider == provider)?
-            .keys
-            .keys()
-            .map(|keys| (keys.clone(), 0))
+        self.keys_of(provider)?.current(&HostStore)
     }
 }
 
 impl Worker {
-    fn new(config: Rc<Config>, metrics: Metrics) -> Self {
-        let remotes = config
-            .jwt_providers
-            .iter()
-            .filter_map(|p| match &p.keys {
-                KeySource::Remote(settings) => Some(Remote {
-                    provider: p.name.clone(),
-                    settings: settings.clone(),
-                    keys: RemoteKeys::new(settings.refresh),
-                }),
-                KeySource::Static(_) => None,
-            })
-            .collect();
+    fn new(config: Config, metrics: Metrics, root: u32, queue: Option<u32>, holder: u64) -> Self {
         // Only JWT providers have signatures for the host to check.
         let host_signatures =
             !config.jwt_providers.is_empty() && host_verifies(&ForeignVerifier(call_verify_signature));
         Self {
+            remotes: WorkerJwks::of(&config, holder, &HostStore),
             config,
             metrics,
-            remotes: RefCell::new(remotes),
-            waiters: RefCell::default(),
-            fetches: RefCell::default(),
-            lookups: RefCell::default(),
-            asks: RefCell::default(),
-            ask_tokens: RefCell::default(),
-            orphans: RefCell::default(),
-            in_root: std::cell::Cell::new(false),
+            root,
+            queue,
+            questions: RefCell::default(),
             host_signatures,
             warnings: RefCell::new(LogLimiter::new(WARNING_INTERVAL_MS, MAX_WARNING_KEYS)),
         }
-    }
-
-    /// Starts a callout; `None` if the host refused it (logged, rate-limited per cluster).
-    fn dispatch(&self, callout: &Callout) -> Option<u32> {
-        dispatch(callout)
-            .map_err(|status| {
-                let message = format!("cannot call cluster `{}`: {status:?}", callout.cluster);
-                self.log_limited(LogLevel::Error, format!("{}/dispatch", callout.cluster), &message);
-            })
-            .ok()
-    }
-
-    /// Logs `message` unless a line of the same `key` was logged within the interval.
-    fn log_limited(&self, level: LogLevel, key: String, message: &str) {
-        if let Some(line) = self.warnings.borrow_mut().line(key, now_millis(), message) {
-            log(level, &line);
-        }
-    }
-
-    /// Decides the request of the effective context `context_id`: `Continue` once it may
-    /// go upstream, `Pause` when it was answered or is waiting for a callout or keys.
-    fn process(&self, context_id: u32, deadline: Option<Millis>) -> Action {
-        self.decide(context_id, read_request().as_ref(), deadline)
-    }
-
-    /// [`Worker::process`] for a request already read (`None`: the host would not give it).
-    fn decide(&self, context_id: u32, request: Option<&RequestHead>, deadline: Option<Millis>) -> Action {
-        let now = now_millis();
-        let Some(request) = request else {
-            return self.apply(self.internal_error(), now);
-        };
-        let step = match begin(&self.config, request, &self.env(), seconds(now)) {
-            Step::Done(Decision::Allow(forward)) => {
-                Step::Done(Decision::Allow(forward.only_removing_present(&request.headers)))
-            }
-            step => step,
-        };
-        self.run_step(context_id, step, deadline, now)
     }
 
     fn env(&self) -> Env<'_> {
@@ -246,367 +123,225 @@ impl Worker {
         }
     }
 
-    /// Carries out what the core asked for.
-    fn run_step(&self, context_id: u32, step: Step, deadline: Option<Millis>, now: Millis) -> Action {
-        match step {
-            Step::Done(decision) => self.apply(decision, now),
-            Step::LookUpUser { pending, callout } => self.look_up_user(context_id, pending, &callout, now),
-            Step::WaitForKeys { provider, refetch } => {
-                self.wait_for_keys(context_id, provider, refetch, deadline, now)
-            }
-            Step::AskProvider {
-                pending,
-                callout,
-                key,
-            } => self.ask_provider(context_id, pending, &callout, key, now),
-        }
+    fn keys_of(&self, provider: &str) -> Option<&WorkerJwks> {
+        self.remotes.iter().find(|r| r.provider == provider)
     }
 
-    /// Asks the token provider, unless a question about the same token is already out: then
-    /// the request waits for that answer (one callout per token per worker).
-    fn ask_provider(
-        &self,
-        context_id: u32,
-        pending: PendingToken,
-        callout: &Callout,
-        key: CacheKey,
-        now: Millis,
-    ) -> Action {
-        let mut asks = self.asks.borrow_mut();
-        if let Some(ask) = asks.get_mut(&key) {
-            ask.waiting.push((context_id, pending));
-            self.metrics.count("introspection.coalesced");
-            return Action::Pause;
-        }
-        if let Some(token) = self.dispatch(callout) {
-            let dispatcher = (!self.in_root.get()).then_some(context_id);
-            let ask = Ask {
-                callout: callout.clone(),
-                dispatcher,
-                waiting: vec![(context_id, pending)],
-            };
-            asks.insert(key, ask);
-            self.ask_tokens.borrow_mut().insert(token, key);
-            self.metrics.count("introspection.callouts");
-            return Action::Pause;
-        }
-        drop(asks);
-        self.metrics.count("introspection.failed.no_response");
-        let step = after_provider(
-            &self.config,
-            pending,
-            Err(ProviderFailure::NoResponse),
-            &self.env(),
-            seconds(now),
-        );
-        self.run_step(context_id, step, None, now)
-    }
-
-    /// The provider answered: read it once, then continue every request that waited for it.
-    fn provider_answered(&self, key: CacheKey, result: CalloutResult) {
-        let waiting = self
-            .asks
-            .borrow_mut()
-            .remove(&key)
-            .map(|ask| ask.waiting)
-            .unwrap_or_default();
-        let Some(provider) = waiting.first().and_then(|(_, pending)| {
-            self.config
-                .oauth_providers
-                .iter()
-                .find(|p| p.name == pending.provider())
-        }) else {
-            return;
-        };
+    /// Decides the request of the effective context: `Continue` once it may go upstream,
+    /// `Pause` when it was answered or waits. `deadline`: of a wait for keys it began.
+    fn decide(&self, context: u32, deadline: Option<Millis>) -> Action {
         let now = now_millis();
-        let answer = match result {
-            CalloutResult::Response { status, body } => {
-                let challenge = callout_header("www-authenticate");
-                provider.read_answer(status, challenge.as_deref(), &body, seconds(now))
-            }
-            CalloutResult::Failed => Err(ProviderFailure::NoResponse),
-        };
-        if let Err(failure) = answer {
-            self.metrics.increment(Metric::introspection_failed(failure));
-            let level = if failure == ProviderFailure::ClientRejected {
-                LogLevel::Error
-            } else {
-                LogLevel::Warn
-            };
-            let what = match failure {
-                ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
-                other => format!("gave no usable answer ({other:?})"),
-            };
-            let key = format!(
-                "{}/{}",
-                provider.name,
-                Metric::introspection_failed(failure).suffix()
-            );
-            self.log_limited(level, key, &format!("token provider `{}` {what}", provider.name));
-        }
-        for (context_id, pending) in waiting {
-            if hostcalls::set_effective_context(context_id).is_err() {
-                continue; // the request is gone
-            }
-            let step = after_provider(&self.config, pending, answer.clone(), &self.env(), seconds(now));
-            if self.run_step(context_id, step, None, now) == Action::Continue {
-                let _ = hostcalls::resume_http_request();
-            }
-        }
-    }
-
-    fn wait_for_keys(
-        &self,
-        context_id: u32,
-        provider: String,
-        refetch: bool,
-        deadline: Option<Millis>,
-        now: Millis,
-    ) -> Action {
-        let mut remotes = self.remotes.borrow_mut();
-        let Some(remote) = remotes.iter_mut().find(|r| r.provider == provider) else {
-            drop(remotes);
+        let Some(request) = read_request() else {
             return self.apply(self.internal_error(), now);
         };
-        if refetch && !remote.keys.request_refetch(now) {
-            drop(remotes);
-            return self.apply(unknown_key(), now);
-        }
-        let deadline = deadline.unwrap_or(now.saturating_add(remote.settings.wait_ms));
-        drop(remotes);
-        if now >= deadline {
-            return self.apply(keys_unavailable(), now);
-        }
-        self.metrics.count("jwks.waited");
-        self.waiters.borrow_mut().push(Waiter {
-            context_id,
-            provider,
-            deadline,
-        });
-        Action::Pause
+        let step = match begin(&self.config, &request, &self.env(), seconds(now)) {
+            Step::Done(Decision::Allow(forward)) => {
+                Step::Done(Decision::Allow(forward.only_removing_present(&request.headers)))
+            }
+            step => step,
+        };
+        self.run_step(context, step, deadline, now)
     }
 
-    fn look_up_user(&self, context_id: u32, pending: Pending, callout: &Callout, now: Millis) -> Action {
-        if let Some(status) = self
-            .config
-            .directory
-            .cached_status(&HostStore, pending.user(), seconds(now))
-        {
-            self.metrics.count("directory.cache_hit");
-            return self.apply(finish(&self.config, pending, Ok(status)), now);
-        }
-        self.metrics.count("directory.cache_miss");
-        match self.dispatch(callout) {
-            Some(token) => {
-                self.lookups.borrow_mut().insert(token, (context_id, pending));
+    /// Carries out what the core asked for.
+    fn run_step(&self, context: u32, step: Step, deadline: Option<Millis>, now: Millis) -> Action {
+        match Todo::of(&self.config, step, &self.env(), seconds(now)) {
+            Todo::Done(decision) => self.apply(decision, now),
+            Todo::WaitForKeys { provider, refetch } => {
+                let wait = self
+                    .keys_of(&provider)
+                    .map(|keys| keys.wait(&HostStore, refetch, deadline, now));
+                let deadline = match wait {
+                    Some(Ok(deadline)) => deadline,
+                    Some(Err(decision)) => return self.apply(decision, now),
+                    None => return self.apply(self.internal_error(), now),
+                };
+                self.metrics.count(Metric::JwksWaited);
+                let waiter = Waiter {
+                    context,
+                    deadline,
+                    then: Then::Decide,
+                };
+                self.questions.borrow_mut().park(About::Keys(provider), waiter);
+                self.wake_root();
                 Action::Pause
             }
-            None => {
-                self.metrics.count("directory.callout_failed");
-                self.apply(
-                    finish(&self.config, pending, Err(DirectoryError::Unavailable)),
-                    now,
-                )
-            }
-        }
-    }
-
-    /// A callout came back, to whichever context dispatched it.
-    fn on_callout_response(&self, token: u32, num_headers: usize, body_size: usize) {
-        let result = callout_result(num_headers, body_size);
-        let provider = self.fetches.borrow_mut().remove(&token);
-        if let Some(provider) = provider {
-            self.jwks_fetched(&provider, result);
-            self.wake_waiters();
-            return;
-        }
-        let ask = self.ask_tokens.borrow_mut().remove(&token);
-        if let Some(key) = ask {
-            self.provider_answered(key, result);
-            return;
-        }
-        let lookup = self.lookups.borrow_mut().remove(&token);
-        if let Some((context_id, pending)) = lookup {
-            self.user_looked_up(context_id, pending, result);
-        }
-    }
-
-    fn user_looked_up(&self, context_id: u32, pending: Pending, result: CalloutResult) {
-        let status = self.user_status_from(result, pending.user());
-        let decision = finish(&self.config, pending, status);
-        if hostcalls::set_effective_context(context_id).is_err() {
-            return; // the request is gone
-        }
-        if self.apply(decision, now_millis()) == Action::Continue {
-            let _ = hostcalls::resume_http_request();
-        }
-    }
-
-    /// Reads the directory's answer and caches it (failures are not cached).
-    fn user_status_from(&self, result: CalloutResult, user: &str) -> Result<UserStatus, DirectoryError> {
-        let status = match result {
-            CalloutResult::Response { status, body } => parse_user_response(status, &body, user),
-            CalloutResult::Failed => Err(DirectoryError::Unavailable),
-        };
-        match (&status, &self.config.directory) {
-            (Ok(found), Directory::Callout(settings)) => {
-                let now = seconds(now_millis());
-                UserCache::default().insert(&HostStore, settings, user, *found, now);
-            }
-            (Err(error), _) => {
-                self.metrics.count("directory.callout_failed");
-                self.log_limited(
-                    LogLevel::Warn,
-                    format!("directory/{error:?}"),
-                    &format!("user directory callout failed: {error:?}"),
-                );
-            }
-            _ => {}
-        }
-        status
-    }
-
-    /// Starts every JWKS fetch that is due (root context only, so the answer comes back to a
-    /// context that lives as long as the VM).
-    fn start_due_fetches(&self) {
-        let now = now_millis();
-        for remote in self.remotes.borrow_mut().iter_mut().filter(|r| r.keys.due(now)) {
-            let callout = Callout {
-                cluster: remote.settings.cluster.clone(),
-                method: "GET",
-                path: remote.settings.path.clone(),
-                authority: remote.settings.authority.clone(),
-                headers: vec![("accept".to_owned(), "application/json".to_owned())],
-                body: None,
-                timeout_ms: remote.settings.timeout_ms,
-            };
-            remote.keys.fetch_started();
-            match self.dispatch(&callout) {
-                Some(token) => {
-                    self.fetches.borrow_mut().insert(token, remote.provider.clone());
-                }
-                None => {
-                    self.metrics.count("jwks.fetch_failed");
-                    remote.keys.fetch_failed(now);
-                }
-            }
-        }
-    }
-
-    /// A JWKS answer: good keys replace the old ones; anything else keeps them and backs off.
-    fn jwks_fetched(&self, provider: &str, result: CalloutResult) {
-        let now = now_millis();
-        let keys = match result {
-            CalloutResult::Response { status: 200, body } => {
-                KeySet::from_jwks(&body).map_err(|e| e.to_string())
-            }
-            CalloutResult::Response { status, .. } => Err(format!("status {status}")),
-            CalloutResult::Failed => Err("no response".to_owned()),
-        };
-        let mut remotes = self.remotes.borrow_mut();
-        let Some(remote) = remotes.iter_mut().find(|r| r.provider == provider) else {
-            return;
-        };
-        match keys {
-            Ok(keys) => {
-                self.metrics.count("jwks.fetch_ok");
-                remote.keys.fetch_succeeded(Rc::new(keys), now);
-            }
-            Err(problem) => {
-                self.metrics.count("jwks.fetch_failed");
-                let kept = if remote.keys.keys().is_some() {
-                    "keeping the last good keys"
-                } else {
-                    "no keys yet"
+            Todo::Ask(about, callout, then) => {
+                let waiter = Waiter {
+                    context,
+                    deadline: deadline_for(&callout, now),
+                    then,
                 };
-                self.log_limited(
-                    LogLevel::Warn,
-                    format!("{provider}/jwks"),
-                    &format!("JWKS of provider `{provider}` not loaded ({problem}); {kept}"),
-                );
-                remote.keys.fetch_failed(now);
-            }
-        }
-    }
-
-    /// Re-decides parked requests whose keys arrived (or whose fetch ended) or whose wait ran out.
-    fn wake_waiters(&self) {
-        let now = now_millis();
-        let ready: Vec<Waiter> = {
-            let remotes = self.remotes.borrow();
-            let settled = |w: &Waiter| {
-                now >= w.deadline
-                    || remotes
-                        .iter()
-                        .find(|r| r.provider == w.provider)
-                        .is_none_or(|r| !r.keys.fetching() && !r.keys.due(now) && r.keys.keys().is_some())
-            };
-            let mut waiters = self.waiters.borrow_mut();
-            let (ready, waiting) = waiters.drain(..).partition(settled);
-            *waiters = waiting;
-            ready
-        };
-        for waiter in ready {
-            if hostcalls::set_effective_context(waiter.context_id).is_err() {
-                continue; // the client went away
-            }
-            if self.process(waiter.context_id, Some(waiter.deadline)) == Action::Continue {
-                let _ = hostcalls::resume_http_request();
-            }
-        }
-    }
-
-    /// Forgets everything about a request context that ended. A question it dispatched dies
-    /// with it (Envoy cancels the callout): if others still wait for the answer, the root
-    /// context asks again.
-    fn forget(&self, context_id: u32) {
-        self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
-        self.lookups.borrow_mut().retain(|_, (id, _)| *id != context_id);
-        let mut orphaned = Vec::new();
-        self.asks.borrow_mut().retain(|key, ask| {
-            ask.waiting.retain(|(id, _)| *id != context_id);
-            if ask.dispatcher != Some(context_id) {
-                return true;
-            }
-            if !ask.waiting.is_empty() {
-                ask.dispatcher = None;
-                orphaned.push(*key);
-            }
-            !ask.waiting.is_empty()
-        });
-        if !orphaned.is_empty() {
-            self.ask_tokens
-                .borrow_mut()
-                .retain(|_, key| !orphaned.contains(key));
-            self.orphans.borrow_mut().extend(orphaned);
-        }
-    }
-
-    /// Asks again the questions whose dispatcher went away (root context only).
-    fn redispatch_orphans(&self) {
-        let orphans: Vec<CacheKey> = self.orphans.borrow_mut().drain(..).collect();
-        for key in orphans {
-            let callout = self.asks.borrow().get(&key).map(|ask| ask.callout.clone());
-            let Some(callout) = callout else { continue };
-            match self.dispatch(&callout) {
-                Some(token) => {
-                    self.ask_tokens.borrow_mut().insert(token, key);
+                let coalesced = about.coalesced_metric();
+                let asked = self.questions.borrow_mut().ask(about, callout, waiter);
+                match asked {
+                    Asked::New => self.wake_root(),
+                    Asked::Joined => coalesced.into_iter().for_each(|m| self.metrics.count(m)),
                 }
-                None => self.provider_answered(key, CalloutResult::Failed),
+                Action::Pause
             }
+        }
+    }
+
+    /// Asks the root context to dispatch (its `on_queue_ready`); if the queue fails, the
+    /// next tick does.
+    fn wake_root(&self) {
+        self.queue.into_iter().for_each(host::enqueue);
+    }
+
+    /// The root's work in every root callback: start due key fetches, decide again requests
+    /// whose keys settled, answer the requests past their deadline, dispatch every unsent
+    /// question as the root, record the gauges.
+    fn as_root(&self) {
+        let now = now_millis();
+        for keys in &self.remotes {
+            if let Some(callout) = keys.take_fetch(&HostStore, now) {
+                self.questions
+                    .borrow_mut()
+                    .fetch(About::Keys(keys.provider.clone()), callout);
+            }
+        }
+        let ready = self.questions.borrow_mut().wake(|about| match about {
+            About::Keys(provider) => self
+                .keys_of(provider)
+                .is_none_or(|keys| keys.settled(&HostStore, now)),
+            About::Token(_) | About::User(_) => true,
+        });
+        for waiter in ready {
+            if host::switch_to(waiter.context)
+                && self.decide(waiter.context, Some(waiter.deadline)) == Action::Continue
+            {
+                host::resume();
+            }
+        }
+        let late = self.questions.borrow_mut().expired(now);
+        for waiter in late {
+            let step = waiter.then.failed(&self.config, &self.env(), seconds(now));
+            self.resume(waiter.context, step, waiter.deadline);
+        }
+        // Answers to refused questions may ask new ones: a few rounds, then the next tick.
+        for _ in 0..4 {
+            let unsent = self.questions.borrow().unsent();
+            if unsent.is_empty() {
+                break;
+            }
+            unsent
+                .into_iter()
+                .for_each(|(about, callout)| self.dispatch(about, &callout));
+        }
+        let questions = self.questions.borrow();
+        self.metrics.record([questions.in_flight(), questions.waiting()]);
+    }
+
+    /// Dispatches a question as the root context; a refusal is the question's failure.
+    fn dispatch(&self, about: About, callout: &Callout) {
+        match host::dispatch_as(self.root, callout) {
+            Ok(token) => {
+                self.questions.borrow_mut().sent(&about, token);
+                about
+                    .dispatched_metric()
+                    .into_iter()
+                    .for_each(|m| self.metrics.count(m));
+            }
+            Err(status) => {
+                let message = format!("cannot call cluster `{}`: {status:?}", callout.cluster);
+                self.log_limited(LogLevel::Error, format!("{}/dispatch", callout.cluster), &message);
+                let waiters = self.questions.borrow_mut().refused(&about);
+                self.settle(about, CalloutResult::Failed, None, waiters);
+            }
+        }
+    }
+
+    /// A question is over (answered or refused): the core reads the answer once, then every
+    /// waiter goes on with it (or, with no answer to read, fails as the question did).
+    fn settle(
+        &self,
+        about: About,
+        result: CalloutResult,
+        challenge: Option<String>,
+        waiters: Vec<Waiter<Then>>,
+    ) {
+        let (now, env) = (now_millis(), self.env());
+        let answer = match about {
+            About::Keys(provider) => {
+                self.fetched(&provider, result, now);
+                None
+            }
+            About::Token(_) | About::User(_) => {
+                let read = Answer::read(
+                    &self.config,
+                    &waiters,
+                    result,
+                    challenge.as_deref(),
+                    &env,
+                    seconds(now),
+                );
+                read.map(|(answer, problem)| {
+                    if let Some(problem) = problem {
+                        let level = if problem.error {
+                            LogLevel::Error
+                        } else {
+                            LogLevel::Warn
+                        };
+                        self.log_limited(level, problem.key, &problem.message);
+                    }
+                    answer
+                })
+            }
+        };
+        for Waiter {
+            context,
+            deadline,
+            then,
+        } in waiters
+        {
+            let step = match &answer {
+                Some(answer) => then.answered(&self.config, answer, &env, seconds(now)),
+                None => then.failed(&self.config, &env, seconds(now)),
+            };
+            self.resume(context, step, deadline);
+        }
+    }
+
+    /// Counts and logs a key fetch's end (the keys are the process's: see [`WorkerJwks`]).
+    fn fetched(&self, provider: &str, result: CalloutResult, now: Millis) {
+        match self
+            .keys_of(provider)
+            .map(|keys| keys.fetched(&HostStore, result, now))
+        {
+            Some(Ok(())) => self.metrics.count(Metric::JwksFetchOk),
+            Some(Err(line)) => {
+                self.metrics.count(Metric::JwksFetchFailed);
+                self.log_limited(LogLevel::Warn, format!("{provider}/jwks"), &line);
+            }
+            None => {}
+        }
+    }
+
+    /// Carries out `step` for the waiting request `context`, unless it is gone.
+    fn resume(&self, context: u32, step: Step, deadline: Millis) {
+        if host::switch_to(context)
+            && self.run_step(context, step, Some(deadline), now_millis()) == Action::Continue
+        {
+            host::resume();
+        }
+    }
+
+    fn log_limited(&self, level: LogLevel, key: String, message: &str) {
+        if let Some(line) = self.warnings.borrow_mut().line(key, now_millis(), message) {
+            log(level, &line);
         }
     }
 
     fn internal_error(&self) -> Decision {
-        let family = default_family(&self.config);
-        Decision::Deny(Denial::new(family, DenyReason::Internal))
+        Decision::Deny(Denial::new(default_family(&self.config), DenyReason::Internal))
     }
 
     /// Applies a decision: `Continue` once the request is rewritten, `Pause` after a reply.
     fn apply(&self, decision: Decision, now: Millis) -> Action {
         match decision {
-            Decision::Allow(forward) if rewrite(&forward) => {
-                self.metrics.count("allowed");
+            Decision::Allow(forward) if host::rewrite(&forward) => {
+                self.metrics.count(Metric::Allowed);
                 Action::Continue
             }
             Decision::Allow(_) => {
@@ -614,79 +349,53 @@ impl Worker {
                 self.apply(self.internal_error(), now)
             }
             Decision::Deny(denial) => {
-                self.metrics.increment(Metric::denied(&denial.reason));
-                self.reply(&denial, seconds(now));
+                self.metrics.count(Metric::denied(&denial.reason));
+                let style = ReplyStyle {
+                    plugin_version: &self.config.plugin_version,
+                    realm: &self.config.realm,
+                };
+                host::reply(render(&denial, style, seconds(now)));
                 Action::Pause
             }
         }
     }
-
-    fn reply(&self, denial: &Denial, now: UnixSeconds) {
-        let style = ReplyStyle {
-            plugin_version: &self.config.plugin_version,
-            realm: &self.config.realm,
-        };
-        let LocalReply {
-            status,
-            headers,
-            body,
-        } = render(denial, style, now);
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        if let Err(status) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
-            log(
-                LogLevel::Error,
-                &format!("cannot send the local reply: {status:?}"),
-            );
-        }
-    }
 }
 
-#[derive(Default)]
 struct Root {
+    id: u32,
     worker: Option<Rc<Worker>>,
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
-        if let Some(worker) = &self.worker {
-            worker.in_root.set(true);
-            worker.on_callout_response(token, headers, body_size);
-            worker.in_root.set(false);
+        let Some(worker) = &self.worker else { return };
+        let result = callout_result(headers, body_size);
+        let challenge = matches!(result, CalloutResult::Response { .. })
+            .then(|| callout_header("www-authenticate"))
+            .flatten();
+        let answered = worker.questions.borrow_mut().answered(token);
+        if let Some((about, waiters)) = answered {
+            worker.settle(about, result, challenge, waiters);
         }
+        worker.as_root();
     }
 }
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                log(
-                    LogLevel::Error,
-                    &format!("cannot read the plugin configuration: {status:?}"),
-                );
-                return false;
-            }
+        let Some(config) = host::configuration() else {
+            return false;
         };
-        let config = match Config::from_json(&bytes) {
-            Ok(config) => config,
-            Err(error) => {
-                log(LogLevel::Error, &error.to_string());
-                return false;
-            }
-        };
-        for field in &config.ignored {
-            log(
-                LogLevel::Warn,
-                &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"),
-            );
+        let nonce = host::nonce().unwrap_or_else(now_millis);
+        let queue = host::register_wake_queue(nonce);
+        if queue.is_none() {
+            log(LogLevel::Warn, "no wake queue: callouts start on the next tick");
         }
-        let worker = Worker::new(Rc::new(config), Metrics::define());
-        let needs_tick = !worker.remotes.borrow().is_empty() || !worker.config.oauth_providers.is_empty();
-        if needs_tick && hostcalls::set_tick_period(TICK).is_err() {
+        if hostcalls::set_tick_period(TICK).is_err() {
             log(LogLevel::Error, "cannot start the root context's timer");
             return false;
         }
+        let worker = Worker::new(config, Metrics::define(), self.id, queue, nonce);
         if !worker.config.jwt_providers.is_empty() {
             log(LogLevel::Info, match worker.host_signatures {
                 true => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)",
@@ -699,25 +408,28 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let Some(worker) = &self.worker {
-            worker.in_root.set(true);
-            worker.start_due_fetches();
-            worker.wake_waiters();
-            worker.redispatch_orphans();
-            worker.in_root.set(false);
-        }
+        self.worker.iter().for_each(|worker| worker.as_root());
+    }
+
+    fn on_queue_ready(&mut self, queue: u32) {
+        host::drain(queue);
+        self.worker.iter().for_each(|worker| worker.as_root());
     }
 
     /// Never `None`: the SDK panics on a missing context. Envoy does not create contexts for a
     /// plugin whose `on_configure` failed, so the fallback is for safety only.
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let worker = self.worker.clone().unwrap_or_else(|| {
+    fn create_http_context(&self, context: u32) -> Option<Box<dyn HttpContext>> {
+        let fallback = || {
             Rc::new(Worker::new(
-                Rc::new(Config::refuse_everything()),
+                Config::refuse_everything(),
                 Metrics::default(),
+                self.id,
+                None,
+                0,
             ))
-        });
-        Some(Box::new(Filter { context_id, worker }))
+        };
+        let worker = self.worker.clone().unwrap_or_else(fallback);
+        Some(Box::new(Filter { context, worker }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -726,162 +438,21 @@ impl RootContext for Root {
 }
 
 struct Filter {
-    context_id: u32,
+    context: u32,
     worker: Rc<Worker>,
 }
 
-impl Context for Filter {
-    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
-        self.worker.on_callout_response(token, headers, body_size);
-    }
-}
+impl Context for Filter {}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let request = read_request();
-        self.worker.decide(self.context_id, request.as_ref(), None)
+        self.worker.decide(self.context, None)
     }
 }
 
 impl Drop for Filter {
+    /// The request ended: nothing waits for it any more (the root records the gauges).
     fn drop(&mut self) {
-        self.worker.forget(self.context_id);
+        self.worker.questions.borrow_mut().gone(self.context);
     }
-}
-
-/// The host's shared data, seen by every worker's VM.
-struct HostStore;
-
-impl SharedStore for HostStore {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
-        hostcalls::get_shared_data(key).ok().and_then(|(value, _)| value)
-    }
-    fn set(&self, key: &str, value: &[u8]) {
-        let _ = hostcalls::set_shared_data(key, Some(value), None);
-    }
-    fn get_versioned(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        match hostcalls::get_shared_data(key) {
-            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
-            _ => None,
-        }
-    }
-    /// Envoy answers Ok or CasMismatch (the SDK panics on nothing else it can get here).
-    fn set_versioned(&self, key: &str, value: &[u8], cas: u32) -> bool {
-        hostcalls::set_shared_data(key, Some(value), Some(cas)).is_ok()
-    }
-}
-
-fn read_request() -> Option<RequestHead> {
-    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok()?;
-    let pseudo = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, value)| String::from_utf8(value.clone()).ok())
-    };
-    // The downstream address Envoy determined; Envoy answers Ok or NotFound here (the SDK
-    // panics only on other statuses, which a connection property does not produce).
-    let client_address = hostcalls::get_property(vec!["source", "address"])
-        .ok()
-        .flatten()
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    Some(RequestHead {
-        method: pseudo(":method")?,
-        path: pseudo(":path")?,
-        headers,
-        client_address,
-    })
-}
-
-/// Starts a callout; the host's status if it refused it (unknown cluster, bad headers).
-fn dispatch(callout: &Callout) -> Result<u32, Status> {
-    let mut headers: Vec<(&str, &str)> = vec![
-        (":method", callout.method),
-        (":path", &callout.path),
-        (":authority", &callout.authority),
-    ];
-    headers.extend(callout.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let timeout = Duration::from_millis(callout.timeout_ms);
-    hostcalls::dispatch_http_call(
-        &callout.cluster,
-        headers,
-        callout.body.as_deref(),
-        vec![],
-        timeout,
-    )
-}
-
-/// The response of the callout that just completed; no `:status` means it failed.
-///
-/// A callout reset after its headers came (the provider closed mid-body) is delivered with no
-/// headers and no response map: the SDK's map getters panic on the host's `BadArgument` then,
-/// so the map is not read at all.
-fn callout_result(num_headers: usize, body_size: usize) -> CalloutResult {
-    if num_headers == 0 {
-        return CalloutResult::Failed;
-    }
-    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|s| s.parse().ok());
-    let Some(status) = status else {
-        return CalloutResult::Failed;
-    };
-    let body = hostcalls::get_buffer(
-        BufferType::HttpCallResponseBody,
-        0,
-        body_size.min(MAX_CALLOUT_BODY),
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    CalloutResult::Response { status, body }
-}
-
-/// A header of the callout response being delivered (callout callbacks only); `None` when it
-/// is not UTF-8. Read as bytes: the SDK's `get_map_value` unwraps `String::from_utf8`, and a
-/// provider may send obs-text (RFC 9110 section 5.5), which would panic the VM.
-fn callout_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
-        .ok()
-        .flatten()
-        .and_then(|value| String::from_utf8(value).ok())
-}
-
-/// Applies the forward plan; `false` if the host refused any change.
-fn rewrite(forward: &Forward) -> bool {
-    let headers = MapType::HttpRequestHeaders;
-    // A header about to be set is replaced whole (every copy), so removing it first would
-    // only cost a host call.
-    let removed = forward
-        .remove_headers
-        .iter()
-        .filter(|name| !forward.set_headers.iter().any(|(set, _)| set == *name))
-        .all(|name| hostcalls::set_map_value(headers, name, None).is_ok());
-    let set = forward
-        .set_headers
-        .iter()
-        .all(|(name, value)| hostcalls::set_map_value(headers, name, Some(value)).is_ok());
-    let path = forward
-        .path
-        .as_deref()
-        .is_none_or(|path| hostcalls::set_map_value(headers, ":path", Some(path)).is_ok());
-    removed && set && path
-}
-
-fn now_millis() -> Millis {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
-fn seconds(millis: Millis) -> UnixSeconds {
-    i64::try_from(millis / 1000).unwrap_or(i64::MAX)
-}
-
-fn log(level: LogLevel, message: &str) {
-    let _ = hostcalls::log(level, message);
 }

@@ -306,6 +306,7 @@ fn fifty_concurrent_requests_with_one_new_token_cause_one_callout_per_worker() {
             + s.envoy.counter("wasmcustom.tokengate.introspection.cache_hit")
             >= 48
     );
+    assert_questions_settle(&s.envoy);
 }
 
 #[test]
@@ -325,15 +326,49 @@ fn when_the_request_that_asked_goes_away_the_others_waiting_for_the_answer_still
     let port = envoy.port;
     let second = std::thread::spawn(move || send_raw(port, request).map(|r| r.status));
     std::thread::sleep(Duration::from_millis(150));
+    let waiting = question_gauge(&envoy, "waiting");
+    assert!(
+        waiting >= Some(1),
+        "both requests wait for the answer: {waiting:?}"
+    );
     drop(first);
     let status = second.join().unwrap().unwrap();
     assert_eq!(status, 200, "the waiting request was left hanging");
     assert_eq!(envoy.counter("wasmcustom.tokengate.introspection.coalesced"), 1);
     assert_eq!(
         provider.count("/introspect"),
-        2,
-        "the root context asked again once"
+        1,
+        "the question is the root context's: it outlives the request that asked"
     );
+    assert_questions_settle(&envoy);
+}
+
+/// A question gauge (`in_flight`, `waiting`); `None` when Envoy does not show it.
+fn question_gauge(envoy: &Envoy, name: &str) -> Option<u64> {
+    let stats = envoy.admin("/stats").map(|r| r.body).unwrap_or_default();
+    let prefix = format!("wasmcustom.tokengate.questions.{name}: ");
+    let value = stats.lines().find_map(|line| line.strip_prefix(&prefix))?;
+    value.trim().parse().ok()
+}
+
+/// Polls the question gauges until both read 0: nothing left in flight and nobody waiting
+/// once every request was answered (a leaked question or waiter keeps one above 0).
+fn assert_questions_settle(envoy: &Envoy) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (in_flight, waiting) = (
+            question_gauge(envoy, "in_flight"),
+            question_gauge(envoy, "waiting"),
+        );
+        if (in_flight, waiting) == (Some(0), Some(0)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "questions left: in_flight {in_flight:?}, waiting {waiting:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn failed(envoy: &Envoy, kind: &str) -> u64 {

@@ -1,0 +1,217 @@
+//! Host calls that can come back with an error status, called through the raw proxy-wasm ABI
+//! (0.2.1) so that every status is a `Result`: proxy-wasm 0.2.5's `hostcalls` wrappers of
+//! these `panic!` on any status they do not expect (and a panic kills the VM for every
+//! request after it).
+//!
+//! Not here: `proxy_http_call`. The SDK's dispatcher must file every callout token (its
+//! `on_http_call_response` `expect`s on a token it did not file), so callouts go through
+//! `hostcalls::dispatch_http_call`. It returns `Ok`, `BadArgument` and `InternalFailure` as
+//! `Result`s and panics on any other status; Envoy's `Context::httpCall` returns only those
+//! three (`BadArgument`: negative timeout, unknown cluster, no `:path`/`:method`/`:authority`;
+//! `InternalFailure`: the async client would not start the request).
+//!
+//! Still the SDK's, each with every status Envoy returns for it handled (so none panics):
+//! `get_buffer` (Ok, NotFound), `get_map_value_bytes` on the callout response (Ok, NotFound;
+//! read only when the response has headers, as the map is missing otherwise), `get_property`
+//! (Ok, NotFound, SerializationFailure, InternalFailure), `get_current_time` and `log` (Ok),
+//! `define_metric` (Ok for the two types used), `increment_metric` (Ok, NotFound,
+//! BadArgument), `set_tick_period` (Ok), `call_foreign_function` (Ok, NotFound, BadArgument,
+//! SerializationFailure, InternalFailure).
+
+use proxy_wasm::types::Status;
+use std::ptr::{null, null_mut};
+
+use crate::hostmap::{deserialize_map, serialize_map};
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_register_shared_queue(name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_dequeue_shared_queue(
+        queue_id: u32,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+}
+
+/// `proxy_continue_stream`'s stream type of the request.
+const HTTP_REQUEST: u32 = 0;
+/// `MapType::HttpRequestHeaders`.
+const REQUEST_HEADERS: u32 = 0;
+
+/// A status word as a `Result` (an unknown word is an `InternalFailure`).
+fn status(word: u32) -> Result<(), Status> {
+    Err(match word {
+        0 => return Ok(()),
+        1 => Status::NotFound,
+        2 => Status::BadArgument,
+        3 => Status::SerializationFailure,
+        4 => Status::ParseFailure,
+        7 => Status::Empty,
+        8 => Status::CasMismatch,
+        _ => Status::InternalFailure,
+    })
+}
+
+/// Takes ownership of a buffer the host allocated with the SDK's `proxy_on_memory_allocate`
+/// (a boxed slice of exactly `size` bytes).
+///
+/// # Safety
+/// `data` is null or came from `proxy_on_memory_allocate(size)`.
+unsafe fn host_bytes(data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    (!data.is_null()).then(|| Vec::from_raw_parts(data, size, size))
+}
+
+/// The effective context's request headers (names are lower-case ASCII in Envoy; values are
+/// bytes, as a client may send obs-text).
+pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: the out-pointers are live locals.
+    let word = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
+    // SAFETY: as for `get_shared_data`.
+    let bytes = unsafe { host_bytes(data, size) };
+    status(word)?;
+    deserialize_map(&bytes.unwrap_or_default()).ok_or(Status::SerializationFailure)
+}
+
+/// Answers the effective context's request locally (`BadArgument`, ... when it cannot).
+pub fn send_local_response(code: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
+    let headers = serialize_map(headers);
+    // SAFETY: every pointer is valid for its length during the call.
+    status(unsafe {
+        proxy_send_local_response(
+            code,
+            null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    })
+}
+
+/// Lets the effective context's paused request go on.
+pub fn resume_request() -> Result<(), Status> {
+    // SAFETY: no pointers.
+    status(unsafe { proxy_continue_stream(HTTP_REQUEST) })
+}
+
+/// Sets request header `name` to `value` (every copy replaced).
+pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
+    // SAFETY: both pointers are valid for their lengths during the call.
+    status(unsafe {
+        proxy_replace_header_map_value(
+            REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+/// Removes every copy of request header `name`.
+pub fn remove_request_header(name: &str) -> Result<(), Status> {
+    // SAFETY: the pointer is valid for its length during the call.
+    status(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
+}
+
+/// The shared-data value of `key` and its version (`cas`); `Ok(None)` when there is none.
+pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, Status> {
+    let mut data = null_mut();
+    let mut size = 0;
+    let mut cas = 0;
+    // SAFETY: the key is valid for its length; the out-pointers are live locals.
+    let word = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    // SAFETY: the host hands over a buffer from `proxy_on_memory_allocate(size)`, or null.
+    let value = unsafe { host_bytes(data, size) };
+    match status(word) {
+        Ok(()) => Ok(Some((value.unwrap_or_default(), cas))),
+        Err(Status::NotFound) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes `value` under `key` if its version is still `cas` (0: unconditionally); a missing
+/// key is always written. `CasMismatch` when another writer came first.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    // SAFETY: both pointers are valid for their lengths during the call.
+    status(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) })
+}
+
+/// Registers this VM's shared queue `name` (the calling root context gets `on_queue_ready`).
+pub fn register_shared_queue(name: &str) -> Result<u32, Status> {
+    let mut id = 0;
+    // SAFETY: the name is valid for its length; the out-pointer is a live local.
+    status(unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Takes the next item of queue `id`; `Ok(None)` when it is empty.
+pub fn dequeue_shared_queue(id: u32) -> Result<Option<Vec<u8>>, Status> {
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: the out-pointers are live locals.
+    let word = unsafe { proxy_dequeue_shared_queue(id, &mut data, &mut size) };
+    // SAFETY: as for `get_shared_data`.
+    let value = unsafe { host_bytes(data, size) };
+    match status(word) {
+        Ok(()) => Ok(Some(value.unwrap_or_default())),
+        Err(Status::Empty) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Adds `value` to queue `id`.
+pub fn enqueue_shared_queue(id: u32, value: &[u8]) -> Result<(), Status> {
+    // SAFETY: the pointer is valid for its length during the call.
+    status(unsafe { proxy_enqueue_shared_queue(id, value.as_ptr(), value.len()) })
+}
+
+/// Makes `context` the one host calls act on (`BadArgument`: it is gone).
+pub fn set_effective_context(context: u32) -> Result<(), Status> {
+    // SAFETY: no pointers.
+    status(unsafe { proxy_set_effective_context(context) })
+}
