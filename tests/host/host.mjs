@@ -19,7 +19,7 @@ import { randomFillSync } from 'node:crypto';
 
 export const WASM = new URL('../../target/wasm32-wasip1/release/tokengate.wasm', import.meta.url);
 
-const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, EMPTY = 7, CAS_MISMATCH = 8, UNIMPLEMENTED = 12;
+const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, EMPTY = 7, CAS_MISMATCH = 8;
 const MAP = { REQUEST_HEADERS: 0, CALL_RESPONSE_HEADERS: 6, CALL_RESPONSE_TRAILERS: 7 };
 const BUFFER = { CALL_RESPONSE_BODY: 4, VM_CONFIGURATION: 6, PLUGIN_CONFIGURATION: 7 };
 const METRIC_TYPES = ['counter', 'gauge', 'histogram'];
@@ -500,8 +500,10 @@ export class Vm {
         vm.effective = id;
         return OK;
       },
-      // Envoy 1.40's `verify_signature` is not offered: the module checks every signature itself.
-      proxy_call_foreign_function: () => UNIMPLEMENTED,
+      // No foreign function is offered: NotFound, as Envoy answers for a name it has not
+      // registered (so the module checks every signature itself). Not Unimplemented: the SDK's
+      // `call_foreign_function` panics on that status, which would kill the VM.
+      proxy_call_foreign_function: () => NOT_FOUND,
     };
     for (const name of UNEXPECTED_CALLS) {
       env[name] = () => { throw host.fail(`VM ${vm.index}: unexpected host call ${name}`); };
