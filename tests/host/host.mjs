@@ -60,7 +60,7 @@ const UNEXPECTED_CALLS = ['proxy_grpc_call', 'proxy_grpc_stream', 'proxy_grpc_se
 
 export class Host {
   constructor({ wasm = WASM, startMs = Date.UTC(2026, 11, 1, 12, 0, 0), vmId = 'tokengate' } = {}) {
-    this.module = new WebAssembly.Module(readFileSync(wasm));
+    this.module = new WebAssembly.Module(wasm instanceof Uint8Array ? wasm : readFileSync(wasm));
     this.vmId = vmId;
     this.now = startMs; // the test clock, milliseconds since the epoch
     this.vms = [];
@@ -69,7 +69,7 @@ export class Host {
     this.queues = new Map(); // name -> { id, vm, rootId, items }
     this.queueById = new Map();
     this.nextQueueId = 1;
-    this.ready = []; // pending on_queue_ready: { queue }
+    this.ready = []; // pending on_queue_ready: { vm, rootId, id }
     this.callouts = []; // every callout ever dispatched, in order
     this.failures = [];
     this.sharedWrites = 0;
@@ -91,8 +91,8 @@ export class Host {
   /// Delivers every pending `on_queue_ready` (and those they cause) until none is left.
   settle() {
     for (let i = 0; i < 10000 && this.ready.length; i++) {
-      const { queue } = this.ready.shift();
-      queue.vm.call('proxy_on_queue_ready', queue.rootId, queue.rootId, queue.id);
+      const { vm, rootId, id } = this.ready.shift();
+      if (vm.alive) vm.call('proxy_on_queue_ready', rootId, rootId, id);
     }
     if (this.ready.length) throw this.fail('on_queue_ready keeps being re-armed (10000 deliveries)');
   }
@@ -161,6 +161,41 @@ export class Host {
   /// Callouts whose effective context at dispatch was an HTTP context, not a root context.
   fromHttpContexts() {
     return this.callouts.filter((c) => c.contextId !== c.vm.rootId);
+  }
+
+  // Shared queues, Envoy's semantics (one vm_id): keyed by name; registering a name again
+  // keeps its id and makes the new registrant the one told of new items.
+  registerQueue(name, vm, rootId) {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = { id: this.nextQueueId++, name, items: [] };
+      this.queues.set(name, queue);
+      this.queueById.set(queue.id, queue);
+    }
+    queue.vm = vm;
+    queue.rootId = rootId;
+    return queue.id;
+  }
+
+  resolveQueue(vmId, name) {
+    return vmId === this.vmId ? this.queues.get(name)?.id : undefined;
+  }
+
+  /// `false`: no such queue. The registrant's `on_queue_ready` is delivered by `settle`.
+  enqueue(id, item) {
+    const queue = this.queueById.get(id);
+    if (!queue) return false;
+    queue.items.push(item);
+    // Envoy posts the notification to the registrant of the moment, on its own thread.
+    this.ready.push({ vm: queue.vm, rootId: queue.rootId, id: queue.id });
+    return true;
+  }
+
+  /// The oldest item, `null` when the queue is empty, `undefined` when there is no such queue.
+  dequeue(id) {
+    const queue = this.queueById.get(id);
+    if (!queue) return undefined;
+    return queue.items.length ? queue.items.shift() : null;
   }
 
   // Shared data, Envoy's semantics.
@@ -299,6 +334,17 @@ export class Vm {
     this.host.settle();
   }
 
+  /// The VM goes away as in a reload of the plugin: its root context is done and deleted, its
+  /// callouts are cancelled, it ticks no more. Its shared data stays.
+  stop() {
+    for (const request of this.contexts.values()) this.end(request);
+    this.call('proxy_on_done', this.rootId, this.rootId);
+    this.call('proxy_on_delete', this.rootId, this.rootId);
+    for (const c of this.host.callouts) if (c.vm === this && c.state === 'pending') c.state = 'cancelled';
+    this.alive = false;
+    this.tickPeriod = 0;
+  }
+
   metric(name) {
     for (const m of this.metrics.values()) if (m.name === name) return m.value;
     return undefined;
@@ -432,37 +478,20 @@ export class Vm {
       },
       proxy_set_shared_data: (kp, kn, vp, vn, cas) => host.setShared(vm.text(kp, kn), vm.copy(vp, vn), cas),
       proxy_register_shared_queue: (np, nn, ret) => {
-        const name = vm.text(np, nn);
-        let queue = host.queues.get(name);
-        if (!queue) {
-          queue = { id: host.nextQueueId++, name, items: [] };
-          host.queues.set(name, queue);
-          host.queueById.set(queue.id, queue);
-        }
-        // The last registrant of a name is the one told (Envoy keys queues by vm_id and name).
-        queue.vm = vm;
-        queue.rootId = vm.effective;
-        vm.u32(ret, queue.id);
+        vm.u32(ret, host.registerQueue(vm.text(np, nn), vm, vm.effective));
         return OK;
       },
       proxy_resolve_shared_queue: (vp, vn, np, nn, ret) => {
-        const queue = host.queues.get(vm.text(np, nn));
-        if (!queue || (vn && vm.text(vp, vn) !== host.vmId)) return NOT_FOUND;
-        vm.u32(ret, queue.id);
+        const id = host.resolveQueue(vn ? vm.text(vp, vn) : host.vmId, vm.text(np, nn));
+        if (id === undefined) return NOT_FOUND;
+        vm.u32(ret, id);
         return OK;
       },
-      proxy_enqueue_shared_queue: (id, vp, vn) => {
-        const queue = host.queueById.get(id);
-        if (!queue) return NOT_FOUND;
-        queue.items.push(vm.copy(vp, vn));
-        host.ready.push({ queue });
-        return OK;
-      },
+      proxy_enqueue_shared_queue: (id, vp, vn) => (host.enqueue(id, vm.copy(vp, vn)) ? OK : NOT_FOUND),
       proxy_dequeue_shared_queue: (id, rp, rs) => {
-        const queue = host.queueById.get(id);
-        if (!queue) return NOT_FOUND;
-        if (!queue.items.length) return EMPTY;
-        return vm.give(queue.items.shift(), rp, rs);
+        const item = host.dequeue(id);
+        if (item === undefined) return NOT_FOUND;
+        return item === null ? EMPTY : vm.give(item, rp, rs);
       },
       proxy_http_call: (up, un, hp, hn, bp, bn, tp, tn, timeout, ret) => {
         const cluster = vm.text(up, un);
@@ -495,6 +524,7 @@ export class Vm {
         throw host.fail(`VM ${vm.index}: proxy_close_stream called (tokengate never closes a stream)`);
       },
       proxy_done: () => OK,
+      proxy_get_log_level: (ret) => { vm.u32(ret, 2); return OK; }, // info
       proxy_set_effective_context: (id) => {
         if (id !== vm.rootId && !vm.contexts.has(id)) return BAD_ARGUMENT;
         vm.effective = id;
