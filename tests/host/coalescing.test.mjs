@@ -24,6 +24,9 @@ test('two requests with one uncached opaque token are both answered when the sec
   for (const lookup of host.pending('app')) host.answer(lookup, { body: userAnswer() });
   assertForwarded(b);
   vm.end(b);
+  assert.equal(vm.metric('tokengate.introspection.callouts'), 1);
+  assert.equal(vm.metric('tokengate.introspection.coalesced'), 1);
+  assert.equal(vm.metric('tokengate.allowed'), 2);
   assertClean(host);
 });
 
@@ -42,6 +45,7 @@ test('the first asker hanging up while another request waits for the same answer
   assert.equal(b.continued, 1, 'B was let through once');
   assert.deepEqual(b.replies, []);
   vm.end(b);
+  assert.equal(vm.metric('tokengate.allowed'), 1);
   assertClean(host);
 });
 

@@ -9,6 +9,7 @@ import {
 
 const KEYS_UNAVAILABLE = 'Service Unavailable: The signing keys could not be loaded.';
 const INVALID = 'Token Invalid: Error while validating the token.';
+const sum = (vms, metric) => vms.reduce((total, vm) => total + (vm.metric(metric) ?? 0), 0);
 
 test('a request whose wait for the keys runs out gets the keys-unavailable answer while one that came later is answered when the keys come', () => {
   const host = newHost();
@@ -68,6 +69,8 @@ test('two workers fetch the JWKS once between them and both verify with the keys
   for (const request of waiting) assertForwarded(request);
   for (const vm of workers) assertForwarded(vm.request({ authorization: `Bearer ${jwt(host, key, 'jsmith')}` }), 'jsmith');
   assert.equal(host.callouts.filter((c) => c.cluster === 'jwks').length, 1);
+  assert.equal(sum(workers, 'tokengate.jwks.fetch_ok'), 1);
+  assert.equal(sum(workers, 'tokengate.allowed'), 4);
   assertClean(host);
 });
 
@@ -100,5 +103,27 @@ test('a key rotation seen by one worker is seen by the other before it answers a
   assertForwarded(second.request({ authorization: `Bearer ${jwt(host, newKey, 'jsmith')}` }), 'jsmith');
   assertRefused(first.request({ authorization: oldToken }), 400, INVALID);
   assert.equal(host.callouts.filter((c) => c.cluster === 'jwks').length, before + 1, 'one fetch per rotation');
+  assert.equal(sum([first, second], 'tokengate.denied.invalid_token'), 2);
+  assertClean(host);
+});
+
+test('a worker that took the fetch lease and went away (a reload) holds it only until the lease expires', () => {
+  const host = newHost();
+  const key = signingKey('k1');
+  const config = jwksConfig({ timeoutMs: 1000, waitMs: 5000 });
+  const [leader, other] = [host.addVm(config), host.addVm(config)];
+  host.advance(100);
+  const fetch = host.only('jwks');
+  assert.equal(fetch.vm, leader, 'the first worker to tick takes the lease');
+  const waiting = other.request({ authorization: `Bearer ${jwt(host, key)}` });
+  leader.stop(); // its fetch is cancelled with its root context
+  assert.equal(fetch.state, 'cancelled');
+  host.advance(1500); // within the lease (fetch timeout + 1 s): nobody else fetches
+  assert.equal(host.pending('jwks').length, 0, 'the lease still holds');
+  host.advance(1000); // the lease has expired: the other worker takes it over
+  const takeover = host.only('jwks');
+  assert.equal(takeover.vm, other);
+  host.answer(takeover, { body: jwks(key) });
+  assertForwarded(waiting);
   assertClean(host);
 });
