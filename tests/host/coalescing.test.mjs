@@ -30,6 +30,21 @@ test('two requests with one uncached opaque token are both answered when the sec
   assertClean(host);
 });
 
+test('the first request hanging up while the directory lookups are out leaves the second one answered', () => {
+  const host = newHost();
+  const vm = host.addVm(opaqueConfig());
+  const a = vm.request({ authorization: TOKEN });
+  const b = vm.request({ authorization: TOKEN });
+  host.answer(host.only('idp'), { body: introspectionAnswer(host) });
+  assert.ok(host.pending('app').length >= 1, 'the user is looked up');
+  vm.end(a); // A's client hangs up before the directory answers
+  host.advance(200);
+  for (const lookup of host.pending('app')) host.answer(lookup, { body: userAnswer() });
+  assertForwarded(b);
+  assert.deepEqual(a.replies, []);
+  assertClean(host);
+});
+
 test('the first asker hanging up while another request waits for the same answer leaves the other answered once', () => {
   const host = newHost();
   const vm = host.addVm(opaqueConfig({ directory: false }));

@@ -92,6 +92,9 @@ export function assertClean(host) {
 
 /// Both question gauges of `vm` read 0 (the design's `tokengate.questions.*`).
 export function assertIdle(vm) {
+  for (const name of ['tokengate.questions.in_flight', 'tokengate.questions.waiting']) {
+    assert.equal(vm.metricType(name), 'gauge', `${name} is a gauge`);
+  }
   assert.equal(vm.metric('tokengate.questions.in_flight'), 0, 'gauge tokengate.questions.in_flight');
   assert.equal(vm.metric('tokengate.questions.waiting'), 0, 'gauge tokengate.questions.waiting');
 }

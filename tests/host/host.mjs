@@ -72,7 +72,6 @@ export class Host {
     this.ready = []; // pending on_queue_ready: { vm, rootId, id }
     this.callouts = []; // every callout ever dispatched, in order
     this.failures = [];
-    this.sharedWrites = 0;
   }
 
   addVm(config, { vmConfig = '' } = {}) {
@@ -207,7 +206,6 @@ export class Host {
     const entry = this.store.get(key);
     if (entry && cas !== 0 && cas !== entry.cas) return CAS_MISMATCH;
     this.store.set(key, { value, cas: this.nextCas++ });
-    this.sharedWrites++;
     return OK;
   }
 }
@@ -345,8 +343,18 @@ export class Vm {
     this.tickPeriod = 0;
   }
 
+  /// A metric's value (undefined if the module never defined it).
   metric(name) {
-    for (const m of this.metrics.values()) if (m.name === name) return m.value;
+    return this.metricEntry(name)?.value;
+  }
+
+  /// 'counter', 'gauge' or 'histogram' (undefined if never defined).
+  metricType(name) {
+    return this.metricEntry(name)?.type;
+  }
+
+  metricEntry(name) {
+    for (const m of this.metrics.values()) if (m.name === name) return m;
     return undefined;
   }
 
@@ -412,12 +420,15 @@ export class Vm {
       proxy_increment_metric: (id, offset) => {
         const m = vm.metrics.get(id);
         if (!m) return NOT_FOUND;
+        if (m.type === 'counter' && offset < 0) return BAD_ARGUMENT; // as Envoy: counters only grow
         m.value += Number(offset);
+        if (m.value < 0) throw host.fail(`VM ${vm.index}: ${m.type} ${m.name} went below 0 (${m.value})`);
         return OK;
       },
       proxy_record_metric: (id, value) => {
         const m = vm.metrics.get(id);
         if (!m) return NOT_FOUND;
+        if (m.type === 'counter') return BAD_ARGUMENT; // as Envoy: a counter cannot be set
         m.value = Number(value);
         return OK;
       },
