@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  newHost, opaqueConfig, introspectionAnswer, userAnswer, assertForwarded, assertClean, assertIdle,
+  newHost, opaqueConfig, introspectionAnswer, userAnswer, assertForwarded, assertRefused, assertClean, assertIdle,
 } from './fixtures.mjs';
 
 const TOKEN = 'Bearer opaque-token-1';
@@ -75,6 +75,22 @@ test('a request hanging up during its own uncoalesced introspection leaks nothin
   host.advance(1000);
   assert.deepEqual(a.replies, []);
   assertIdle(vm);
+  assertClean(host);
+});
+
+test('a failed introspection answers every request waiting for it with the provider-unavailable reply, once', () => {
+  const host = newHost();
+  const vm = host.addVm(opaqueConfig({ directory: false }));
+  const a = vm.request({ authorization: TOKEN });
+  const b = vm.request({ authorization: TOKEN });
+  host.failCallout(host.only('idp'));
+  for (const request of [a, b]) {
+    assertRefused(request, 503, 'Service Unavailable: The token provider could not be reached.');
+  }
+  host.advance(10_000);
+  assert.equal(a.replies.length + b.replies.length, 2);
+  assert.equal(vm.metric('tokengate.introspection.failed.no_response'), 1);
+  assert.equal(vm.metric('tokengate.denied.provider_unavailable'), 2);
   assertClean(host);
 });
 
