@@ -125,3 +125,16 @@ test('an idle worker reports no question in flight and no request waiting', () =
   assertIdle(vm);
   assertClean(host);
 });
+
+test('requests that arrive before the worker has dispatched anything share one introspection', () => {
+  const host = newHost();
+  host.autoSettle = false; // the wake queue is delivered only when the test steps the host
+  const vm = host.addVm(opaqueConfig({ directory: false }));
+  const requests = [1, 2, 3].map(() => vm.request({ authorization: TOKEN }));
+  host.settle();
+  host.answer(host.only('idp'), { body: introspectionAnswer(host) });
+  host.settle();
+  for (const request of requests) assertForwarded(request);
+  assert.equal(vm.metric('tokengate.introspection.coalesced'), 2);
+  assertClean(host);
+});

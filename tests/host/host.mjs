@@ -72,13 +72,19 @@ export class Host {
     this.ready = []; // pending on_queue_ready: { vm, rootId, id }
     this.callouts = []; // every callout ever dispatched, in order
     this.failures = [];
+    // Whether every test action (request, answer, end, advance) delivers the queue
+    // notifications it caused before it returns; `false`: the test calls `step`/`settle`.
+    this.autoSettle = true;
+    // Called as (key, vm, cas) before a `proxy_set_shared_data` is applied, so that a test can
+    // run another worker in between a read and a write (a real race on one store).
+    this.beforeSharedSet = null;
   }
 
   addVm(config, { vmConfig = '' } = {}) {
     const vm = new Vm(this, this.vms.length, config, vmConfig);
     this.vms.push(vm);
     vm.start();
-    this.settle();
+    this.settleIfAuto();
     return vm;
   }
 
@@ -87,12 +93,21 @@ export class Host {
     return new Error(message);
   }
 
+  /// Delivers the oldest pending `on_queue_ready`; `false` if there was none.
+  step() {
+    const next = this.ready.shift();
+    if (!next) return false;
+    if (next.vm.alive) next.vm.call('proxy_on_queue_ready', next.rootId, next.rootId, next.id);
+    return true;
+  }
+
+  settleIfAuto() {
+    if (this.autoSettle) this.settle();
+  }
+
   /// Delivers every pending `on_queue_ready` (and those they cause) until none is left.
   settle() {
-    for (let i = 0; i < 10000 && this.ready.length; i++) {
-      const { vm, rootId, id } = this.ready.shift();
-      if (vm.alive) vm.call('proxy_on_queue_ready', rootId, rootId, id);
-    }
+    for (let i = 0; i < 10000 && this.step(); i++);
     if (this.ready.length) throw this.fail('on_queue_ready keeps being re-armed (10000 deliveries)');
   }
 
@@ -109,11 +124,11 @@ export class Host {
       this.now = Math.max(this.now, at);
       if (kind === 'tick') {
         what.nextTick = at + what.tickPeriod;
-        what.call('proxy_on_tick', what.rootId, what.rootId);
+        what.tick();
       } else {
         this.respond(what, null);
       }
-      this.settle();
+      this.settleIfAuto();
     }
     this.now = target;
   }
@@ -134,13 +149,13 @@ export class Host {
   answer(callout, { status = 200, headers = [], body = '' } = {}) {
     const text = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
     this.respond(callout, { headers: [[':status', String(status)], ...headers], body: bytesOf(text) });
-    this.settle();
+    this.settleIfAuto();
   }
 
   /// Fails a callout as Envoy does on a reset or a timeout: no headers, no body.
   failCallout(callout) {
     this.respond(callout, null);
-    this.settle();
+    this.settleIfAuto();
   }
 
   respond(callout, response) {
@@ -313,7 +328,7 @@ export class Vm {
     this.call('proxy_on_context_create', id, id, this.rootId);
     const action = this.call('proxy_on_request_headers', id, id, all.length, 1);
     if (action === 0 && !request.replies.length) request.letThrough();
-    this.host.settle();
+    this.host.settleIfAuto();
     return request;
   }
 
@@ -329,7 +344,12 @@ export class Vm {
     for (const c of this.host.callouts) {
       if (c.vm === this && c.contextId === request.id && c.state === 'pending') c.state = 'cancelled';
     }
-    this.host.settle();
+    this.host.settleIfAuto();
+  }
+
+  /// Runs the root context's `on_tick` now (the clock's ticks call it by themselves).
+  tick() {
+    this.call('proxy_on_tick', this.rootId, this.rootId);
   }
 
   /// The VM goes away as in a reload of the plugin: its root context is done and deleted, its
@@ -487,7 +507,11 @@ export class Vm {
         vm.u32(casPtr, entry.cas);
         return vm.give(entry.value, rp, rs);
       },
-      proxy_set_shared_data: (kp, kn, vp, vn, cas) => host.setShared(vm.text(kp, kn), vm.copy(vp, vn), cas),
+      proxy_set_shared_data: (kp, kn, vp, vn, cas) => {
+        const key = vm.text(kp, kn), value = vm.copy(vp, vn);
+        host.beforeSharedSet?.(key, vm, cas >>> 0);
+        return host.setShared(key, value, cas >>> 0);
+      },
       proxy_register_shared_queue: (np, nn, ret) => {
         vm.u32(ret, host.registerQueue(vm.text(np, nn), vm, vm.effective));
         return OK;

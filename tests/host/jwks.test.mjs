@@ -127,3 +127,27 @@ test('a worker that took the fetch lease and went away (a reload) holds it only 
   assertForwarded(waiting);
   assertClean(host);
 });
+
+test('two workers taking the fetch lease at the same moment (one reads, the other writes in between) fetch once', () => {
+  const host = newHost();
+  const key = signingKey('k1');
+  const [first, second] = [host.addVm(jwksConfig()), host.addVm(jwksConfig())];
+  let raced = false;
+  // When the first worker writes a JWKS head (taking the lease with the version it read), the
+  // second one runs its tick first, having read the same version.
+  host.beforeSharedSet = (name, vm) => {
+    if (raced || vm !== first || !/^tokengate\.jwks\.[0-9a-f]+\.head$/.test(name)) return;
+    raced = true;
+    second.tick();
+  };
+  const waiting = [first, second].map((vm) => vm.request({ authorization: `Bearer ${jwt(host, key)}` }));
+  host.advance(300);
+  assert.ok(raced, 'the first worker wrote the shared JWKS head');
+  const fetches = host.callouts.filter((c) => c.cluster === 'jwks');
+  assert.deepEqual(fetches.map((c) => c.vm.index).length, 1,
+    `one fetch, by the winner of the CAS (fetched by workers ${fetches.map((c) => c.vm.index)})`);
+  host.answer(fetches[0], { body: jwks(key) });
+  host.advance(200);
+  for (const request of waiting) assertForwarded(request);
+  assertClean(host);
+});
