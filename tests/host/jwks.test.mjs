@@ -144,7 +144,7 @@ test('two workers taking the fetch lease at the same moment (one reads, the othe
   host.advance(300);
   assert.ok(raced, 'the first worker wrote the shared JWKS head');
   const fetches = host.callouts.filter((c) => c.cluster === 'jwks');
-  assert.deepEqual(fetches.map((c) => c.vm.index).length, 1,
+  assert.equal(fetches.length, 1,
     `one fetch, by the winner of the CAS (fetched by workers ${fetches.map((c) => c.vm.index)})`);
   host.answer(fetches[0], { body: jwks(key) });
   host.advance(200);
