@@ -72,6 +72,9 @@ export class Host {
     this.ready = []; // pending on_queue_ready: { vm, rootId, id }
     this.callouts = []; // every callout ever dispatched, in order
     this.failures = [];
+    // Envoy's stats: one per metric name for the whole process (every VM defining a name gets
+    // the same stat, so a counter or gauge is the sum over the workers).
+    this.stats = new Map(); // name -> { name, type, value }
     // Whether every test action (request, answer, end, advance) delivers the queue
     // notifications it caused before it returns; `false`: the test calls `step`/`settle`.
     this.autoSettle = true;
@@ -131,6 +134,11 @@ export class Host {
       this.settleIfAuto();
     }
     this.now = target;
+  }
+
+  /// A metric's value for the whole process (undefined if no VM defined it).
+  metric(name) {
+    return this.stats.get(name)?.value;
   }
 
   /// Callouts not answered yet, optionally of one cluster.
@@ -278,7 +286,7 @@ export class Vm {
     this.effective = 0;
     this.tickPeriod = 0;
     this.nextTick = 0;
-    this.metrics = new Map(); // id -> { name, type, value }
+    this.metrics = new Map(); // this VM's metric ids -> the process's stat
     this.logs = [];
     this.callResponse = null;
     this.alive = true;
@@ -363,19 +371,15 @@ export class Vm {
     this.tickPeriod = 0;
   }
 
-  /// A metric's value (undefined if the module never defined it).
+  /// A metric's value for the whole process, as Envoy's stats show it (the sum over every
+  /// VM that defined it; undefined if none did).
   metric(name) {
-    return this.metricEntry(name)?.value;
+    return this.host.stats.get(name)?.value;
   }
 
   /// 'counter', 'gauge' or 'histogram' (undefined if never defined).
   metricType(name) {
-    return this.metricEntry(name)?.type;
-  }
-
-  metricEntry(name) {
-    for (const m of this.metrics.values()) if (m.name === name) return m;
-    return undefined;
+    return this.host.stats.get(name)?.type;
   }
 
   bytes() { return new Uint8Array(this.memory.buffer); }
@@ -428,12 +432,12 @@ export class Vm {
         return value === undefined ? NOT_FOUND : vm.give(bytesOf(value), rp, rs);
       },
       proxy_define_metric: (type, np, nn, ret) => {
-        const name = vm.text(np, nn);
-        let id = [...vm.metrics].find(([, m]) => m.name === name)?.[0];
-        if (id === undefined) {
-          id = vm.metrics.size + 1;
-          vm.metrics.set(id, { name, type: METRIC_TYPES[type] ?? String(type), value: 0 });
-        }
+        const name = vm.text(np, nn), kind = METRIC_TYPES[type] ?? String(type);
+        let stat = host.stats.get(name);
+        if (!stat) host.stats.set(name, stat = { name, type: kind, value: 0 });
+        if (stat.type !== kind) return BAD_ARGUMENT;
+        let id = [...vm.metrics].find(([, m]) => m === stat)?.[0];
+        if (id === undefined) vm.metrics.set(id = vm.metrics.size + 1, stat);
         vm.u32(ret, id);
         return OK;
       },
