@@ -17,7 +17,9 @@
 import { readFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 
-export const WASM = new URL('../../target/wasm32-wasip1/release/tokengate.wasm', import.meta.url);
+// TOKENGATE_WASM=<path>: run the tests against another build.
+export const WASM = process.env.TOKENGATE_WASM
+  || new URL('../../target/wasm32-wasip1/release/tokengate.wasm', import.meta.url);
 
 const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, EMPTY = 7, CAS_MISMATCH = 8;
 const MAP = { REQUEST_HEADERS: 0, CALL_RESPONSE_HEADERS: 6, CALL_RESPONSE_TRAILERS: 7 };
