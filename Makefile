@@ -2,12 +2,12 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate acceptance pytools tomcat clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
+.PHONY: run test tools envoy wasm demo lint unit validate hosttest acceptance pytools tomcat clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
 
 run: tools wasm demo
 	scripts/run-demo
 
-test: tools lint unit wasm validate acceptance
+test: tools lint unit wasm validate hosttest acceptance
 
 tools:
 	@command -v rustup >/dev/null && { rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1; } || true
@@ -32,6 +32,15 @@ unit:
 
 validate: wasm
 	@for f in envoy/*.yaml; do "$(ENVOY)" --mode validate -c "$$f" --log-level warn || exit 1; done
+
+# The built module under a scripted proxy-wasm host in Node.js (tests/host/): the tests decide the
+# order and timing of every callout answer, request and clock tick. Debian's nodejs (sudo only
+# when not root) if `node` is missing.
+hosttest: wasm
+	@command -v node >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y nodejs || { $$SUDO apt-get update && $$SUDO apt-get install -y nodejs; }; }
+	node --test tests/host/*.test.mjs
 
 # The client libraries tests/clients.rs runs, pinned, in the project's virtualenv.
 PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5
