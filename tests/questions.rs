@@ -32,6 +32,7 @@ const COALESCED: &str = "wasmcustom.tokengate.introspection.coalesced";
 const IN_FLIGHT: &str = "wasmcustom.tokengate.questions.in_flight";
 const WAITING: &str = "wasmcustom.tokengate.questions.waiting";
 const JWKS_WAITED: &str = "wasmcustom.tokengate.jwks.waited";
+const JWKS_FETCHED: &str = "wasmcustom.tokengate.jwks.fetch_ok";
 const RQ_ACTIVE: &str = "http.ingress.downstream_rq_active";
 const HUNG_UP: &str = "http.ingress.downstream_cx_destroy_remote_active_rq";
 
@@ -323,6 +324,8 @@ fn keys_that_arrive_after_the_request_was_answered_change_nothing_for_it() {
     assert_eq!(first.status, 503, "{first:?}");
 
     keys.release_all(Reply::json(200, &jwks(&[&key])));
+    // Every fetch's answer has been read (by whichever VM asked) before the next request.
+    envoy.wait_for_counter(JWKS_FETCHED, keys.received().len() as u64, STEP);
     let later = Client::send(&envoy, "/later", &signed(&key, "fred"));
     let response = later.answered_within("the later request", STEP, &envoy);
     assert_eq!(response.status, 200, "{response:?}");

@@ -32,7 +32,12 @@ pub fn envoy_binary() -> PathBuf {
     venv
 }
 
+/// The module under test: `TOKENGATE_WASM` if set (to run a test against another build),
+/// else this tree's release build.
 pub fn wasm_module() -> PathBuf {
+    if let Ok(path) = std::env::var("TOKENGATE_WASM") {
+        return PathBuf::from(path);
+    }
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/wasm32-wasip1/release/tokengate.wasm");
     assert!(
         wasm.exists(),
