@@ -193,7 +193,11 @@ fn a_request_that_joined_another_s_question_is_answered_after_the_other_is_done(
     let first = a.answered_within("A", STEP, &envoy);
     assert_eq!(first.status, 200, "{first:?}");
     directory.release_all(fred_in_directory());
-    let second = b.answered_within("B", STEP, &envoy);
+    let second = b.answered_within(
+        "B (after A's lookup, then every other, was answered)",
+        STEP,
+        &envoy,
+    );
     assert_eq!(second.status, 200, "{second:?}");
 
     assert_eq!(app_paths(&app), ["/a", "/b"]);
@@ -274,7 +278,7 @@ fn one_request_times_out_waiting_for_keys_while_a_later_one_keeps_waiting_and_pa
     let envoy = Envoy::start_single_worker(&jwks_config(), app.port(), &[("idp", keys.port())]);
     keys.wait_for_requests(1, STEP);
 
-    let a = Client::send(&envoy, "/a", &signed(&key, "fred"));
+    let mut a = Client::send(&envoy, "/a", &signed(&key, "fred"));
     envoy.wait_for_counter(JWKS_WAITED, 1, STEP);
     // Deadlines are the subject here: B arrives halfway through A's wait, so that its own
     // deadline is half a wait after A's (not an ordering by sleep: both waits are polled).
@@ -305,6 +309,12 @@ fn one_request_times_out_waiting_for_keys_while_a_later_one_keeps_waiting_and_pa
     assert!(
         b.sent.elapsed() < KEYS_WAIT,
         "B was answered at its deadline, not when the keys came"
+    );
+    let extra = a.more_bytes(Duration::from_millis(200));
+    assert!(
+        extra.is_empty(),
+        "A got a second reply: {:?}",
+        String::from_utf8_lossy(&extra)
     );
     assert_eq!(app_paths(&app), ["/b"]);
 }
