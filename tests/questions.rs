@@ -276,10 +276,11 @@ fn one_request_times_out_waiting_for_keys_while_a_later_one_keeps_waiting_and_pa
     let app = DemoApp::start(0).unwrap();
     let keys = HeldUpstream::start();
     let envoy = Envoy::start_single_worker(&jwks_config(), app.port(), &[("idp", keys.port())]);
-    keys.wait_for_requests(1, STEP);
 
+    // (The first fetch may start with the configuration or with the first request.)
     let mut a = Client::send(&envoy, "/a", &signed(&key, "fred"));
     envoy.wait_for_counter(JWKS_WAITED, 1, STEP);
+    keys.wait_for_requests(1, STEP);
     // Deadlines are the subject here: B arrives halfway through A's wait, so that its own
     // deadline is half a wait after A's (not an ordering by sleep: both waits are polled).
     let halfway = a.sent + KEYS_WAIT / 2;
@@ -327,9 +328,10 @@ fn keys_that_arrive_after_the_request_was_answered_change_nothing_for_it() {
     let app = DemoApp::start(0).unwrap();
     let keys = HeldUpstream::start();
     let envoy = Envoy::start_single_worker(&jwks_config(), app.port(), &[("idp", keys.port())]);
-    keys.wait_for_requests(1, STEP);
 
     let mut a = Client::send(&envoy, "/a", &signed(&key, "fred"));
+    envoy.wait_for_counter(JWKS_WAITED, 1, STEP);
+    keys.wait_for_requests(1, STEP);
     let first = a.answered_within("A", STEP, &envoy);
     assert_eq!(first.status, 503, "{first:?}");
 
