@@ -352,3 +352,42 @@ fn keys_that_arrive_after_the_request_was_answered_change_nothing_for_it() {
     let log = envoy.log();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// The provider hangs up on a question two requests wait for: both get the provider-unavailable
+/// 503 at once (not at a timeout), and nothing reaches the application.
+#[test]
+fn a_provider_that_hangs_up_answers_every_request_waiting_for_it_with_a_503() {
+    let app = DemoApp::start(0).unwrap();
+    let (kc, directory) = (HeldUpstream::start(), HeldUpstream::start());
+    let envoy = Envoy::start_single_worker(
+        &opaque_config(),
+        app.port(),
+        &[("kc", kc.port()), ("directory", directory.port())],
+    );
+
+    let a = Client::send(&envoy, "/a", "provider-leaves");
+    kc.wait_for_requests(1, STEP);
+    let b = Client::send(&envoy, "/b", "provider-leaves");
+    envoy.wait_for_counter(COALESCED, 1, STEP);
+    let hung_up = Instant::now();
+    kc.release(0, Reply::hang_up());
+
+    for (who, client) in [("A", &a), ("B", &b)] {
+        let response = client.answered_within(who, STEP, &envoy);
+        assert_eq!(
+            (response.status, message(&response).as_str()),
+            (
+                503,
+                "Service Unavailable: The token provider could not be reached."
+            ),
+            "{who}: {response:?}"
+        );
+    }
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(2),
+        "answered {:?} after the provider hung up: at a timeout",
+        hung_up.elapsed()
+    );
+    assert!(app.received().is_empty() && directory.received().is_empty());
+    assert_eq!(kc.received().len(), 1, "asked once, not again for B");
+}
