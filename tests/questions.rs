@@ -1,8 +1,8 @@
-//! Requests that wait for a callout (issue 12's five scenarios), through the real Envoy with the
-//! built module: the introspection provider, the directory and the JWKS server are
-//! [`HeldUpstream`]s, so the test answers each callout when Envoy's stats (or the upstream)
-//! show the state it needs, never after a sleep. Envoy runs one worker, so every request meets
-//! the same Wasm VM (its main thread's VM only fetches JWKS).
+//! Requests that wait for a callout (issue 12's five scenarios, and a provider that hangs up),
+//! through the real Envoy with the built module: the introspection provider, the directory and
+//! the JWKS server are [`HeldUpstream`]s, so the test answers each callout when Envoy's stats
+//! (or the upstream) show the state it needs, never after a sleep. Envoy runs one worker, so
+//! every request meets the same Wasm VM.
 
 #![allow(
     clippy::unwrap_used,
@@ -163,8 +163,8 @@ fn wait_for_hang_up(envoy: &Envoy, open: u64) {
 }
 
 /// Issue 12's hang: B joins A's introspection; each then needs a directory lookup for the same
-/// user, and A is answered first. B must be answered too (today its lookup's answer is routed
-/// to A's context, gone by then, and dropped).
+/// user, and A is answered first. B must be answered too (before issue 12, B's lookup was filed
+/// by the SDK under A's context, gone by then, and its answer dropped: B hung).
 #[test]
 fn a_request_that_joined_another_s_question_is_answered_after_the_other_is_done() {
     let app = DemoApp::start(0).unwrap();
