@@ -7,7 +7,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
-use std::convert::Infallible;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -47,6 +46,8 @@ pub struct Reply {
     pub content_type: &'static str,
     /// Wait this long before answering (to play a slow provider).
     pub delay: std::time::Duration,
+    /// Close the connection instead of answering (after `delay`).
+    pub hang_up: bool,
 }
 
 impl Reply {
@@ -60,6 +61,15 @@ impl Reply {
             body: body.to_owned(),
             content_type,
             delay: std::time::Duration::ZERO,
+            hang_up: false,
+        }
+    }
+
+    /// No answer: the connection is closed (to play a provider that goes away mid-request).
+    pub fn hang_up() -> Self {
+        Self {
+            hang_up: true,
+            ..Self::text(502, "", "text/plain")
         }
     }
 
@@ -201,11 +211,23 @@ async fn accept(
     }
 }
 
+/// The service's error for [`Reply::hang_up`]: hyper closes the connection without an answer.
+#[derive(Debug)]
+struct HungUp;
+
+impl std::fmt::Display for HungUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the handler hung up")
+    }
+}
+
+impl std::error::Error for HungUp {}
+
 /// One request: read (at most [`BODY_CAP`] of the body), record, ask the handler, answer.
 async fn answer(
     request: hyper::Request<Incoming>,
     shared: Arc<Shared>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+) -> Result<hyper::Response<Full<Bytes>>, HungUp> {
     let (parts, body) = request.into_parts();
     let seen = Received {
         method: parts.method.as_str().to_owned(),
@@ -233,6 +255,9 @@ async fn answer(
         .await
         .unwrap_or_else(|_| Reply::text(500, "the handler panicked", "text/plain"));
     tokio::time::sleep(reply.delay).await;
+    if reply.hang_up {
+        return Err(HungUp);
+    }
     let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
     *response.status_mut() =
         hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
@@ -408,6 +433,22 @@ mod tests {
         assert_eq!(status, hyper::StatusCode::OK);
         assert_eq!(body, "GET /h2?x=1");
         assert_eq!(server.received()[0].path, "/h2?x=1");
+    }
+
+    #[test]
+    fn a_reply_that_hangs_up_closes_the_connection_without_an_answer() {
+        let server = Server::start(0, |request| match request.path.as_str() {
+            "/hang-up" => Reply::hang_up(),
+            _ => Reply::text(200, "fine", "text/plain"),
+        })
+        .unwrap();
+        let request = |path: &str| {
+            let request = format!("GET {path} HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n");
+            exchange(server.port(), request.as_bytes())
+        };
+        // Closed (or reset) with nothing written.
+        assert!(request("/hang-up").map_or(true, |answer| answer.is_empty()));
+        assert_eq!(status(&request("/fine").unwrap()), "200");
     }
 
     #[test]

@@ -4,12 +4,16 @@
 
 #![allow(dead_code)]
 
+pub mod held;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
+pub use held::{Held, HeldUpstream};
 #[allow(unused_imports)]
 pub use tokengate_demo::{mint_tisjwt, mint_with_header, DemoApp, Received, Reply, Server};
 
@@ -28,7 +32,12 @@ pub fn envoy_binary() -> PathBuf {
     venv
 }
 
+/// The module under test: `TOKENGATE_WASM` if set (to run a test against another build),
+/// else this tree's release build.
 pub fn wasm_module() -> PathBuf {
+    if let Ok(path) = std::env::var("TOKENGATE_WASM") {
+        return PathBuf::from(path);
+    }
     let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/wasm32-wasip1/release/tokengate.wasm");
     assert!(
         wasm.exists(),
@@ -169,12 +178,55 @@ impl Envoy {
 
     /// The value of one counter from `/stats`, 0 if absent.
     pub fn counter(&self, name: &str) -> u64 {
+        self.stat(name).unwrap_or(0)
+    }
+
+    /// The value of one counter or gauge from `/stats`, `None` if Envoy has no such stat
+    /// (a gauge the module never defined, unlike one that reads 0).
+    pub fn stat(&self, name: &str) -> Option<u64> {
         let stats = self.admin("/stats").map(|r| r.body).unwrap_or_default();
         stats
             .lines()
             .find_map(|line| line.strip_prefix(&format!("{name}: ")))
             .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Polls `name` (counter or gauge) until `done` holds for its value; panics with the
+    /// value, `what` and Envoy's log after `within`.
+    pub fn wait_for_stat(
+        &self,
+        name: &str,
+        what: &str,
+        within: Duration,
+        done: impl Fn(Option<u64>) -> bool,
+    ) -> Option<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            let value = self.stat(name);
+            if done(value) {
+                return value;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "`{name}` is {value:?} after {within:?}, not {what}\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls a counter until it reads at least `at_least`; panics after `within`.
+    pub fn wait_for_counter(&self, name: &str, at_least: u64, within: Duration) -> u64 {
+        let what = format!("at least {at_least}");
+        self.wait_for_stat(name, &what, within, |v| v.unwrap_or(0) >= at_least)
             .unwrap_or(0)
+    }
+
+    /// Polls a gauge until it is defined and reads `value`; panics after `within`.
+    pub fn wait_for_gauge(&self, name: &str, value: u64, within: Duration) {
+        let what = format!("{value}");
+        self.wait_for_stat(name, &what, within, |v| v == Some(value));
     }
 
     pub fn log(&self) -> String {
@@ -359,6 +411,11 @@ fn exchange(mut stream: TcpStream, request: &[u8]) -> std::io::Result<Response> 
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     // The peer may answer (431, 400) and close before reading a large request.
     let _ = stream.write_all(request);
+    read_response(&mut stream)
+}
+
+/// Reads one response from `stream` (within its read timeout), leaving the connection open.
+pub fn read_response(stream: &mut TcpStream) -> std::io::Result<Response> {
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
