@@ -2,7 +2,7 @@
 WASM := target/wasm32-wasip1/release/tokengate.wasm
 ENVOY = $(shell scripts/envoy-bin)
 
-.PHONY: run test tools envoy wasm demo lint unit validate hosttest acceptance pytools tomcat clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8
+.PHONY: run test tools envoy wasm demo lint unit validate hosttest acceptance pytools tomcat clean bench bench-core bench-envoy bench-soak bench-inputs bench-tools bench-v8 bench-baseline
 
 run: tools wasm demo
 	scripts/run-demo
@@ -86,9 +86,24 @@ bench: bench-core bench-envoy bench-tokens
 bench-core:
 	cargo bench -p tokengate --bench core -- $(BENCH_CORE_ARGS)
 
-bench-envoy: bench-inputs
-	BENCH_COMMAND="make bench-envoy BENCH_ARGS='$(BENCH_ARGS)'" ENVOY_BIN="$(ENVOY)" \
-		python3 bench/run.py $(BENCH_ARGS) --publish
+bench-envoy: bench-inputs bench-baseline
+	BENCH_COMMAND="make bench-envoy BENCH_ARGS='$(BENCH_ARGS)' BENCH_BASELINE_REV=$(BENCH_BASELINE_REV)" ENVOY_BIN="$(ENVOY)" \
+		python3 bench/run.py $(BENCH_ARGS) --baseline-wasm $(BENCH_BASELINE_WASM) \
+		--baseline-rev $(BENCH_BASELINE_REV) --publish
+
+# The module of $(BENCH_BASELINE_REV) (the last commit before issue 12), built from `git archive`
+# into $(BENCH_BASELINE) (rebuilt when the revision changes): bench-envoy measures its cached
+# RS256, uncached RS256 and warm introspection rows beside the same rows of today's module.
+BENCH_BASELINE_REV ?= 2407502
+BENCH_BASELINE = target/bench/baseline
+BENCH_BASELINE_WASM = $(BENCH_BASELINE)/target/wasm32-wasip1/release/tokengate.wasm
+bench-baseline:
+	test -f $(BENCH_BASELINE_WASM) && test "$$(cat $(BENCH_BASELINE)/rev 2>/dev/null)" = "$(BENCH_BASELINE_REV)" || { \
+		rm -rf $(BENCH_BASELINE) && mkdir -p $(BENCH_BASELINE)/src && \
+		git archive $(BENCH_BASELINE_REV) | tar -x -C $(BENCH_BASELINE)/src && \
+		cargo build --release --target wasm32-wasip1 -p tokengate --manifest-path $(BENCH_BASELINE)/src/Cargo.toml \
+			--target-dir $(BENCH_BASELINE)/target && \
+		echo "$(BENCH_BASELINE_REV)" > $(BENCH_BASELINE)/rev; }
 
 # Memory over a long run with 100,000 distinct tokens (not part of `make bench`).
 SOAK_SECONDS ?= 300

@@ -17,6 +17,11 @@ A configuration is one entry of SETUPS below. Inputs: target/bench/tokens/ from
 scripts/envoy-bin, and wrk on the PATH. Outputs: target/bench/results.json and results.md,
 and with --publish the results section of BENCHMARKS.md and bench/throughput.svg.
 
+With --baseline-wasm PATH (make bench passes the module of $(BENCH_BASELINE_REV)), the rows of
+BASELINE_ROWS are also measured with that module, as rows of their own beside the new module's,
+the two alternating within every round (which of them goes first alternates between rounds);
+a table then gives each pair's Envoy CPU per request and their ratio.
+
 Python 3 standard library only.
 """
 
@@ -132,15 +137,16 @@ def wasm_filter(name: str, module: Path, configuration: dict, runtime: str = V8)
     )
 
 
-def tokengate_jwt(alg: str, cache_ttl: Optional[int] = None, runtime: str = V8) -> Callable[[], str]:
-    """tokengate with one Bearer provider over an inline JWKS; `cache_ttl` None keeps the
-    default (300 s), 0 turns the verified-token cache off."""
+def tokengate_jwt(alg: str, cache_ttl: Optional[int] = None, runtime: str = V8,
+                  module: Path = TOKENGATE_WASM) -> Callable[[], str]:
+    """tokengate (`module`) with one Bearer provider over an inline JWKS; `cache_ttl` None keeps
+    the default (300 s), 0 turns the verified-token cache off."""
 
     def filters() -> str:
         idp = {"issuer": ISSUER, "audiences": [AUDIENCE], "local_jwks": jwks(alg)}
         if cache_ttl is not None:
             idp["cache_ttl_seconds"] = cache_ttl
-        return wasm_filter("tokengate", TOKENGATE_WASM, {"jwt_providers": {"idp": idp}}, runtime)
+        return wasm_filter("tokengate", module, {"jwt_providers": {"idp": idp}}, runtime)
 
     return filters
 
@@ -151,11 +157,11 @@ def tokengate_tisjwt() -> str:
     return wasm_filter("tokengate", TOKENGATE_WASM, config)
 
 
-def tokengate_introspection() -> str:
-    """tokengate with one opaque-token provider: RFC 7662 introspection at the local
+def tokengate_introspection(module: Path = TOKENGATE_WASM) -> str:
+    """tokengate (`module`) with one opaque-token provider: RFC 7662 introspection at the local
     introspection server (cluster `introspection`), default cache TTLs (300 s active, 10 s
     inactive), no directory."""
-    return wasm_filter("tokengate", TOKENGATE_WASM, introspection_config())
+    return wasm_filter("tokengate", module, introspection_config())
 
 
 def introspection_config() -> dict:
@@ -207,6 +213,9 @@ class Setup:
     warm_tokens: Optional[int] = None
     # Every line of the token file is sent at most once per Envoy (warm-up + measured load).
     no_repeat: bool = False
+    # A row of the baseline module (--baseline-wasm): the key of the new module's row it is
+    # measured against.
+    baseline_of: Optional[str] = None
 
 
 SETUPS = [
@@ -264,6 +273,49 @@ SETUPS = [
         probe_runtime="envoy.wasm.runtime.wamr",
     ),
 ]
+
+
+# The rows measured with the baseline module too (--baseline-wasm), each with its filters
+# built over a given module: cached RS256, uncached RS256, warm introspection.
+BASELINE_ROWS: dict[str, Callable[[Path], Callable[[], str]]] = {
+    "tg-rs256": lambda module: tokengate_jwt("rs256", module=module),
+    "tg-rs256-nocache": lambda module: tokengate_jwt("rs256", 0, module=module),
+    "tg-introspect-warm": lambda module: lambda: tokengate_introspection(module),
+}
+# The new module may cost this much more Envoy CPU per request than the baseline (issue 12).
+BASELINE_TOLERANCE = 1.05
+
+
+def with_baseline(module: Optional[Path]) -> list[Setup]:
+    """SETUPS, and with a baseline module each row of BASELINE_ROWS followed by the same row
+    over that module (same tokens, same configuration)."""
+    if module is None:
+        return list(SETUPS)
+    out = []
+    for setup in SETUPS:
+        out.append(setup)
+        if setup.key in BASELINE_ROWS:
+            out.append(dataclasses.replace(
+                setup,
+                key=f"{setup.key}-baseline",
+                label=f"{setup.label}, baseline module",
+                filters=BASELINE_ROWS[setup.key](module),
+                baseline_of=setup.key,
+            ))
+    return out
+
+
+def round_order(measured: list[Setup], round_no: int) -> list[Setup]:
+    """The order of one round: rotated by the round number, each row of the new module next to
+    its baseline row, the baseline first in every other round."""
+    units: list[list[Setup]] = []
+    for setup in measured:
+        if setup.baseline_of and units and units[-1][0].key == setup.baseline_of:
+            units[-1].append(setup)
+        else:
+            units.append([setup])
+    units = units[round_no % len(units):] + units[: round_no % len(units)]
+    return [s for unit in units for s in (reversed(unit) if round_no % 2 else unit)]
 
 
 SOAK_TOKENS = 100_000
@@ -642,6 +694,12 @@ def summarise(rows: list[dict]) -> dict:
 # --- reporting --------------------------------------------------------------------------
 
 
+def setups_of(report: dict) -> list[Setup]:
+    """The rows of a report: SETUPS, with the baseline module's rows if it had them."""
+    baseline = report.get("baseline")
+    return with_baseline(Path(baseline["wasm"]) if baseline else None)
+
+
 def machine(envoy_bin: str) -> dict:
     model = next(
         (l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
@@ -682,7 +740,7 @@ def markdown(report: dict) -> str:
         "| Envoy CPU s / 10k req | load ms | RSS MiB start → end | other load, CPUs |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for setup in SETUPS:
+    for setup in setups_of(report):
         r = results.get(setup.key)
         tokens = "" if setup.pending or "not available" in (report["skipped"].get(setup.key) or "") else (
             setup.tokens_label or ("1" if setup.tokens.endswith("-1") else f"{DISTINCT:,} round-robin")
@@ -713,8 +771,46 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|",
     ]
     out += [f"| {t} | {v} | {c} | {ok} |" for t, v, c, ok in targets(results, size)]
+    if report.get("baseline"):
+        out += ["", *against_baseline(report)]
     out += ["", "![throughput relative to configuration 1](bench/throughput.svg)"]
     return "\n".join(out) + "\n"
+
+
+def against_baseline(report: dict) -> list[str]:
+    """The table of each row of BASELINE_ROWS against the same row over the baseline module."""
+    results, baseline = report["results"], report["baseline"]
+    out = [
+        f"### This module against the baseline module ({baseline['rev']}, {baseline['bytes']:,} bytes), "
+        "from the medians above",
+        "",
+        f"Target (issue 12): Envoy CPU per request within {BASELINE_TOLERANCE - 1:.0%} of the baseline's, or better.",
+        "",
+        "| configuration | Envoy CPU s / 10k req: this module | baseline | this / baseline "
+        "| the same ratio per round (min–max) | req/s: this module | baseline | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for setup in SETUPS:
+        if setup.key not in BASELINE_ROWS:
+            continue
+        new, old = results.get(setup.key), results.get(f"{setup.key}-baseline")
+        if not new or not old:
+            out.append(f"| {setup.label} | not measured | | | | | | |")
+            continue
+        cpu = ratio(new["cpu_s_per_10k"], old["cpu_s_per_10k"])
+        met = "met" if cpu is not None and cpu <= BASELINE_TOLERANCE else "**not met**"
+        # The two rows of one round ran one right after the other: their ratio is the least
+        # disturbed by load that comes and goes on a shared machine.
+        old_by_round = {r["round"]: r for r in report["per_round"].get(f"{setup.key}-baseline", [])}
+        paired = [ratio(r["cpu_s_per_10k"], old_by_round[r["round"]]["cpu_s_per_10k"])
+                  for r in report["per_round"].get(setup.key, []) if r["round"] in old_by_round]
+        paired = [p for p in paired if p is not None]
+        spread = f"{min(paired):.2f}–{max(paired):.2f}x" if paired else ""
+        out.append(
+            f"| {setup.label} | {new['cpu_s_per_10k']:.3f} | {old['cpu_s_per_10k']:.3f} | {times(cpu)} "
+            f"| {spread} | {new['rps']:,.0f} | {old['rps']:,.0f} | {met} |"
+        )
+    return out
 
 
 def targets(results: dict, wasm_bytes: int) -> list[tuple[str, str, str]]:
@@ -767,7 +863,7 @@ def svg(report: dict) -> str:
     """A horizontal bar chart of req/s relative to configuration 1, drawn by hand."""
     results = report["results"]
     base = results.get("none", {}).get("rps")
-    rows = [(s, results.get(s.key)) for s in SETUPS]
+    rows = [(s, results.get(s.key)) for s in setups_of(report)]
     bar_x, width, row_h, top = 470, 400, 24, 50
     scale = width / max([1.0] + [r["rps"] / base for _, r in rows if r and base])
     height = top + row_h * len(rows) + 40
@@ -830,7 +926,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds of measured load per run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of load before measuring")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--only", help="comma-separated configuration keys")
+    parser.add_argument("--only", help="comma-separated configuration keys (a key brings its baseline row)")
+    parser.add_argument("--baseline-wasm", type=Path, metavar="PATH",
+                        help="also measure the rows of BASELINE_ROWS with this tokengate.wasm, side by side")
+    parser.add_argument("--baseline-rev", default="baseline",
+                        help="what the baseline module was built from, for the table (make bench: the commit)")
     parser.add_argument("--pin", action="store_true",
                         help="pin the measured Envoy to CPU 0, wrk and the upstream to the others")
     parser.add_argument("--publish", action="store_true", help="write BENCHMARKS.md and bench/throughput.svg")
@@ -849,8 +949,9 @@ def main() -> int:
             PUBLISHED_SVG.write_text(svg(report))
         return 0
     if args.list:
-        for s in SETUPS:
-            print(f"{s.key:22} {s.group}  {s.label}{'  [' + s.pending + ']' if s.pending else ''}")
+        for s in with_baseline(args.baseline_wasm or Path("baseline.wasm")):
+            print(f"{s.key:28} {s.group}  {s.label}{'  [' + s.pending + ']' if s.pending else ''}"
+                  + ("  (with --baseline-wasm)" if s.baseline_of else ""))
         return 0
     cpus = set(range(os.cpu_count() or 1))
     args.envoy_cpus = {0} if args.pin and len(cpus) > 1 else None
@@ -859,9 +960,12 @@ def main() -> int:
     atexit.register(stop_all)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    for needed in [TOKENGATE_WASM, FLOOR_WASM, TOKENS / "jwks-rs256.json"]:
+    for needed in [TOKENGATE_WASM, FLOOR_WASM, TOKENS / "jwks-rs256.json"] + (
+            [args.baseline_wasm] if args.baseline_wasm else []):
         if not needed.exists():
             sys.exit(f"{needed} is missing: run `make bench`, which builds it")
+    if args.baseline_wasm:
+        args.baseline_wasm = args.baseline_wasm.resolve()
     OUT.mkdir(parents=True, exist_ok=True)
     wrapper = envoy_binary()
 
@@ -896,7 +1000,9 @@ def main() -> int:
             print(f"wrote {PUBLISHED_MD.relative_to(ROOT)}")
         return 0
 
-    chosen = [s for s in SETUPS if not args.only or s.key in args.only.split(",")]
+    only = args.only.split(",") if args.only else None
+    chosen = [s for s in with_baseline(args.baseline_wasm)
+              if not only or s.key in only or s.baseline_of in only]
     introspection = None
     if any(s.introspection and not s.pending for s in chosen):
         if not BENCH_BIN.exists():
@@ -922,8 +1028,7 @@ def main() -> int:
     rows: dict[str, list[dict]] = {s.key: [] for s in measured}
     for round_no in range(args.rounds):
         print(f"round {round_no + 1}/{args.rounds}", flush=True)
-        order = measured[round_no % len(measured):] + measured[: round_no % len(measured)]
-        for setup in order:
+        for setup in round_order(measured, round_no):
             rows[setup.key].append(measure(args, envoy_bin, setup, configs[setup.key], round_no, upstream,
                                            introspection if setup.introspection else None))
     upstream.stop()
@@ -942,6 +1047,11 @@ def main() -> int:
         "results": {k: summarise(v) for k, v in rows.items()},
         "per_round": rows,
         "skipped": skipped,
+        "baseline": {
+            "wasm": str(args.baseline_wasm),
+            "rev": args.baseline_rev,
+            "bytes": args.baseline_wasm.stat().st_size,
+        } if args.baseline_wasm else None,
     }
     (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
