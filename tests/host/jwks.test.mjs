@@ -60,7 +60,7 @@ test('two workers fetch the JWKS once between them and both verify with the keys
   const key = signingKey('k1');
   const workers = [host.addVm(jwksConfig()), host.addVm(jwksConfig())];
   const waiting = workers.map((vm) => vm.request({ authorization: `Bearer ${jwt(host, key)}` }));
-  host.advance(500);
+  host.advance(200); // within the requests' wait for keys (300 ms)
   const fetches = host.pending('jwks');
   assert.equal(fetches.length, 1, `${fetches.length} JWKS fetches for one Envoy process`);
   host.answer(fetches[0], { body: jwks(key) });
@@ -140,7 +140,7 @@ test('two workers taking the fetch lease at the same moment (one reads, the othe
     second.tick();
   };
   const waiting = [first, second].map((vm) => vm.request({ authorization: `Bearer ${jwt(host, key)}` }));
-  host.advance(300);
+  host.advance(200); // within the requests' wait for keys (300 ms)
   assert.ok(raced, 'the first worker wrote the shared JWKS head');
   const fetches = host.callouts.filter((c) => c.cluster === 'jwks');
   assert.equal(fetches.length, 1,
