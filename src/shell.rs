@@ -379,6 +379,16 @@ impl Context for Root {
         }
         worker.as_root();
     }
+
+    /// The plugin is going away (a reload, or the VM's end): Envoy cancels the callouts filed
+    /// under this root, so its questions will never be answered; its share of the gauges
+    /// (which are the process's sums) goes with it.
+    fn on_done(&mut self) -> bool {
+        self.worker
+            .iter()
+            .for_each(|worker| worker.metrics.record([0, 0]));
+        true
+    }
 }
 
 impl RootContext for Root {
