@@ -137,6 +137,19 @@ impl Head {
         out
     }
 
+    /// A head whose bytes [`Head::decode`] refused, read as a new one, but numbered from a
+    /// digest of those bytes: generations restarting at 0 would hand out again numbers that
+    /// workers' local copies and cached verdicts hold for other keys.
+    fn unreadable(bytes: &[u8]) -> Self {
+        let digest = blake3::hash(bytes);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_bytes()[..8]);
+        Self {
+            generation: u64::from_le_bytes(first),
+            ..Self::default()
+        }
+    }
+
     /// `None` for anything [`Head::encode`] did not write (another layout, a truncated value).
     fn decode(bytes: &[u8]) -> Option<Self> {
         let mut reader = Reader(bytes);
@@ -427,7 +440,10 @@ impl SharedJwks {
     /// only creates (so two workers that both find it missing cannot both win a lease).
     fn read_head(&self, store: &dyn SharedStore) -> (Head, u32) {
         match store.get_versioned(&self.head_key) {
-            Some((bytes, cas)) => (Head::decode(&bytes).unwrap_or_default(), cas),
+            Some((bytes, cas)) => (
+                Head::decode(&bytes).unwrap_or_else(|| Head::unreadable(&bytes)),
+                cas,
+            ),
             None => (Head::default(), CREATE_ONLY),
         }
     }
@@ -878,7 +894,28 @@ mod tests {
             fetch(&b, &store, served(&[&TestKey::es256("k1")]), 0),
             Fetched::NewKeys
         );
-        assert_eq!(a.current(&store).map(|(_, g)| g), Some(1));
+        assert!(a.current(&store).is_some());
+    }
+
+    #[test]
+    fn a_head_read_as_new_never_hands_out_a_generation_a_worker_holds_other_keys_under() {
+        let [a, b, c] = workers();
+        let store = EnvoyLikeStore::default();
+        let (k1, k2) = (TestKey::es256("k1"), TestKey::es256("k2"));
+        assert_eq!(fetch(&a, &store, served(&[&k1, &k2]), 0), Fetched::NewKeys);
+        let (_, first) = kids(&c, &store).unwrap();
+        // k1 is removed; C sees no request meanwhile, so it still holds the first set.
+        assert_eq!(fetch(&a, &store, served(&[&k2]), 60_000), Fetched::NewKeys);
+        // The head is overwritten by a build with another layout (one vm_id, a rolling
+        // update of the module), and this build fetches again.
+        store.set(&a.head_key, b"from another layout");
+        assert_eq!(fetch(&b, &store, served(&[&k2]), 60_100), Fetched::NewKeys);
+        let (kept, generation) = kids(&c, &store).unwrap();
+        assert_ne!(
+            generation, first,
+            "a verdict cached under the first set would hold again"
+        );
+        assert_eq!(kept, ["k2"], "the removed key verifies on no worker");
     }
 
     #[test]
