@@ -361,6 +361,22 @@ impl SharedJwks {
         }
     }
 
+    /// This worker's root context is done (a plugin reload): the host cancels its fetch, so
+    /// a lease it holds is given back for another worker to fetch at its next tick (rather
+    /// than when the lease expires). The schedule stays: the fetch is still due.
+    pub fn release(&self, store: &dyn SharedStore) {
+        for _ in 0..ATTEMPTS {
+            let (head, cas) = self.read_head(store);
+            if !head.held_by(self.holder) {
+                return;
+            }
+            let released = Head { lease: None, ..head };
+            if store.set_versioned(&self.head_key, &released.encode(), cas) {
+                return;
+            }
+        }
+    }
+
     /// Requests parked for these keys may be decided again: keys loaded and no fetch due or
     /// under way anywhere.
     pub fn settled(&self, store: &dyn SharedStore, now: Millis) -> bool {
@@ -639,6 +655,17 @@ mod tests {
             d.take_fetch(&other, back).is_some(),
             "next_fetch_at an hour and a minute away"
         );
+    }
+
+    #[test]
+    fn a_released_lease_is_taken_at_once_and_only_its_holder_releases_it() {
+        let [a, b, _] = workers();
+        let store = EnvoyLikeStore::default();
+        assert!(a.take_fetch(&store, 0).is_some());
+        b.release(&store);
+        assert!(b.take_fetch(&store, 10).is_none(), "not b's to give back");
+        a.release(&store);
+        assert!(b.take_fetch(&store, 10).is_some(), "the fetch is still due");
     }
 
     #[test]

@@ -382,11 +382,13 @@ impl Context for Root {
 
     /// The plugin is going away (a reload, or the VM's end): Envoy cancels the callouts filed
     /// under this root, so its questions will never be answered; its share of the gauges
-    /// (which are the process's sums) goes with it.
+    /// (which are the process's sums) goes with it, and so do its JWKS fetch leases (another
+    /// worker fetches at its next tick, not when the lease would have expired).
     fn on_done(&mut self) -> bool {
-        self.worker
-            .iter()
-            .for_each(|worker| worker.metrics.record([0, 0]));
+        if let Some(worker) = &self.worker {
+            worker.metrics.record([0, 0]);
+            worker.remotes.iter().for_each(|keys| keys.release(&HostStore));
+        }
         true
     }
 }
