@@ -180,11 +180,22 @@ fn verify_jwt(
     let cache = token_cache();
     // Each provider's verdicts are cached under its own scope; providers with
     // `cache_ttl_seconds: 0` neither read nor write the cache (nor hash for it).
-    if let Some(hit) = providers.iter().find_map(|provider| {
+    // A later provider's verdict is the route's only when no provider before it would try the
+    // token (verification goes in rule order, and the first that accepts it names the user):
+    // else the identity would depend on which route saw the token first.
+    let first_to_try = |earlier: &[&JwtProvider]| {
+        earlier.is_empty()
+            || UntrustedJwt::parse(token).is_ok_and(|jwt| {
+                let issuer = jwt.claims().get("iss").and_then(serde_json::Value::as_str);
+                !earlier.iter().any(|p| p.may_accept(issuer))
+            })
+    };
+    if let Some(hit) = providers.iter().enumerate().find_map(|(i, provider)| {
         let key = token_key(&cache, provider, token)?;
         serde_json::from_slice::<CachedVerification>(&cache.get(env.store, &key, now)?)
             .ok()
             .filter(|hit| hit.still_holds(provider, env))
+            .filter(|_| first_to_try(providers.get(..i).unwrap_or_default()))
     }) {
         return Ok(hit.identity);
     }
@@ -463,6 +474,33 @@ mod tests {
             verify(&corp_only, &token, &store, &Loaded(None)),
             Seen::NotOurs(JwtError::WrongIssuer),
             "b's verdict does not vouch for a route without b"
+        );
+    }
+
+    #[test]
+    fn a_route_gets_the_verdict_of_its_first_provider_that_accepts_whatever_another_route_cached() {
+        // Two providers of one issuer (say, one mapping `sub`, one `email`): a route with both
+        // gets the first's identity, as verification in rule order gives it.
+        let json = format!(r#"{{"corp": {CORP}, "mail": {CORP}}}"#);
+        let (all, store, token) = (providers(&json), MapStore::default(), hs256("https://corp"));
+        let by_name = |name: &str| all.iter().find(|p| p.name == name).unwrap().clone();
+        let (corp, mail) = (by_name("corp"), by_name("mail"));
+        let both = vec![corp.clone(), mail.clone()];
+        assert_eq!(
+            verify(&both, &token, &MapStore::default(), &Loaded(None)),
+            verified("corp")
+        );
+        // The token is first seen on a route of `mail` only: `mail`'s verdict is cached.
+        assert_eq!(verify(&[mail], &token, &store, &Loaded(None)), verified("mail"));
+        assert_eq!(
+            verify(&both, &token, &store, &Loaded(None)),
+            verified("corp"),
+            "the route's verdict does not depend on which route saw the token first"
+        );
+        assert_eq!(
+            verify(&both, &token, &store, &Loaded(None)),
+            verified("corp"),
+            "and is cached"
         );
     }
 

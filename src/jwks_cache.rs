@@ -34,7 +34,9 @@ impl RefreshPolicy {
     /// Whether an unknown `kid` may cause a refetch at `now`, the last one having been at
     /// `last` (so a stream of junk `kid`s cannot hammer the key server).
     pub fn refetch_allowed(&self, last: Option<Millis>, now: Millis) -> bool {
-        last.is_none_or(|at| now.saturating_sub(at) >= self.unknown_kid_gap_ms)
+        // A last refetch after `now` was made under a clock since stepped back: it holds no
+        // refetch back (else every unknown `kid` would be refused for the length of the step).
+        last.is_none_or(|at| at > now || now - at >= self.unknown_kid_gap_ms)
     }
 }
 

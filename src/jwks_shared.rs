@@ -67,6 +67,10 @@ const ATTEMPTS: usize = 4;
 /// How long a lease outlives the fetch's own timeout.
 const LEASE_MARGIN_MS: Millis = 1_000;
 
+/// The longest fetch timeout a configuration can give (`remote_jwks.timeout_ms` is clamped to
+/// it): no lease is taken for longer than this and [`LEASE_MARGIN_MS`].
+const MAX_FETCH_TIMEOUT_MS: Millis = 60_000;
+
 /// Layout version of the head.
 const HEAD_LAYOUT: u8 = 1;
 
@@ -91,8 +95,18 @@ struct Head {
 }
 
 impl Head {
+    /// A lease ending further ahead than any fetch can last was taken under a clock that has
+    /// since been stepped back: it is over (else a lost leader would hold it for the step).
     fn lease_live(&self, now: Millis) -> bool {
-        self.lease.is_some_and(|lease| now < lease.until)
+        let longest = now.saturating_add(MAX_FETCH_TIMEOUT_MS + LEASE_MARGIN_MS);
+        self.lease
+            .is_some_and(|lease| now < lease.until && lease.until <= longest)
+    }
+
+    /// Whether the schedule makes a fetch due: its time has come, or it lies further ahead
+    /// than the refresh interval ever puts it (written under a clock since stepped back).
+    fn fetch_due(&self, now: Millis, interval_ms: Millis) -> bool {
+        now >= self.next_fetch_at || self.next_fetch_at > now.saturating_add(interval_ms)
     }
 
     fn held_by(&self, holder: u64) -> bool {
@@ -100,8 +114,8 @@ impl Head {
     }
 
     /// A fetch should start now, and nobody holds a live lease for it.
-    fn due(&self, now: Millis) -> bool {
-        now >= self.next_fetch_at && !self.lease_live(now)
+    fn due(&self, now: Millis, interval_ms: Millis) -> bool {
+        self.fetch_due(now, interval_ms) && !self.lease_live(now)
     }
 
     /// `[layout][generation 8][has digest 1][digest 32][next fetch 8][failures 4]`
@@ -121,6 +135,19 @@ impl Head {
         out.extend_from_slice(&lease.holder.to_le_bytes());
         out.extend_from_slice(&lease.until.to_le_bytes());
         out
+    }
+
+    /// A head whose bytes [`Head::decode`] refused, read as a new one, but numbered from a
+    /// digest of those bytes: generations restarting at 0 would hand out again numbers that
+    /// workers' local copies and cached verdicts hold for other keys.
+    fn unreadable(bytes: &[u8]) -> Self {
+        let digest = blake3::hash(bytes);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_bytes()[..8]);
+        Self {
+            generation: u64::from_le_bytes(first),
+            ..Self::default()
+        }
     }
 
     /// `None` for anything [`Head::encode`] did not write (another layout, a truncated value).
@@ -269,7 +296,7 @@ impl SharedJwks {
     pub fn request_refetch(&self, store: &dyn SharedStore, now: Millis) -> Refetch {
         for _ in 0..ATTEMPTS {
             let (head, cas) = self.read_head(store);
-            if now >= head.next_fetch_at || head.lease_live(now) {
+            if head.fetch_due(now, self.settings.refresh.interval_ms) || head.lease_live(now) {
                 return Refetch::Underway;
             }
             if !self.settings.refresh.refetch_allowed(head.last_refetch, now) {
@@ -293,7 +320,7 @@ impl SharedJwks {
     pub fn take_fetch(&self, store: &dyn SharedStore, now: Millis) -> Option<Callout> {
         for _ in 0..ATTEMPTS {
             let (head, cas) = self.read_head(store);
-            if !head.due(now) {
+            if !head.due(now, self.settings.refresh.interval_ms) {
                 return None;
             }
             let until = now
@@ -334,11 +361,29 @@ impl SharedJwks {
         }
     }
 
+    /// This worker's root context is done (a plugin reload): the host cancels its fetch, so
+    /// a lease it holds is given back for another worker to fetch at its next tick (rather
+    /// than when the lease expires). The schedule stays: the fetch is still due.
+    pub fn release(&self, store: &dyn SharedStore) {
+        for _ in 0..ATTEMPTS {
+            let (head, cas) = self.read_head(store);
+            if !head.held_by(self.holder) {
+                return;
+            }
+            let released = Head { lease: None, ..head };
+            if store.set_versioned(&self.head_key, &released.encode(), cas) {
+                return;
+            }
+        }
+    }
+
     /// Requests parked for these keys may be decided again: keys loaded and no fetch due or
     /// under way anywhere.
     pub fn settled(&self, store: &dyn SharedStore, now: Millis) -> bool {
         let (head, _) = self.read_head(store);
-        head.digest.is_some() && now < head.next_fetch_at && !head.lease_live(now)
+        head.digest.is_some()
+            && !head.fetch_due(now, self.settings.refresh.interval_ms)
+            && !head.lease_live(now)
     }
 
     fn store_keys(
@@ -411,7 +456,10 @@ impl SharedJwks {
     /// only creates (so two workers that both find it missing cannot both win a lease).
     fn read_head(&self, store: &dyn SharedStore) -> (Head, u32) {
         match store.get_versioned(&self.head_key) {
-            Some((bytes, cas)) => (Head::decode(&bytes).unwrap_or_default(), cas),
+            Some((bytes, cas)) => (
+                Head::decode(&bytes).unwrap_or_else(|| Head::unreadable(&bytes)),
+                cas,
+            ),
             None => (Head::default(), CREATE_ONLY),
         }
     }
@@ -568,6 +616,56 @@ mod tests {
         let key = TestKey::es256("k1");
         assert_eq!(b.fetched(&store, served(&[&key]), 3_100), Fetched::NewKeys);
         assert!(a.settled(&store, 3_100));
+    }
+
+    #[test]
+    fn a_clock_stepped_back_freezes_neither_a_lost_lease_nor_the_schedule_nor_refetches() {
+        let [a, b, _] = workers();
+        let store = EnvoyLikeStore::default();
+        let (old, new) = (TestKey::es256("old"), TestKey::es256("new"));
+        let ahead = 10_000_000;
+        assert_eq!(fetch(&a, &store, served(&[&old]), ahead), Fetched::NewKeys);
+        // An unknown kid at the clock ahead; then A takes the lease and its VM goes away.
+        assert_eq!(a.request_refetch(&store, ahead + 1), Refetch::Underway);
+        assert!(a.take_fetch(&store, ahead + 1).is_some());
+        // The clock is stepped back an hour (NTP, a restored VM).
+        let back = ahead - 3_600_000;
+        assert!(
+            b.take_fetch(&store, back + 3_000).is_some(),
+            "a lease can never last longer than the longest fetch timeout and a second"
+        );
+        assert_eq!(b.fetched(&store, served(&[&new]), back + 3_100), Fetched::NewKeys);
+        // The schedule was written under the clock now in use: the refresh is due on time.
+        assert!(b.take_fetch(&store, back + 3_100 + 60_000).is_some());
+        assert_eq!(
+            b.fetched(&store, served(&[&new]), back + 63_200),
+            Fetched::Unchanged
+        );
+        // The refetch A asked for an hour "later" does not hold refetches back for an hour.
+        assert_eq!(
+            b.request_refetch(&store, back + 63_300),
+            Refetch::Underway,
+            "the last refetch is in the future: the clock went back"
+        );
+        // And a next fetch written under the clock ahead makes the fetch due now.
+        let [c, d, _] = workers();
+        let other = EnvoyLikeStore::default();
+        assert_eq!(fetch(&c, &other, served(&[&old]), ahead), Fetched::NewKeys);
+        assert!(
+            d.take_fetch(&other, back).is_some(),
+            "next_fetch_at an hour and a minute away"
+        );
+    }
+
+    #[test]
+    fn a_released_lease_is_taken_at_once_and_only_its_holder_releases_it() {
+        let [a, b, _] = workers();
+        let store = EnvoyLikeStore::default();
+        assert!(a.take_fetch(&store, 0).is_some());
+        b.release(&store);
+        assert!(b.take_fetch(&store, 10).is_none(), "not b's to give back");
+        a.release(&store);
+        assert!(b.take_fetch(&store, 10).is_some(), "the fetch is still due");
     }
 
     #[test]
@@ -823,7 +921,28 @@ mod tests {
             fetch(&b, &store, served(&[&TestKey::es256("k1")]), 0),
             Fetched::NewKeys
         );
-        assert_eq!(a.current(&store).map(|(_, g)| g), Some(1));
+        assert!(a.current(&store).is_some());
+    }
+
+    #[test]
+    fn a_head_read_as_new_never_hands_out_a_generation_a_worker_holds_other_keys_under() {
+        let [a, b, c] = workers();
+        let store = EnvoyLikeStore::default();
+        let (k1, k2) = (TestKey::es256("k1"), TestKey::es256("k2"));
+        assert_eq!(fetch(&a, &store, served(&[&k1, &k2]), 0), Fetched::NewKeys);
+        let (_, first) = kids(&c, &store).unwrap();
+        // k1 is removed; C sees no request meanwhile, so it still holds the first set.
+        assert_eq!(fetch(&a, &store, served(&[&k2]), 60_000), Fetched::NewKeys);
+        // The head is overwritten by a build with another layout (one vm_id, a rolling
+        // update of the module), and this build fetches again.
+        store.set(&a.head_key, b"from another layout");
+        assert_eq!(fetch(&b, &store, served(&[&k2]), 60_100), Fetched::NewKeys);
+        let (kept, generation) = kids(&c, &store).unwrap();
+        assert_ne!(
+            generation, first,
+            "a verdict cached under the first set would hold again"
+        );
+        assert_eq!(kept, ["k2"], "the removed key verifies on no worker");
     }
 
     #[test]

@@ -166,9 +166,13 @@ impl<K: PartialEq + Clone, T> Questions<K, T> {
             question.waiters = kept;
             late.extend::<Vec<_>>(gone);
         }
+        // A parked waiter has no callout whose timeout (the host's, on its own clock) ends
+        // it: one whose deadline lies further ahead than any wait can was given it under a
+        // clock since stepped back, and is over now rather than after the step.
+        let longest = now.saturating_add(LONGEST_WAIT_MS);
         let (gone, kept) = std::mem::take(&mut self.parked)
             .into_iter()
-            .partition(|(_, w)| now >= w.deadline);
+            .partition(|(_, w)| now >= w.deadline || w.deadline > longest);
         self.parked = kept;
         late.extend(gone.into_iter().map(|(_, w): (K, Waiter<T>)| w));
         self.drop_unsent_unwaited();
@@ -210,6 +214,10 @@ impl<K: PartialEq + Clone, T> Questions<K, T> {
 /// Time a waiter gives its callout beyond the callout's own timeout before it gives up: the
 /// host answers every callout by its timeout, so this only bounds a host that does not.
 pub const DEADLINE_GRACE_MS: Millis = 1_000;
+
+/// The longest a request can be told to wait: every callout timeout and every `wait_ms` is
+/// at most 60 s (the configuration clamps them), plus [`DEADLINE_GRACE_MS`].
+pub const LONGEST_WAIT_MS: Millis = 60_000 + DEADLINE_GRACE_MS;
 
 /// The deadline of a request that waits on `callout` from `now`.
 pub fn deadline_for(callout: &Callout, now: Millis) -> Millis {
@@ -562,6 +570,26 @@ mod tests {
         assert_eq!(table.expired(100).len(), 1);
         assert_eq!(counts(&table), (0, 0));
         assert!(table.unsent().is_empty());
+    }
+
+    #[test]
+    fn a_parked_waiter_is_answered_when_the_clock_is_stepped_back_not_an_hour_later() {
+        let mut table = Table::default();
+        let at = 10_000_000;
+        table.park("corp", waiter(1, at + 5_000, "a"));
+        table.ask("t1", callout("/a"), waiter(2, at + 2_000, "b"));
+        table.sent(&"t1", 7);
+        let back = at - 3_600_000;
+        assert_eq!(
+            contexts(&table.expired(back)),
+            [1],
+            "no wait is longer than the longest a configuration allows"
+        );
+        assert_eq!(
+            counts(&table),
+            (1, 1),
+            "a callout's waiters get its answer, which the host's own timeout bounds"
+        );
     }
 
     #[test]

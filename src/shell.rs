@@ -379,6 +379,18 @@ impl Context for Root {
         }
         worker.as_root();
     }
+
+    /// The plugin is going away (a reload, or the VM's end): Envoy cancels the callouts filed
+    /// under this root, so its questions will never be answered; its share of the gauges
+    /// (which are the process's sums) goes with it, and so do its JWKS fetch leases (another
+    /// worker fetches at its next tick, not when the lease would have expired).
+    fn on_done(&mut self) -> bool {
+        if let Some(worker) = &self.worker {
+            worker.metrics.record([0, 0]);
+            worker.remotes.iter().for_each(|keys| keys.release(&HostStore));
+        }
+        true
+    }
 }
 
 impl RootContext for Root {

@@ -92,6 +92,11 @@ impl WorkerJwks {
         }
     }
 
+    /// This worker's root context is done: a fetch lease it holds goes back to the others.
+    pub fn release(&self, store: &dyn SharedStore) {
+        self.shared.release(store);
+    }
+
     /// Requests parked for these keys may be decided again: loaded, and no fetch due or under
     /// way in any worker.
     pub fn settled(&self, store: &dyn SharedStore, now: Millis) -> bool {

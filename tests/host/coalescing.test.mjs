@@ -138,3 +138,17 @@ test('requests that arrive before the worker has dispatched anything share one i
   assert.equal(vm.metric('tokengate.introspection.coalesced'), 2);
   assertClean(host);
 });
+
+test('a plugin reload while a question is in flight leaves the question gauges at 0', () => {
+  const host = newHost();
+  const old = host.addVm(opaqueConfig({ directory: false }));
+  const a = old.request({ authorization: TOKEN });
+  assert.equal(host.pending('idp').length, 1);
+  old.end(a); // the client hung up: the question stays until its answer, which never comes now
+  old.stop(); // the reload: its root context is done and deleted, its callouts cancelled
+  assert.equal(host.pending('idp').length, 0);
+  const fresh = host.addVm(opaqueConfig({ directory: false }));
+  host.advance(1000);
+  assertIdle(fresh);
+  assertClean(host);
+});
