@@ -182,13 +182,13 @@ fn verify(
     match credential.scheme {
         Scheme::Tisjwt if accepts(TISJWT_PROVIDER) => Ok(verify_tisjwt(config, rule, credential, now)?),
         Scheme::Bearer => {
-            let providers: Vec<&JwtProvider> =
-                config.jwt_providers.iter().filter(|p| accepts(&p.name)).collect();
-            let mut callout_providers = config
-                .oauth_providers
-                .iter()
-                .filter(|p| accepts(&p.name))
-                .peekable();
+            // In the rule's order (the configuration's maps are sorted by name): the first
+            // provider that accepts a token names its user.
+            let in_rule_order = |name: &String| config.jwt_providers.iter().find(|p| &p.name == name);
+            let providers: Vec<&JwtProvider> = rule.providers.iter().filter_map(in_rule_order).collect();
+            let callout_in_rule_order =
+                |name: &String| config.oauth_providers.iter().find(|p| &p.name == name);
+            let mut callout_providers = rule.providers.iter().filter_map(callout_in_rule_order).peekable();
             let has_callout = callout_providers.peek().is_some();
             let identity = match verify_bearer(&providers, &credential.value, env, now) {
                 BearerJwt::Verified(identity) => identity,
@@ -654,6 +654,37 @@ mod tests {
 
     fn oauth_denial(reason: DenyReason) -> Decision {
         Decision::Deny(Denial::new(Family::OAuth, reason))
+    }
+
+    #[test]
+    fn providers_of_one_issuer_are_tried_in_the_rules_order_not_by_name() {
+        // `z` and `a` trust the same issuer and secret but name the user from other claims: the
+        // rule lists `z` first, so `z` names the user (the configuration's maps sort by name).
+        let json = r#"{
+            "jwt_providers": {
+                "a": {"issuer": "https://same", "hmac_secret": "secret-of-provider-a-0123456789abcdef",
+                      "user_claim": "email"},
+                "z": {"issuer": "https://same", "hmac_secret": "secret-of-provider-a-0123456789abcdef"}
+            },
+            "rules": [{"path_prefix": "/", "providers": ["z", "a"]}]
+        }"#;
+        let cfg = Config::from_json(json.as_bytes()).unwrap();
+        let claims = format!(
+            r#"{{"iss":"https://same","sub":"fred","email":"other@example.com","exp":{}}}"#,
+            NOW + 60
+        );
+        let decision = decide(
+            &cfg,
+            &bearer(&hs256("secret-of-provider-a-0123456789abcdef", &claims)),
+        );
+        let Decision::Allow(forward) = decision else {
+            panic!("denied: {decision:?}")
+        };
+        let user = forward
+            .set_headers
+            .iter()
+            .find(|(name, _)| name == "x-tokengate-user");
+        assert_eq!(user.map(|(_, value)| value.as_str()), Some("fred"), "{forward:?}");
     }
 
     #[test]
