@@ -23,10 +23,10 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::worker::{Flow, Host, Level, Worker};
 use host::{callout_answer, Shell};
 use metrics::Metrics;
+use tokengate_core::config::Config;
+use tokengate_core::worker::{Flow, Host, Level, Worker};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);

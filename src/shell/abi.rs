@@ -21,7 +21,7 @@
 use proxy_wasm::types::Status;
 use std::ptr::{null, null_mut};
 
-use crate::hostmap::{deserialize_map, serialize_map};
+use tokengate_core::hostmap::{deserialize_map, serialize_map};
 
 #[link(wasm_import_module = "env")]
 extern "C" {

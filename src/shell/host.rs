@@ -8,15 +8,15 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::abi;
 use super::metrics::Metrics;
-use crate::cache::SharedStore;
-use crate::callout::{Callout, CalloutResult};
-use crate::host::Counter;
-use crate::hostcrypto::VERIFY_SIGNATURE;
-use crate::jwks_cache::Millis;
-use crate::metrics::Metric;
-use crate::outcome::{Forward, RequestHead};
-use crate::respond::LocalReply;
-use crate::worker::{Host, Level};
+use tokengate_core::cache::SharedStore;
+use tokengate_core::callout::{Callout, CalloutResult};
+use tokengate_core::host::Counter;
+use tokengate_core::hostcrypto::VERIFY_SIGNATURE;
+use tokengate_core::jwks_cache::Millis;
+use tokengate_core::metrics::Metric;
+use tokengate_core::outcome::{Forward, RequestHead};
+use tokengate_core::respond::LocalReply;
+use tokengate_core::worker::{Host, Level};
 
 /// Largest callout response body read; anything longer is cut and fails to parse.
 const MAX_CALLOUT_BODY: usize = 256 * 1024;

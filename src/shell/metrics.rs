@@ -4,8 +4,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::Cell;
 
-use crate::host::Counter;
-use crate::metrics::Metric;
+use tokengate_core::host::Counter;
+use tokengate_core::metrics::Metric;
 
 /// Counter and gauge ids, defined once per VM in `on_configure`.
 #[derive(Default)]

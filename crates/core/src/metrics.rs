@@ -333,7 +333,7 @@ mod tests {
     /// its siblings (`` `wasmcustom.tokengate.jwks.fetch_ok` / `fetch_failed` ``), or a family
     /// (`<reason>`, `<kind>`) whose members the second cell lists.
     fn readme_counters() -> HashSet<String> {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../../README.md");
         let section = readme
             .split("\n## Metrics\n")
             .nth(1)
