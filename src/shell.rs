@@ -15,7 +15,6 @@
 
 mod abi;
 mod host;
-mod metrics;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -24,7 +23,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use host::{callout_answer, Shell};
-use metrics::Metrics;
 use tokengate_core::config::Config;
 use tokengate_core::worker::{Flow, Host, Level, Worker};
 
@@ -60,7 +58,7 @@ impl RootContext for Root {
         };
         let nonce = host::nonce().unwrap_or_else(host::now);
         let queue = host::register_wake_queue(nonce);
-        let shell = Shell::new(self.id, queue, Metrics::define());
+        let shell = Shell::new(self.id, queue).with_metrics();
         if queue.is_none() {
             shell.log(Level::Warn, "no wake queue: callouts start on the next tick");
         }
@@ -85,7 +83,7 @@ impl RootContext for Root {
     /// plugin whose `on_configure` failed, so the fallback is for safety only.
     fn create_http_context(&self, context: u32) -> Option<Box<dyn HttpContext>> {
         let fallback = || {
-            let shell = Shell::new(self.id, None, Metrics::default());
+            let shell = Shell::new(self.id, None);
             Rc::new(Worker::new(Config::refuse_everything(), shell, 0))
         };
         let worker = self.worker.clone().unwrap_or_else(fallback);

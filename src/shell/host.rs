@@ -3,17 +3,16 @@
 //! come back; the SDK where it cannot panic (see there).
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::abi;
-use super::metrics::Metrics;
 use tokengate_core::cache::SharedStore;
 use tokengate_core::callout::{Callout, CalloutResult};
 use tokengate_core::host::Counter;
 use tokengate_core::hostcrypto::VERIFY_SIGNATURE;
 use tokengate_core::jwks_cache::Millis;
-use tokengate_core::metrics::Metric;
+use tokengate_core::metrics::{Gauge, Metric};
 use tokengate_core::outcome::{Forward, RequestHead};
 use tokengate_core::respond::LocalReply;
 use tokengate_core::worker::{Host, Level};
@@ -22,16 +21,35 @@ use tokengate_core::worker::{Host, Level};
 const MAX_CALLOUT_BODY: usize = 256 * 1024;
 
 /// One VM's host: its root context (the effective context of every dispatch), its wake
-/// queue (`None`: the tick dispatches) and its metrics.
+/// queue (`None`: the tick dispatches) and its metric ids (defined in `on_configure`).
+#[derive(Default)]
 pub struct Shell {
     root: u32,
     queue: Option<u32>,
-    metrics: Metrics,
+    counters: Vec<(Metric, u32)>,
+    /// Of [`Gauge::ALL`].
+    gauges: [Option<u32>; 2],
 }
 
 impl Shell {
-    pub fn new(root: u32, queue: Option<u32>, metrics: Metrics) -> Self {
-        Self { root, queue, metrics }
+    pub fn new(root: u32, queue: Option<u32>) -> Self {
+        Self {
+            root,
+            queue,
+            ..Self::default()
+        }
+    }
+
+    /// Defines the filter's metrics in Envoy's stats (`tokengate.*`).
+    pub fn with_metrics(self) -> Self {
+        let define = |kind, name| hostcalls::define_metric(kind, name).ok();
+        let counters = Metric::ALL.into_iter();
+        let counters = counters.filter_map(|m| Some((m, define(MetricType::Counter, m.name())?)));
+        Self {
+            counters: counters.collect(),
+            gauges: Gauge::ALL.map(|g| define(MetricType::Gauge, g.name())),
+            ..self
+        }
     }
 }
 
@@ -53,7 +71,9 @@ impl SharedStore for Shell {
 
 impl Counter for Shell {
     fn count(&self, metric: Metric) {
-        self.metrics.count(metric);
+        if let Some((_, id)) = self.counters.iter().find(|(m, _)| *m == metric) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
     }
 }
 
@@ -62,20 +82,13 @@ impl Host for Shell {
 
     fn request(&self) -> Option<RequestHead> {
         let headers = abi::request_headers().ok()?;
-        let pseudo = |name: &str| {
-            let value = headers.iter().find(|(n, _)| n == name)?;
-            String::from_utf8(value.1.clone()).ok()
-        };
         // The downstream address Envoy determined; Envoy answers Ok or NotFound here (the SDK
         // panics only on other statuses, which a connection property does not produce).
         let client_address = hostcalls::get_property(vec!["source", "address"]).ok().flatten();
-        let client_address = client_address.and_then(|bytes| String::from_utf8(bytes).ok());
-        Some(RequestHead {
-            method: pseudo(":method")?,
-            path: pseudo(":path")?,
+        RequestHead::of(
             headers,
-            client_address,
-        })
+            client_address.and_then(|bytes| String::from_utf8(bytes).ok()),
+        )
     }
 
     /// With the SDK, which must file its token (see [`super::abi`]); the effective context
@@ -89,13 +102,8 @@ impl Host for Shell {
         ];
         headers.extend(callout.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let timeout = Duration::from_millis(callout.timeout_ms);
-        hostcalls::dispatch_http_call(
-            &callout.cluster,
-            headers,
-            callout.body.as_deref(),
-            vec![],
-            timeout,
-        )
+        let body = callout.body.as_deref();
+        hostcalls::dispatch_http_call(&callout.cluster, headers, body, vec![], timeout)
     }
 
     /// Through the VM's wake queue (its `on_queue_ready`); if it fails, the next tick.
@@ -125,16 +133,10 @@ impl Host for Shell {
     }
 
     fn rewrite(&self, forward: &Forward) -> bool {
-        // A header about to be set is replaced whole (every copy), so removing it first would
-        // only cost a host call.
-        let removed = (forward.remove_headers.iter())
-            .filter(|name| !forward.set_headers.iter().any(|(set, _)| set == *name))
-            .all(|name| abi::remove_request_header(name).is_ok());
-        let set =
-            (forward.set_headers.iter()).all(|(name, value)| abi::set_request_header(name, value).is_ok());
-        let path =
-            (forward.path.as_deref()).is_none_or(|path| abi::set_request_header(":path", path).is_ok());
-        removed && set && path
+        forward.edits().all(|(name, value)| match value {
+            Some(value) => abi::set_request_header(name, value).is_ok(),
+            None => abi::remove_request_header(name).is_ok(),
+        })
     }
 
     fn now_millis(&self) -> Millis {
@@ -142,18 +144,18 @@ impl Host for Shell {
     }
 
     fn log(&self, level: Level, line: &str) {
-        log(
-            match level {
-                Level::Info => LogLevel::Info,
-                Level::Warn => LogLevel::Warn,
-                Level::Error => LogLevel::Error,
-            },
-            line,
-        );
+        let level = match level {
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        log(level, line);
     }
 
-    fn gauges(&self, in_flight: usize, waiting: usize) {
-        self.metrics.record([in_flight, waiting]);
+    fn add(&self, gauge: Gauge, delta: i64) -> bool {
+        let id = Gauge::ALL.iter().zip(self.gauges).find(|(g, _)| **g == gauge);
+        id.and_then(|(_, id)| id)
+            .is_some_and(|id| hostcalls::increment_metric(id, delta).is_ok())
     }
 
     fn verify_signature(&self, arguments: &[u8]) -> Option<Vec<u8>> {
@@ -230,9 +232,8 @@ pub fn configuration() -> Option<Vec<u8>> {
 }
 
 pub fn now() -> Millis {
-    let elapsed = hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok());
+    let elapsed = hostcalls::get_current_time().ok();
+    let elapsed = elapsed.and_then(|time| time.duration_since(UNIX_EPOCH).ok());
     elapsed.map_or(0, |elapsed| {
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
     })

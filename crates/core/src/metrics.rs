@@ -7,6 +7,27 @@
 use crate::introspect::ProviderFailure;
 use crate::outcome::DenyReason;
 
+/// One gauge. Every VM adds its own share (see [`crate::worker::Worker`]): Envoy shows the sum
+/// over the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauge {
+    /// Questions asked and not answered yet.
+    QuestionsInFlight,
+    /// Requests waiting on a question or parked.
+    QuestionsWaiting,
+}
+
+impl Gauge {
+    pub const ALL: [Gauge; 2] = [Self::QuestionsInFlight, Self::QuestionsWaiting];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QuestionsInFlight => "tokengate.questions.in_flight",
+            Self::QuestionsWaiting => "tokengate.questions.waiting",
+        }
+    }
+}
+
 /// One counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {

@@ -10,7 +10,7 @@
 //! every root callback) comes. A request that ends takes its waiters out of the table; a
 //! callout nobody waits for any more is left to end and its answer ignored.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Debug;
 use std::rc::Rc;
 
@@ -24,7 +24,7 @@ use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost};
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, Millis};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
-use crate::metrics::Metric;
+use crate::metrics::{Gauge, Metric};
 use crate::outcome::{Decision, Denial, DenyReason, Forward, RequestHead, Step};
 use crate::questions::{
     deadline_for, About, Answer, Asked, ContextId, Then, Todo, Token, Waiter, WorkerQuestions,
@@ -70,8 +70,8 @@ pub trait Host: SharedStore + Counter {
     fn rewrite(&self, forward: &Forward) -> bool;
     fn now_millis(&self) -> Millis;
     fn log(&self, level: Level, line: &str);
-    /// This VM's questions in flight and requests waiting (the host sums them over VMs).
-    fn gauges(&self, in_flight: usize, waiting: usize);
+    /// Adds `delta` to this VM's share of `gauge`; `false` when it was not recorded.
+    fn add(&self, gauge: Gauge, delta: i64) -> bool;
     /// The host's signature check (Envoy's `verify_signature` foreign function): serialized
     /// arguments in, the serialized answer out; `None` when it failed or there is none.
     fn verify_signature(&self, arguments: &[u8]) -> Option<Vec<u8>>;
@@ -87,6 +87,8 @@ pub struct Worker<H: Host> {
     host_signatures: bool,
     /// Repeated callout warnings, one line per (provider, kind) per interval.
     warnings: RefCell<LogLimiter<String>>,
+    /// What this VM added to each of [`Gauge::ALL`] so far.
+    gauges: Cell<[i64; 2]>,
 }
 
 /// Answers after this many dispatch rounds in one root callback wait for the next one.
@@ -150,6 +152,7 @@ impl<H: Host> Worker<H> {
             questions: RefCell::default(),
             host_signatures,
             warnings: RefCell::new(LogLimiter::new(WARNING_INTERVAL_MS, MAX_WARNING_KEYS)),
+            gauges: Cell::default(),
         }
     }
 
@@ -283,7 +286,20 @@ impl<H: Host> Worker<H> {
                 .for_each(|(about, callout)| self.dispatch(about, &callout));
         }
         let questions = self.questions.borrow();
-        self.host.gauges(questions.in_flight(), questions.waiting());
+        self.record([questions.in_flight(), questions.waiting()]);
+    }
+
+    /// Moves this VM's share of the gauges to `counts`.
+    fn record(&self, counts: [usize; 2]) {
+        let mut added = self.gauges.get();
+        for ((gauge, added), count) in Gauge::ALL.into_iter().zip(&mut added).zip(counts) {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            let delta = count.saturating_sub(*added);
+            if delta != 0 && self.host.add(gauge, delta) {
+                *added = count;
+            }
+        }
+        self.gauges.set(added);
     }
 
     /// Dispatches a question as the root; a refusal is the question's failure.
@@ -419,7 +435,6 @@ impl<H: Host> Worker<H> {
 mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
-    use std::cell::Cell;
     use std::collections::HashMap;
 
     /// A host a test drives: requests by context, callouts it records (or refuses), the
@@ -437,7 +452,15 @@ mod tests {
         replies: RefCell<Vec<(ContextId, u32)>>,
         logs: RefCell<Vec<(Level, String)>>,
         counted: RefCell<Vec<Metric>>,
-        gauges: Cell<(usize, usize)>,
+        gauges: RefCell<HashMap<&'static str, i64>>,
+    }
+
+    impl Fake {
+        /// The gauges in flight and waiting, as Envoy would show them.
+        fn gauges(&self) -> (i64, i64) {
+            let gauge = |g: Gauge| self.gauges.borrow().get(g.name()).copied().unwrap_or(0);
+            (gauge(Gauge::QuestionsInFlight), gauge(Gauge::QuestionsWaiting))
+        }
     }
 
     impl SharedStore for Fake {
@@ -490,8 +513,9 @@ mod tests {
         fn log(&self, level: Level, line: &str) {
             self.logs.borrow_mut().push((level, line.to_owned()));
         }
-        fn gauges(&self, in_flight: usize, waiting: usize) {
-            self.gauges.set((in_flight, waiting));
+        fn add(&self, gauge: Gauge, delta: i64) -> bool {
+            *self.gauges.borrow_mut().entry(gauge.name()).or_default() += delta;
+            true
         }
         fn verify_signature(&self, _arguments: &[u8]) -> Option<Vec<u8>> {
             None
@@ -544,11 +568,11 @@ mod tests {
         );
         worker.on_root();
         assert_eq!(worker.host.dispatched.borrow().len(), 1);
-        assert_eq!(worker.host.gauges.get(), (1, 2));
+        assert_eq!(worker.host.gauges(), (1, 2));
         worker.on_answer(1, active("fred"), None);
         assert_eq!(*worker.host.resumed.borrow(), [2, 3]);
         assert!(worker.host.replies.borrow().is_empty());
-        assert_eq!(worker.host.gauges.get(), (0, 0));
+        assert_eq!(worker.host.gauges(), (0, 0));
         assert_eq!(arrives(&worker, 4, "t"), Flow::Continue, "the answer is cached");
         worker.on_answer(1, active("fred"), None);
         assert_eq!(
@@ -575,10 +599,10 @@ mod tests {
         assert_eq!(replies.len(), 1);
         assert_eq!(replies[0].0, 2, "the first waiter times out first");
         assert!(replies[0].1 >= 500, "{replies:?}");
-        assert_eq!(worker.host.gauges.get(), (1, 1));
+        assert_eq!(worker.host.gauges(), (1, 1));
         worker.on_answer(1, active("fred"), None);
         assert_eq!(*worker.host.resumed.borrow(), [3]);
-        assert_eq!(worker.host.gauges.get(), (0, 0));
+        assert_eq!(worker.host.gauges(), (0, 0));
     }
 
     #[test]
@@ -598,7 +622,7 @@ mod tests {
             .filter(|(l, _)| *l == Level::Error)
             .count();
         assert_eq!(errors, 1, "{:?}", worker.host.logs.borrow());
-        assert_eq!(worker.host.gauges.get(), (0, 0));
+        assert_eq!(worker.host.gauges(), (0, 0));
     }
 
     #[test]
@@ -611,6 +635,6 @@ mod tests {
         worker.gone(2);
         worker.on_answer(1, active("fred"), None);
         assert_eq!(*worker.host.resumed.borrow(), [3]);
-        assert_eq!(worker.host.gauges.get(), (0, 0));
+        assert_eq!(worker.host.gauges(), (0, 0));
     }
 }
