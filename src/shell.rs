@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use host::{callout_answer, Shell};
 use tokengate_core::config::Config;
-use tokengate_core::worker::{Flow, Host, Level, Worker};
+use tokengate_core::worker::{Flow, Host, Level, Worker, TICK_MS};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -33,9 +33,6 @@ proxy_wasm::main! {{
     }));
     proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, worker: None }) });
 }}
-
-/// How often the root context starts due JWKS fetches and answers waiters past their deadline.
-const TICK: Duration = Duration::from_millis(100);
 
 struct Root {
     id: u32,
@@ -62,7 +59,7 @@ impl RootContext for Root {
         if queue.is_none() {
             shell.log(Level::Warn, "no wake queue: callouts start on the next tick");
         }
-        if hostcalls::set_tick_period(TICK).is_err() {
+        if hostcalls::set_tick_period(Duration::from_millis(TICK_MS)).is_err() {
             shell.log(Level::Error, "cannot start the root context's timer");
             return false;
         }

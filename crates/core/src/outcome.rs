@@ -243,7 +243,7 @@ pub enum Step {
         callout: Callout,
     },
     /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
-    /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
+    /// `kid` the loaded keys lack. The worker decides again once keys arrive or the wait ends.
     WaitForKeys {
         provider: String,
         refetch: bool,

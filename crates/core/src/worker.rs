@@ -91,6 +91,10 @@ pub struct Worker<H: Host> {
     gauges: Cell<[i64; 2]>,
 }
 
+/// How often the host calls [`Worker::on_root`] when nothing else does: the latest a due key
+/// fetch starts or a waiter past its deadline is answered.
+pub const TICK_MS: u64 = 100;
+
 /// Answers after this many dispatch rounds in one root callback wait for the next one.
 const DISPATCH_ROUNDS: usize = 4;
 
