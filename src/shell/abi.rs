@@ -136,24 +136,16 @@ pub fn resume_request() -> Result<(), Status> {
     status(unsafe { proxy_continue_stream(HTTP_REQUEST) })
 }
 
-/// Sets request header `name` to `value` (every copy replaced).
-pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
-    // SAFETY: both pointers are valid for their lengths during the call.
+/// Sets request header `name` to `value` (every copy replaced), or (`None`) removes every copy.
+pub fn edit_request_header(name: &str, value: Option<&str>) -> Result<(), Status> {
+    let (key, key_len) = (name.as_ptr(), name.len());
+    // SAFETY: every pointer is valid for its length during the call.
     status(unsafe {
-        proxy_replace_header_map_value(
-            REQUEST_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
+        match value {
+            Some(v) => proxy_replace_header_map_value(REQUEST_HEADERS, key, key_len, v.as_ptr(), v.len()),
+            None => proxy_remove_header_map_value(REQUEST_HEADERS, key, key_len),
+        }
     })
-}
-
-/// Removes every copy of request header `name`.
-pub fn remove_request_header(name: &str) -> Result<(), Status> {
-    // SAFETY: the pointer is valid for its length during the call.
-    status(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
 /// The shared-data value of `key` and its version (`cas`); `Ok(None)` when there is none.

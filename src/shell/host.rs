@@ -133,10 +133,7 @@ impl Host for Shell {
     }
 
     fn rewrite(&self, forward: &Forward) -> bool {
-        forward.edits().all(|(name, value)| match value {
-            Some(value) => abi::set_request_header(name, value).is_ok(),
-            None => abi::remove_request_header(name).is_ok(),
-        })
+        (forward.edits()).all(|(name, value)| abi::edit_request_header(name, value).is_ok())
     }
 
     fn now_millis(&self) -> Millis {
