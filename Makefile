@@ -25,7 +25,7 @@ lint:
 	scripts/import-graph
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p tokengate --lib --target wasm32-wasip1 -- -D warnings
+	cargo clippy -p tokengate -p tokengate-core --lib --target wasm32-wasip1 -- -D warnings
 
 unit:
 	cargo test --workspace --lib --bins

@@ -69,7 +69,7 @@ DISTINCT = 1000
 # by default, and the counter of callouts tokengate made (read from the measured Envoy's /stats).
 INTROSPECTION_CLIENT = ("tokengate", "bench-secret")
 CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
-# tokengate's answer cache (src/opaque.rs, src/cache.rs): 32,768 slots in buckets of 4; a full
+# tokengate's answer cache (crates/core/src/opaque.rs, crates/core/src/cache.rs): 32,768 slots in buckets of 4; a full
 # bucket gives up the entry that expires first. Which bucket a token's answer lives in comes
 # from the module's own code (`tokengate-bench answer-buckets`).
 WAYS = 4

@@ -1,49 +1,9 @@
-//! tokengate: edge authentication for Jira/Confluence-style REST APIs, as a proxy-wasm filter.
-//!
-//! The pipeline is one module per stage: [`path`] (the path the rules see) -> [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
-//! [`directory`]) -> [`decide`] (ending in [`admit`]) -> [`respond`]. All of it is plain Rust over plain data; the
-//! proxy-wasm shell in `shell` (built for wasm32 only) gathers inputs and applies decisions.
-//! What the stages return ([`outcome`]), what they consult ([`host`]), the JOSE names
-//! ([`jose`]) and the counters ([`metrics`]) are leaf modules, so no stage imports the
-//! orchestrator; `scripts/import-graph` (run by `make lint`) keeps the import graph acyclic.
+//! tokengate: edge authentication for Jira/Confluence-style REST APIs, as a proxy-wasm filter
+//! for Envoy. Everything it decides is the core's (`tokengate-core`, re-exported here, so
+//! `tokengate::jwk` and the rest name the same modules); this crate is the proxy-wasm shell
+//! (wasm32 only) that runs the core's worker on Envoy.
 
-pub mod admit;
-pub mod alg;
-pub mod clock;
-pub mod config;
-#[cfg(test)]
-mod config_errors_tests;
-pub mod decide;
-pub mod directory;
-pub mod extract;
-pub mod host;
-pub mod hostcrypto;
-pub mod hostmap;
-pub mod jose;
-pub mod jwk;
-pub mod jwt;
-pub mod query;
-pub mod respond;
-pub mod tisjwt;
-pub mod username;
+pub use tokengate_core::*;
 
-pub mod apitoken;
-pub mod bearer;
-pub mod cache;
-pub mod callout;
-pub mod challenge;
-pub mod introspect;
-pub mod jwks_cache;
-pub mod jwks_shared;
-pub mod logline;
-pub mod metrics;
-pub mod opaque;
-pub mod outcome;
-pub mod path;
-pub mod policy;
-pub mod questions;
 #[cfg(target_arch = "wasm32")]
 mod shell;
-#[cfg(test)]
-pub(crate) mod test_support;
-pub mod worker_jwks;

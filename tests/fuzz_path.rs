@@ -1,4 +1,4 @@
-//! Property tests of request-path canonicalisation (`src/path.rs`), the parser every request
+//! Property tests of request-path canonicalisation (`crates/core/src/path.rs`), the parser every request
 //! meets first: a path is refused or canonical, canonicalising is idempotent, a spelling means
 //! the plain path it spells, and no spelling escapes the rule its plain path falls under.
 //! `PROPTEST_CASES=200000 cargo test --release --test fuzz_path` runs a longer campaign.

@@ -14,7 +14,7 @@ const config = readFileSync(configPath);
 const lines = readFileSync(linesPath, 'utf8').split('\n').filter(Boolean);
 const requests = Number(countArg || 100000);
 const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der']
-  .map((name) => readFileSync(new URL(`../../src/hostcrypto/${name}`, import.meta.url)));
+  .map((name) => readFileSync(new URL(`../../crates/core/src/hostcrypto/${name}`, import.meta.url)));
 // A self-test signature with its last byte changed.
 const tampered = (sig) => selfTests.some((good) => sig.length === good.length
   && sig.subarray(0, -1).every((b, i) => b === good[i]) && sig.at(-1) !== good.at(-1));

@@ -21,7 +21,7 @@
 use proxy_wasm::types::Status;
 use std::ptr::{null, null_mut};
 
-use crate::hostmap::{deserialize_map, serialize_map};
+use tokengate_core::hostmap::{deserialize_map, serialize_map};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -92,26 +92,24 @@ fn status(word: u32) -> Result<(), Status> {
     })
 }
 
-/// Takes ownership of a buffer the host allocated with the SDK's `proxy_on_memory_allocate`
-/// (a boxed slice of exactly `size` bytes).
-///
-/// # Safety
-/// `data` is null or came from `proxy_on_memory_allocate(size)`.
-unsafe fn host_bytes(data: *mut u8, size: usize) -> Option<Vec<u8>> {
-    (!data.is_null()).then(|| Vec::from_raw_parts(data, size, size))
+/// Calls `call` with out-pointers for a buffer the host allocates with the SDK's
+/// `proxy_on_memory_allocate` (a boxed slice of exactly its size), and takes the buffer.
+fn with_buffer(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> (Result<(), Status>, Vec<u8>) {
+    let (mut data, mut size) = (null_mut(), 0);
+    let word = call(&mut data, &mut size);
+    // SAFETY: the host hands over a buffer from `proxy_on_memory_allocate(size)`, or null.
+    let bytes = (!data.is_null()).then(|| unsafe { Vec::from_raw_parts(data, size, size) });
+    (status(word), bytes.unwrap_or_default())
 }
 
 /// The effective context's request headers (names are lower-case ASCII in Envoy; values are
 /// bytes, as a client may send obs-text).
 pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
-    let mut data = null_mut();
-    let mut size = 0;
-    // SAFETY: the out-pointers are live locals.
-    let word = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
-    // SAFETY: as for `get_shared_data`.
-    let bytes = unsafe { host_bytes(data, size) };
-    status(word)?;
-    deserialize_map(&bytes.unwrap_or_default()).ok_or(Status::SerializationFailure)
+    // SAFETY: the out-pointers are live for the call (so in every call to `with_buffer`).
+    let (word, bytes) =
+        with_buffer(|data, size| unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, data, size) });
+    word?;
+    deserialize_map(&bytes).ok_or(Status::SerializationFailure)
 }
 
 /// Answers the effective context's request locally (`BadArgument`, ... when it cannot).
@@ -138,39 +136,27 @@ pub fn resume_request() -> Result<(), Status> {
     status(unsafe { proxy_continue_stream(HTTP_REQUEST) })
 }
 
-/// Sets request header `name` to `value` (every copy replaced).
-pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
-    // SAFETY: both pointers are valid for their lengths during the call.
+/// Sets request header `name` to `value` (every copy replaced), or (`None`) removes every copy.
+pub fn edit_request_header(name: &str, value: Option<&str>) -> Result<(), Status> {
+    let (key, key_len) = (name.as_ptr(), name.len());
+    // SAFETY: every pointer is valid for its length during the call.
     status(unsafe {
-        proxy_replace_header_map_value(
-            REQUEST_HEADERS,
-            name.as_ptr(),
-            name.len(),
-            value.as_ptr(),
-            value.len(),
-        )
+        match value {
+            Some(v) => proxy_replace_header_map_value(REQUEST_HEADERS, key, key_len, v.as_ptr(), v.len()),
+            None => proxy_remove_header_map_value(REQUEST_HEADERS, key, key_len),
+        }
     })
-}
-
-/// Removes every copy of request header `name`.
-pub fn remove_request_header(name: &str) -> Result<(), Status> {
-    // SAFETY: the pointer is valid for its length during the call.
-    status(unsafe { proxy_remove_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len()) })
 }
 
 /// The shared-data value of `key` and its version (`cas`); `Ok(None)` when there is none.
 pub fn get_shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, Status> {
-    let mut data = null_mut();
-    let mut size = 0;
     let mut cas = 0;
-    // SAFETY: the key is valid for its length; the out-pointers are live locals.
-    let word = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
-    // SAFETY: the host hands over a buffer from `proxy_on_memory_allocate(size)`, or null.
-    let value = unsafe { host_bytes(data, size) };
-    match status(word) {
-        Ok(()) => Ok(Some((value.unwrap_or_default(), cas))),
-        Err(Status::NotFound) => Ok(None),
-        Err(other) => Err(other),
+    // SAFETY: the key is valid for its length; `cas` is a live local.
+    let call = |data, size| unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), data, size, &mut cas) };
+    match with_buffer(call) {
+        (Ok(()), value) => Ok(Some((value, cas))),
+        (Err(Status::NotFound), _) => Ok(None),
+        (Err(other), _) => Err(other),
     }
 }
 
@@ -191,16 +177,11 @@ pub fn register_shared_queue(name: &str) -> Result<u32, Status> {
 
 /// Takes the next item of queue `id`; `Ok(None)` when it is empty.
 pub fn dequeue_shared_queue(id: u32) -> Result<Option<Vec<u8>>, Status> {
-    let mut data = null_mut();
-    let mut size = 0;
-    // SAFETY: the out-pointers are live locals.
-    let word = unsafe { proxy_dequeue_shared_queue(id, &mut data, &mut size) };
-    // SAFETY: as for `get_shared_data`.
-    let value = unsafe { host_bytes(data, size) };
-    match status(word) {
-        Ok(()) => Ok(Some(value.unwrap_or_default())),
-        Err(Status::Empty) => Ok(None),
-        Err(other) => Err(other),
+    // SAFETY: as in `request_headers`.
+    match with_buffer(|data, size| unsafe { proxy_dequeue_shared_queue(id, data, size) }) {
+        (Ok(()), value) => Ok(Some(value)),
+        (Err(Status::Empty), _) => Ok(None),
+        (Err(other), _) => Err(other),
     }
 }
 

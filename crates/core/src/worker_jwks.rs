@@ -1,8 +1,8 @@
 //! One worker's view of a remote provider's key set, which every worker of the Envoy process
 //! shares ([`SharedJwks`]): the keys to verify with, whether a request may wait for keys and
 //! until when, the fetch this worker's root must make (when it holds the lease) and what the
-//! answer means for the log and the counters. Plain state over explicit time; the shell hands
-//! in its shared data.
+//! answer means for the log and the counters. Plain state over explicit time; the worker hands
+//! in the host's shared data.
 
 use std::rc::Rc;
 

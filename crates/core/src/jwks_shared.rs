@@ -20,7 +20,7 @@
 //! does not name; such a reader has no keys for the moment and makes a fetch due, which
 //! rewrites both.
 //!
-//! How the shell drives it (one [`SharedJwks`] per remote provider per worker VM, `holder` a
+//! How the worker drives it (one [`SharedJwks`] per remote provider per worker VM, `holder` a
 //! random nonce of the VM): `on_configure` calls [`SharedJwks::create_in_advance`]; the
 //! `Keyring` answers with [`SharedJwks::current`]; a request whose token names an unknown
 //! `kid` calls [`SharedJwks::request_refetch`] (`TooSoon`: decide with the keys as they are;

@@ -23,6 +23,24 @@ pub struct RequestHead {
     pub client_address: Option<String>,
 }
 
+impl RequestHead {
+    /// The request of `headers` (the whole head, pseudo-headers too); `None` without a UTF-8
+    /// `:method` and `:path`.
+    pub fn of(headers: Vec<Header>, client_address: Option<String>) -> Option<Self> {
+        let pseudo = |name: &str| {
+            let (_, value) = headers.iter().find(|(n, _)| n == name)?;
+            String::from_utf8(value.clone()).ok()
+        };
+        let (method, path) = (pseudo(":method")?, pseudo(":path")?);
+        Some(Self {
+            method,
+            path,
+            headers,
+            client_address,
+        })
+    }
+}
+
 /// Whose error format a denial uses: the provider that owns the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -131,6 +149,55 @@ impl Forward {
         });
         self
     }
+
+    /// The host calls that carry the plan out: `(name, Some(value))` sets a header (every copy
+    /// replaced; `:path` last, for a new path), `(name, None)` removes every copy. A header
+    /// about to be set is not removed first: the set replaces it whole, so a removal would only
+    /// cost a host call.
+    pub fn edits(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let set = |name: &String| self.set_headers.iter().any(|(set, _)| set == name);
+        let removed = (self.remove_headers.iter()).filter(move |name| !set(name));
+        let removed = removed.map(|name| (name.as_str(), None));
+        let set = (self.set_headers.iter()).map(|(name, value)| (name.as_str(), Some(value.as_str())));
+        let path = self.path.as_deref().map(|path| (":path", Some(path)));
+        removed.chain(set).chain(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_head_needs_its_method_and_path() {
+        let header = |n: &str, v: &[u8]| (n.to_owned(), v.to_vec());
+        let head = RequestHead::of(vec![header(":method", b"GET"), header(":path", b"/x")], None);
+        assert_eq!(
+            head.map(|h| (h.method, h.path)),
+            Some(("GET".into(), "/x".into()))
+        );
+        assert!(RequestHead::of(vec![header(":path", b"/x")], None).is_none());
+        assert!(RequestHead::of(vec![header(":method", b"GET"), header(":path", b"\xff")], None).is_none());
+    }
+
+    #[test]
+    fn a_forward_removes_what_it_does_not_set_then_sets_then_changes_the_path() {
+        let forward = Forward {
+            remove_headers: vec!["x-user".into(), "authorization".into()],
+            set_headers: vec![("x-user".into(), "fred".into())],
+            path: Some("/y".into()),
+        };
+        let edits: Vec<_> = forward.edits().collect();
+        assert_eq!(
+            edits,
+            [
+                ("authorization", None),
+                ("x-user", Some("fred")),
+                (":path", Some("/y"))
+            ]
+        );
+        assert_eq!(Forward::default().edits().count(), 0);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +243,7 @@ pub enum Step {
         callout: Callout,
     },
     /// Wait for `provider`'s remote JWKS: not loaded yet, or (`refetch`) the token names a
-    /// `kid` the loaded keys lack. The shell decides again once keys arrive or the wait ends.
+    /// `kid` the loaded keys lack. The worker decides again once keys arrive or the wait ends.
     WaitForKeys {
         provider: String,
         refetch: bool,

@@ -1,11 +1,32 @@
 //! Every counter the filter defines, as one typed table: [`Metric`] names each, [`Metric::name`]
 //! is its Envoy stat name (under the `wasmcustom.` prefix Envoy gives proxy-wasm metrics), and
-//! [`Metric::ALL`] is what the shell defines at configuration. A refusal counts under its reason
+//! [`Metric::ALL`] (and [`Gauge::ALL`]) is what the shell defines at configuration. A refusal counts under its reason
 //! ([`Metric::denied`]), a failed token-provider callout under its kind
 //! ([`Metric::introspection_failed`]); the compiler sees to it that every reason and kind has one.
 
 use crate::introspect::ProviderFailure;
 use crate::outcome::DenyReason;
+
+/// One gauge. Every VM adds its own share (see [`crate::worker::Worker`]): Envoy shows the sum
+/// over the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauge {
+    /// Questions asked and not answered yet.
+    QuestionsInFlight,
+    /// Requests waiting on a question or parked.
+    QuestionsWaiting,
+}
+
+impl Gauge {
+    pub const ALL: [Gauge; 2] = [Self::QuestionsInFlight, Self::QuestionsWaiting];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QuestionsInFlight => "tokengate.questions.in_flight",
+            Self::QuestionsWaiting => "tokengate.questions.waiting",
+        }
+    }
+}
 
 /// One counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,6 +291,15 @@ mod tests {
     ];
 
     #[test]
+    fn every_gauge_has_its_row_in_the_readme_metrics_table() {
+        let readme = include_str!("../../../README.md");
+        for gauge in Gauge::ALL {
+            let row = format!("| `wasmcustom.{}` (gauge) |", gauge.name());
+            assert!(readme.contains(&row), "no row {row}");
+        }
+    }
+
+    #[test]
     fn every_counter_has_its_own_name_under_tokengate() {
         let names: HashSet<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(names.len(), Metric::ALL.len(), "two counters share a name");
@@ -333,7 +363,7 @@ mod tests {
     /// its siblings (`` `wasmcustom.tokengate.jwks.fetch_ok` / `fetch_failed` ``), or a family
     /// (`<reason>`, `<kind>`) whose members the second cell lists.
     fn readme_counters() -> HashSet<String> {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../../README.md");
         let section = readme
             .split("\n## Metrics\n")
             .nth(1)
@@ -346,7 +376,7 @@ mod tests {
             .take_while(|line| line.starts_with('|'))
             .skip(2);
         let mut names = HashSet::new();
-        // Gauges (`(gauge)` in their row) are the shell's, not counters of this table.
+        // Gauges (`(gauge)` in their row) are [`Gauge`]s, not counters of this table.
         for row in rows.filter(|row| !row.contains("(gauge)")) {
             let cells: Vec<&str> = row.split('|').collect();
             let heads = ticked(cells[1]);

@@ -1,6 +1,6 @@
 //! The question table: every callout a worker has out, who waits for its answer, and until
 //! when. One table per worker; the root context dispatches every question from it and feeds
-//! every answer, refusal, hang-up and tick back in (see `shell`).
+//! every answer, refusal, hang-up and tick back in (see [`crate::worker`]).
 //!
 //! A *question* is one callout with a coalescing key: requests that need the same answer wait
 //! on one question. A *waiter* is a request (its context id), its deadline and what it does
@@ -273,7 +273,7 @@ pub enum Then {
     Decide,
 }
 
-/// What the shell does with a step of the core: apply a decision, park the request for keys,
+/// What the worker does with a step of the core: apply a decision, park the request for keys,
 /// or ask (or join) a question.
 #[derive(Debug)]
 // One per step, moved once into the table: boxing the question would cost an allocation.

@@ -48,7 +48,7 @@ pub struct Config {
     pub oauth_providers: Vec<OAuthProvider>,
     pub policy: Policy,
     pub directory: Directory,
-    /// Deprecated fields this configuration sets, which do nothing now (the shell logs a
+    /// Deprecated fields this configuration sets, which do nothing now (the worker logs a
     /// warning for each, so that an operator's `max_failures` is not dropped silently).
     pub ignored: Vec<String>,
 }

@@ -2,7 +2,7 @@
 //! line per key (provider and kind) per interval, and the next line admitted says how many
 //! similar lines were suppressed meanwhile. Counters stay exact; only the log is thinned.
 //!
-//! Pure: the caller passes the time; the shell keeps one limiter per VM.
+//! Pure: the caller passes the time; the worker keeps one limiter per VM.
 
 /// A key's window: when its last line was admitted and what was suppressed since.
 #[derive(Debug, Clone)]
