@@ -47,15 +47,9 @@ impl Context for Root {
         }
     }
 
-    /// The plugin is going away (a reload, or the VM's end): Envoy cancels the callouts filed
-    /// under this root, so its questions will never be answered; its share of the gauges
-    /// (which are the process's sums) goes with it, and so do its JWKS fetch leases (another
-    /// worker fetches at its next tick, not when the lease would have expired).
+    /// The plugin is going away: see [`Worker::on_done`].
     fn on_done(&mut self) -> bool {
-        if let Some(worker) = &self.worker {
-            worker.metrics.record([0, 0]);
-            worker.remotes.iter().for_each(|keys| keys.release(&HostStore));
-        }
+        self.worker.iter().for_each(|worker| worker.on_done());
         true
     }
 }

@@ -293,6 +293,15 @@ impl<H: Host> Worker<H> {
         self.record([questions.in_flight(), questions.waiting()]);
     }
 
+    /// The plugin is going away (a reload, or the VM's end): the host cancels the callouts
+    /// filed under this root, so its questions will never be answered; its share of the gauges
+    /// (which are the process's sums) goes with it, and so do its JWKS fetch leases (another
+    /// worker fetches at its next tick, not when the lease would have expired).
+    pub fn on_done(&self) {
+        self.record([0, 0]);
+        self.remotes.iter().for_each(|keys| keys.release(&self.host));
+    }
+
     /// Moves this VM's share of the gauges to `counts`.
     fn record(&self, counts: [usize; 2]) {
         let mut added = self.gauges.get();
