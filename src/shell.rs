@@ -10,10 +10,9 @@
 //! cancels the callouts filed under it, and the SDK drops any answer for it; its requests were
 //! created by the old plugin, which Envoy tears down with it.
 //!
-//! Host calls that can fail go through [`abi`] (raw ABI, `Result`s); see there for
+//! Host calls that can fail go through [`tokengate_proxy_abi`] (raw ABI, `Result`s); see there for
 //! the SDK calls still used and why they cannot panic here.
 
-mod abi;
 mod host;
 
 use proxy_wasm::hostcalls;

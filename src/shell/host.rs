@@ -6,7 +6,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::abi;
 use tokengate_core::cache::SharedStore;
 use tokengate_core::callout::{Callout, CalloutResult};
 use tokengate_core::host::Counter;
@@ -16,6 +15,7 @@ use tokengate_core::metrics::{Gauge, Metric};
 use tokengate_core::outcome::{Forward, RequestHead};
 use tokengate_core::respond::LocalReply;
 use tokengate_core::worker::{Host, Level};
+use tokengate_proxy_abi as abi;
 
 /// Largest callout response body read; anything longer is cut and fails to parse.
 const MAX_CALLOUT_BODY: usize = 256 * 1024;

@@ -20,7 +20,6 @@ pub mod directory;
 pub mod extract;
 pub mod host;
 pub mod hostcrypto;
-pub mod hostmap;
 pub mod jose;
 pub mod jwk;
 pub mod jwt;

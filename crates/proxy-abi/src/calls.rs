@@ -1,27 +1,9 @@
-//! Host calls that can come back with an error status, called through the raw proxy-wasm ABI
-//! (0.2.1) so that every status is a `Result`: proxy-wasm 0.2.5's `hostcalls` wrappers of
-//! these `panic!` on any status they do not expect (and a panic kills the VM for every
-//! request after it).
-//!
-//! Not here: `proxy_http_call`. The SDK's dispatcher must file every callout token (its
-//! `on_http_call_response` `expect`s on a token it did not file), so callouts go through
-//! `hostcalls::dispatch_http_call`. It returns `Ok`, `BadArgument` and `InternalFailure` as
-//! `Result`s and panics on any other status; Envoy's `Context::httpCall` returns only those
-//! three (`BadArgument`: negative timeout, unknown cluster, no `:path`/`:method`/`:authority`;
-//! `InternalFailure`: the async client would not start the request).
-//!
-//! Still the SDK's, each with every status Envoy returns for it handled (so none panics):
-//! `get_buffer` (Ok, NotFound), `get_map_value_bytes` on the callout response (Ok, NotFound;
-//! read only when the response has headers, as the map is missing otherwise), `get_property`
-//! (Ok, NotFound, SerializationFailure, InternalFailure), `get_current_time` and `log` (Ok),
-//! `define_metric` (Ok for the two types used), `increment_metric` (Ok, NotFound,
-//! BadArgument), `set_tick_period` (Ok), `call_foreign_function` (Ok, NotFound, BadArgument,
-//! SerializationFailure, InternalFailure).
+//! The calls (wasm32 only): see the crate's documentation.
 
 use proxy_wasm::types::Status;
 use std::ptr::{null, null_mut};
 
-use tokengate_core::hostmap::{deserialize_map, serialize_map};
+use crate::map::{deserialize_map, serialize_map};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
