@@ -758,8 +758,8 @@ def markdown(report: dict) -> str:
     size = m["tokengate_wasm_bytes"]
     out += [
         "",
-        f"Module size: `tokengate.wasm` {size:,} bytes ({size / 2**20:.2f} MiB, target < 1 MiB: "
-        f"{'met' if size < 2**20 else 'NOT met'}); the Wasm-floor module {m['floor_wasm_bytes']:,} bytes.",
+        f"Module size: `tokengate.wasm` {size:,} bytes ({size / 2**20:.2f} MiB, budget < 2 MiB: "
+        f"{'met' if size < 2 * 2**20 else 'NOT met'}); the Wasm-floor module {m['floor_wasm_bytes']:,} bytes.",
         "",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Envoy {m['envoy']}, {m['wrk']}.",
         "",
@@ -855,7 +855,8 @@ def targets(results: dict, wasm_bytes: int) -> list[tuple[str, str, str]]:
             "",
             "met" if r["callouts"] <= r["distinct_sent"] and r["server_requests"] == r["server_tokens"] else "**not met**",
         ))
-    rows.append(("Module size < 1 MiB", f"{wasm_bytes:,} bytes", "", "met" if wasm_bytes < 2**20 else "**not met**"))
+    rows.append(("Module size < 2 MiB (the budget since issue 13)", f"{wasm_bytes:,} bytes", "",
+                 "met" if wasm_bytes < 2 * 2**20 else "**not met**"))
     return rows
 
 
