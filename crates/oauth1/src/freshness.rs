@@ -5,9 +5,8 @@
 //! never before.
 //!
 //! [`NonceStore`] is the contract both sides code to. [`MemoryNonces`] keeps nonces in one
-//! process (the token service, tests). The filter's store, shared by every worker of an
-//! Envoy process through proxy-wasm shared data written with compare-and-swap
-//! (`tokengate_core::cache::SharedStore::set_versioned`), is for a later step.
+//! process (the token service, tests); [`crate::shared_nonces::SharedNonces`] keeps them in
+//! the shared data of every worker of an Envoy process, written with compare-and-swap.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -7,7 +7,9 @@
 //!    method, the [`base_string::BaseUri`] the client saw, the query, the header's parameters
 //!    and a form body;
 //! 3. [`signature::verify`] checks the signature with the consumer's [`signature::ConsumerKey`];
-//! 4. [`freshness::check_timestamp`] and a [`freshness::NonceStore`] refuse replays.
+//! 4. [`freshness::check_timestamp`] and a [`freshness::NonceStore`] refuse replays
+//!    ([`shared_nonces::SharedNonces`] over Envoy's shared data, [`freshness::MemoryNonces`]
+//!    in one process).
 //!
 //! Every failure maps to a [`problem::Problem`], the `oauth_problem` name Jira answers with.
 
@@ -16,12 +18,14 @@ pub mod encode;
 pub mod freshness;
 pub mod header;
 pub mod problem;
+pub mod shared_nonces;
 pub mod signature;
 
 pub use base_string::{base_string, BaseStringError, BaseUri};
 pub use freshness::{check_timestamp, MemoryNonces, NonceKey, NonceRefusal, NonceStore};
 pub use header::{parse, Authorization, HeaderError};
 pub use problem::Problem;
+pub use shared_nonces::{SharedNonces, VersionedStore};
 pub use signature::{verify, ConsumerKey, Credentials, KeyError, SignatureError, SignatureMethod};
 
 #[cfg(test)]
