@@ -100,11 +100,19 @@ fn split_authority(authority: &str) -> Option<(&str, &str)> {
             None => (authority, ""),
         },
     };
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=[]:".contains(&b))
-        && !host.contains('@');
+    // A registered name (RFC 3986 section 3.2.2, no user information) or a bracketed IPv6
+    // literal.
+    let host_ok = match host.strip_prefix('[') {
+        Some(literal) => literal.strip_suffix(']').is_some_and(|inner| {
+            !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        }),
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+        }
+    };
     let port_ok = port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
         && port.parse::<u32>().map_or(port.is_empty(), |p| p <= 65535);
@@ -250,11 +258,21 @@ mod tests {
             ("http://exa mple.com/", BaseStringError::Authority),
             ("http://[::1/", BaseStringError::Authority),
             ("http://[::1]x/", BaseStringError::Authority),
+            ("http://a:b:80/", BaseStringError::Authority),
+            ("http://[]/", BaseStringError::Authority),
+            ("http://[v1.x]/", BaseStringError::Authority),
         ];
         for (url, error) in refused {
             assert_eq!(BaseUri::from_url(url), Err(error), "{url}");
         }
         assert_eq!(BaseUri::new("http", "h", "*"), Err(BaseStringError::Path));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_url_panics(url in "(https?://)?\\PC{0,40}") {
+            let _ = BaseUri::from_url(&url);
+        }
     }
 
     #[test]

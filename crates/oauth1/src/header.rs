@@ -394,8 +394,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_input_panics(value in "(OAuth |oauth )?[ -~]{0,200}") {
+        fn no_input_panics(value in "(OAuth |oauth )?[ -~]{0,200}", any in "(OAuth )?\\PC{0,80}") {
             let _ = parse(&value);
+            let _ = parse(&any);
         }
 
         #[test]
