@@ -12,6 +12,11 @@
 //!    in one process).
 //!
 //! Every failure maps to a [`problem::Problem`], the `oauth_problem` name Jira answers with.
+//!
+//! The order a caller checks in matters: parse, the signature method against the consumer's
+//! allowed ones, the timestamp window (cheap), the consumer's key, the signature, and only
+//! then the nonce. A nonce is recorded for signed requests only, so nobody without the
+//! consumer's private key can use up nonces or fill the store.
 
 pub mod base_string;
 pub mod encode;
@@ -26,7 +31,9 @@ pub use freshness::{check_timestamp, MemoryNonces, NonceKey, NonceRefusal, Nonce
 pub use header::{parse, Authorization, HeaderError};
 pub use problem::Problem;
 pub use shared_nonces::{SharedNonces, VersionedStore};
-pub use signature::{verify, ConsumerKey, Credentials, KeyError, SignatureError, SignatureMethod};
+pub use signature::{
+    verify, verify_with_host, ConsumerKey, Credentials, KeyError, SignatureError, SignatureMethod,
+};
 
 #[cfg(test)]
 mod tests {

@@ -209,16 +209,49 @@ pub fn verify(
     accepted: &[SignatureMethod],
     credentials: Credentials<'_>,
 ) -> Result<(), SignatureError> {
+    verify_with_host(
+        method,
+        signature,
+        base_string,
+        accepted,
+        credentials,
+        &|_, _, _| None,
+    )
+}
+
+/// A host that checks RSASSA-PKCS1-v1_5 with SHA-1 for the module (Envoy's
+/// `verify_signature` with `sha1`, once its start-up self-test passed): given the key as
+/// SubjectPublicKeyInfo DER, the base string and the signature's octets, whether it is
+/// good, or `None` when it cannot tell and the module checks itself.
+pub type RsaSha1Host<'a> = &'a dyn Fn(&[u8], &[u8], &[u8]) -> Option<bool>;
+
+/// [`verify`], an RSA-SHA1 signature checked by `host` where it answers. The module still
+/// decides the method, the key and the signature's length; the host only does the
+/// arithmetic.
+pub fn verify_with_host(
+    method: SignatureMethod,
+    signature: &str,
+    base_string: &str,
+    accepted: &[SignatureMethod],
+    credentials: Credentials<'_>,
+    host: RsaSha1Host<'_>,
+) -> Result<(), SignatureError> {
     if !accepted.contains(&method) {
         return Err(SignatureError::MethodRejected);
     }
     let good = match (method, credentials) {
         (SignatureMethod::RsaSha1, Credentials::Rsa(key)) => {
             let bytes = rsa_signature_bytes(key, signature).ok_or(SignatureError::Invalid)?;
-            let signature = Signature::try_from(bytes.as_slice()).map_err(|_| SignatureError::Invalid)?;
-            VerifyingKey::<Sha1>::new(key.key.clone())
-                .verify(base_string.as_bytes(), &signature)
-                .is_ok()
+            match host(key.spki_der(), base_string.as_bytes(), &bytes) {
+                Some(answer) => answer,
+                None => {
+                    let signature =
+                        Signature::try_from(bytes.as_slice()).map_err(|_| SignatureError::Invalid)?;
+                    VerifyingKey::<Sha1>::new(key.key.clone())
+                        .verify(base_string.as_bytes(), &signature)
+                        .is_ok()
+                }
+            }
         }
         (
             SignatureMethod::HmacSha1,
@@ -322,6 +355,56 @@ pub(crate) mod tests {
                 "{broken}"
             );
         }
+    }
+
+    #[test]
+    fn a_host_that_answers_decides_and_one_that_cannot_leaves_it_to_the_module() {
+        use std::cell::RefCell;
+        let key = ConsumerKey::from_pem(&key_pair().1, DEFAULT_MIN_BITS).unwrap();
+        let good = sign("GET&base");
+        let asked = RefCell::new(vec![]);
+        let host = |answer: Option<bool>| {
+            let asked = &asked;
+            move |spki: &[u8], input: &[u8], signature: &[u8]| {
+                asked
+                    .borrow_mut()
+                    .push((spki.to_vec(), input.to_vec(), signature.to_vec()));
+                answer
+            }
+        };
+        let check = |signature: &str, base: &str, answer: Option<bool>| {
+            verify_with_host(
+                SignatureMethod::RsaSha1,
+                signature,
+                base,
+                RSA,
+                Credentials::Rsa(&key),
+                &host(answer),
+            )
+        };
+        assert_eq!(check(&good, "GET&base", Some(true)), Ok(()));
+        assert_eq!(
+            asked.borrow()[0],
+            (
+                key.spki_der().to_vec(),
+                b"GET&base".to_vec(),
+                STANDARD.decode(&good).unwrap()
+            )
+        );
+        assert_eq!(
+            check(&good, "GET&base", Some(false)),
+            Err(SignatureError::Invalid)
+        );
+        // No answer: the module checks, right both ways.
+        assert_eq!(check(&good, "GET&base", None), Ok(()));
+        assert_eq!(check(&good, "GET&other", None), Err(SignatureError::Invalid));
+        // A signature of the wrong length never reaches the host.
+        asked.borrow_mut().clear();
+        assert_eq!(
+            check("AAAA", "GET&base", Some(true)),
+            Err(SignatureError::Invalid)
+        );
+        assert!(asked.borrow().is_empty());
     }
 
     #[test]
