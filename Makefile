@@ -43,7 +43,8 @@ hosttest: wasm
 	node --test tests/host/*.test.mjs
 
 # The client libraries tests/clients.rs runs, pinned, in the project's virtualenv.
-PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5
+# pyjwt and cryptography: oauthlib's RSA-SHA1 (requests-oauthlib's SIGNATURE_RSA) needs them.
+PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5 pyjwt==2.15.1 cryptography==50.0.2
 
 pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv
@@ -54,6 +55,7 @@ acceptance: wasm pytools tomcat
 	ENVOY_BIN="$(ENVOY)" cargo test -p tokengate --test '*'
 	cargo test -p tokengate-tokens --test '*'
 	cargo test -p tokengate-basic-auth --test '*'
+	cargo test -p tokengate-oauth1 --test '*'
 
 # Tomcat 10 for tests/paths.rs (Debian's tomcat10-common: the server without the system
 # service, so nothing is left listening on 8080; the test starts its own on a free port), and

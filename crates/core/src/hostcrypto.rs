@@ -23,6 +23,8 @@ pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap(
 /// The hash of a signature, as the host names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
+    /// OAuth 1.0a's RSA-SHA1 (RFC 5849 section 3.4.3).
+    Sha1,
     Sha256,
     Sha384,
     Sha512,
@@ -31,6 +33,7 @@ pub enum Hash {
 impl Hash {
     fn name(self) -> &'static str {
         match self {
+            Self::Sha1 => "sha1",
             Self::Sha256 => "sha256",
             Self::Sha384 => "sha384",
             Self::Sha512 => "sha512",
@@ -70,30 +73,35 @@ impl<F: Fn(&[u8]) -> Option<Vec<u8>>> SignatureHost for ForeignVerifier<F> {
     }
 }
 
-/// Whether `host` checks signatures right: for an RSA and a P-256 key, it must accept a known
-/// good signature and refuse the same signature with one bit changed. Anything else (no such
-/// function, an error, a yes to a bad one) and the module checks signatures itself.
+/// Whether `host` checks signatures right: for an RSA key with SHA-256 and with SHA-1 (OAuth
+/// 1.0a's RSA-SHA1) and a P-256 key, it must accept a known good signature and refuse the same
+/// signature with one bit changed. Anything else (no such function, an error, a yes to a bad
+/// one) and the module checks signatures itself.
 pub fn host_verifies(host: &dyn SignatureHost) -> bool {
     [
-        (SELF_TEST_RSA_KEY, SELF_TEST_RSA_SIGNATURE),
-        (SELF_TEST_P256_KEY, SELF_TEST_P256_SIGNATURE),
+        (Hash::Sha256, SELF_TEST_RSA_KEY, SELF_TEST_RSA_SIGNATURE),
+        (Hash::Sha1, SELF_TEST_RSA_SHA1_KEY, SELF_TEST_RSA_SHA1_SIGNATURE),
+        (Hash::Sha256, SELF_TEST_P256_KEY, SELF_TEST_P256_SIGNATURE),
     ]
     .into_iter()
-    .all(|(key, good)| {
+    .all(|(hash, key, good)| {
         let mut tampered = good.to_vec();
         if let Some(last) = tampered.last_mut() {
             *last ^= 1;
         }
-        let check = |signature: &[u8]| host.verify(Hash::Sha256, key, SELF_TEST_MESSAGE, signature);
+        let check = |signature: &[u8]| host.verify(hash, key, SELF_TEST_MESSAGE, signature);
         check(good) == Some(true) && check(&tampered) == Some(false)
     })
 }
 
 // Keys made for this test only (their private halves were thrown away) and their signatures
-// (SHA-256) of the message: RSA-2048 PKCS#1 v1.5, and ECDSA P-256 in DER.
+// of the message: RSA-2048 PKCS#1 v1.5 with SHA-256, another RSA-2048 key's with SHA-1
+// (`openssl dgst -sha1 -sign`), and ECDSA P-256 with SHA-256 in DER.
 const SELF_TEST_MESSAGE: &[u8] = include_bytes!("hostcrypto/self_test_message.txt");
 const SELF_TEST_RSA_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_key.der");
 const SELF_TEST_RSA_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_signature.bin");
+const SELF_TEST_RSA_SHA1_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha1_key.der");
+const SELF_TEST_RSA_SHA1_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha1_signature.bin");
 const SELF_TEST_P256_KEY: &[u8] = include_bytes!("hostcrypto/self_test_p256_key.der");
 const SELF_TEST_P256_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_p256_signature.der");
 
@@ -238,15 +246,19 @@ mod tests {
     /// A host that checks with the `rsa` crate, reading the arguments back from the wire.
     fn honest(arguments: &[u8]) -> Option<Vec<u8>> {
         let fields = fields(arguments);
-        assert_eq!(fields[0], (1, b"sha256".to_vec()));
+        assert_eq!(fields[0].0, 1);
         let key = RsaPublicKey::from_public_key_der(&fields[1].1).ok();
         let Some(key) = key else {
+            assert_eq!(fields[0].1, b"sha256");
             return p256_check(&fields);
         };
         let signature = Signature::try_from(fields[2].1.as_slice()).ok()?;
-        let good = VerifyingKey::<Sha256>::new(key)
-            .verify(&fields[3].1, &signature)
-            .is_ok();
+        let good = match fields[0].1.as_slice() {
+            b"sha256" => VerifyingKey::<Sha256>::new(key).verify(&fields[3].1, &signature),
+            b"sha1" => VerifyingKey::<sha1::Sha1>::new(key).verify(&fields[3].1, &signature),
+            other => panic!("hash {other:?}"),
+        }
+        .is_ok();
         // What Envoy sends: `result: true`, or no result and an error message.
         Some(match good {
             true => vec![0x08, 0x01],
@@ -278,6 +290,16 @@ mod tests {
     #[test]
     fn the_self_test_vector_is_a_good_signature() {
         assert!(host_verifies(&ForeignVerifier(honest)));
+    }
+
+    #[test]
+    fn a_host_without_sha1_is_not_used() {
+        // OAuth 1.0a's RSA-SHA1 goes to the host too: one that cannot check it checks nothing.
+        let no_sha1 = |arguments: &[u8]| match fields(arguments)[0].1.as_slice() {
+            b"sha1" => Some([&[0x12, 0x03][..], b"alg"].concat()),
+            _ => honest(arguments),
+        };
+        assert!(!host_verifies(&ForeignVerifier(no_sha1)));
     }
 
     #[test]
