@@ -153,7 +153,9 @@ fn hex_digit(nibble: u8) -> char {
     })
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
+/// The value of one hexadecimal digit (`0-9`, `a-f`, `A-F`, nothing else: no sign, as
+/// `u8::from_str_radix` would take); the filter's query decoding uses it too.
+pub fn hex_value(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => Some(digit - b'0'),
         b'a'..=b'f' => Some(digit - b'a' + 10),

@@ -1,6 +1,8 @@
 //! The query string of a request path: finding a parameter and removing it without
 //! disturbing the rest (order, encoding and empty parameters are kept byte for byte).
 
+use basic_auth::hex_value;
+
 /// Splits `/a/b?x=1` into `("/a/b", Some("x=1"))`.
 pub fn split_path(path: &str) -> (&str, Option<&str>) {
     match path.split_once('?') {
@@ -106,16 +108,7 @@ pub fn percent_decode(raw: &str) -> Option<String> {
 /// sign `u8::from_str_radix` would accept, as in `%+7`).
 pub(crate) fn escape_at(bytes: &[u8], at: usize) -> Option<u8> {
     match bytes.get(at..at + 2)? {
-        [high, low] => Some(hex_digit(*high)? << 4 | hex_digit(*low)?),
-        _ => None,
-    }
-}
-
-fn hex_digit(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
+        [high, low] => Some(hex_value(*high)? << 4 | hex_value(*low)?),
         _ => None,
     }
 }
