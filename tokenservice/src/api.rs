@@ -510,7 +510,6 @@ fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::lockout::AddressFailures;
     use crate::store::Store;
     use crate::users::tests::demo_directory;
     use base64::engine::general_purpose::STANDARD;
@@ -520,12 +519,11 @@ pub mod tests {
     pub const NOW: i64 = 1_580_832_062_985;
 
     pub fn service() -> Service {
-        Service {
-            config: Config::for_tests(),
-            store: Store::open_in_memory().unwrap(),
-            directory: Box::new(demo_directory()),
-            addresses: AddressFailures::default(),
-        }
+        Service::new(
+            Config::for_tests(),
+            Store::open_in_memory().unwrap(),
+            Box::new(demo_directory()),
+        )
     }
 
     pub fn basic(pair: &str) -> (String, String) {

@@ -193,15 +193,14 @@ mod tests {
             let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // Built once: the demo directory hashes its passwords with argon2.
             static DEMO: std::sync::OnceLock<crate::users::FileDirectory> = std::sync::OnceLock::new();
-            let service = crate::api::Service {
-                config: crate::config::Config::for_tests(),
-                store: crate::store::Store::open_in_memory().unwrap(),
-                directory: Box::new(Counting {
+            let service = crate::api::Service::new(
+                crate::config::Config::for_tests(),
+                crate::store::Store::open_in_memory().unwrap(),
+                Box::new(Counting {
                     inner: DEMO.get_or_init(crate::users::tests::demo_directory),
                     checks: checks.clone(),
                 }),
-                addresses: Default::default(),
-            };
+            );
             let _ = crate::api::handle(&service, &request, crate::api::tests::NOW);
             proptest::prop_assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 0);
         }

@@ -16,8 +16,9 @@
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
 //! - [`links`]: the public base URL of the links the service writes;
-//! - the OAuth 1.0a dance (application links): [`oauth1_callback`] (where the browser is sent
-//!   back to);
+//! - the OAuth 1.0a dance (application links): [`oauth1_signed`] (the signature of a dance
+//!   request), [`oauth1_callback`] (where the browser is sent back to), [`oauth1_page`] (the
+//!   authorize page), [`oauth1_csrf`] (its forgery protection);
 //! - [`lane`]: which pool answers a request (argon2 password checks apart from introspection);
 //! - [`redact`]: what of a request target may be logged;
 //! - [`server`]: the HTTP shell (hyper on tokio: HTTP/1.1 and h2c, limits, timeouts, shutdown).
@@ -32,6 +33,9 @@ pub mod lane;
 pub mod links;
 pub mod lockout;
 pub mod oauth1_callback;
+pub mod oauth1_csrf;
+pub mod oauth1_page;
+pub mod oauth1_signed;
 pub mod redact;
 pub mod server;
 pub mod service;
