@@ -8,6 +8,9 @@
 //! valid API token got 503 through Envoy. The server runs the two lanes on separate, bounded
 //! pools, so introspection never waits for a password check.
 //!
+//! `POST /plugins/servlet/oauth/authorize` (the OAuth 1.0a authorize form, whose body holds a
+//! password or an API token) always takes the password lane.
+//!
 //! The decision mirrors [`crate::auth::authenticate`]: it checks a Basic secret with the
 //! directory's password check exactly when the secret is not shaped like one of our tokens
 //! ([`PresentedToken::parse`]), and `/introspect` compares its client secret in constant time
@@ -31,6 +34,11 @@ pub enum Lane {
 /// needed, so the lane is known before the body is read).
 pub fn lane(request: &Request) -> Lane {
     let path = request.url.split('?').next().unwrap_or_default();
+    // The OAuth 1.0a authorize form carries a password (or an API token) in its body: always
+    // the password lane, whichever it is (the lane is no secret check, only a pool).
+    if path == crate::oauth1_page::AUTHORIZE_PATH && request.method == "POST" {
+        return Lane::Password;
+    }
     if !path.starts_with(PREFIX) {
         return Lane::Fast;
     }
@@ -87,6 +95,25 @@ mod tests {
                 "POST",
                 "/introspect".to_owned(),
                 Some(as_user("fred")),
+                Lane::Fast,
+            ),
+            // The OAuth 1.0a authorize form posts a password in its body; its page does not.
+            (
+                "POST",
+                "/plugins/servlet/oauth/authorize".to_owned(),
+                None,
+                Lane::Password,
+            ),
+            (
+                "GET",
+                "/plugins/servlet/oauth/authorize?oauth_token=x".to_owned(),
+                None,
+                Lane::Fast,
+            ),
+            (
+                "POST",
+                "/plugins/servlet/oauth/request-token".to_owned(),
+                None,
                 Lane::Fast,
             ),
             // Paths that are not the REST API are 404 before any credential is looked at.

@@ -112,17 +112,20 @@ pub fn check<'a>(
         (Some(_), Some(_)) => return Err(Problem::ParameterRejected.into()),
     };
     let authorization = oauth1::parse(header).map_err(|e| e.problem().unwrap_or(Problem::ParameterAbsent))?;
+    // An empty value is no value (RFC 5849 section 3.1 lets a client send `oauth_token=""`
+    // when it has no token).
+    let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
     match step {
         Step::RequestToken => {
-            if authorization.token.is_some() {
+            if given(&authorization.token) {
                 return Err(Problem::ParameterRejected.into());
             }
-            if authorization.callback.is_none() {
+            if !given(&authorization.callback) {
                 return Err(Problem::ParameterAbsent.into());
             }
         }
         Step::AccessToken => {
-            if authorization.token.is_none() || authorization.verifier.is_none() {
+            if !given(&authorization.token) || !given(&authorization.verifier) {
                 return Err(Problem::ParameterAbsent.into());
             }
         }
@@ -193,7 +196,8 @@ pub mod tests {
     pub const BASE: &str = "http://127.0.0.1:9090";
 
     /// The test configuration with the demo consumer `tokengate-demo` (callback prefix
-    /// `http://127.0.0.1:8765/`) and a second consumer `other` with the same key.
+    /// `http://127.0.0.1:8765/`) and a second consumer `other` with the same key, reached
+    /// under [`BASE`].
     pub fn config() -> Config {
         let text = r#"{"listen": "127.0.0.1:0", "database": "t.db", "users_file": "users.json",
             "introspection": {"client_id": "tokengate", "client_secret": "introspection-secret-0123"},
@@ -206,6 +210,7 @@ pub mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let mut config = Config::for_tests();
         config.oauth1 = Config::parse(text, &dir).unwrap().oauth1;
+        config.public_base_urls = vec![crate::links::BaseUrl::parse(BASE).unwrap()];
         config
     }
 
@@ -337,6 +342,16 @@ pub mod tests {
             (
                 good.request(RT_URL, &[("oauth_token", "t")], ""),
                 Step::AccessToken,
+                problem(Problem::ParameterAbsent),
+            ),
+            (
+                good.request(RT_URL, &[("oauth_token", "t"), ("oauth_verifier", "")], ""),
+                Step::AccessToken,
+                problem(Problem::ParameterAbsent),
+            ),
+            (
+                good.request(RT_URL, &[("oauth_callback", "")], ""),
+                Step::RequestToken,
                 problem(Problem::ParameterAbsent),
             ),
             (
