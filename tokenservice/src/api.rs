@@ -13,7 +13,7 @@ use crate::login::Refused;
 use crate::store::{NewRecord, StoreError, TokenRecord};
 use crate::tokens;
 use crate::users::User;
-use crate::{oauth1_authorize, oauth1_dance};
+use crate::{oauth1_access, oauth1_authorize, oauth1_dance};
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 
@@ -96,8 +96,34 @@ pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, n
             }),
             _ => Err(method_not_allowed("GET")),
         },
+        "/user/oauth/access-tokens" | "/user/oauth/access-tokens/" => match method {
+            "GET" => with_caller(service, request, address, now, |caller| {
+                Ok(oauth1_access::list_own(service, &caller))
+            }),
+            _ => Err(method_not_allowed("GET")),
+        },
+        "/admin/oauth/access-tokens" | "/admin/oauth/access-tokens/" => match method {
+            "GET" => with_admin(service, request, address, now, |_| {
+                Ok(oauth1_access::list_for(service, query))
+            }),
+            _ => Err(method_not_allowed("GET")),
+        },
         _ => {
-            if let Some(name) = route.strip_prefix("/user/failedLogins/") {
+            if let Some(id) = route.strip_prefix("/user/oauth/access-tokens/") {
+                match method {
+                    "DELETE" => with_caller(service, request, address, now, |caller| {
+                        Ok(oauth1_access::revoke_own(service, &caller, id))
+                    }),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(id) = route.strip_prefix("/admin/oauth/access-tokens/") {
+                match method {
+                    "DELETE" => with_admin(service, request, address, now, |_| {
+                        Ok(oauth1_access::revoke_any(service, id))
+                    }),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(name) = route.strip_prefix("/user/failedLogins/") {
                 match method {
                     "DELETE" => with_admin(service, request, address, now, |_| {
                         reset_failed_logins(service, name)
@@ -1071,6 +1097,10 @@ pub mod tests {
             "/user/tokensByFilter",
             "/user/failedLogins/{name}",
             "/openapi.json",
+            "/user/oauth/access-tokens",
+            "/user/oauth/access-tokens/{id}",
+            "/admin/oauth/access-tokens",
+            "/admin/oauth/access-tokens/{id}",
         ] {
             assert!(paths.contains_key(&url(route)), "{route}");
         }

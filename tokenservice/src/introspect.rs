@@ -266,7 +266,7 @@ fn oauth1_answer(
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use crate::api::tests::{basic, create_as, request, service, NOW};
     use crate::api::{handle, Service};
     use crate::clock;

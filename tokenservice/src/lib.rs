@@ -21,7 +21,8 @@
 //! - the OAuth 1.0a dance (application links): [`oauth1_dance`] (request-token and
 //!   access-token), [`oauth1_authorize`] (the user's Allow or Deny), [`oauth1_signed`] (the signature of a dance
 //!   request), [`oauth1_callback`] (where the browser is sent back to), [`oauth1_page`] (the
-//!   authorize page), [`oauth1_csrf`] (its forgery protection);
+//!   authorize page), [`oauth1_csrf`] (its forgery protection), [`oauth1_access`] (listing and
+//!   revoking access tokens);
 //! - [`lane`]: which pool answers a request (argon2 password checks apart from introspection);
 //! - [`redact`]: what of a request target may be logged;
 //! - [`server`]: the HTTP shell (hyper on tokio: HTTP/1.1 and h2c, limits, timeouts, shutdown).
@@ -36,6 +37,7 @@ pub mod lane;
 pub mod links;
 pub mod lockout;
 pub mod login;
+pub mod oauth1_access;
 pub mod oauth1_authorize;
 pub mod oauth1_callback;
 pub mod oauth1_csrf;
