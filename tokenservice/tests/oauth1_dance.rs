@@ -217,3 +217,21 @@ fn a_consumer_signing_with_hmac_sha1_is_refused_as_a_signature_method() {
         "{result}"
     );
 }
+
+#[test]
+fn a_consumer_key_under_2048_bits_is_warned_about_at_start() {
+    let scratch = Scratch::new();
+    let key = scratch.0.join("tutorial.pub");
+    std::fs::copy(manifest().join("src/testdata/consumer-1024.pub"), &key).unwrap();
+    let _service = Service::start_with(
+        &scratch,
+        json!({"oauth1": {"consumers": [{"consumer_key": "jira-tutorial", "name": "Tutorial",
+                                          "public_key_file": key, "callbacks": []}]}}),
+    );
+    // Written before the "listening" line the harness waited for.
+    let log = Service::log(&scratch);
+    assert!(
+        log.contains("warning: oauth1 consumer `jira-tutorial` has a 1024-bit RSA key"),
+        "{log}"
+    );
+}
