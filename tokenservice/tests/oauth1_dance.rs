@@ -28,18 +28,19 @@ fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The service with the demo consumer, and no configured base URL, so that the URL the client
-/// signs (`http://127.0.0.1:<port>`, from `Host`) is the one checked.
-fn start(scratch: &Scratch) -> Service {
+/// The configuration's additions: the demo consumer, and no configured base URL, so that the
+/// URL the client signs (`http://127.0.0.1:<port>`, from `Host`) is the one checked.
+fn oauth1_config() -> Value {
     let public_key: PathBuf = manifest().join("config/demo-consumer.pub");
-    Service::start_with(
-        scratch,
-        json!({
-            "base_url": null,
-            "oauth1": {"consumers": [{"consumer_key": CONSUMER, "name": "Demo application link",
-                                      "public_key_file": public_key, "callbacks": [CALLBACK]}]},
-        }),
-    )
+    json!({
+        "base_url": null,
+        "oauth1": {"consumers": [{"consumer_key": CONSUMER, "name": "Demo application link",
+                                  "public_key_file": public_key, "callbacks": [CALLBACK]}]},
+    })
+}
+
+fn start(scratch: &Scratch) -> Service {
+    Service::start_with(scratch, oauth1_config())
 }
 
 /// Runs `tests/oauth1/<script>` with `args`; its JSON.
@@ -234,4 +235,36 @@ fn a_consumer_key_under_2048_bits_is_warned_about_at_start() {
         log.contains("warning: oauth1 consumer `jira-tutorial` has a 1024-bit RSA key"),
         "{log}"
     );
+}
+
+#[test]
+fn the_dance_alternates_between_two_replicas_on_one_postgresql() {
+    let scratch = Scratch::new();
+    let database = common::TestDatabase::postgres();
+    let replicas = Service::start_replicas_with(&scratch, &database.spec(), 2, oauth1_config());
+    let [a, b] = [replicas.ports[0], replicas.ports[1]].map(|port| format!("http://127.0.0.1:{port}"));
+    let key = manifest().join("../demo/oauth-consumer.pem");
+    // request-token and the post on one, the page and access-token on the other: the CSRF
+    // value, the decision and the single use of the request token are the store's.
+    let result = python(
+        "dance.py",
+        &[
+            &a,
+            CONSUMER,
+            key.to_str().unwrap(),
+            CALLBACK,
+            "fred",
+            "fred-password",
+            "approve",
+            &b,
+        ],
+    );
+    let token = result["access_token"]["oauth_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{result}"));
+    for _ in 0..2 {
+        // Asked of each replica in turn.
+        assert_eq!(ask(&replicas, token, CONSUMER)["username"], "fred");
+    }
+    assert!(!Service::log(&scratch).contains(common::postgres::PG_PASSWORD));
 }

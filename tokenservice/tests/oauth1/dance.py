@@ -1,9 +1,11 @@
 """The OAuth 1.0a dance as an application link's client does it, with requests-oauthlib
 (tokenservice/tests/oauth1_dance.rs runs it against the real token service).
 
-    dance.py BASE CONSUMER_KEY PRIVATE_KEY_FILE CALLBACK USER PASSWORD BUTTON
+    dance.py BASE CONSUMER_KEY PRIVATE_KEY_FILE CALLBACK USER PASSWORD BUTTON [OTHER_BASE]
 
-BUTTON is `approve` or `deny` (the form's submit buttons). The authorize step is driven as a
+BUTTON is `approve` or `deny` (the form's submit buttons). With OTHER_BASE (another replica),
+the steps alternate: request-token and the form's post on BASE, the page and access-token on
+OTHER_BASE. The authorize step is driven as a
 browser would: the page fetched, its hidden fields read from the HTML, the form posted with
 the cookie the page set. Prints one JSON object: what each step answered.
 """
@@ -26,6 +28,7 @@ def hidden(page, name):
 
 def main():
     base, consumer_key, key_file, callback, user, password, button = sys.argv[1:8]
+    other = sys.argv[8] if len(sys.argv) > 8 else base
     with open(key_file) as f:
         rsa_key = f.read()
     result = {}
@@ -33,7 +36,7 @@ def main():
         consumer_key, signature_method=SIGNATURE_RSA, rsa_key=rsa_key, callback_uri=callback
     )
     oauth.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
-    authorize_url = oauth.authorization_url(base + "/plugins/servlet/oauth/authorize")
+    authorize_url = oauth.authorization_url(other + "/plugins/servlet/oauth/authorize")
     browser = requests.Session()
     page = browser.get(authorize_url)
     result["page_status"] = page.status_code
@@ -58,7 +61,7 @@ def main():
         return
     oauth.parse_authorization_response(location)
     try:
-        tokens = oauth.fetch_access_token(base + "/plugins/servlet/oauth/access-token")
+        tokens = oauth.fetch_access_token(other + "/plugins/servlet/oauth/access-token")
         result["access_token"] = tokens
     except TokenRequestDenied as denied:
         result["access_status"] = denied.status_code
