@@ -249,7 +249,7 @@ fn nonces<'a>(provider: &OAuth1Provider, store: &'a dyn SharedStore) -> SharedNo
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let prefix = format!("tokengate.oauth1.nonces.{}.{scope}", provider.name);
+    let prefix = format!("tokengate.oauth1.{}.{scope}", provider.name);
     SharedNonces::new(
         SharedShelf(store),
         &prefix,
@@ -304,3 +304,6 @@ pub fn is_form(headers: &[Header]) -> bool {
         .trim_ascii()
         .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
+
+#[cfg(test)]
+pub(crate) mod tests;
