@@ -147,12 +147,22 @@ pub fn after_answer(
     now: UnixSeconds,
 ) -> Step {
     let challenges = pending.challenges;
+    answered(config, pending, answer, env, now).challenging(challenges)
+}
+
+fn answered(
+    config: &Config,
+    pending: PendingSigned,
+    answer: Result<AccessTokenInfo, ProviderFailure>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Step {
     let Some(provider) = config
         .oauth1_providers
         .iter()
         .find(|p| p.name == pending.provider)
     else {
-        return deny(Family::OAuth1, DenyReason::Internal).challenging(challenges);
+        return deny(Family::OAuth1, DenyReason::Internal);
     };
     let info = match answer {
         Ok(info) => {
@@ -165,7 +175,15 @@ pub fn after_answer(
         }
         Err(_) => return deny(Family::OAuth1, DenyReason::ProviderUnavailable),
     };
-    settle(config, provider, &pending.signed, info, challenges, env, now).challenging(challenges)
+    settle(
+        config,
+        provider,
+        &pending.signed,
+        info,
+        pending.challenges,
+        env,
+        now,
+    )
 }
 
 /// A signed request's fate once the token service's word is known: the signature with the
