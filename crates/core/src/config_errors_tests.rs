@@ -593,6 +593,16 @@ fn every_oauth1_provider_error_names_its_field_and_problem() {
             ),
         ),
         (
+            "two and no rules",
+            json!({
+                "oauth1_providers": {"a": {"introspection": introspection()}, "b": {"introspection": introspection()}},
+            }),
+            field(
+                "rules",
+                "the default rule (every provider) would list two oauth1 providers (`a`, `b`): write rules that list one each",
+            ),
+        ),
+        (
             "an unknown field",
             link(json!({"consumer_key": "x"})),
             field(

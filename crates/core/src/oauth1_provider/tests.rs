@@ -1018,6 +1018,49 @@ fn the_query_form_alone_is_no_credential() {
 }
 
 #[test]
+fn an_authorization_header_that_is_no_oauth_credential_is_answered_in_the_oauth1_family() {
+    let config = config();
+    let missing = Some((
+        401,
+        vec![REALM.to_owned()],
+        errors("You are not authenticated. Authentication required to perform this operation."),
+    ));
+    let cases = [
+        ("OAuth", missing.clone()),
+        ("OAuth   ", missing),
+        (
+            "",
+            Some((
+                401,
+                vec![REALM.to_owned()],
+                errors("The Authorization header is not a valid credential."),
+            )),
+        ),
+        (
+            // Two headers Envoy folded into one: not OAuth parameters.
+            "OAuth oauth_consumer_key=\"a\", Bearer xyz",
+            problem_reply(
+                "parameter_rejected",
+                "An OAuth parameter is malformed, repeated, or outside the Authorization header.",
+            ),
+        ),
+    ];
+    for (header, expected) in cases {
+        let request = Client::get("/x").request_with(Some(header));
+        let run = run_with(
+            &config,
+            request,
+            None,
+            &MapStore::default(),
+            &Counted::default(),
+            &service,
+        );
+        assert_eq!(seen(&config, &run.decision), expected, "{header:?}");
+        assert!(run.callouts.is_empty());
+    }
+}
+
+#[test]
 fn the_directorys_word_and_the_rules_scopes_still_apply() {
     let config = config();
     let gone = |_: &Callout| response(200, &active("gone"));
