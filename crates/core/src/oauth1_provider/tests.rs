@@ -1060,6 +1060,73 @@ fn an_authorization_header_that_is_no_oauth_credential_is_answered_in_the_oauth1
     }
 }
 
+/// A host that checks signatures with the answer it was given, recording what it was asked.
+struct RecordingHost {
+    answer: Option<bool>,
+    asked: RefCell<Vec<(crate::hostcrypto::Hash, Vec<u8>)>>,
+}
+
+impl crate::hostcrypto::SignatureHost for RecordingHost {
+    fn verify(&self, hash: crate::hostcrypto::Hash, spki_der: &[u8], _: &[u8], _: &[u8]) -> Option<bool> {
+        self.asked.borrow_mut().push((hash, spki_der.to_vec()));
+        self.answer
+    }
+}
+
+#[test]
+fn envoys_verify_signature_checks_rsa_sha1_with_the_consumers_key_where_it_answers() {
+    let config = config();
+    let key_der = STANDARD.decode(public_key_base64(0)).unwrap();
+    for (answer, good, expected) in [
+        (Some(true), 0, None),
+        // The host's word is the verdict: it is the one doing the arithmetic.
+        (
+            Some(false),
+            0,
+            Some(DenyReason::OAuth1(oauth1::Problem::SignatureInvalid)),
+        ),
+        // It cannot tell: the module checks, and a signature by another key fails.
+        (
+            None,
+            1,
+            Some(DenyReason::OAuth1(oauth1::Problem::SignatureInvalid)),
+        ),
+        (None, 0, None),
+    ] {
+        let host = RecordingHost {
+            answer,
+            asked: RefCell::default(),
+        };
+        let store = MapStore::default();
+        let env = Env {
+            keyring: &NoKeys,
+            store: &store,
+            count: &crate::host::NoCount,
+            signatures: &host,
+        };
+        // The token service's answer is cached first, so that begin goes all the way.
+        let cache_key = crate::oauth1_question::answer_key(&config.oauth1_providers[0], CONSUMER, TOKEN);
+        let info = config.oauth1_providers[0]
+            .read_answer(200, active("fred").to_string().as_bytes(), CONSUMER, NOW)
+            .unwrap();
+        crate::oauth1_question::remember(&store, &config.oauth1_providers[0], &cache_key, &info, NOW);
+        let client = Client {
+            signer: good,
+            ..Client::get("/x")
+        };
+        let decision = match Todo::of(&config, begin(&config, &client.request(), &env, NOW), &env, NOW) {
+            Todo::Done(decision) => decision,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(&decision), expected, "{answer:?} {good}");
+        assert_eq!(
+            host.asked.into_inner(),
+            [(crate::hostcrypto::Hash::Sha1, key_der.clone())],
+            "asked once, with sha1 and the consumer's key"
+        );
+    }
+}
+
 #[test]
 fn the_directorys_word_and_the_rules_scopes_still_apply() {
     let config = config();
