@@ -541,7 +541,7 @@ fn every_oauth1_provider_error_names_its_field_and_problem() {
             link(json!({"form_body": {"max_bytes": 0}})),
             field(
                 "oauth1_providers.applinks.form_body.max_bytes",
-                "must be between 1 and 16777216",
+                "must be between 1 and 1048576",
             ),
         ),
         (

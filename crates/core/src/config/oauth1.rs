@@ -100,8 +100,10 @@ const MAX_WINDOW_SECONDS: u32 = 86_400;
 const MAX_BUCKETS: u32 = 1 << 20;
 const MAX_PER_BUCKET: u32 = 1024;
 
-/// The largest form body read: Envoy buffers it whole.
-const MAX_FORM_BYTES: u32 = 16 << 20;
+/// The largest form body read: Envoy buffers it whole, and a buffer over Envoy's own limit
+/// (`per_connection_buffer_limit_bytes`, 1 MiB by default) is Envoy's 413 before the module
+/// sees it: at most 1 MiB, so the filter's bound (its 413 in the OAuth 1.0a family) comes first.
+const MAX_FORM_BYTES: u32 = 1 << 20;
 
 impl RawOAuth1Provider {
     pub(super) fn compile(
