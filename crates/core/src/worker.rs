@@ -20,7 +20,7 @@ use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{begin, default_family};
 use crate::host::{Counter, Env, Keyring};
-use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost};
+use crate::hostcrypto::{host_checks, ForeignVerifier, Hash, HostChecks, SignatureHost};
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, Millis};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
@@ -83,8 +83,8 @@ pub struct Worker<H: Host> {
     host: H,
     remotes: Vec<WorkerJwks>,
     questions: RefCell<WorkerQuestions>,
-    /// Whether the host's signature check passed the self-test (then it checks RSA and ECDSA).
-    host_signatures: bool,
+    /// What the host's signature check passed in the self-test (those checks go to it).
+    host_signatures: HostChecks,
     /// Repeated callout warnings, one line per (provider, kind) per interval.
     warnings: RefCell<LogLimiter<String>>,
     /// What this VM added to each of [`Gauge::ALL`] so far.
@@ -102,9 +102,21 @@ fn seconds(millis: Millis) -> UnixSeconds {
     i64::try_from(millis / 1000).unwrap_or(i64::MAX)
 }
 
+/// The start-up line that says which signatures Envoy checks and which the module does.
+fn signatures_line(checks: HostChecks) -> &'static str {
+    let sha2 = [Hash::Sha256, Hash::Sha384, Hash::Sha512].map(|hash| checks.hash(hash));
+    match (sha2, checks.hash(Hash::Sha1), checks.small_rsa()) {
+        (_, _, _) if !checks.any() => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
+        ([true, true, true], true, true) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones (keys under 2048 bits too)",
+        ([true, true, true], true, false) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones with keys of 2048 bits and more (smaller keys: in the module)",
+        ([true, true, true], false, _) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature); RSA-SHA1 ones in the module (this Envoy does not check SHA-1)",
+        _ => "Envoy's verify_signature checks only some hashes: the others are checked in the module (slower)",
+    }
+}
+
 impl<H: Host> SignatureHost for Worker<H> {
     fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
-        let answer = self.host_signatures.then(|| {
+        let answer = self.host_signatures.covers(hash, spki_der).then(|| {
             ForeignVerifier(|arguments: &[u8]| self.host.verify_signature(arguments))
                 .verify(hash, spki_der, input, signature)
         });
@@ -134,10 +146,9 @@ impl<H: Host> Worker<H> {
         }
         let worker = Self::new(config, host, holder);
         if !worker.config.jwt_providers.is_empty() {
-            worker.host.log(Level::Info, match worker.host_signatures {
-                true => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)",
-                false => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
-            });
+            worker
+                .host
+                .log(Level::Info, signatures_line(worker.host_signatures));
         }
         worker.host.log(Level::Info, "configuration loaded");
         Some(worker)
@@ -145,10 +156,12 @@ impl<H: Host> Worker<H> {
 
     pub fn new(config: Config, host: H, holder: u64) -> Self {
         // Only JWT providers have signatures for the host to check.
-        let host_signatures = !config.jwt_providers.is_empty()
-            && host_verifies(&ForeignVerifier(|arguments: &[u8]| {
+        let host_signatures = match config.jwt_providers.is_empty() {
+            true => HostChecks::NONE,
+            false => host_checks(&ForeignVerifier(|arguments: &[u8]| {
                 host.verify_signature(arguments)
-            }));
+            })),
+        };
         Self {
             remotes: WorkerJwks::of(&config, holder, &host),
             config,
