@@ -596,7 +596,7 @@ fn every_top_level_error_names_its_field_and_problem() {
             json!({}),
             field(
                 "tisjwt",
-                "at least one provider (tisjwt, jwt_providers, oauth_providers) must be configured",
+                "at least one provider (tisjwt, jwt_providers, oauth_providers, api_token_providers, oauth1_providers) must be configured",
             ),
         ),
         (

@@ -21,6 +21,11 @@ pub struct RequestHead {
     /// address, after `use_remote_address` / `xff_num_trusted_hops`), sent to the token
     /// service for its per-address throttling.
     pub client_address: Option<String>,
+    /// The request body, once read (`None`: not read). Only an OAuth 1.0a request with a form
+    /// body asks for it ([`Step::ReadBody`]): the signature covers the form's parameters.
+    pub body: Option<Vec<u8>>,
+    /// The request has a body: its headers did not end the stream.
+    pub has_body: bool,
 }
 
 impl RequestHead {
@@ -37,6 +42,8 @@ impl RequestHead {
             path,
             headers,
             client_address,
+            body: None,
+            has_body: false,
         })
     }
 }
@@ -50,6 +57,9 @@ pub enum Family {
     OAuth,
     /// API tokens (seed 004): Jira's `{"errorMessages":[...],"errors":{}}`.
     ApiToken,
+    /// OAuth 1.0a application links: Jira's error collection, and every OAuth problem a 401
+    /// with `WWW-Authenticate: OAuth realm="...", oauth_problem="..."` first.
+    OAuth1,
 }
 
 /// Why a request is refused. Each reason has one response per family and one counter.
@@ -96,6 +106,15 @@ pub enum DenyReason {
     AmbiguousPath(AmbiguousPath),
     /// The host would not hand over or rewrite the request; refused rather than passed.
     Internal,
+    /// An OAuth 1.0a signed request refused, with the Problem Reporting name it is told.
+    OAuth1(oauth1::Problem),
+    /// The form body an OAuth 1.0a signature covers is over `form_body.max_bytes` (413).
+    BodyTooLarge,
+    /// The form body did not arrive within `form_body.timeout_ms` (408).
+    BodyTimeout,
+    /// The nonce store is full or could not be written: refused (503) rather than forgetting
+    /// a nonce that could still be replayed.
+    NonceStoreFull,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +273,14 @@ pub enum Step {
         pending: PendingToken,
         callout: Callout,
         key: CacheKey,
+    },
+    /// The decision needs the request body (an OAuth 1.0a signature over a form): the worker
+    /// reads at most `max_bytes` of it within `timeout_ms` and decides again with
+    /// [`RequestHead::body`] set (more: [`DenyReason::BodyTooLarge`]; too late:
+    /// [`DenyReason::BodyTimeout`]).
+    ReadBody {
+        max_bytes: usize,
+        timeout_ms: u64,
     },
 }
 

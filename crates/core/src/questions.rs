@@ -280,8 +280,16 @@ pub enum Then {
 #[allow(clippy::large_enum_variant)]
 pub enum Todo {
     Done(Decision),
-    WaitForKeys { provider: String, refetch: bool },
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
     Ask(About, Callout, Then),
+    /// Read the request body (at most `max_bytes`, within `timeout_ms`) and decide again.
+    ReadBody {
+        max_bytes: usize,
+        timeout_ms: u64,
+    },
 }
 
 impl Todo {
@@ -290,6 +298,13 @@ impl Todo {
         match step {
             Step::Done(decision) => Todo::Done(decision),
             Step::WaitForKeys { provider, refetch } => Todo::WaitForKeys { provider, refetch },
+            Step::ReadBody {
+                max_bytes,
+                timeout_ms,
+            } => Todo::ReadBody {
+                max_bytes,
+                timeout_ms,
+            },
             Step::AskProvider {
                 pending,
                 callout,
@@ -743,6 +758,8 @@ mod worker_tests {
             path: "/x".into(),
             headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
             client_address: None,
+            body: None,
+            has_body: false,
         }
     }
 

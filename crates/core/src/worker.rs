@@ -24,13 +24,13 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{begin, default_family};
+use crate::extract::Header;
 use crate::host::{Counter, Env, Keyring};
 use crate::hostcrypto::{host_checks, ForeignVerifier, Hash, HostChecks, SignatureHost};
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, Millis};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::metrics::{Gauge, Metric};
-use crate::extract::Header;
 use crate::outcome::{Decision, Denial, DenyReason, Family, Forward, RequestHead, Step};
 use crate::questions::{
     deadline_for, About, Answer, Asked, ContextId, Then, Todo, Token, Waiter, WorkerQuestions,
@@ -114,6 +114,11 @@ fn seconds(millis: Millis) -> UnixSeconds {
     i64::try_from(millis / 1000).unwrap_or(i64::MAX)
 }
 
+/// Whether `config` has signatures for the host to check: JWT providers' and OAuth 1.0a's.
+fn has_signatures(config: &Config) -> bool {
+    !(config.jwt_providers.is_empty() && config.oauth1_providers.is_empty())
+}
+
 /// The refusal of a form body over its bound or past its deadline: only OAuth 1.0a
 /// signatures make the core read a body, so it is in their family (never a 401: no challenge).
 fn body_denial(reason: DenyReason) -> Decision {
@@ -122,7 +127,9 @@ fn body_denial(reason: DenyReason) -> Decision {
 
 /// The declared `Content-Length` (Envoy has checked that it is one number, or refused it).
 fn content_length(headers: &[Header]) -> Option<u64> {
-    let (_, value) = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
@@ -169,7 +176,7 @@ impl<H: Host> Worker<H> {
             host.log(Level::Warn, &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"));
         }
         let worker = Self::new(config, host, holder);
-        if !worker.config.jwt_providers.is_empty() {
+        if has_signatures(&worker.config) {
             worker
                 .host
                 .log(Level::Info, signatures_line(worker.host_signatures));
@@ -179,10 +186,9 @@ impl<H: Host> Worker<H> {
     }
 
     pub fn new(config: Config, host: H, holder: u64) -> Self {
-        // Only JWT providers have signatures for the host to check.
-        let host_signatures = match config.jwt_providers.is_empty() {
-            true => HostChecks::NONE,
-            false => host_checks(&ForeignVerifier(|arguments: &[u8]| {
+        let host_signatures = match has_signatures(&config) {
+            false => HostChecks::NONE,
+            true => host_checks(&ForeignVerifier(|arguments: &[u8]| {
                 host.verify_signature(arguments)
             })),
         };
@@ -229,11 +235,17 @@ impl<H: Host> Worker<H> {
             (streams.has_body(context), streams.body(context).is_some())
         };
         if !has_body || read {
-            self.host.log(Level::Error, "the core asked for a request body twice or for none; refusing the request");
+            self.host.log(
+                Level::Error,
+                "the core asked for a request body twice or for none; refusing the request",
+            );
             return self.apply(context, self.internal_error(), now);
         }
         let content_length = self.host.request().and_then(|head| content_length(&head.headers));
-        let next = self.streams.borrow_mut().read(context, max_bytes, timeout_ms, content_length, now);
+        let next = self
+            .streams
+            .borrow_mut()
+            .read(context, max_bytes, timeout_ms, content_length, now);
         self.body_next(context, next)
     }
 
@@ -250,7 +262,8 @@ impl<H: Host> Worker<H> {
                     self.decide(context, None)
                 }
                 _ => {
-                    self.host.log(Level::Error, "could not read the request body; refusing it");
+                    self.host
+                        .log(Level::Error, "could not read the request body; refusing it");
                     self.apply(context, self.internal_error(), now)
                 }
             },
@@ -545,6 +558,7 @@ impl<H: Host> Worker<H> {
                 let style = ReplyStyle {
                     plugin_version: &self.config.plugin_version,
                     realm: &self.config.realm,
+                    oauth1_providers: &self.config.oauth1_providers,
                 };
                 self.host.reply(render(&denial, style, seconds(now)));
                 Flow::Pause
@@ -671,6 +685,8 @@ mod tests {
             path: "/rest/api/2/myself".into(),
             headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
             client_address: None,
+            body: None,
+            has_body: false,
         };
         worker.host.requests.borrow_mut().insert(context, head);
         worker.host.current.set(context);
@@ -681,7 +697,10 @@ mod tests {
     fn form_post(worker: &Worker<Fake>, context: ContextId, token: &str, content_length: Option<usize>) {
         let mut headers = vec![
             ("authorization".into(), format!("Bearer {token}").into_bytes()),
-            ("content-type".into(), b"application/x-www-form-urlencoded".to_vec()),
+            (
+                "content-type".into(),
+                b"application/x-www-form-urlencoded".to_vec(),
+            ),
         ];
         headers.extend(content_length.map(|n| ("content-length".into(), n.to_string().into_bytes())));
         let head = RequestHead {
@@ -834,8 +853,16 @@ mod tests {
         assert_eq!(reads_body(&worker, 2, 100, 5000), Flow::Pause);
         assert_eq!(chunk(&worker, 2, b"a=1", false), Flow::Pause);
         assert!(worker.host.dispatched.borrow().is_empty() && worker.host.wakes.get() == 0);
-        assert_eq!(chunk(&worker, 2, b"a=1&b=2", true), Flow::Pause, "decided again: a question");
-        assert_eq!(worker.host.wakes.get(), 1, "the decision with the body asked its question");
+        assert_eq!(
+            chunk(&worker, 2, b"a=1&b=2", true),
+            Flow::Pause,
+            "decided again: a question"
+        );
+        assert_eq!(
+            worker.host.wakes.get(),
+            1,
+            "the decision with the body asked its question"
+        );
         assert_eq!(worker.streams.borrow().body(2), Some(b"a=1&b=2".to_vec()));
         worker.on_root();
         worker.on_answer(1, active("fred"), None);
@@ -851,7 +878,11 @@ mod tests {
         assert_eq!(reads_body(&worker, 2, 100, 5000), Flow::Pause);
         assert_eq!(*worker.host.replies.borrow(), [(2, 413)]);
         assert_eq!(chunk(&worker, 2, b"a=1", false), Flow::Pause, "never let through");
-        assert!(worker.host.counted.borrow().contains(&Metric::denied(&DenyReason::BodyTooLarge)));
+        assert!(worker
+            .host
+            .counted
+            .borrow()
+            .contains(&Metric::denied(&DenyReason::BodyTooLarge)));
     }
 
     #[test]
@@ -909,7 +940,11 @@ mod tests {
         assert_eq!(*worker.host.replies.borrow(), [(2, 500)]);
         undecided(&worker, 3, None, true);
         chunk(&worker, 3, b"a=1", true);
-        assert_eq!(reads_body(&worker, 3, 100, 5000), Flow::Pause, "read: decided again");
+        assert_eq!(
+            reads_body(&worker, 3, 100, 5000),
+            Flow::Pause,
+            "read: decided again"
+        );
         assert_eq!(reads_body(&worker, 3, 100, 5000), Flow::Pause);
         assert_eq!(worker.host.replies.borrow().last(), Some(&(3, 500)));
     }

@@ -107,7 +107,8 @@ pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
 /// (during its body callback, or after one that buffered it); `NotFound` when there is none.
 pub fn request_body(max: usize) -> Result<Vec<u8>, Status> {
     // SAFETY: as in `request_headers`.
-    let (word, bytes) = with_buffer(|data, size| unsafe { proxy_get_buffer_bytes(REQUEST_BODY, 0, max, data, size) });
+    let (word, bytes) =
+        with_buffer(|data, size| unsafe { proxy_get_buffer_bytes(REQUEST_BODY, 0, max, data, size) });
     word?;
     Ok(bytes)
 }
