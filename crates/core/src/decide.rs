@@ -68,9 +68,10 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
     };
     let challenges = challenges.used(auth_scheme(&credential.scheme));
     if credential.scheme == Scheme::OAuth {
-        let listed = |p: &&crate::oauth1_provider::OAuth1Provider| rule.providers.contains(&p.name);
+        let listed = |p: &&crate::oauth1_question::OAuth1Provider| rule.providers.contains(&p.name);
         if let Some(provider) = config.oauth1_providers.iter().find(listed) {
-            return verify_signed(provider, rule, request, &credential, env, now).challenging(challenges);
+            return verify_signed(config, provider, rule, request, &credential, challenges, env, now)
+                .challenging(challenges);
         }
     }
     let identity = match verify(

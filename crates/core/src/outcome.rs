@@ -282,6 +282,14 @@ pub enum Step {
         max_bytes: usize,
         timeout_ms: u64,
     },
+    /// Ask the token service about an OAuth 1.0a access token; requests with the same `key`
+    /// share one callout. Continue with
+    /// [`after_answer`](crate::oauth1_provider::after_answer).
+    AskOAuth1 {
+        pending: PendingSigned,
+        callout: Callout,
+        key: CacheKey,
+    },
 }
 
 impl Step {
@@ -347,6 +355,50 @@ impl PendingToken {
     pub fn provider(&self) -> &str {
         &self.provider
     }
+}
+
+/// An OAuth 1.0a signed request waiting for the token service's word on its access token:
+/// what its signature and nonce are checked with once the consumer's key is known.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingSigned {
+    pub(crate) provider: String,
+    pub(crate) signed: SignedRequest,
+    /// The schemes of the request's rule, for the challenges of a denial after the answer.
+    pub(crate) challenges: Challenges,
+}
+
+impl PendingSigned {
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    pub fn consumer_key(&self) -> &str {
+        &self.signed.consumer_key
+    }
+}
+
+/// The token and the base string (which holds it) are not printed.
+impl std::fmt::Debug for PendingSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PendingSigned({} consumer {:?})",
+            self.provider, self.signed.consumer_key
+        )
+    }
+}
+
+/// What an OAuth 1.0a request's signature and nonce are checked with.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SignedRequest {
+    pub(crate) consumer_key: String,
+    pub(crate) token: String,
+    pub(crate) nonce: String,
+    pub(crate) timestamp: u64,
+    /// `oauth_signature`, decoded.
+    pub(crate) signature: String,
+    /// The signature base string (RFC 5849 section 3.4.1) of the request as received.
+    pub(crate) base_string: String,
 }
 
 /// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::challenge::AuthScheme;
 use crate::clock::{format_tis_time, UnixSeconds};
-use crate::oauth1_provider::OAuth1Provider;
+use crate::oauth1_question::OAuth1Provider;
 use crate::outcome::{Denial, DenyReason, Family};
 use oauth1::Problem;
 

@@ -31,7 +31,7 @@ use crate::bearer::JwtProvider;
 use crate::cache::{scope_of, Scope};
 use crate::directory::Directory;
 use crate::introspect::OAuthProvider;
-use crate::oauth1_provider::OAuth1Provider;
+use crate::oauth1_question::OAuth1Provider;
 use crate::policy::{Policy, Rule};
 use crate::tisjwt::TisjwtProvider;
 

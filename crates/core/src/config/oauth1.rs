@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::common::{default_timeout_ms, error, ConfigError, TISJWT_PROVIDER};
 use super::oauth::{default_oauth_negative_ttl, RawIntrospection, RawOAuthProvider};
 use crate::cache::Scope;
-use crate::oauth1_provider::{FormBody, NonceSettings, OAuth1Provider, PublicBase};
+use crate::oauth1_question::{FormBody, NonceSettings, OAuth1Provider, PublicBase};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
