@@ -259,6 +259,7 @@ export class Request {
     this.upstreamBody = new Uint8Array(); // body bytes that went upstream
     this.bodyEnded = false;
     this.chunk = null; // the chunk being delivered, during its callback
+    this.bodyReads = 0; // how many times the module read the body buffer
   }
 
   get reply() {
@@ -507,6 +508,7 @@ export class Vm {
         else if (type === BUFFER.REQUEST_BODY && vm.current()) {
           // What Envoy buffered, and the chunk being delivered (during its callback).
           const request = vm.current();
+          request.bodyReads++;
           data = request.chunk ? concat(request.buffered, request.chunk) : request.buffered;
           if (!data.length && !request.chunk) return NOT_FOUND;
         }
