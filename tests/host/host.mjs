@@ -17,6 +17,9 @@
 //   buffered (the buffer is what `proxy_get_buffer_bytes` reads), one it continues goes upstream
 //   with what was buffered, and continuing a chunk of a request whose headers are stopped lets
 //   the headers go too (Envoy's filter manager); a buffer over Envoy's limit is Envoy's 413.
+//   This is Envoy with the plugin's `allow_on_headers_stop_iteration: true` (1.35+), as the
+//   README and every acceptance test configure it: without it Envoy turns a paused header
+//   callback into StopAllIterationAndWatermark and delivers no body to a held request.
 // Any import this host does not know, any call of one it knows but does not expect (gRPC, ...),
 // and any trap in the module throws an Error naming it, and is kept in `host.failures`.
 import { readFileSync } from 'node:fs';

@@ -114,6 +114,11 @@ fn seconds(millis: Millis) -> UnixSeconds {
     i64::try_from(millis / 1000).unwrap_or(i64::MAX)
 }
 
+/// Logged (limited) when a body was awaited and not one chunk of it came: Envoy hands a
+/// module the body of a request whose headers it holds only with this setting (since 1.35;
+/// without it a held request's body waits in Envoy until the request goes on).
+const NO_BODY_CALLBACKS: &str = "a request body was awaited and none of it came: if clients do send it, set `allow_on_headers_stop_iteration: true` in the Wasm filter's plugin config (Envoy 1.35+), or Envoy keeps the body of a held request from the filter";
+
 /// Whether `config` has signatures for the host to check: JWT providers' and OAuth 1.0a's.
 fn has_signatures(config: &Config) -> bool {
     !(config.jwt_providers.is_empty() && config.oauth1_providers.is_empty())
@@ -393,7 +398,10 @@ impl<H: Host> Worker<H> {
             self.resume(waiter.context, step, waiter.deadline);
         }
         let late_bodies = self.streams.borrow_mut().expired(now);
-        for context in late_bodies {
+        for (context, any_chunk) in late_bodies {
+            if !any_chunk {
+                self.log_limited(Level::Warn, "body/none".into(), NO_BODY_CALLBACKS);
+            }
             if self.host.switch_to(context) {
                 self.apply(context, body_denial(DenyReason::BodyTimeout), now);
             }
@@ -947,5 +955,27 @@ mod tests {
         );
         assert_eq!(reads_body(&worker, 3, 100, 5000), Flow::Pause);
         assert_eq!(worker.host.replies.borrow().last(), Some(&(3, 500)));
+    }
+
+    #[test]
+    fn a_body_awaited_of_which_nothing_came_says_which_envoy_setting_hands_it_over() {
+        let worker = worker();
+        let warned = |worker: &Worker<Fake>| {
+            let logs = worker.host.logs.borrow();
+            logs.iter()
+                .filter(|(level, line)| {
+                    *level == Level::Warn && line.contains("allow_on_headers_stop_iteration")
+                })
+                .count()
+        };
+        undecided(&worker, 2, Some(10), true);
+        reads_body(&worker, 2, 100, 1000);
+        undecided(&worker, 3, Some(10), true);
+        reads_body(&worker, 3, 100, 1000);
+        chunk(&worker, 3, b"a=1", false);
+        worker.host.now.set(NOW + 1_000);
+        worker.on_root();
+        assert_eq!(*worker.host.replies.borrow(), [(2, 408), (3, 408)]);
+        assert_eq!(warned(&worker), 1, "for 2 only: some of 3 came");
     }
 }

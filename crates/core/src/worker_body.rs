@@ -32,6 +32,8 @@ struct Stream {
     context: ContextId,
     /// What the host buffered so far (it reports the whole buffer with each chunk).
     buffered: usize,
+    /// Whether any body callback came (a host that holds bodies back sends none).
+    any_chunk: bool,
     ended: bool,
     phase: Phase,
     /// The body as read, for the decisions taken with it; dropped once the request is decided.
@@ -65,6 +67,7 @@ impl Streams {
             self.streams.push(Stream {
                 context,
                 buffered: 0,
+                any_chunk: false,
                 ended: false,
                 phase: Phase::Held,
                 body: None,
@@ -126,6 +129,7 @@ impl Streams {
             return BodyNext::Pass;
         };
         stream.buffered = buffered;
+        stream.any_chunk = true;
         stream.ended |= ended;
         match stream.phase {
             Phase::Allowed => BodyNext::Pass,
@@ -164,16 +168,17 @@ impl Streams {
     }
 
     /// The requests whose body did not come by their read's deadline at `now` (to be answered
-    /// 408), marked answered. A deadline further ahead than any read can be was set under a
-    /// clock since stepped back: over now, as the question table's parked waiters.
-    pub fn expired(&mut self, now: Millis) -> Vec<ContextId> {
+    /// 408), marked answered, and whether any chunk of it came. A deadline further ahead than
+    /// any read can be was set under a clock since stepped back: over now, as the question
+    /// table's parked waiters.
+    pub fn expired(&mut self, now: Millis) -> Vec<(ContextId, bool)> {
         let longest = now.saturating_add(LONGEST_WAIT_MS);
         let mut late = Vec::new();
         for stream in &mut self.streams {
             if let Phase::Reading { deadline, .. } = stream.phase {
                 if now >= deadline || deadline > longest {
                     stream.phase = Phase::Answered;
-                    late.push(stream.context);
+                    late.push((stream.context, stream.any_chunk));
                 }
             }
         }
@@ -231,7 +236,7 @@ mod tests {
         streams.begin(2, true);
         assert_eq!(streams.read(2, 100, 5000, Some(101), NOW), BodyNext::TooLarge);
         assert_eq!(streams.data(2, 50, false), BodyNext::Wait, "never let through");
-        assert_eq!(streams.expired(NOW + 10_000), Vec::<ContextId>::new());
+        assert_eq!(streams.expired(NOW + 10_000), []);
         assert_eq!(
             streams.read(3, 100, 5000, Some(u64::MAX), NOW),
             BodyNext::TooLarge
@@ -258,13 +263,18 @@ mod tests {
         streams.begin(2, true);
         streams.begin(3, true);
         streams.read(2, 100, 5000, None, NOW);
-        assert_eq!(streams.expired(NOW + 4999), Vec::<ContextId>::new());
-        assert_eq!(streams.expired(NOW + 5000), [2], "held, unread 3 is not a read");
-        assert_eq!(streams.expired(NOW + 6000), Vec::<ContextId>::new(), "once");
+        assert_eq!(streams.expired(NOW + 4999), []);
+        streams.data(2, 3, false);
+        assert_eq!(
+            streams.expired(NOW + 5000),
+            [(2, true)],
+            "held, unread 3 is not a read"
+        );
+        assert_eq!(streams.expired(NOW + 6000), [], "once");
         assert_eq!(streams.data(2, 10, true), BodyNext::Wait, "answered: never read");
         // A clock stepped back leaves no read waiting past any possible deadline.
         streams.read(3, 100, 5000, None, NOW + LONGEST_WAIT_MS * 2);
-        assert_eq!(streams.expired(NOW), [3]);
+        assert_eq!(streams.expired(NOW), [(3, false)], "no chunk came");
     }
 
     #[test]
@@ -294,6 +304,6 @@ mod tests {
         streams.data(2, 20, false);
         streams.gone(2);
         assert_eq!(streams.len(), 0);
-        assert_eq!(streams.expired(NOW + 10_000), Vec::<ContextId>::new());
+        assert_eq!(streams.expired(NOW + 10_000), []);
     }
 }
