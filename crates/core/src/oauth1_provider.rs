@@ -147,12 +147,22 @@ pub fn after_answer(
     now: UnixSeconds,
 ) -> Step {
     let challenges = pending.challenges;
+    answered(config, pending, answer, env, now).challenging(challenges)
+}
+
+fn answered(
+    config: &Config,
+    pending: PendingSigned,
+    answer: Result<AccessTokenInfo, ProviderFailure>,
+    env: &Env<'_>,
+    now: UnixSeconds,
+) -> Step {
     let Some(provider) = config
         .oauth1_providers
         .iter()
         .find(|p| p.name == pending.provider)
     else {
-        return deny(Family::OAuth1, DenyReason::Internal).challenging(challenges);
+        return deny(Family::OAuth1, DenyReason::Internal);
     };
     let info = match answer {
         Ok(info) => {
@@ -165,7 +175,15 @@ pub fn after_answer(
         }
         Err(_) => return deny(Family::OAuth1, DenyReason::ProviderUnavailable),
     };
-    settle(config, provider, &pending.signed, info, challenges, env, now).challenging(challenges)
+    settle(
+        config,
+        provider,
+        &pending.signed,
+        info,
+        pending.challenges,
+        env,
+        now,
+    )
 }
 
 /// A signed request's fate once the token service's word is known: the signature with the
@@ -249,7 +267,7 @@ fn nonces<'a>(provider: &OAuth1Provider, store: &'a dyn SharedStore) -> SharedNo
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let prefix = format!("tokengate.oauth1.nonces.{}.{scope}", provider.name);
+    let prefix = format!("tokengate.oauth1.{}.{scope}", provider.name);
     SharedNonces::new(
         SharedShelf(store),
         &prefix,
@@ -304,3 +322,6 @@ pub fn is_form(headers: &[Header]) -> bool {
         .trim_ascii()
         .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

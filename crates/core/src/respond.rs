@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_family_sends_jiras_json_content_type_once() {
-        for family in [Family::Tisjwt, Family::OAuth, Family::ApiToken] {
+        for family in [Family::Tisjwt, Family::OAuth, Family::ApiToken, Family::OAuth1] {
             let reply = reply(family, DenyReason::MissingCredential);
             let types: Vec<&str> = reply
                 .headers
@@ -536,6 +536,135 @@ mod tests {
             assert_eq!(reply.status, 401);
             assert_eq!(challenges(&reply), expected, "{family:?} {reason:?}");
         }
+    }
+
+    /// An OAuth 1.0a provider (realm `https://jira.example.com`) at index 0.
+    fn applinks() -> Vec<OAuth1Provider> {
+        let json = r#"{"oauth1_providers":{"applinks":{"public_base_url":"https://jira.example.com",
+            "introspection":{"cluster":"ts","path":"/introspect","client_id":"a","client_secret":"b"}}}}"#;
+        crate::config::Config::from_json(json.as_bytes())
+            .unwrap()
+            .oauth1_providers
+    }
+
+    fn reply_with_applinks(family: Family, reason: DenyReason, rule: Challenges) -> LocalReply {
+        let providers = applinks();
+        let style = ReplyStyle {
+            oauth1_providers: &providers,
+            ..STYLE
+        };
+        render(&Denial::new(family, reason).challenging(rule), style, SEED_TIME)
+    }
+
+    #[test]
+    fn every_oauth_problem_is_a_401_reported_first_in_the_providers_realm_then_the_rules_schemes() {
+        let rule = Challenges::UNKNOWN
+            .accepting_oauth1(0)
+            .accepting(AuthScheme::Basic)
+            .accepting(AuthScheme::Bearer);
+        let used = rule.used(Some(AuthScheme::OAuth));
+        let problems = [
+            (Problem::ParameterAbsent, OAUTH1_PARAMETER_ABSENT),
+            (Problem::ParameterRejected, OAUTH1_PARAMETER_REJECTED),
+            (Problem::VersionRejected, OAUTH1_VERSION_REJECTED),
+            (Problem::SignatureMethodRejected, OAUTH1_METHOD_REJECTED),
+            (
+                Problem::SignatureInvalid,
+                "OAuth signature is invalid for this request.",
+            ),
+            (Problem::TimestampRefused, OAUTH1_TIMESTAMP_REFUSED),
+            (Problem::NonceUsed, OAUTH1_NONCE_USED),
+            (Problem::ConsumerKeyUnknown, OAUTH1_CONSUMER_UNKNOWN),
+            (Problem::TokenRejected, OAUTH1_TOKEN_REJECTED),
+            (Problem::TokenExpired, OAUTH1_TOKEN_EXPIRED),
+            (Problem::PermissionDenied, OAUTH1_PERMISSION_DENIED),
+        ];
+        for (problem, message) in problems {
+            let reply = reply_with_applinks(Family::OAuth1, DenyReason::OAuth1(problem), used);
+            assert_eq!(reply.status, 401, "{problem:?}");
+            assert_eq!(
+                challenges(&reply),
+                [
+                    format!(
+                        r#"OAuth realm="https://jira.example.com", oauth_problem="{}""#,
+                        problem.name()
+                    )
+                    .as_str(),
+                    r#"Basic realm="jira""#,
+                    r#"Bearer realm="jira""#
+                ],
+                "{problem:?}"
+            );
+            assert_eq!(
+                reply.body,
+                format!(r#"{{"errorMessages":["{message}"],"errors":{{}}}}"#),
+                "{problem:?}"
+            );
+            assert!(reply
+                .headers
+                .contains(&("cache-control".into(), "no-store".into())));
+        }
+        // No credential: the rule's challenges, the OAuth one without a problem.
+        let missing = reply_with_applinks(Family::OAuth1, DenyReason::MissingCredential, rule);
+        assert_eq!(
+            challenges(&missing),
+            [
+                r#"OAuth realm="https://jira.example.com""#,
+                r#"Basic realm="jira""#,
+                r#"Bearer realm="jira""#
+            ]
+        );
+        // Another family's 401 on such a rule offers OAuth too, without a problem.
+        let basic = reply_with_applinks(
+            Family::ApiToken,
+            DenyReason::InvalidApiToken,
+            rule.used(Some(AuthScheme::Basic)),
+        );
+        assert_eq!(
+            challenges(&basic),
+            [
+                r#"Basic realm="jira""#,
+                r#"OAuth realm="https://jira.example.com""#,
+                r#"Bearer realm="jira""#
+            ]
+        );
+    }
+
+    #[test]
+    fn oauth1_answers_that_are_not_about_the_request_have_no_challenge() {
+        let rule = Challenges::UNKNOWN
+            .accepting_oauth1(0)
+            .used(Some(AuthScheme::OAuth));
+        let errors = |m: &str| format!(r#"{{"errorMessages":["{m}"],"errors":{{}}}}"#);
+        let cases = [
+            (DenyReason::BodyTooLarge, 413, OAUTH1_BODY_TOO_LARGE),
+            (DenyReason::BodyTimeout, 408, OAUTH1_BODY_TIMEOUT),
+            (DenyReason::NonceStoreFull, 503, OAUTH1_NONCES_FULL),
+            (DenyReason::ProviderUnavailable, 503, API_SERVICE_DOWN),
+            (DenyReason::ProviderRejectedClient, 503, API_SERVICE_DOWN),
+            (DenyReason::DirectoryUnavailable, 503, API_SERVICE_DOWN),
+            (DenyReason::Internal, 500, API_INTERNAL),
+            (
+                DenyReason::InsufficientScope(vec!["write".into()]),
+                403,
+                API_SCOPE,
+            ),
+            (DenyReason::AmbiguousCredential, 400, API_AMBIGUOUS),
+        ];
+        for (reason, status, message) in cases {
+            let reply = reply_with_applinks(Family::OAuth1, reason.clone(), rule);
+            assert_eq!(
+                (reply.status, reply.body.clone()),
+                (status, errors(message)),
+                "{reason:?}"
+            );
+            assert!(challenges(&reply).is_empty(), "{reason:?}");
+        }
+        let inactive = reply_with_applinks(Family::OAuth1, DenyReason::InactiveUser, rule);
+        assert_eq!(
+            (inactive.status, challenges(&inactive)),
+            (401, vec![r#"OAuth realm="https://jira.example.com""#])
+        );
     }
 
     #[test]
@@ -762,7 +891,8 @@ mod properties {
         prop_oneof![
             Just(AuthScheme::Tisjwt),
             Just(AuthScheme::Bearer),
-            Just(AuthScheme::Basic)
+            Just(AuthScheme::Basic),
+            Just(AuthScheme::OAuth)
         ]
     }
 
@@ -776,7 +906,12 @@ mod properties {
     }
 
     fn family() -> impl Strategy<Value = Family> {
-        prop_oneof![Just(Family::Tisjwt), Just(Family::OAuth), Just(Family::ApiToken)]
+        prop_oneof![
+            Just(Family::Tisjwt),
+            Just(Family::OAuth),
+            Just(Family::ApiToken),
+            Just(Family::OAuth1)
+        ]
     }
 
     fn jwt_error() -> impl Strategy<Value = JwtError> {
@@ -820,6 +955,23 @@ mod properties {
                 crate::path::AmbiguousPath::EncodedSlash
             )),
             Just(DenyReason::Internal),
+            Just(DenyReason::BodyTooLarge),
+            Just(DenyReason::BodyTimeout),
+            Just(DenyReason::NonceStoreFull),
+            prop_oneof![
+                Just(Problem::ParameterAbsent),
+                Just(Problem::ParameterRejected),
+                Just(Problem::VersionRejected),
+                Just(Problem::SignatureMethodRejected),
+                Just(Problem::SignatureInvalid),
+                Just(Problem::TimestampRefused),
+                Just(Problem::NonceUsed),
+                Just(Problem::ConsumerKeyUnknown),
+                Just(Problem::TokenRejected),
+                Just(Problem::TokenExpired),
+                Just(Problem::PermissionDenied),
+            ]
+            .prop_map(DenyReason::OAuth1),
         ]
     }
 

@@ -312,11 +312,30 @@ impl RawConfig {
                 format!("claim header `{clash}` is also an identity header"),
             ));
         }
+        let default_rule = self.rules.is_none();
+        let policy = compile_rules(self.rules, &providers)?;
+        // A signed request is checked by one token service: a rule names at most one.
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let mut signed =
+                (rule.providers.iter()).filter(|p| oauth1_providers.iter().any(|o| &o.name == *p));
+            if let (Some(first), Some(second)) = (signed.next(), signed.next()) {
+                if default_rule {
+                    return Err(error(
+                        "rules",
+                        format!("the default rule (every provider) would list two oauth1 providers (`{first}`, `{second}`): write rules that list one each"),
+                    ));
+                }
+                return Err(error(
+                    &format!("rules[{i}].providers"),
+                    format!("lists two oauth1 providers (`{first}`, `{second}`): a rule may list one"),
+                ));
+            }
+        }
         Ok(Config {
             plugin_version: self.plugin_version,
             realm: self.realm,
             identity_headers,
-            policy: compile_rules(self.rules, &providers)?,
+            policy,
             tisjwt,
             jwt_providers,
             oauth_providers,
