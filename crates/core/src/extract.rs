@@ -268,6 +268,27 @@ mod tests {
     }
 
     #[test]
+    fn an_oauth_header_keeps_its_comma_separated_parameters() {
+        let header = r#"OAuth realm="jira", oauth_consumer_key="a%20b", oauth_token="t""#;
+        for spelling in [header.to_owned(), header.replacen("OAuth", "oauth", 1)] {
+            assert_eq!(
+                extract(&auth(&spelling), "/"),
+                Ok(credential(
+                    Scheme::OAuth,
+                    Location::AuthorizationHeader,
+                    r#"realm="jira", oauth_consumer_key="a%20b", oauth_token="t""#
+                )),
+                "{spelling}"
+            );
+        }
+        // Another scheme's comma is still two headers Envoy folded into one.
+        assert_eq!(
+            extract(&auth("Bearer a, OAuth b=\"c\""), "/"),
+            Err(ExtractError::MultipleAuthorizationHeaders)
+        );
+    }
+
+    #[test]
     fn a_scheme_without_a_token_is_an_empty_credential() {
         assert_eq!(
             extract(&auth("TISJWT"), "/"),
