@@ -470,6 +470,53 @@ mod tests {
     }
 
     #[test]
+    fn a_request_token_state_reads_back_only_from_consistent_columns() {
+        let verifier = Some(vec![7; 32]);
+        for (state, user, hash, read) in [
+            ("pending", None, None, Some(RequestTokenState::Pending)),
+            ("denied", None, None, Some(RequestTokenState::Denied)),
+            (
+                "authorized",
+                Some("K1"),
+                verifier.clone(),
+                Some(RequestTokenState::Authorized {
+                    user_key: "K1".to_owned(),
+                    verifier_hash: [7; 32],
+                }),
+            ),
+            ("authorized", None, verifier.clone(), None),
+            ("authorized", Some("K1"), None, None),
+            ("authorized", Some("K1"), Some(vec![7; 31]), None),
+            ("pending", Some("K1"), verifier.clone(), None),
+            ("denied", Some("K1"), None, None),
+            ("approved", None, None, None),
+        ] {
+            let got = RequestTokenState::from_columns(state, user.map(str::to_owned), hash.clone());
+            assert_eq!(got.ok(), read, "{state} {user:?} {hash:?}");
+        }
+        for state in [
+            RequestTokenState::Pending,
+            RequestTokenState::Denied,
+            RequestTokenState::Authorized {
+                user_key: "K1".to_owned(),
+                verifier_hash: [0; 32],
+            },
+        ] {
+            let (user, hash) = match &state {
+                RequestTokenState::Authorized {
+                    user_key,
+                    verifier_hash,
+                } => (Some(user_key.clone()), Some(verifier_hash.to_vec())),
+                _ => (None, None),
+            };
+            assert_eq!(
+                RequestTokenState::from_columns(state.column(), user, hash),
+                Ok(state)
+            );
+        }
+    }
+
+    #[test]
     fn user_names_fold_to_lower_case() {
         assert_eq!(fold_user_name("FRED"), "fred");
         assert_eq!(fold_user_name("Ölaf"), "ölaf");

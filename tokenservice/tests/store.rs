@@ -957,6 +957,31 @@ fn postgres_refuses_a_database_with_a_newer_schema() {
 }
 
 #[test]
+fn postgres_migrates_a_version_2_database_keeping_its_tokens() {
+    let cluster = Postgres::shared();
+    let url = cluster.fresh_database();
+    let database = Database::parse(&url, Path::new(".")).unwrap();
+    let hash = TokenHash::of("t");
+    Store::open(&database)
+        .unwrap()
+        .create(&new("l1", &hash, "K1", 1, 2))
+        .unwrap();
+    // Back to version 2, as a database made before OAuth 1.0a was.
+    Postgres::client_for(&url)
+        .batch_execute(
+            "DROP TABLE oauth_request_tokens, oauth_access_tokens;
+             DELETE FROM schema_migrations WHERE version = 3",
+        )
+        .unwrap();
+    let store = Store::open(&database).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.list_for_user("K1").unwrap().len(), 1);
+    let at = AccessHashes::of("at1");
+    let created = store.create_access_token(&at.as_new("demo", "K1", 1)).unwrap();
+    assert_eq!(store.list_access_tokens("K1").unwrap(), vec![created]);
+}
+
+#[test]
 fn postgres_replicas_that_open_together_migrate_once() {
     let cluster = Postgres::shared();
     let database = Database::parse(&cluster.fresh_database(), Path::new(".")).unwrap();

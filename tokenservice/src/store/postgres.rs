@@ -8,7 +8,11 @@
 //! Concurrency across replicas: a create is one `INSERT ... RETURNING id` (the unique `lookup`
 //! and the identity column make it safe from any number of writers), a rename or delete is one
 //! statement, and a failed login is counted by one upsert, so no count is lost between
-//! replicas. Migrations run in one transaction under an advisory lock, so replicas that start
+//! replicas. OAuth 1.0a request tokens are single use across replicas: a take is one
+//! `DELETE ... RETURNING` (a second one waits on the row lock, then finds nothing) and a
+//! decision one `UPDATE ... WHERE state = 'pending' AND expires > now` (under READ COMMITTED a
+//! second one re-checks that condition on the row the first changed, and moves nothing).
+//! Migrations run in one transaction under an advisory lock, so replicas that start
 //! together migrate once.
 //!
 //! Connections: [`POOL`] connections, each owned by a thread of its own. A call sends its work

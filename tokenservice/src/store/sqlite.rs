@@ -9,6 +9,10 @@
 //! the slow part of a request (argon2 password checks) happens outside the lock. For more than
 //! one replica, use [`super::postgres`].
 //!
+//! OAuth 1.0a request tokens are single use all the same: a take is one `DELETE ... RETURNING`
+//! and a decision one conditional `UPDATE`, each its own transaction, so even two processes
+//! on one file (which this engine does not promise to support) could not both succeed.
+//!
 //! Schema changes are numbered migrations applied on open, tracked in `PRAGMA user_version`.
 
 use super::{
@@ -561,6 +565,50 @@ mod tests {
         drop(store);
         assert!(SqliteStore::open(&path).unwrap_err().0.contains("newer"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_tokens_and_gains_the_oauth_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        tx.commit().unwrap();
+        conn.execute(
+            "INSERT INTO tokens (lookup, secret_hash, description, user_key, created_by_user_key, created, valid_until)
+             VALUES ('l', zeroblob(32), 'd', 'K1', 'K1', 1, 2)",
+            [],
+        )
+        .unwrap();
+        let store = SqliteStore::setup(conn).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.list_for_user("K1").unwrap().len(), 1);
+        assert!(store.list_access_tokens("K1").unwrap().is_empty());
+        assert_eq!(store.purge_request_tokens(i64::MAX).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_schema_refuses_a_request_token_state_without_its_user_and_verifier() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.lock().unwrap();
+        let insert = |state: &str, user: Option<&str>, verifier: Option<Vec<u8>>| {
+            conn.execute(
+                "INSERT INTO oauth_request_tokens
+                     (token_hash, secret_hash, consumer_key, callback, csrf_hash, created, expires, state, user_key, verifier_hash)
+                 VALUES (randomblob(32), zeroblob(32), 'c', 'oob', zeroblob(32), 1, 2, ?1, ?2, ?3)",
+                params![state, user, verifier],
+            )
+        };
+        assert!(insert("authorized", None, None).is_err());
+        assert!(insert("authorized", Some("K1"), None).is_err());
+        assert!(insert("pending", Some("K1"), Some(vec![0; 32])).is_err());
+        assert!(insert("denied", None, Some(vec![0; 32])).is_err());
+        assert!(insert("authorized", Some("K1"), Some(vec![0; 31])).is_err());
+        assert!(insert("approved", None, None).is_err());
+        assert!(insert("authorized", Some("K1"), Some(vec![0; 32])).is_ok());
+        assert!(insert("denied", None, None).is_ok());
     }
 
     #[test]
