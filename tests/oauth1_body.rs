@@ -211,7 +211,9 @@ fn envoys_verify_signature_checks_rsa_sha1_with_1024_bit_keys_too() {
     let envoy = Envoy::start_with_clusters(&oauth1_config(), app.port(), &[("token_service", app.port())]);
     let log = envoy.log();
     assert!(
-        log.contains("and RSA-SHA1 ones (keys under 2048 bits too)"),
+        log.contains(
+            "RSA-SHA1 signatures (OAuth 1.0a) are checked by Envoy (verify_signature), 1024-bit keys too"
+        ),
         "{log}"
     );
 }
