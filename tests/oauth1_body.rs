@@ -402,3 +402,34 @@ fn a_form_post_signed_with_a_1024_bit_key_reaches_the_application_with_its_body_
     assert_eq!(app.received().len(), 1, "the changed body never arrived");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without `allow_on_headers_stop_iteration` Envoy turns the held headers into
+/// StopAllIterationAndWatermark and hands the filter no body: a complete signed form then
+/// waits for its 408 (nothing reaches anyone), and the log names the setting.
+#[test]
+fn without_allow_on_headers_stop_iteration_a_form_waits_for_its_408_and_the_log_says_why() {
+    let app = DemoApp::start(0).unwrap();
+    let token_service = HeldUpstream::start();
+    let yaml = bootstrap(
+        &oauth1_config(),
+        app.port(),
+        &[("token_service", token_service.port())],
+    );
+    let setting = "                allow_on_headers_stop_iteration: true\n";
+    assert!(yaml.contains(setting));
+    let envoy = Envoy::try_start_yaml(&yaml.replacen(setting, "", 1)).unwrap_or_else(|log| panic!("{log}"));
+    let body = "body=whole";
+    let request = format!("{}{body}", form_head(&format!("content-length: {}", body.len())));
+    let (response, took) = exchange(envoy.port, request.as_bytes());
+    assert_eq!(response.status, 408, "{response:?}");
+    assert!(took >= Duration::from_millis(TIMEOUT_MS - 50), "{took:?}");
+    assert!(
+        envoy
+            .log()
+            .contains("set `allow_on_headers_stop_iteration: true`"),
+        "{}",
+        envoy.log()
+    );
+    assert!(app.received().is_empty());
+    assert!(token_service.received().is_empty());
+}
