@@ -37,6 +37,7 @@ pub mod lane;
 pub mod links;
 pub mod lockout;
 pub mod login;
+pub mod messages;
 pub mod oauth1_access;
 pub mod oauth1_authorize;
 pub mod oauth1_callback;

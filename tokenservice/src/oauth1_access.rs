@@ -21,7 +21,7 @@ pub const NOT_FOUND: &str = "No access token with this id exists for the current
 
 fn internal(e: &StoreError) -> Response {
     eprintln!("tokengate-tokens: {e}");
-    Response::error(500, crate::api::messages::INTERNAL)
+    Response::error(500, crate::messages::INTERNAL)
 }
 
 /// An access token as listed: never the token, only what it is and when it was used.
@@ -94,7 +94,7 @@ pub fn list_for(service: &Service, query: &str) -> Response {
     };
     match service.directory.by_name(&name) {
         Some(user) => list_of(service, &user.key),
-        None => Response::error(404, crate::api::messages::NOT_FOUND),
+        None => Response::error(404, crate::messages::NOT_FOUND),
     }
 }
 

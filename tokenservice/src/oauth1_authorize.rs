@@ -90,7 +90,7 @@ fn problem_page(status: u16, problem: Problem, message: &str) -> Response {
 
 fn internal(e: &StoreError) -> Response {
     eprintln!("tokengate-tokens: {e}");
-    Response::error(500, crate::api::messages::INTERNAL)
+    Response::error(500, crate::messages::INTERNAL)
 }
 
 /// A pending, unexpired request token and its consumer, or the page saying why not.
@@ -203,7 +203,7 @@ pub fn decide(
     let caller = match login::login(service, &headers, address, now) {
         Ok(caller) => caller,
         Err(Refused::Locked) => {
-            return again(403, crate::api::messages::LOCKED)
+            return again(403, crate::messages::LOCKED)
                 .with_header("x-authentication-denied-reason", &service.gate().denied_reason())
         }
         Err(Refused::Unauthenticated) => return again(401, messages::BAD_LOGIN),
@@ -213,7 +213,7 @@ pub fn decide(
     let (decision, verifier) = if fields.approve {
         let Ok(verifier) = oauth_tokens::generate() else {
             eprintln!("tokengate-tokens: the OS random source failed");
-            return Response::error(500, crate::api::messages::INTERNAL);
+            return Response::error(500, crate::messages::INTERNAL);
         };
         let decision = RequestTokenState::Authorized {
             user_key: caller.key.clone(),

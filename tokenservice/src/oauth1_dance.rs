@@ -101,12 +101,12 @@ fn refusal_response(service: &Service, request: &Request, refusal: Refusal) -> R
 
 fn internal(e: &StoreError) -> Response {
     eprintln!("tokengate-tokens: {e}");
-    Response::error(500, crate::api::messages::INTERNAL)
+    Response::error(500, crate::messages::INTERNAL)
 }
 
 fn random_failed() -> Response {
     eprintln!("tokengate-tokens: the OS random source failed");
-    Response::error(500, crate::api::messages::INTERNAL)
+    Response::error(500, crate::messages::INTERNAL)
 }
 
 /// The signature check of `request` for `step` with this service's base URL and nonces.
