@@ -3,8 +3,9 @@
 //! (`tests/oauth1/dance.py`): `fetch_request_token` signed with RSA-SHA1, the authorize page
 //! fetched and its form posted as a browser would (cookie kept, `atl_token` read from the
 //! HTML), the verifier read from the 302's `Location`, `fetch_access_token`; then the filter's
-//! question about the access token. Also: the user denying, the wrong user, and a consumer
-//! signing with HMAC-SHA1.
+//! question about the access token. Also: the user denying, the wrong user, a consumer signing
+//! with HMAC-SHA1, and the dance across two replicas sharing one PostgreSQL, where one request
+//! token exchanged on both at once gives exactly one access token (`tests/oauth1/race.py`).
 
 // Test harness: failing loudly is its job.
 #![allow(
@@ -273,5 +274,30 @@ fn the_dance_alternates_between_two_replicas_on_one_postgresql() {
         // Asked of each replica in turn.
         assert_eq!(ask(&replicas, token, CONSUMER)["username"], "fred");
     }
+    // One request token exchanged on both replicas at once: exactly one access token.
+    let race = python(
+        "race.py",
+        &[
+            &a,
+            &b,
+            CONSUMER,
+            key.to_str().unwrap(),
+            CALLBACK,
+            "jsmith",
+            "jsmith-password",
+        ],
+    );
+    let answers = race["answers"].as_array().unwrap();
+    let won: Vec<_> = answers.iter().filter(|a| a["access_token"].is_object()).collect();
+    assert_eq!(won.len(), 1, "{race}");
+    let lost = answers.iter().find(|a| a["access_token"].is_null()).unwrap();
+    assert_eq!(lost["access_status"], 401, "{race}");
+    assert!(
+        lost["access_challenge"]
+            .as_str()
+            .unwrap()
+            .contains("oauth_problem=\"token_rejected\""),
+        "{race}"
+    );
     assert!(!Service::log(&scratch).contains(common::postgres::PG_PASSWORD));
 }
