@@ -72,7 +72,8 @@ fn exchange(port: u16, bytes: &[u8]) -> (Response, Duration) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let started = Instant::now();
-    stream.write_all(bytes).unwrap();
+    // Envoy may answer and close before it has read it all.
+    let _ = stream.write_all(bytes);
     let response = read_response(&mut stream).unwrap();
     (response, started.elapsed())
 }
@@ -211,7 +212,9 @@ fn envoys_verify_signature_checks_rsa_sha1_with_1024_bit_keys_too() {
     let envoy = Envoy::start_with_clusters(&oauth1_config(), app.port(), &[("token_service", app.port())]);
     let log = envoy.log();
     assert!(
-        log.contains("and RSA-SHA1 ones (keys under 2048 bits too)"),
+        log.contains(
+            "RSA-SHA1 signatures (OAuth 1.0a) are checked by Envoy (verify_signature), 1024-bit keys too"
+        ),
         "{log}"
     );
 }
@@ -399,4 +402,84 @@ fn a_form_post_signed_with_a_1024_bit_key_reaches_the_application_with_its_body_
     );
     assert_eq!(app.received().len(), 1, "the changed body never arrived");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without `allow_on_headers_stop_iteration` Envoy turns the held headers into
+/// StopAllIterationAndWatermark and hands the filter no body: a complete signed form then
+/// waits for its 408 (nothing reaches anyone), and the log names the setting.
+#[test]
+fn without_allow_on_headers_stop_iteration_a_form_waits_for_its_408_and_the_log_says_why() {
+    let app = DemoApp::start(0).unwrap();
+    let token_service = HeldUpstream::start();
+    let yaml = bootstrap(
+        &oauth1_config(),
+        app.port(),
+        &[("token_service", token_service.port())],
+    );
+    let setting = "                allow_on_headers_stop_iteration: true\n";
+    assert!(yaml.contains(setting));
+    let envoy = Envoy::try_start_yaml(&yaml.replacen(setting, "", 1)).unwrap_or_else(|log| panic!("{log}"));
+    let body = "body=whole";
+    let request = format!("{}{body}", form_head(&format!("content-length: {}", body.len())));
+    let (response, took) = exchange(envoy.port, request.as_bytes());
+    assert_eq!(response.status, 408, "{response:?}");
+    assert!(took >= Duration::from_millis(TIMEOUT_MS - 50), "{took:?}");
+    assert!(
+        envoy
+            .log()
+            .contains("set `allow_on_headers_stop_iteration: true`"),
+        "{}",
+        envoy.log()
+    );
+    assert!(app.received().is_empty());
+    assert!(token_service.received().is_empty());
+}
+
+/// What the setting costs: with it, the body of a request held for a callout is buffered (the
+/// SDK's only pause for a body chunk is StopIterationAndBuffer), so an upload that passes
+/// Envoy's buffer limit (`per_connection_buffer_limit_bytes`, 1 MiB) before the answer is
+/// Envoy's 413; without it Envoy holds the body with backpressure and the upload goes through.
+#[test]
+fn an_upload_held_for_a_callout_past_envoys_buffer_limit_is_413_with_the_setting_and_passes_without() {
+    let app = DemoApp::start(0).unwrap();
+    let config = json!({
+        "realm": "jira",
+        "oauth_providers": {"kc": {
+            "introspection": {"cluster": "idp", "path": "/introspect", "client_id": "tokengate",
+                              "client_secret": "client-secret"},
+            "timeout_ms": 5000, "cache_ttl_seconds": 0
+        }},
+        "rules": [{"path_prefix": "/", "providers": ["kc"]}]
+    })
+    .to_string();
+    let setting = "                allow_on_headers_stop_iteration: true\n";
+    for with_setting in [true, false] {
+        let idp = HeldUpstream::start();
+        let yaml = bootstrap(&config, app.port(), &[("idp", idp.port())]);
+        let yaml = if with_setting {
+            yaml
+        } else {
+            yaml.replacen(setting, "", 1)
+        };
+        let envoy = Envoy::try_start_yaml(&yaml).unwrap_or_else(|log| panic!("{log}"));
+        let body = "x".repeat(2 << 20);
+        let request = format!(
+            "POST /rest/api/2/issue/DEMO-1/attachments HTTP/1.1\r\nhost: jira\r\nauthorization: Bearer opaque-upload\r\n\
+             content-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let port = envoy.port;
+        let client = std::thread::spawn(move || exchange(port, request.as_bytes()).0);
+        if with_setting {
+            // Past the limit before the question even went out.
+            assert_eq!(client.join().unwrap().status, 413);
+            assert!(app.received().is_empty());
+            continue;
+        }
+        idp.wait_for_requests(1, Duration::from_secs(10));
+        idp.release_all(introspection(true));
+        let response = client.join().unwrap();
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(app.received().len(), 1);
+    }
 }
