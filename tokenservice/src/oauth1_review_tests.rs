@@ -4,7 +4,7 @@
 use crate::oauth1_authorize::tests::{decide_as, exchange, request_token, service, verifier, CALLBACK};
 use crate::oauth1_signed::tests::NOW_MS;
 
-/// Finding F4. The access-token step takes (deletes) the request token BEFORE it compares the
+/// Finding F2. The access-token step takes (deletes) the request token BEFORE it compares the
 /// token's consumer with the signer: any other registered consumer that learns a request token
 /// (it is in the user's address bar, the authorize link and the callback URL) destroys the dance
 /// of the consumer that owns it with one signed request of its own. Another consumer's attempt
