@@ -44,8 +44,6 @@ pub mod oauth1_callback;
 pub mod oauth1_csrf;
 pub mod oauth1_dance;
 pub mod oauth1_page;
-#[cfg(test)]
-mod oauth1_review_tests;
 pub mod oauth1_signed;
 pub mod oauth_tokens;
 pub mod redact;

@@ -178,9 +178,19 @@ pub fn access_token(service: &Service, oauth1: &OAuth1, request: &Request, now: 
     let refuse = |problem| problem_response(&realm(service, request), problem);
     let presented = signed.authorization.token.as_deref().unwrap_or_default();
     let verifier = signed.authorization.verifier.as_deref().unwrap_or_default();
-    // Taken once the signature verified, whatever follows: a request token is exchanged at
-    // most once, and a wrong verifier cannot be retried.
-    let taken = match service.store.take_request_token(&oauth_tokens::hash(presented)) {
+    let hash = oauth_tokens::hash(presented);
+    // Another consumer's request token is refused without taking it: a consumer that saw it
+    // (it is in the user's address bar and the callback URL) must not end its owner's dance.
+    match service.store.find_request_token(&hash) {
+        Ok(Some(record)) if record.consumer_key != signed.consumer.consumer_key => {
+            return refuse(Problem::TokenRejected)
+        }
+        Ok(_) => {}
+        Err(e) => return internal(&e),
+    }
+    // Taken once its own consumer's signature verified, whatever follows: a request token is
+    // exchanged at most once, and a wrong verifier cannot be retried.
+    let taken = match service.store.take_request_token(&hash) {
         Ok(taken) => taken,
         Err(e) => return internal(&e),
     };

@@ -24,8 +24,6 @@ pub mod hostcrypto;
 pub mod jose;
 pub mod jwk;
 pub mod jwt;
-#[cfg(test)]
-mod oauth1_review_tests;
 pub mod query;
 pub mod respond;
 pub mod tisjwt;

@@ -85,18 +85,29 @@ pub fn decode_form(input: &[u8]) -> Vec<u8> {
 }
 
 /// The name/value pairs of a query or a form body, decoded, in order: split on `&`, empty
-/// pieces skipped, a piece without `=` is a name with an empty value.
+/// pieces skipped, a piece without `=` is a name with an empty value. Each name and value is
+/// then read as UTF-8 with U+FFFD for what is not (WHATWG's "UTF-8 decode without BOM",
+/// oauthlib's and Tomcat's reading), so `%E9` is signed as the client's library signed it.
 pub fn form_pairs(input: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    let decode = |raw: &[u8]| utf8_lossy(decode_form(raw));
     input
         .split(|&b| b == b'&')
         .filter(|piece| !piece.is_empty())
-        .map(|piece| match piece.iter().position(|&b| b == b'=') {
+        .map(move |piece| match piece.iter().position(|&b| b == b'=') {
             Some(at) => {
                 let (name, value) = piece.split_at(at);
-                (decode_form(name), decode_form(value.get(1..).unwrap_or_default()))
+                (decode(name), decode(value.get(1..).unwrap_or_default()))
             }
-            None => (decode_form(piece), Vec::new()),
+            None => (decode(piece), Vec::new()),
         })
+}
+
+/// `bytes` unchanged when they are UTF-8, else with U+FFFD for each invalid sequence.
+fn utf8_lossy(bytes: Vec<u8>) -> Vec<u8> {
+    match String::from_utf8(bytes) {
+        Ok(text) => text.into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned().into_bytes(),
+    }
 }
 
 #[cfg(test)]

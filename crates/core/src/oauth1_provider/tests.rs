@@ -687,7 +687,9 @@ fn a_full_nonce_store_refuses_new_nonces_with_503_and_still_refuses_replays() {
 }
 
 #[test]
-fn another_configuration_shares_neither_answers_nor_nonces() {
+fn another_configuration_shares_nonces_but_not_answers() {
+    // A push that changes a TTL: its own question (answers are scoped), but the nonce it saw
+    // before the push is still used, so the push makes no captured request replayable.
     let ours = config();
     let theirs = config_with(json!({"cache_ttl_seconds": 11}));
     let store = MapStore::default();
@@ -695,9 +697,14 @@ fn another_configuration_shares_neither_answers_nor_nonces() {
     assert_eq!(run(&ours, &client, &store).decision, allowed_as("fred"));
     let elsewhere = run(&theirs, &client, &store);
     assert_eq!(elsewhere.callouts.len(), 1, "its own question");
-    assert_eq!(elsewhere.decision, allowed_as("fred"), "its own nonces");
     assert_eq!(
-        reason(&run(&ours, &client, &store).decision),
+        reason(&elsewhere.decision),
+        Some(DenyReason::OAuth1(oauth1::Problem::NonceUsed))
+    );
+    let fresh = run(&theirs, &client.clone().nonce("after-the-push"), &store);
+    assert_eq!(fresh.decision, allowed_as("fred"));
+    assert_eq!(
+        reason(&run(&ours, &client.nonce("after-the-push"), &store).decision),
         Some(DenyReason::OAuth1(oauth1::Problem::NonceUsed))
     );
 }

@@ -1,4 +1,4 @@
-//! Security review of issue 13 (branch `oa-review`): FAILS until fixed; see /work/coord/review13.md (F4).
+//! Query and form escapes that are not UTF-8, normalised as oauthlib normalises them.
 
 use oauth1::base_string::normalize;
 use oauth1::encode::form_pairs;
@@ -8,14 +8,12 @@ fn normalised(query: &str) -> String {
     normalize(pairs.iter().map(|(n, v)| (n.as_slice(), v.as_slice())))
 }
 
-/// Finding F4. `decode_form` keeps the octets of a percent-escape that is not UTF-8, while the
-/// WHATWG form parsing it says it follows, Python's `parse_qsl` (oauthlib, requests-oauthlib,
-/// jira-python) and Jira's net.oauth decode as UTF-8 with U+FFFD for a bad sequence. A client
-/// that signs a query (or form body) with a Latin-1 escape (`jql=summary~%E9t%E9`) gets
-/// `signature_invalid` from the filter although Jira would accept it. Expected values computed
+/// WHATWG form parsing, Python's `parse_qsl` (oauthlib, requests-oauthlib, jira-python) and
+/// Jira's net.oauth decode as UTF-8 with U+FFFD for a bad sequence, so a client that signs a
+/// query (or form body) with a Latin-1 escape (`jql=summary~%E9t%E9`) signs U+FFFD. Expected values computed
 /// with the venv's oauthlib 4.0.1 (`signature.normalize_parameters(collect_parameters(uri_query=q))`).
 #[test]
-fn a_non_utf8_escape_is_normalised_as_oauthlib_and_jira_normalise_it() {
+fn a_non_utf8_escape_is_signed_as_u_fffd_as_oauthlib_signs_it() {
     let table = [
         ("%ff!,*", "%EF%BF%BD%21%2C%2A="),
         ("!'%aa&%C3%A9", "%21%27%EF%BF%BD=&%C3%A9="),
