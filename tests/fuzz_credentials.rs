@@ -246,13 +246,15 @@ fn known_scheme(name: &str) -> Option<Scheme> {
         "tisjwt" => Some(Scheme::Tisjwt),
         "bearer" => Some(Scheme::Bearer),
         "basic" => Some(Scheme::Basic),
+        "oauth" => Some(Scheme::OAuth),
         _ => None,
     }
 }
 
 proptest! {
     /// At most one credential per request, never a panic, and a comma in a known scheme's
-    /// token (Envoy's folding of two headers) is a refusal.
+    /// token (Envoy's folding of two headers) is a refusal, except in OAuth 1.0a's, whose
+    /// parameters are comma-separated (RFC 5849 section 3.5.1; its parser refuses a folded pair).
     #[test]
     fn authorization_yields_at_most_one_credential_and_a_comma_is_refused(
         value in authorization_value(),
@@ -278,7 +280,7 @@ proptest! {
         let token = rest.trim_start_matches([' ', '\t']);
         if name.is_empty() {
             prop_assert_eq!(result, Err(ExtractError::Malformed(Scheme::Other)));
-        } else if known_scheme(name).is_some() && token.contains(',') {
+        } else if known_scheme(name).is_some_and(|s| s != Scheme::OAuth) && token.contains(',') {
             prop_assert_eq!(result, Err(ExtractError::MultipleAuthorizationHeaders));
         } else if query.is_some() {
             prop_assert_eq!(result, Err(ExtractError::MultipleCredentials));
