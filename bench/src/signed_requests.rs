@@ -68,7 +68,10 @@ pub fn write_requests(dir: &Path, count: usize, now: i64) -> Result<(), String> 
     .collect::<Result<_, _>>()?;
     super::write(dir.join(PUBLIC_KEY_FILE), &STANDARD.encode(public.as_bytes()))?;
     super::write_lines(dir.join(REQUESTS_FILE), lines)?;
-    println!("{count} OAuth 1.0a requests signed with RSA-SHA1 in {}", dir.display());
+    println!(
+        "{count} OAuth 1.0a requests signed with RSA-SHA1 in {}",
+        dir.display()
+    );
     Ok(())
 }
 
