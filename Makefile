@@ -139,11 +139,16 @@ bench-tokens: bench-tools postgres
 	BENCH_COMMAND="make bench-tokens BENCH_TOKENS_ARGS='$(BENCH_TOKENS_ARGS)'" python3 bench/tokens.py \
 		--old $(TOKENS_OLD)/target/release/tokengate-tokens $(BENCH_TOKENS_ARGS) --publish
 
-# The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk.
+# The modules, fresh keys and tokens (target/bench/tokens, never in git), and wrk. The OAuth 1.0a
+# row sends each pre-signed request once per Envoy: BENCH_OAUTH1_REQUESTS must exceed what one
+# Envoy answers in warm-up plus measured load (bench/run.py fails the row otherwise); signing them
+# takes about 3 ms of CPU each.
+BENCH_OAUTH1_REQUESTS ?= 60000
 bench-inputs: tools wasm bench-tools
 	cargo build --release --target wasm32-wasip1 -p tokengate-wasm-floor
 	cargo build --release -p tokengate-bench
 	target/release/tokengate-bench tokens target/bench/tokens
+	target/release/tokengate-bench oauth1-requests target/bench/tokens $(BENCH_OAUTH1_REQUESTS)
 
 # wrk from Debian's packages (sudo only when not root).
 bench-tools:

@@ -58,6 +58,8 @@ LUA = BENCH / "wrk" / "tokens.lua"
 PUBLISHED_MD = ROOT / "BENCHMARKS.md"
 PUBLISHED_SVG = BENCH / "throughput.svg"
 BEGIN, END = "<!-- bench results: begin (written by bench/run.py) -->", "<!-- bench results: end -->"
+# A run of some configurations (--only) is published here, so it never replaces the full table.
+ONLY_BEGIN, ONLY_END = "<!-- bench only: begin (written by bench/run.py --only) -->", "<!-- bench only: end -->"
 SOAK_BEGIN, SOAK_END = "<!-- bench soak: begin (written by bench/run.py --soak) -->", "<!-- bench soak: end -->"
 
 # The claims `tokengate-bench tokens` signs (bench/src/main.rs).
@@ -69,6 +71,16 @@ DISTINCT = 1000
 # by default, and the counter of callouts tokengate made (read from the measured Envoy's /stats).
 INTROSPECTION_CLIENT = ("tokengate", "bench-secret")
 CALLOUTS_STAT = "wasmcustom.tokengate.introspection.callouts"
+# The OAuth 1.0a row (issue 13): `tokengate-bench oauth1-requests` signs GET /rest/api/2/myself
+# for this base URL (bench/src/signed_requests.rs), the provider's public_base_url, so the
+# measured Envoy's free port is not part of the signature. Each line is sent once per Envoy
+# (its nonce); the timestamp window is a day, as the JWTs are valid for a day, so requests
+# signed by `make bench-inputs` are fresh through a whole run, and the nonce store holds every
+# line of the file with room to spare (4,096 buckets of 64).
+OAUTH1_BASE_URL = "https://jira.bench.example"
+OAUTH1_REQUESTS = "oauth1-rsa-sha1"
+OAUTH1_KEY = TOKENS / "oauth1-consumer.b64"
+OAUTH1_NONCES = {"buckets": 4096, "per_bucket": 64}
 # tokengate's answer cache (crates/core/src/opaque.rs, crates/core/src/cache.rs): 32,768 slots in buckets of 4; a full
 # bucket gives up the entry that expires first. Which bucket a token's answer lives in comes
 # from the module's own code (`tokengate-bench answer-buckets`).
@@ -175,6 +187,23 @@ def introspection_config() -> dict:
     return {"oauth_providers": {"idp": provider}, "rules": [{"path_prefix": "/", "providers": ["idp"]}]}
 
 
+def tokengate_oauth1() -> str:
+    """tokengate with one OAuth 1.0a provider (application links) asking the local introspection
+    server about the access token (design13's oauth1 question), its answer cached 300 s; the
+    RSA-SHA1 signature and the nonce are checked on every request. No directory."""
+    client_id, client_secret = INTROSPECTION_CLIENT
+    provider = {
+        "introspection": {"cluster": "introspection", "path": "/introspect",
+                          "client_id": client_id, "client_secret": client_secret},
+        "cache_ttl_seconds": 300,
+        "public_base_url": OAUTH1_BASE_URL,
+        "timestamp_window_seconds": 86400,
+        "nonce_store": OAUTH1_NONCES,
+    }
+    config = {"oauth1_providers": {"applinks": provider}, "rules": [{"path_prefix": "/", "providers": ["applinks"]}]}
+    return wasm_filter("tokengate", TOKENGATE_WASM, config)
+
+
 def jwt_authn(cache_size: Optional[int]) -> Callable[[], str]:
     """Native jwt_authn over the same RS256 JWKS. `cache_size` None: no jwt_cache_config (no
     cache, Envoy's default); 0: `jwt_cache_config: {}` (cache of its default size, 100)."""
@@ -216,6 +245,12 @@ class Setup:
     # A row of the baseline module (--baseline-wasm): the key of the new module's row it is
     # measured against.
     baseline_of: Optional[str] = None
+    # Each line can be used once (a signed request's nonce): the preflight's line 1 is not
+    # sent again, the warm-up starts at line 2.
+    single_use: bool = False
+    # The OAuth 1.0a row: the introspection server's questions are counted, not the opaque
+    # provider's callouts.
+    oauth1: bool = False
 
 
 SETUPS = [
@@ -257,6 +292,22 @@ SETUPS = [
         tokens_label=f"{DISTINCT:,} round-robin + 10% new",
         warm_tokens=DISTINCT,
         no_repeat=True,
+    ),
+    # Issue 13: a new RSA-SHA1 signed request every time (pre-signed, a nonce each), one access
+    # token whose answer is cached after the first request; verified like RS256 uncached (Envoy's
+    # verify_signature), plus the base string and the nonce store's compare-and-swap.
+    Setup(
+        "tg-oauth1-rsa-sha1",
+        "7",
+        "tokengate OAuth 1.0a RSA-SHA1, access token cached (300 s), signature and nonce every request",
+        OAUTH1_REQUESTS,
+        tokengate_oauth1,
+        introspection=True,
+        tokens_label="1 access token, every request signed anew",
+        warm_tokens=1,
+        no_repeat=True,
+        single_use=True,
+        oauth1=True,
     ),
     Setup(
         "tg-rs256-wasmtime",
@@ -462,7 +513,9 @@ class IntrospectionServer:
 
     def __init__(self, cpus: Optional[set[int]] = None):
         client = ":".join(INTROSPECTION_CLIENT)
-        self.proc = subprocess.Popen([str(BENCH_BIN), "introspection-server", "0", client],
+        # With the OAuth 1.0a consumer's public key it answers the oauth1 question too.
+        key = [str(OAUTH1_KEY)] if OAUTH1_KEY.exists() else []
+        self.proc = subprocess.Popen([str(BENCH_BIN), "introspection-server", "0", client, *key],
                                      stdout=subprocess.PIPE, text=True, preexec_fn=pinned(cpus))
         STARTED.append(self.proc)
         first = self.proc.stdout.readline() if self.proc.stdout else ""
@@ -556,7 +609,9 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, u
             introspection.count()  # starts its counts afresh
         preflight(envoy, setup, tokens)
         rss_start = envoy.rss_mib()
-        warm = wrk(envoy.port, tokens, args.warmup, args.connections, OUT / "wrk-warmup.json", args.load_cpus)
+        first = 1 if setup.single_use else 0
+        warm = wrk(envoy.port, tokens, args.warmup, args.connections, OUT / "wrk-warmup.json", args.load_cpus,
+                   start=first)
         distinct = setup.warm_tokens or len(lines)
         if warm["requests"] < distinct:
             print(f"  warning: {setup.key}: warm-up sent {warm['requests']} requests for {distinct} tokens")
@@ -564,17 +619,17 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, u
         busy_before, wrk_before, wall_before = busy_cpu_seconds(), children_cpu_seconds(), time.monotonic()
         # The measured load carries on from the line after the warm-up's last one.
         run = wrk(envoy.port, tokens, args.duration, args.connections, OUT / "wrk.json", args.load_cpus,
-                  start=warm["sent"])
+                  start=first + warm["sent"])
         cpu = envoy.cpu_seconds() - cpu_before
         # CPU that neither this Envoy, the upstream (and introspection server) nor wrk used
         # during the run: other load on the machine, which the figures of this run share the
         # CPUs with.
         ours = cpu + sum(h.cpu_seconds() for h in helpers) - helpers_before + children_cpu_seconds() - wrk_before
         other = (busy_cpu_seconds() - busy_before - ours) / (time.monotonic() - wall_before)
-        sent = warm["sent"] + run["sent"]
+        sent = first + warm["sent"] + run["sent"]
         if setup.no_repeat and sent > len(lines):
             raise RuntimeError(f"{setup.key}: {sent} requests sent over {len(lines)} token lines: "
-                               "tokens repeated; make the token file longer")
+                               "tokens repeated; make the token file longer (the OAuth 1.0a row: BENCH_OAUTH1_REQUESTS)")
         errors = run["errors"]
         if errors["status"]:
             raise RuntimeError(f"{setup.key}: {errors['status']} non-2xx answers under load:\n{envoy.log_text()}")
@@ -592,7 +647,11 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, u
             "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
             "other_cpus": max(other, 0.0),
         }
-        if introspection:
+        if introspection and setup.oauth1:
+            # One question about the one access token, then its cached answer.
+            asked = introspection.count()
+            row |= {"server_requests": asked["requests"], "server_tokens": asked["tokens"], "sent": sent}
+        elif introspection:
             # One callout per distinct token per TTL: the tokens this Envoy was sent (preflight,
             # warm-up and measured load; the preflight's is line 1), against the callouts it
             # counted and the requests the introspection server answered. `sent` includes up
@@ -609,7 +668,8 @@ def measure(args, envoy_bin: str, setup: Setup, yaml_text: str, round_no: int, u
             f"  {setup.key:22} {rps:9.0f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms"
             f"  cpu/10k {row['cpu_s_per_10k']:6.3f} s  load {row['load_ms']:6.0f} ms  other {other:4.2f} CPUs"
             + (f"  callouts {row['callouts']} / {row['distinct_sent']} tokens (server {row['server_requests']})"
-               if "callouts" in row else ""),
+               if "callouts" in row else "")
+            + (f"  {row['sent']} signed requests, {row['server_requests']} questions" if setup.oauth1 else ""),
             flush=True,
         )
         return row
@@ -685,7 +745,7 @@ def summarise(rows: list[dict]) -> dict:
         "socket_errors": sum(r["socket_errors"] for r in rows),
     }
     # Introspection rows: totals over the rounds (each round a fresh Envoy, an empty cache).
-    for k in ["distinct_sent", "callouts", "predicted_callouts", "server_requests", "server_tokens"]:
+    for k in ["distinct_sent", "callouts", "predicted_callouts", "server_requests", "server_tokens", "sent"]:
         if all(k in r for r in rows):
             summary[k] = sum(r[k] for r in rows)
     return summary
@@ -745,6 +805,8 @@ def markdown(report: dict) -> str:
         tokens = "" if setup.pending or "not available" in (report["skipped"].get(setup.key) or "") else (
             setup.tokens_label or ("1" if setup.tokens.endswith("-1") else f"{DISTINCT:,} round-robin")
         )
+        if r is None and report.get("only") and setup.key not in report["skipped"]:
+            continue  # a run of some configurations lists those only
         if r is None:
             why = report["skipped"].get(setup.key, "not run")
             out.append(f"| {setup.group} | {setup.label} | {tokens} | {why} | | | | | | | | |")
@@ -770,10 +832,12 @@ def markdown(report: dict) -> str:
         "| target | ratio by req/s | same ratio by Envoy CPU per request | by req/s |",
         "|---|---|---|---|",
     ]
-    out += [f"| {t} | {v} | {c} | {ok} |" for t, v, c, ok in targets(results, size)]
+    out += [f"| {t} | {v} | {c} | {ok} |" for t, v, c, ok in targets(results, size)
+            if not (report.get("only") and v == "not measured")]
     if report.get("baseline"):
         out += ["", *against_baseline(report)]
-    out += ["", "![throughput relative to configuration 1](bench/throughput.svg)"]
+    if not report.get("only"):
+        out += ["", "![throughput relative to configuration 1](bench/throughput.svg)"]
     return "\n".join(out) + "\n"
 
 
@@ -794,6 +858,8 @@ def against_baseline(report: dict) -> list[str]:
         if setup.key not in BASELINE_ROWS:
             continue
         new, old = results.get(setup.key), results.get(f"{setup.key}-baseline")
+        if (not new or not old) and report.get("only"):
+            continue
         if not new or not old:
             out.append(f"| {setup.label} | not measured | | | | | | |")
             continue
@@ -855,6 +921,21 @@ def targets(results: dict, wasm_bytes: int) -> list[tuple[str, str, str]]:
             "",
             "met" if r["callouts"] <= r["distinct_sent"] and r["server_requests"] == r["server_tokens"] else "**not met**",
         ))
+    r = results.get("tg-oauth1-rsa-sha1", {})
+    if "server_requests" in r:
+        rows.append((
+            "OAuth 1.0a (issue 13): the access token asked about once per Envoy, every signed request verified",
+            f"{r['server_requests']:,} questions for {r['sent']:,} signed requests (each sent once), "
+            f"over {r['rounds']} rounds (a fresh Envoy each)",
+            "",
+            "met" if r["server_requests"] == r["rounds"] and r["server_tokens"] == r["rounds"] else "**not met**",
+        ))
+        value, by_cpu = ratio(rps("tg-oauth1-rsa-sha1"), rps("tg-rs256-nocache")), \
+            ratio(cpu("tg-rs256-nocache"), cpu("tg-oauth1-rsa-sha1"))
+        if value is not None and by_cpu is not None:
+            rows.append(("OAuth 1.0a RSA-SHA1 signed requests beside RS256 uncached (no target)",
+                         f"{value:.2f}x ({rps('tg-oauth1-rsa-sha1'):,.0f} / {rps('tg-rs256-nocache'):,.0f} req/s)",
+                         f"{by_cpu:.2f}x ({cpu('tg-oauth1-rsa-sha1'):.3f} / {cpu('tg-rs256-nocache'):.3f} s)", ""))
     rows.append(("Module size < 2 MiB (the budget since issue 13)", f"{wasm_bytes:,} bytes", "",
                  "met" if wasm_bytes < 2 * 2**20 else "**not met**"))
     return rows
@@ -879,7 +960,7 @@ def svg(report: dict) -> str:
         f'<text x="10" y="40" fill="#555">Envoy {esc(envoy_release)}, --concurrency 1, wrk -c{report["connections"]}, '
         f'medians of {report["rounds"]} rounds; every JWT row with 1,000 distinct tokens unless marked</text>',
     ]
-    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#3a9d5d", "6": "#999"}
+    colours = {"1": "#888", "2": "#d08a2e", "3": "#2e6fd0", "4": "#2e9fd0", "5": "#3a9d5d", "6": "#999", "7": "#8a4fd0"}
     for i, (setup, r) in enumerate(rows):
         y = top + i * row_h
         tokens = ", 1 token" if setup.tokens.endswith("-1") else ""
@@ -1048,6 +1129,7 @@ def main() -> int:
         "results": {k: summarise(v) for k, v in rows.items()},
         "per_round": rows,
         "skipped": skipped,
+        "only": only,
         "baseline": {
             "wasm": str(args.baseline_wasm),
             "rev": args.baseline_rev,
@@ -1059,7 +1141,10 @@ def main() -> int:
     (OUT / "results.md").write_text(text)
     (OUT / "throughput.svg").write_text(svg(report))
     print("\n" + text)
-    if args.publish:
+    if args.publish and only:
+        publish(text, ONLY_BEGIN, ONLY_END)
+        print(f"wrote the --only section of {PUBLISHED_MD.relative_to(ROOT)}")
+    elif args.publish:
         publish(text)
         PUBLISHED_SVG.write_text(svg(report))
         print(f"wrote {PUBLISHED_MD.relative_to(ROOT)} and {PUBLISHED_SVG.relative_to(ROOT)}")

@@ -23,9 +23,19 @@
 //! introspection requests it has answered and how many distinct tokens they asked about since
 //! the previous `GET /count`.
 //!
+//! `tokengate-bench oauth1-requests <dir> <count>`: for the OAuth 1.0a row (issue 13), `count`
+//! distinct `Authorization: OAuth ...` values in `oauth1-rsa-sha1.txt`, each `GET
+//! /rest/api/2/myself` signed with RSA-SHA1 by a new 2048-bit consumer key with one access
+//! token and its own nonce (a signed request can be used once), and the consumer's public key
+//! in `oauth1-consumer.b64` ([`signed_requests`]). Given that file as a third argument, the
+//! introspection server answers the OAuth 1.0a question (`token_type_hint=oauth1_access_token`)
+//! for the bench's consumer with it.
+//!
 //! `tokengate-bench soak-tokens <dir> <count>`: for the memory soak run, `count` distinct
 //! HS256 Bearer tokens (cheap to verify, so the verified-token cache churns as fast as Envoy
 //! can go) in `bearer-hs256-<count>.txt`, with their secret in `bearer-hs256-secret.txt`.
+
+mod signed_requests;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -56,12 +66,19 @@ fn main() -> ExitCode {
         ["tokens", dir] => tokens(Path::new(dir), 1000),
         ["tokens", dir, count] => positive(count).and_then(|count| tokens(Path::new(dir), count)),
         ["soak-tokens", dir, count] => positive(count).and_then(|count| soak_tokens(Path::new(dir), count)),
-        ["introspection-server", port] => introspection_server(port, CLIENT),
-        ["introspection-server", port, client] => introspection_server(port, client),
+        ["introspection-server", port] => introspection_server(port, CLIENT, None),
+        ["introspection-server", port, client] => introspection_server(port, client, None),
+        ["introspection-server", port, client, key] => {
+            introspection_server(port, client, Some(Path::new(key)))
+        }
+        ["oauth1-requests", dir, count] => {
+            positive(count).and_then(|count| signed_requests::write_requests(Path::new(dir), count, now()?))
+        }
         ["answer-buckets", provider, configuration] => answer_buckets(provider, configuration),
         _ => Err(
             "usage: tokengate-bench tokens <dir> [count] | soak-tokens <dir> <count> \
-                  | introspection-server <port> [<client_id>:<client_secret>] \
+                  | oauth1-requests <dir> <count> \
+                  | introspection-server <port> [<client_id>:<client_secret> [<oauth1 consumer key file>]] \
                   | answer-buckets <provider> <configuration JSON> (Bearer lines on stdin)"
                 .to_owned(),
         ),
@@ -186,15 +203,19 @@ struct Answered {
     tokens: Mutex<HashSet<String>>,
 }
 
-fn introspection_server(port: &str, client: &str) -> Result<(), String> {
+fn introspection_server(port: &str, client: &str, oauth1_key: Option<&Path>) -> Result<(), String> {
     let port: u16 = port
         .parse()
         .map_err(|_| format!("port `{port}` is not a port number"))?;
+    let oauth1_key = oauth1_key
+        .map(|path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())))
+        .transpose()?
+        .map(|key| key.trim().to_owned());
     let expected = format!("Basic {}", base64(client.as_bytes()));
     let answered = std::sync::Arc::new(Answered::default());
     let seen = answered.clone();
     let server = Server::start(port, move |request: &Received| {
-        introspect(request, &expected, &seen)
+        introspect(request, &expected, &seen, oauth1_key.as_deref())
     })
     .map_err(|e| format!("introspection server on port {port}: {e}"))?;
     println!("introspection server on 127.0.0.1:{}", server.port());
@@ -202,8 +223,14 @@ fn introspection_server(port: &str, client: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One answer of the introspection server: every token is active, for an hour.
-fn introspect(request: &Received, expected_client: &str, answered: &Answered) -> Reply {
+/// One answer of the introspection server: every token is active, for an hour (an OAuth 1.0a
+/// access token only for the bench's consumer, with `oauth1_key`).
+fn introspect(
+    request: &Received,
+    expected_client: &str,
+    answered: &Answered,
+    oauth1_key: Option<&str>,
+) -> Reply {
     if request.method == "GET" && request.path == "/count" {
         let tokens = answered
             .tokens
@@ -232,6 +259,13 @@ fn introspect(request: &Received, expected_client: &str, answered: &Answered) ->
         tokens.insert(token.to_owned());
     }
     let exp = now().unwrap_or_default() + 3600;
+    if request
+        .body
+        .split('&')
+        .any(|pair| pair == "token_type_hint=oauth1_access_token")
+    {
+        return Reply::json(200, &signed_requests::answer(&request.body, oauth1_key, exp));
+    }
     let user = format!("user-{}", token.get(..8).unwrap_or(token));
     Reply::json(
         200,

@@ -8,6 +8,8 @@
 //! - [`decode_client`] and [`encode_client`] are OAuth 2.0 client authentication (RFC 6749
 //!   section 2.3.1): the client id and secret are `application/x-www-form-urlencoded` *before*
 //!   they are put in the Basic pair, so a secret may hold `:`, `%`, `+` or any UTF-8.
+//! - [`percent_encode_into`] is the one percent-encoder of the workspace (RFC 3986's unreserved
+//!   set, which is RFC 5849 section 3.6's): the filter's callouts and OAuth 1.0a use it too.
 //!
 //! No dependency beyond `base64`, no allocation beyond the decoded pair, and no panic on any
 //! input: it runs in the filter's Wasm VM, where a panic would take every request after it.
@@ -114,7 +116,17 @@ pub fn encode_client(client_id: &str, client_secret: &str) -> String {
 /// decoder reads it back unchanged.
 pub fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
+    percent_encode_into(value.as_bytes(), &mut out);
+    out
+}
+
+/// The one percent-encoder of tokengate: appends `input` to `out` with RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`, section 2.3) as they are and every other byte as `%XX`
+/// in upper-case hex (a space is `%20`, never `+`). RFC 5849 section 3.6 (OAuth 1.0a) defines
+/// the same set, so the OAuth signature base string, the filter's callout paths and forms and
+/// the client credentials above all encode with it.
+pub fn percent_encode_into(input: &[u8], out: &mut String) {
+    for &byte in input {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
@@ -123,7 +135,6 @@ pub fn form_encode(value: &str) -> String {
             out.push(hex_digit(byte & 0x0f));
         }
     }
-    out
 }
 
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is a space, `%XX` a
@@ -246,6 +257,21 @@ mod tests {
         assert_eq!(form_encode("Az09-._~"), "Az09-._~");
         assert_eq!(form_encode("a&b=c d/é:%+"), "a%26b%3Dc%20d%2F%C3%A9%3A%25%2B");
         assert_eq!(form_decode("a%26b%3dc%20d"), Some("a&b=c d".to_owned()));
+    }
+
+    #[test]
+    fn every_byte_outside_the_unreserved_set_is_percent_encoded_in_upper_case_hex() {
+        for byte in 0..=u8::MAX {
+            let expected = match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(byte).to_string()
+                }
+                other => format!("%{other:02X}"),
+            };
+            let mut out = String::from("x");
+            percent_encode_into(&[byte], &mut out);
+            assert_eq!(out, format!("x{expected}"), "{byte}");
+        }
     }
 
     #[test]

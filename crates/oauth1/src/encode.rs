@@ -2,42 +2,19 @@
 //! `ALPHA DIGIT - . _ ~` as `%XX`, upper-case hex), and the two decodings a signed request
 //! needs: the strict one of the `Authorization` header's values, and the
 //! `application/x-www-form-urlencoded` one of the query and a form body (section 3.4.1.3.1).
+//! The encoder and the hex digits are tokengate-basic-auth's, the one copy of each.
 
-/// Appends `input` encoded per RFC 5849 section 3.6 to `out`.
-pub fn encode_into(input: &[u8], out: &mut String) {
-    for &byte in input {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(hex_digit(byte >> 4));
-            out.push(hex_digit(byte & 0x0f));
-        }
-    }
-}
+use basic_auth::hex_value as hex;
 
-/// An upper-case hex digit of `nibble` (below 16).
-fn hex_digit(nibble: u8) -> char {
-    char::from(match nibble {
-        0..=9 => b'0' + nibble,
-        _ => b'A' + (nibble & 0x0f).saturating_sub(10),
-    })
-}
+/// Appends `input` encoded per RFC 5849 section 3.6 to `out`: RFC 3986's unreserved set,
+/// the same rule as the filter's callouts and OAuth 2.0 client credentials, so one function.
+pub use basic_auth::percent_encode_into as encode_into;
 
 /// `input` encoded per RFC 5849 section 3.6.
 pub fn encode(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len());
     encode_into(input, &mut out);
     out
-}
-
-fn hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A header value decoded: every `%` must start two hex digits (`None` otherwise), and
@@ -158,6 +135,27 @@ mod tests {
             (b"e".to_vec(), b"x=y".to_vec()),
         ];
         assert_eq!(pairs, expected);
+    }
+
+    /// This crate's own encoder before it became tokengate-basic-auth's: the oracle that
+    /// shows the shared one encodes every input the same way.
+    fn encode_as_before(input: &[u8]) -> String {
+        let mut out = String::new();
+        for &byte in input {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn the_shared_encoder_encodes_as_this_crate_did(input in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(encode(&input), encode_as_before(&input));
+        }
     }
 
     proptest! {
