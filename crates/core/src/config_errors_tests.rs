@@ -634,7 +634,7 @@ fn an_oauth1_provider_gets_the_documented_defaults() {
             provider.form_body.timeout_ms,
             provider.introspection.timeout_ms,
         ),
-        (10, 10, 300, 1024, 32, 65_536, 5_000, 1_000)
+        (10, 10, 300, 16_384, 32, 65_536, 5_000, 1_000)
     );
     assert_eq!(
         (provider.realm.as_str(), provider.public_base.as_ref()),
