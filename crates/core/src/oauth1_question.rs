@@ -37,6 +37,8 @@ pub struct OAuth1Provider {
     pub realm: String,
     pub timestamp_window_seconds: u64,
     pub nonces: NonceSettings,
+    /// The shared-data key prefix of the nonces ([`nonce_prefix`]), computed once.
+    pub nonce_prefix: String,
     pub form_body: FormBody,
     /// The digest of the section: its answers and its nonces are keyed under it.
     pub scope: Scope,
@@ -70,6 +72,31 @@ impl PublicBase {
 pub struct NonceSettings {
     pub buckets: u32,
     pub per_bucket: usize,
+}
+
+/// The key prefix of the nonces of a provider asking `service` with `layout`. They are keyed
+/// by the token service the provider asks (whose consumers and tokens a nonce belongs to) and
+/// the store's layout, never by the rest of the section: a configuration push that changes a
+/// TTL or a secret keeps every nonce inside its window, so no signed request becomes
+/// replayable by it. Two providers asking one token service share nonces, which only ever
+/// refuses a replay.
+pub fn nonce_prefix(service: &OAuthProvider, layout: NonceSettings) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in [&service.cluster, &service.authority, &service.path] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\0");
+    }
+    let digest: String = hasher
+        .finalize()
+        .as_bytes()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "tokengate.oauth1.nonces.{digest}.{}x{}",
+        layout.buckets, layout.per_bucket
+    )
 }
 
 /// The bounds of the form body read for a signature.
@@ -212,18 +239,11 @@ fn usable_user(user: &str) -> bool {
     !user.is_empty() && !user.chars().any(char::is_control)
 }
 
-/// The RSA public key of a DER SubjectPublicKeyInfo (read by the `oauth1` crate, which takes
-/// PEM), at least [`oauth1::signature::DEFAULT_MIN_BITS`]: the token service enforces its own
-/// minimum when it loads the consumer.
+/// The RSA public key of a DER SubjectPublicKeyInfo, at least
+/// [`oauth1::signature::DEFAULT_MIN_BITS`]: the token service enforces its own minimum when
+/// it loads the consumer.
 pub fn consumer_key_of(spki_der: &[u8]) -> Option<ConsumerKey> {
-    let base64 = STANDARD.encode(spki_der);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for line in base64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).ok()?);
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    ConsumerKey::from_pem(&pem, oauth1::signature::DEFAULT_MIN_BITS).ok()
+    ConsumerKey::from_spki_der(spki_der, oauth1::signature::DEFAULT_MIN_BITS).ok()
 }
 
 /// Slots of the shared cache of the token service's answers about access tokens.
