@@ -17,7 +17,8 @@ const [wasmPath, configPath, linesPath, countArg] = process.argv.slice(2);
 const config = readFileSync(configPath);
 const lines = readFileSync(linesPath, 'utf8').split('\n').filter(Boolean);
 const requests = Number(countArg || 100000);
-const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der']
+const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der', 'self_test_rsa_sha1_signature.bin',
+  'self_test_rsa_1024_sha1_signature.bin', 'self_test_rsa_sha384_signature.bin', 'self_test_rsa_sha512_signature.bin']
   .map((name) => readFileSync(new URL(`../../crates/core/src/hostcrypto/${name}`, import.meta.url)));
 // A self-test signature with its last byte changed.
 const tampered = (sig) => selfTests.some((good) => sig.length === good.length
@@ -68,7 +69,7 @@ const shared = new Map();
 let headers = [], localReplies = 0, nextToken = 1;
 const calls_pending = [];
 const host = {
-  proxy_log: () => OK,
+  proxy_log: (level, p, n) => { if (process.env.LOG || level >= 4) console.error(`log ${level}: ${text(p, n)}`); return OK; },
   proxy_get_buffer_bytes: (type, start, max, rp, rs) => (type === PLUGIN_CONFIGURATION ? give(config, rp, rs)
     : type === HTTP_CALL_RESPONSE_BODY && answer ? give(answer.subarray(start, start + max), rp, rs) : NOT_FOUND),
   proxy_http_call: (up, un, hp, hn, bp, bn, tp, tn, timeout, ret) => {
@@ -106,6 +107,7 @@ const host = {
     return give(new Uint8Array(refused ? [0x12, 1, 0x78] : [0x08, 1]), rp, rs);
   },
   proxy_send_local_response: () => { localReplies++; return OK; },
+  proxy_get_property: () => NOT_FOUND,
   proxy_continue_stream: () => OK,
   proxy_close_stream: () => OK,
   proxy_done: () => OK,
@@ -136,8 +138,13 @@ function request(authorization) {
     ['x-forwarded-proto', 'http'], ['x-request-id', '3b2d1a8c-1c3e-4a8e-9d7e-0f0c3b2d1a8c']];
   const id = nextContext++;
   x.proxy_on_context_create(id, 1);
-  if (x.proxy_on_request_headers(id, headers.length, 1) === 0) continued++;
-  while (calls_pending.length) x.proxy_on_http_call_response(1, calls_pending.shift(), callHeaders.length, answer.length, 0);
+  const paused = x.proxy_on_request_headers(id, headers.length, 1) !== 0;
+  if (!paused) continued++;
+  // Callouts start on the root's tick (no wake queue here); then their answers come.
+  if (paused && answer) {
+    x.proxy_on_tick(1);
+    while (calls_pending.length) x.proxy_on_http_call_response(1, calls_pending.shift(), callHeaders.length, answer.length, 0);
+  }
   x.proxy_on_done(id);
   x.proxy_on_log(id);
   x.proxy_on_delete(id);

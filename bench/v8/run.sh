@@ -1,13 +1,14 @@
 #!/bin/sh
 # make bench-v8: tokengate's own per-request work under V8 (Node.js), without Envoy, with
-# function names: RS256 with 1,000 cached tokens, and uncached with the host checking RSA.
+# function names: RS256 with 1,000 cached tokens, and uncached with the host checking RSA; OAuth
+# 1.0a RSA-SHA1 signed requests (answer cached, host checking RSA). V8_TTLS="" skips the RS256 cases.
 # Inputs: target/bench/tokens (make bench-inputs) and an unstripped module in target/bench-v8.
 set -eu
 cd "$(dirname "$0")/../.."
 wasm=target/bench-v8/wasm32-wasip1/release/tokengate.wasm
 out=target/bench-v8
 requests=${V8_REQUESTS:-100000}
-for ttl in 300 0; do
+for ttl in ${V8_TTLS-300 0}; do
 	python3 - "$ttl" > "$out/rs256-ttl$ttl.json" <<'PY'
 import json, sys
 jwks = json.load(open("target/bench/tokens/jwks-rs256.json"))
