@@ -6,6 +6,10 @@
 // HOST_VERIFIES=1: the host offers `verify_signature` and says yes to every signature except the
 //   module's self-test's tampered ones (so RS* and ES* go the host's way, as on Envoy 1.40).
 // COUNT=1: also print the host calls per request.
+// ANSWER=<file>: every callout is answered 200 with that JSON body, right after the request's
+//   headers (the OAuth 1.0a case: the token service's answer about the access token).
+// ONCE=1: every line is sent once (signed requests: each has its own nonce); the warm-up takes
+//   the first lines, the timed requests the next ones.
 import { readFileSync } from 'node:fs';
 import { WASI } from 'node:wasi';
 
@@ -13,11 +17,16 @@ const [wasmPath, configPath, linesPath, countArg] = process.argv.slice(2);
 const config = readFileSync(configPath);
 const lines = readFileSync(linesPath, 'utf8').split('\n').filter(Boolean);
 const requests = Number(countArg || 100000);
-const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der']
+const selfTests = ['self_test_rsa_signature.bin', 'self_test_p256_signature.der', 'self_test_rsa_sha1_signature.bin',
+  'self_test_rsa_1024_sha1_signature.bin', 'self_test_rsa_sha384_signature.bin', 'self_test_rsa_sha512_signature.bin']
   .map((name) => readFileSync(new URL(`../../crates/core/src/hostcrypto/${name}`, import.meta.url)));
 // A self-test signature with its last byte changed.
 const tampered = (sig) => selfTests.some((good) => sig.length === good.length
   && sig.subarray(0, -1).every((b, i) => b === good[i]) && sig.at(-1) !== good.at(-1));
+const answer = process.env.ANSWER ? readFileSync(process.env.ANSWER) : null;
+const once = Boolean(process.env.ONCE);
+const HTTP_CALL_RESPONSE_HEADERS = 6, HTTP_CALL_RESPONSE_BODY = 4;
+const callHeaders = [[':status', '200'], ['content-type', 'application/json']];
 const PLUGIN_CONFIGURATION = 7, OK = 0, NOT_FOUND = 1, UNIMPLEMENTED = 12;
 const enc = new TextEncoder(), dec = new TextDecoder();
 
@@ -57,17 +66,26 @@ function signatureOf(message) {
 }
 
 const shared = new Map();
-let headers = [], localReplies = 0;
+let headers = [], localReplies = 0, nextToken = 1;
+const calls_pending = [];
 const host = {
-  proxy_log: () => OK,
-  proxy_get_buffer_bytes: (type, start, max, rp, rs) => (type === PLUGIN_CONFIGURATION ? give(config, rp, rs) : NOT_FOUND),
+  proxy_log: (level, p, n) => { if (process.env.LOG || level >= 4) console.error(`log ${level}: ${text(p, n)}`); return OK; },
+  proxy_get_buffer_bytes: (type, start, max, rp, rs) => (type === PLUGIN_CONFIGURATION ? give(config, rp, rs)
+    : type === HTTP_CALL_RESPONSE_BODY && answer ? give(answer.subarray(start, start + max), rp, rs) : NOT_FOUND),
+  proxy_http_call: (up, un, hp, hn, bp, bn, tp, tn, timeout, ret) => {
+    if (!answer) return UNIMPLEMENTED;
+    const token = nextToken++;
+    calls_pending.push(token);
+    view().setUint32(ret, token, true);
+    return OK;
+  },
   proxy_define_metric: (type, p, n, ret) => { view().setUint32(ret, 1, true); return OK; },
   proxy_increment_metric: () => OK,
   proxy_set_tick_period_milliseconds: () => OK,
   proxy_get_current_time_nanoseconds: (ret) => { view().setBigUint64(ret, BigInt(Date.now()) * 1000000n, true); return OK; },
-  proxy_get_header_map_pairs: (map, rp, rs) => give(serialise(headers), rp, rs),
+  proxy_get_header_map_pairs: (map, rp, rs) => give(serialise(map === HTTP_CALL_RESPONSE_HEADERS ? callHeaders : headers), rp, rs),
   proxy_get_header_map_value: (map, kp, kn, rp, rs) => {
-    const found = headers.find(([n]) => n === text(kp, kn));
+    const found = (map === HTTP_CALL_RESPONSE_HEADERS ? callHeaders : headers).find(([n]) => n === text(kp, kn));
     return found ? give(enc.encode(found[1]), rp, rs) : NOT_FOUND;
   },
   proxy_replace_header_map_value: (map, kp, kn, vp, vn) => {
@@ -89,6 +107,7 @@ const host = {
     return give(new Uint8Array(refused ? [0x12, 1, 0x78] : [0x08, 1]), rp, rs);
   },
   proxy_send_local_response: () => { localReplies++; return OK; },
+  proxy_get_property: () => NOT_FOUND,
   proxy_continue_stream: () => OK,
   proxy_close_stream: () => OK,
   proxy_done: () => OK,
@@ -119,17 +138,27 @@ function request(authorization) {
     ['x-forwarded-proto', 'http'], ['x-request-id', '3b2d1a8c-1c3e-4a8e-9d7e-0f0c3b2d1a8c']];
   const id = nextContext++;
   x.proxy_on_context_create(id, 1);
-  if (x.proxy_on_request_headers(id, headers.length, 1) === 0) continued++;
+  const paused = x.proxy_on_request_headers(id, headers.length, 1) !== 0;
+  if (!paused) continued++;
+  // Callouts start on the root's tick (no wake queue here); then their answers come.
+  if (paused && answer) {
+    x.proxy_on_tick(1);
+    while (calls_pending.length) x.proxy_on_http_call_response(1, calls_pending.shift(), callHeaders.length, answer.length, 0);
+  }
   x.proxy_on_done(id);
   x.proxy_on_log(id);
   x.proxy_on_delete(id);
 }
 // Warm-up: every line once (caches filled), then V8's optimising tier.
-for (const line of lines) request(line);
-for (let i = 0; i < Math.min(requests, 20000); i++) request(lines[i % lines.length]);
+// ONCE: the first lines warm up, the next `requests` lines are timed (each sent once).
+const warm = once ? lines.slice(0, Math.max(0, lines.length - requests)) : lines;
+if (once && warm.length < 1000) throw new Error(`ONCE needs more than ${requests} + 1000 lines`);
+for (const line of warm) request(line);
+if (!once) for (let i = 0; i < Math.min(requests, 20000); i++) request(lines[i % lines.length]);
 continued = 0; localReplies = 0; calls.clear();
+const timed = once ? lines.slice(warm.length) : lines;
 const start = process.hrtime.bigint();
-for (let i = 0; i < requests; i++) request(lines[i % lines.length]);
+for (let i = 0; i < requests; i++) request(timed[i % timed.length]);
 const micros = Number(process.hrtime.bigint() - start) / 1000 / requests;
 for (const [name, n] of calls) console.log(`${name}: ${(n / requests).toFixed(2)} per request`);
 console.log(`${micros.toFixed(2)} us per request (module and this host), ${continued}/${requests} continued, ${localReplies} local replies`);

@@ -258,33 +258,12 @@ impl oauth1::VersionedStore for SharedShelf<'_> {
     }
 }
 
-/// The nonces of `provider` in `store`. They are keyed by the token service the provider asks
-/// (whose consumers and tokens a nonce belongs to) and the store's layout, never by the rest of
-/// the section: a configuration push that changes a TTL or a secret keeps every nonce inside
-/// its window, so no signed request becomes replayable by it. Two providers asking one token
-/// service share nonces, which only ever refuses a replay.
+/// The nonces of `provider` in `store`, under its [`OAuth1Provider::nonce_prefix`].
 fn nonces<'a>(provider: &OAuth1Provider, store: &'a dyn SharedStore) -> SharedNonces<SharedShelf<'a>> {
-    let service = &provider.introspection;
-    let mut hasher = blake3::Hasher::new();
-    for part in [&service.cluster, &service.authority, &service.path] {
-        hasher.update(part.as_bytes());
-        hasher.update(b"\0");
-    }
-    let digest: String = hasher
-        .finalize()
-        .as_bytes()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let layout = &provider.nonces;
-    let prefix = format!(
-        "tokengate.oauth1.nonces.{digest}.{}x{}",
-        layout.buckets, layout.per_bucket
-    );
     SharedNonces::new(
         SharedShelf(store),
-        &prefix,
+        &provider.nonce_prefix,
         layout.buckets,
         layout.per_bucket,
         provider.timestamp_window_seconds,

@@ -15,6 +15,8 @@ use base64::Engine as _;
 use oauth1::{ConsumerKey, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use crate::cache::{CacheKey, Scope, SharedStore, SlotCache};
 use crate::callout::{encode_component, Callout};
@@ -37,6 +39,8 @@ pub struct OAuth1Provider {
     pub realm: String,
     pub timestamp_window_seconds: u64,
     pub nonces: NonceSettings,
+    /// The shared-data key prefix of the nonces ([`nonce_prefix`]), computed once.
+    pub nonce_prefix: String,
     pub form_body: FormBody,
     /// The digest of the section: its answers and its nonces are keyed under it.
     pub scope: Scope,
@@ -70,6 +74,31 @@ impl PublicBase {
 pub struct NonceSettings {
     pub buckets: u32,
     pub per_bucket: usize,
+}
+
+/// The key prefix of the nonces of a provider asking `service` with `layout`. They are keyed
+/// by the token service the provider asks (whose consumers and tokens a nonce belongs to) and
+/// the store's layout, never by the rest of the section: a configuration push that changes a
+/// TTL or a secret keeps every nonce inside its window, so no signed request becomes
+/// replayable by it. Two providers asking one token service share nonces, which only ever
+/// refuses a replay.
+pub fn nonce_prefix(service: &OAuthProvider, layout: NonceSettings) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in [&service.cluster, &service.authority, &service.path] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\0");
+    }
+    let digest: String = hasher
+        .finalize()
+        .as_bytes()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "tokengate.oauth1.nonces.{digest}.{}x{}",
+        layout.buckets, layout.per_bucket
+    )
 }
 
 /// The bounds of the form body read for a signature.
@@ -212,18 +241,11 @@ fn usable_user(user: &str) -> bool {
     !user.is_empty() && !user.chars().any(char::is_control)
 }
 
-/// The RSA public key of a DER SubjectPublicKeyInfo (read by the `oauth1` crate, which takes
-/// PEM), at least [`oauth1::signature::DEFAULT_MIN_BITS`]: the token service enforces its own
-/// minimum when it loads the consumer.
+/// The RSA public key of a DER SubjectPublicKeyInfo, at least
+/// [`oauth1::signature::DEFAULT_MIN_BITS`]: the token service enforces its own minimum when
+/// it loads the consumer.
 pub fn consumer_key_of(spki_der: &[u8]) -> Option<ConsumerKey> {
-    let base64 = STANDARD.encode(spki_der);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for line in base64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).ok()?);
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    ConsumerKey::from_pem(&pem, oauth1::signature::DEFAULT_MIN_BITS).ok()
+    ConsumerKey::from_spki_der(spki_der, oauth1::signature::DEFAULT_MIN_BITS).ok()
 }
 
 /// Slots of the shared cache of the token service's answers about access tokens.
@@ -282,7 +304,7 @@ pub fn cached(store: &dyn SharedStore, key: &CacheKey, now: UnixSeconds) -> Opti
     let bytes = answer_cache().get(store, key, now)?;
     match serde_json::from_slice::<Cached>(&bytes).ok()? {
         Cached::Active { user, exp, key } => {
-            let consumer_key = consumer_key_of(&STANDARD.decode(key).ok()?)?;
+            let consumer_key = cached_consumer_key(key)?;
             (usable_user(&user) && exp > now).then_some(AccessTokenInfo::Active {
                 user,
                 exp,
@@ -290,5 +312,94 @@ pub fn cached(store: &dyn SharedStore, key: &CacheKey, now: UnixSeconds) -> Opti
             })
         }
         Cached::Refused(name) => refusal_named(&name).map(AccessTokenInfo::Refused),
+    }
+}
+
+/// How many consumer keys [`cached_consumer_key`] remembers (per thread).
+const KEY_MEMO: usize = 8;
+
+thread_local! {
+    /// The consumer keys last read from cached answers, by their text (base64 DER).
+    static KEYS: RefCell<VecDeque<(String, ConsumerKey)>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The consumer key of a cached answer, from its text: [`consumer_key_of`] its base64 DER. That
+/// read (base64, the DER, the modulus, the key encoded again for Envoy) was most of a cached
+/// signed request's own work, and an Envoy worker sees a handful of consumers, so the last
+/// [`KEY_MEMO`] keys read are remembered by their text, per thread (a Wasm VM is one). A memo of
+/// a pure function: a text always reads as the same key, so a hit answers exactly what reading
+/// it again would; only keys that read are remembered.
+fn cached_consumer_key(text: String) -> Option<ConsumerKey> {
+    let hit = KEYS.with(|keys| {
+        let keys = keys.try_borrow().ok()?;
+        let (_, key) = keys.iter().find(|(seen, _)| *seen == text)?;
+        Some(key.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let key = consumer_key_of(&STANDARD.decode(&text).ok()?)?;
+    KEYS.with(|keys| {
+        if let Ok(mut keys) = keys.try_borrow_mut() {
+            if keys.len() >= KEY_MEMO {
+                keys.pop_front();
+            }
+            keys.push_back((text, key.clone()));
+        }
+    });
+    Some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::MapStore;
+    use crate::oauth1_provider::tests::{config, public_key_base64};
+
+    #[test]
+    fn a_remembered_consumer_key_reads_as_a_fresh_read_and_keys_are_never_confused() {
+        let (first, second) = (public_key_base64(0), public_key_base64(1));
+        let fresh = |text: &str| consumer_key_of(&STANDARD.decode(text).unwrap()).unwrap();
+        // Read twice (the second from the memo), interleaved with the other key.
+        for _ in 0..2 {
+            assert_eq!(cached_consumer_key(first.clone()), Some(fresh(&first)));
+            assert_eq!(cached_consumer_key(second.clone()), Some(fresh(&second)));
+        }
+        assert_ne!(fresh(&first), fresh(&second));
+        // More keys than the memo holds: still each its own.
+        for _ in 0..=KEY_MEMO {
+            assert_eq!(cached_consumer_key(second.clone()), Some(fresh(&second)));
+        }
+        // What does not read is never remembered: refused every time.
+        for text in ["", "not base64!", &first[4..]] {
+            assert_eq!(cached_consumer_key(text.to_owned()), None);
+            assert_eq!(cached_consumer_key(text.to_owned()), None);
+        }
+    }
+
+    #[test]
+    fn a_cached_answer_whose_key_does_not_read_is_a_miss() {
+        let config = config();
+        let provider = &config.oauth1_providers[0];
+        let store = MapStore::default();
+        let key = answer_key(provider, "jira-cli", "token");
+        for bad in ["", "AAAA", "not base64!"] {
+            let entry = serde_json::to_vec(&Cached::Active {
+                user: "fred".to_owned(),
+                exp: 2_000,
+                key: bad.to_owned(),
+            })
+            .unwrap();
+            answer_cache().insert(&store, &key, &entry, 1_500);
+            assert_eq!(cached(&store, &key, 1_000), None, "{bad}");
+        }
+        let info = AccessTokenInfo::Active {
+            user: "fred".to_owned(),
+            exp: 2_000,
+            consumer_key: consumer_key_of(&STANDARD.decode(public_key_base64(0)).unwrap()).unwrap(),
+        };
+        remember(&store, provider, &key, &info, 1_000);
+        assert_eq!(cached(&store, &key, 1_000), Some(info.clone()));
+        assert_eq!(cached(&store, &key, 1_001), Some(info));
     }
 }

@@ -127,7 +127,11 @@ pub fn normalize<'a>(parameters: impl IntoIterator<Item = (&'a [u8], &'a [u8])>)
         .map(|(name, value)| (encode(name), encode(value)))
         .collect();
     encoded.sort_unstable();
-    let mut out = String::new();
+    let length = encoded
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum();
+    let mut out = String::with_capacity(length);
     for (i, (name, value)) in encoded.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -171,7 +175,9 @@ pub fn base_string(
             .map(|(name, value)| (name.as_slice(), value.as_slice()))
             .chain(header),
     );
-    let mut out = encode(method.to_ascii_uppercase().as_bytes());
+    // The parameters are encoded again: most of their `%`, `=` and `&` become three bytes.
+    let mut out = String::with_capacity(method.len() + 3 * uri.as_str().len() + 2 * parameters.len() + 2);
+    encode_into(method.to_ascii_uppercase().as_bytes(), &mut out);
     out.push('&');
     encode_into(uri.as_str().as_bytes(), &mut out);
     out.push('&');

@@ -74,27 +74,41 @@ impl<S: VersionedStore> SharedNonces<S> {
     }
 }
 
-/// The records of a bucket, `None` if it is not a whole number of them.
-fn decode(value: &[u8]) -> Option<Vec<([u8; 16], u64)>> {
+/// A bucket as it is written back at `now`: its records still inside the window (`stamp +
+/// window >= now`), in order, then `print` at `timestamp`. `Unavailable` if the bucket is not a
+/// whole number of records, `Used` if `print` is among those kept, `Full` if `per_bucket` of
+/// them are kept. One pass over the stored bytes, one allocation.
+fn with_record(
+    value: &[u8],
+    print: &[u8; 16],
+    timestamp: u64,
+    now: u64,
+    window: u64,
+    per_bucket: usize,
+) -> Result<Vec<u8>, NonceRefusal> {
     if !value.len().is_multiple_of(RECORD) {
-        return None;
+        return Err(NonceRefusal::Unavailable);
     }
-    value
-        .chunks_exact(RECORD)
-        .map(|record| {
-            let (print, stamp) = record.split_at(16);
-            Some((print.try_into().ok()?, u64::from_be_bytes(stamp.try_into().ok()?)))
-        })
-        .collect()
-}
-
-fn encode(records: &[([u8; 16], u64)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * RECORD);
-    for (print, stamp) in records {
-        out.extend_from_slice(print);
-        out.extend_from_slice(&stamp.to_be_bytes());
+    let mut out = Vec::with_capacity(value.len() + RECORD);
+    let mut kept = 0_usize;
+    for record in value.chunks_exact(RECORD) {
+        let (seen, stamp) = record.split_at(16);
+        let stamp = u64::from_be_bytes(stamp.try_into().map_err(|_| NonceRefusal::Unavailable)?);
+        if stamp.saturating_add(window) < now {
+            continue;
+        }
+        if seen == print {
+            return Err(NonceRefusal::Used);
+        }
+        kept += 1;
+        out.extend_from_slice(record);
     }
-    out
+    if kept >= per_bucket {
+        return Err(NonceRefusal::Full);
+    }
+    out.extend_from_slice(print);
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    Ok(out)
 }
 
 impl<S: VersionedStore> NonceStore for SharedNonces<S> {
@@ -105,20 +119,18 @@ impl<S: VersionedStore> NonceStore for SharedNonces<S> {
         let store_key = format!("{}.nonces.{bucket}", self.prefix);
         let window = self.window_seconds;
         for _ in 0..MAX_ATTEMPTS {
-            let (mut records, cas) = match self.store.get_versioned(&store_key) {
-                // A bucket this module cannot read: fail closed, never start it afresh.
-                Some((value, cas)) => (decode(&value).ok_or(NonceRefusal::Unavailable)?, cas),
-                None => (Vec::new(), CREATE_ONLY),
+            // A bucket this module cannot read: fail closed, never start it afresh.
+            let (value, cas) = match self.store.get_versioned(&store_key) {
+                Some((value, cas)) => (
+                    with_record(&value, &print, timestamp, now, window, self.per_bucket)?,
+                    cas,
+                ),
+                None => (
+                    with_record(&[], &print, timestamp, now, window, self.per_bucket)?,
+                    CREATE_ONLY,
+                ),
             };
-            records.retain(|(_, stamp)| stamp.saturating_add(window) >= now);
-            if records.iter().any(|(seen, _)| *seen == print) {
-                return Err(NonceRefusal::Used);
-            }
-            if records.len() >= self.per_bucket {
-                return Err(NonceRefusal::Full);
-            }
-            records.push((print, timestamp));
-            if self.store.set_versioned(&store_key, &encode(&records), cas) {
+            if self.store.set_versioned(&store_key, &value, cas) {
                 return Ok(());
             }
         }
@@ -263,8 +275,8 @@ mod tests {
                 300,
             );
             assert_eq!(other.insert(key("x"), 1000, 1000), Ok(()));
-            let both = decode(&store.get_versioned("scope.p.nonces.0").unwrap().0).unwrap();
-            assert_eq!(both.len(), 2, "the other worker's nonce is kept");
+            let both = store.get_versioned("scope.p.nonces.0").unwrap().0;
+            assert_eq!(both.len(), 2 * RECORD, "the other worker's nonce is kept");
         }
     }
 

@@ -101,6 +101,18 @@ impl ConsumerKey {
             _ => return Err(KeyError::NotPem),
         }
         .map_err(|_| KeyError::NotRsa)?;
+        Self::checked(key, min_bits)
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo (what `from_pem` reads under `PUBLIC KEY`, without
+    /// the PEM armour: the token service's `consumer_public_key`, decoded). Refused under
+    /// `min_bits`.
+    pub fn from_spki_der(der: &[u8], min_bits: usize) -> Result<Self, KeyError> {
+        let key = RsaPublicKey::from_public_key_der(der).map_err(|_| KeyError::NotRsa)?;
+        Self::checked(key, min_bits)
+    }
+
+    fn checked(key: RsaPublicKey, min_bits: usize) -> Result<Self, KeyError> {
         let bits = key.n().bits();
         if bits < min_bits {
             return Err(KeyError::TooSmall { bits, min_bits });
@@ -304,6 +316,7 @@ fn shared_key(consumer_secret: &str, token_secret: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rsa::pkcs1::EncodeRsaPublicKey as _;
     use rsa::pkcs1v15::SigningKey;
     use rsa::pkcs8::LineEnding;
     use rsa::signature::{SignatureEncoding as _, Signer as _};
@@ -354,6 +367,30 @@ pub(crate) mod tests {
                 check(broken, "GET&base"),
                 Err(SignatureError::Invalid),
                 "{broken}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_der_subject_public_key_info_reads_as_its_pem_does_and_anything_else_is_refused() {
+        let from_pem = ConsumerKey::from_pem(&key_pair().1, DEFAULT_MIN_BITS).unwrap();
+        let der = from_pem.spki_der();
+        assert_eq!(
+            ConsumerKey::from_spki_der(der, DEFAULT_MIN_BITS),
+            Ok(from_pem.clone())
+        );
+        assert_eq!(
+            ConsumerKey::from_spki_der(der, 2048),
+            Err(KeyError::TooSmall {
+                bits: 1024,
+                min_bits: 2048
+            })
+        );
+        let pkcs1 = key_pair().0.to_public_key().to_pkcs1_der().unwrap();
+        for broken in [&der[..der.len() - 1], &der[1..], pkcs1.as_bytes(), b""] {
+            assert_eq!(
+                ConsumerKey::from_spki_der(broken, DEFAULT_MIN_BITS),
+                Err(KeyError::NotRsa)
             );
         }
     }

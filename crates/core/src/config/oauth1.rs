@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::common::{default_timeout_ms, error, ConfigError, TISJWT_PROVIDER};
 use super::oauth::{default_oauth_negative_ttl, RawIntrospection, RawOAuthProvider};
 use crate::cache::Scope;
-use crate::oauth1_question::{FormBody, NonceSettings, OAuth1Provider, PublicBase};
+use crate::oauth1_question::{nonce_prefix, FormBody, NonceSettings, OAuth1Provider, PublicBase};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,17 +189,19 @@ impl RawOAuth1Provider {
             field: e.field.replacen("oauth_providers", "oauth1_providers", 1),
             problem: e.problem,
         })?;
+        let nonces = NonceSettings {
+            buckets: self.nonce_store.buckets,
+            per_bucket: usize::try_from(self.nonce_store.per_bucket).unwrap_or(usize::MAX),
+        };
         Ok(OAuth1Provider {
+            nonce_prefix: nonce_prefix(&introspection, nonces),
             introspection,
             cache_ttl_seconds: i64::from(self.cache_ttl_seconds),
             negative_cache_ttl_seconds: i64::from(self.negative_cache_ttl_seconds),
             public_base,
             realm,
             timestamp_window_seconds: u64::from(self.timestamp_window_seconds),
-            nonces: NonceSettings {
-                buckets: self.nonce_store.buckets,
-                per_bucket: usize::try_from(self.nonce_store.per_bucket).unwrap_or(usize::MAX),
-            },
+            nonces,
             form_body: FormBody {
                 max_bytes: usize::try_from(self.form_body.max_bytes).unwrap_or(usize::MAX),
                 timeout_ms: self.form_body.timeout_ms.clamp(1, 60_000),
