@@ -209,7 +209,8 @@ fn a_wrong_api_token_sent_as_bearer_gets_a_bearer_invalid_token_challenge() {
         [
             r#"Bearer realm="jira", error="invalid_token""#,
             r#"Basic realm="jira""#,
-            r#"TISJWT realm="jira""#
+            r#"TISJWT realm="jira""#,
+            r#"OAuth realm="http://127.0.0.1:8080""#
         ]
     );
 }
@@ -230,7 +231,8 @@ fn the_demos_main_route_challenges_every_scheme_it_accepts_tisjwt_first() {
         [
             r#"TISJWT realm="jira""#,
             r#"Bearer realm="jira""#,
-            r#"Basic realm="jira""#
+            r#"Basic realm="jira""#,
+            r#"OAuth realm="http://127.0.0.1:8080""#
         ]
     );
 }
