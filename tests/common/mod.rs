@@ -471,6 +471,22 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A loopback port that was free a moment ago, for a process whose port another must know
+/// before it starts (something else may take it in between: a small race, accepted).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// `yaml` (a [`bootstrap`]) with its listener on `port` instead of a free one.
+pub fn with_listener_port(yaml: &str, port: u16) -> String {
+    let listener = "port_value: 0 } }\n    filter_chains";
+    assert!(yaml.contains(listener), "not a bootstrap of this harness");
+    yaml.replace(listener, &format!("port_value: {port} }} }}\n    filter_chains"))
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -510,6 +526,16 @@ impl TokenService {
 
     /// With `users` (the users file's JSON) instead of the demo users when given.
     pub fn start_with_users(users: Option<&str>) -> TokenService {
+        Self::start_configured(users, &serde_json::json!({}))
+    }
+
+    /// With the demo users and `extra`'s fields added to (or replacing) the configuration's
+    /// top-level fields (e.g. `oauth1`, `public_base_urls`).
+    pub fn start_with_config(extra: &serde_json::Value) -> TokenService {
+        Self::start_configured(None, extra)
+    }
+
+    fn start_configured(users: Option<&str>, extra: &serde_json::Value) -> TokenService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let binary = ["debug", "release"]
             .iter()
@@ -536,6 +562,12 @@ impl TokenService {
             "base_url": "http://jira.test",
             "lockout": {"max_failures": 3, "window_seconds": 300, "login_url": "http://jira.test/login.jsp"}
         });
+        let mut config = config;
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            for (name, value) in extra {
+                config.insert(name.clone(), value.clone());
+            }
+        }
         let config_path = dir.join("tokens.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let mut child = Command::new(binary)

@@ -1,0 +1,1341 @@
+//! OAuth 1.0a application links end to end (issue 13, seed 002): the real token service (its
+//! binary, with two consumers X and Y whose RSA keys the test makes, Y's 1024-bit) behind the
+//! real Envoy (`--concurrency 2`, the built module, an `oauth1_providers` entry), and the demo
+//! application as the upstream that records what it receives.
+//!
+//! Real clients drive it (tests/oauth1/*.py, with the project's virtualenv): requests-oauthlib's
+//! `OAuth1Session` performs the dance, the authorisation page driven as a browser would;
+//! jira-python's `JIRA(oauth=...)` signs with the access token it got; oauthlib's `Client`
+//! signs the requests the test then sends as they are or changed after signing.
+//!
+//! jira-python (3.10.5, `JIRA._create_oauth_session`) tries, in order, `oauth["signature_method"]`
+//! when given, then HMAC-SHA1, then RSA-SHA1, building a requests-oauthlib `OAuth1` for each and
+//! calling `myself()`; it goes on to the next on a `JIRAError` (any refused answer) and raises
+//! once RSA-SHA1 fails. So without `signature_method` every construction sends one HMAC-SHA1
+//! request that an RSA-only server refuses before the RSA-SHA1 one: a refused signature method
+//! must not count as a failed login, or ten constructions would lock the user out.
+//!
+//! Each test is one group of scenarios over one token service and one Envoy (starting them is
+//! most of the runtime). Every scenario runs and is reported, passed or failed, and the test
+//! fails at the end if any did: one unfinished branch does not hide what the others show.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use common::*;
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const API: &str = "/rest/de.resolution.apitokenauth/latest";
+/// The callback both consumers register (never called: the test reads the 302's `Location`).
+const CALLBACK: &str = "http://127.0.0.1:9/callback";
+const X: &str = "consumer-x";
+const Y: &str = "consumer-y";
+const WORKERS: u32 = 2;
+/// The body of the signed form POST: UTF-8, an escaped `&`, an empty value.
+const FORM: &str = "body=Hello+w%C3%B6rld%21&tag=a%26b&empty=";
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: each runs, each is reported.
+
+/// The scenarios of one group: what passed, what failed and why.
+struct Scenarios {
+    group: &'static str,
+    passed: Vec<String>,
+    failed: Vec<(String, String)>,
+}
+
+impl Scenarios {
+    fn new(group: &'static str) -> Scenarios {
+        Scenarios {
+            group,
+            passed: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Runs one scenario; `None` (and the failure recorded) if it panicked.
+    fn run<T>(&mut self, name: &str, scenario: impl FnOnce() -> T) -> Option<T> {
+        match catch_unwind(AssertUnwindSafe(scenario)) {
+            Ok(value) => {
+                eprintln!("[{}] PASS {name}", self.group);
+                self.passed.push(name.to_owned());
+                Some(value)
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                eprintln!("[{}] FAIL {name}", self.group);
+                self.failed.push((name.to_owned(), message));
+                None
+            }
+        }
+    }
+
+    /// Runs a scenario that needs what an earlier one made; recorded as failed if it is missing.
+    fn after<D, T>(&mut self, name: &str, needs: Option<&D>, scenario: impl FnOnce(&D) -> T) -> Option<T> {
+        match needs {
+            Some(needs) => self.run(name, || scenario(needs)),
+            None => {
+                eprintln!("[{}] NOT RUN {name}", self.group);
+                self.failed.push((
+                    name.to_owned(),
+                    "not run: an earlier scenario it needs failed".to_owned(),
+                ));
+                None
+            }
+        }
+    }
+
+    fn finish(self) {
+        let mut report = format!(
+            "{}: {} passed, {} failed\n",
+            self.group,
+            self.passed.len(),
+            self.failed.len()
+        );
+        for name in &self.passed {
+            report.push_str(&format!("  pass: {name}\n"));
+        }
+        for (name, why) in &self.failed {
+            report.push_str(&format!("  FAIL: {name}\n    {}\n", why.replace('\n', "\n    ")));
+        }
+        eprintln!("{report}");
+        assert!(self.failed.is_empty(), "{report}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Python drivers.
+
+fn python() -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make pytools` (part of `make test`)",
+        python.display()
+    );
+    python
+}
+
+/// Runs tests/oauth1/`script` with `arg` as JSON; its last line of output is JSON.
+fn drive(script: &str, arg: &Value) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oauth1")
+        .join(script);
+    let output = Command::new(python())
+        .arg(path)
+        .arg(arg.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}: not JSON ({e}): {stdout}\n{stderr}"))
+}
+
+/// A directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("tokengate-oauth1-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The consumers' key pairs, made by tests/oauth1/keys.py.
+struct Keys {
+    _dir: Scratch,
+    /// Private keys (PEM) of X and Y.
+    x: String,
+    y: String,
+    /// Public keys (PEM files) of X and Y.
+    x_public: String,
+    y_public: String,
+}
+
+impl Keys {
+    fn make() -> Keys {
+        let dir = Scratch::new();
+        let made = drive("keys.py", &json!(dir.0));
+        let path = |name: &str, which: &str| made[name][which].as_str().unwrap().to_owned();
+        Keys {
+            x: path("x", "private"),
+            y: path("y", "private"),
+            x_public: path("x", "public"),
+            y_public: path("y", "public"),
+            _dir: dir,
+        }
+    }
+}
+
+/// A request signed by tests/oauth1/sign.py, not sent yet.
+#[derive(Debug, Clone)]
+struct Signed {
+    url: String,
+    authorization: String,
+    body: Option<String>,
+}
+
+/// What the access-token step gave the consumer.
+#[derive(Debug, Clone)]
+struct AccessToken {
+    token: String,
+    secret: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack.
+
+struct Stack {
+    app: Server,
+    _tokens: TokenService,
+    envoy: Envoy,
+    keys: Keys,
+    /// `http://127.0.0.1:<Envoy's port>`: what the clients use and sign.
+    base: String,
+}
+
+/// The token service's `oauth1` section: X by key file, Y inline; `overrides` replace fields.
+fn token_service_oauth1(keys: &Keys, overrides: &Value) -> Value {
+    let y_public = std::fs::read_to_string(&keys.y_public).unwrap();
+    let mut oauth1 = json!({
+        "consumers": [
+            {"consumer_key": X, "name": "Application X", "public_key_file": keys.x_public,
+             "callbacks": [CALLBACK]},
+            {"consumer_key": Y, "name": "Application Y", "public_key": y_public,
+             "callbacks": [CALLBACK]}
+        ],
+        "min_key_bits": 1024,
+        "timestamp_window_seconds": 300,
+        "request_token_ttl_seconds": 600,
+        "access_token_ttl_seconds": 157_680_000,
+        "authorization_ttl_seconds": 160_704_000
+    });
+    merge(&mut oauth1, overrides);
+    oauth1
+}
+
+/// The filter's configuration: the dance and the token service's REST API to the token
+/// service unauthenticated (it checks its own callers), everything else signed requests of the
+/// `applinks` provider or API tokens.
+fn filter_config(provider_overrides: &Value) -> Value {
+    let introspection = json!({"cluster": "tokens", "path": "/introspect", "client_id": "tokengate",
+                               "client_secret": TOKENS_CLIENT_SECRET});
+    let mut applinks = json!({
+        "introspection": introspection,
+        "timeout_ms": 1000,
+        "cache_ttl_seconds": 1,
+        "negative_cache_ttl_seconds": 1,
+        "timestamp_window_seconds": 300,
+        "nonce_store": {"buckets": 1024, "per_bucket": 32},
+        "form_body": {"max_bytes": 65536, "timeout_ms": 5000}
+    });
+    merge(&mut applinks, provider_overrides);
+    json!({
+        "realm": "jira",
+        "oauth1_providers": {"applinks": applinks},
+        "api_token_providers": {
+            "apitokens": {"introspection": introspection, "cache_ttl_seconds": 1,
+                          "negative_cache_ttl_seconds": 1, "locked_cache_ttl_seconds": 1}
+        },
+        "rules": [
+            {"path_prefix": "/plugins/servlet/oauth/", "providers": [], "allow_anonymous": true},
+            {"path_prefix": "/rest/de.resolution.apitokenauth/", "providers": [], "allow_anonymous": true},
+            {"path_prefix": "/", "providers": ["applinks", "apitokens"]}
+        ],
+        "directory": {"callout": {"cluster": "app", "path": "/rest/api/2/user?username={user}"}}
+    })
+}
+
+fn merge(into: &mut Value, overrides: &Value) {
+    if let (Some(into), Some(overrides)) = (into.as_object_mut(), overrides.as_object()) {
+        for (name, value) in overrides {
+            into.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+impl Stack {
+    /// `oauth1`: overrides of the token service's `oauth1` section; `provider`: of the
+    /// filter's `applinks` provider (`{"public_base_url": true}` sets it to the stack's base).
+    fn start(oauth1: &Value, provider: &Value) -> Stack {
+        let keys = Keys::make();
+        // The token service must know the base URL clients sign before Envoy listens on it.
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let tokens = TokenService::start_with_config(&json!({
+            "public_base_urls": [base],
+            "oauth1": token_service_oauth1(&keys, oauth1),
+        }));
+        let app = DemoApp::start(0).unwrap();
+        let mut provider = provider.clone();
+        if provider["public_base_url"] == json!(true) {
+            provider["public_base_url"] = json!(base);
+        }
+        let config = filter_config(&provider).to_string();
+        let yaml = bootstrap_with_hcm(
+            &config,
+            app.port(),
+            &[("tokens", tokens.port)],
+            &[
+                ("/plugins/servlet/oauth/", "tokens"),
+                ("/rest/de.resolution.apitokenauth/", "tokens"),
+            ],
+            "",
+        );
+        let envoy = Envoy::try_start_yaml_with_workers(&with_listener_port(&yaml, port), WORKERS)
+            .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"));
+        assert_eq!(envoy.port, port);
+        Stack {
+            app,
+            _tokens: tokens,
+            envoy,
+            keys,
+            base,
+        }
+    }
+
+    /// The dance by requests-oauthlib (tests/oauth1/dance.py) as consumer X.
+    fn dance(&self, user: &str, button: &str, myself: bool) -> Value {
+        drive(
+            "dance.py",
+            &json!({"base": self.base, "consumer_key": X, "key_file": self.keys.x,
+                    "callback": CALLBACK, "user": user, "password": format!("{user}-password"),
+                    "button": button, "myself": myself, "spare_request_token": true}),
+        )
+    }
+
+    /// Signs each `(consumer key, key file, token, method, path, body, signature method,
+    /// timestamp, nonce)` given as JSON fields over the stack's base URL.
+    fn sign(&self, specs: &[Value]) -> Vec<Signed> {
+        let specs: Vec<Value> = specs
+            .iter()
+            .map(|spec| {
+                let mut spec = spec.clone();
+                let path = spec["path"].as_str().unwrap().to_owned();
+                spec["url"] = json!(format!("{}{path}", self.base));
+                spec
+            })
+            .collect();
+        drive("sign.py", &json!(specs))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|signed| Signed {
+                url: signed["url"].as_str().unwrap().to_owned(),
+                authorization: signed["authorization"].as_str().unwrap().to_owned(),
+                body: signed["body"].as_str().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// A GET of `path` signed by consumer X with `token` (RSA-SHA1), with `extra` fields.
+    fn spec(&self, token: &AccessToken, path: &str, extra: Value) -> Value {
+        let mut spec = json!({"path": path, "method": "GET", "consumer_key": X,
+                              "key_file": self.keys.x, "token": token.token,
+                              "token_secret": token.secret, "signature_method": "RSA-SHA1"});
+        merge(&mut spec, &extra);
+        spec
+    }
+
+    fn host(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// The bytes of `method path` with `authorization` and a form `body`.
+    fn request(&self, method: &str, path: &str, authorization: Option<&str>, body: Option<&str>) -> Vec<u8> {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.host()
+        );
+        if let Some(authorization) = authorization {
+            request.push_str(&format!("authorization: {authorization}\r\n"));
+        }
+        if let Some(body) = body {
+            request.push_str(&format!(
+                "content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(body.unwrap_or_default());
+        request.into_bytes()
+    }
+
+    fn path_of<'a>(&self, signed: &'a Signed) -> &'a str {
+        signed.url.strip_prefix(&self.base).unwrap()
+    }
+
+    /// Sends `signed` as it was signed (`GET`, or `POST` with its form body).
+    fn send(&self, signed: &Signed) -> Response {
+        let method = if signed.body.is_some() { "POST" } else { "GET" };
+        let request = self.request(
+            method,
+            self.path_of(signed),
+            Some(&signed.authorization),
+            signed.body.as_deref(),
+        );
+        self.envoy.raw(&request)
+    }
+
+    /// `method path` with Basic `user:secret` and a JSON body, to the token service's REST API.
+    fn rest(&self, method: &str, path: &str, user: &str, secret: &str, body: Option<&Value>) -> Response {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let auth = STANDARD.encode(format!("{user}:{secret}"));
+        let request = format!(
+            "{method} {API}{path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\nauthorization: Basic {auth}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            self.host(),
+            body.len()
+        );
+        self.envoy.raw(request.as_bytes())
+    }
+
+    /// How many requests for exactly `path` the application received.
+    fn reached(&self, path: &str) -> usize {
+        self.app.received().iter().filter(|r| r.path == path).count()
+    }
+
+    /// Asserts the application never received a request for `path`.
+    fn never_reached(&self, path: &str) {
+        let seen: Vec<Received> = self
+            .app
+            .received()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect();
+        assert!(
+            seen.is_empty(),
+            "a refused request reached the application: {seen:?}"
+        );
+    }
+
+    /// Each worker's `downstream_cx_total` on the listener, by worker number.
+    fn connections_per_worker(&self) -> Vec<u64> {
+        let prefix = format!("listener.127.0.0.1_{}.worker_", self.envoy.port);
+        let stats = self.envoy.admin("/stats").map(|r| r.body).unwrap_or_default();
+        let mut counts = vec![0; WORKERS as usize];
+        for line in stats.lines() {
+            let Some(rest) = line.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((worker, count)) = rest.split_once(".downstream_cx_total: ") else {
+                continue;
+            };
+            counts[worker.parse::<usize>().unwrap()] = count.trim().parse().unwrap();
+        }
+        counts
+    }
+
+    /// Two open connections that two different workers accepted. Which worker takes a
+    /// connection is the kernel's choice (one `SO_REUSEPORT` listener per worker), so
+    /// connections are opened until one lands on the other worker.
+    fn connections_on_two_workers(&self) -> (TcpStream, TcpStream) {
+        let mut first: Option<(usize, TcpStream)> = None;
+        for _ in 0..200 {
+            let before = self.connections_per_worker();
+            let stream = TcpStream::connect(("127.0.0.1", self.envoy.port)).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let worker = loop {
+                let now = self.connections_per_worker();
+                if let Some(worker) = (0..now.len()).find(|&w| now[w] > before[w]) {
+                    break worker;
+                }
+                assert!(Instant::now() < deadline, "no worker accepted the connection");
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            match first.take() {
+                None => first = Some((worker, stream)),
+                Some((taken, earlier)) if taken != worker => return (earlier, stream),
+                Some(same) => first = Some(same),
+            }
+        }
+        panic!("200 connections did not reach both workers");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertions on answers.
+
+fn values<'a>(response: &'a Response, name: &str) -> Vec<&'a str> {
+    response
+        .headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Jira's error collection, as the filter answers a refusal: one message, no field errors.
+fn assert_jira_error(response: &Response) {
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json;charset=UTF-8"),
+        "{response:?}"
+    );
+    assert_eq!(response.header("cache-control"), Some("no-store"), "{response:?}");
+    let body = response.json();
+    assert_eq!(body["errors"], json!({}), "{response:?}");
+    let messages = body["errorMessages"].as_array().unwrap();
+    assert!(
+        messages.len() == 1 && messages[0].as_str().is_some_and(|m| !m.is_empty()),
+        "{response:?}"
+    );
+}
+
+/// The filter's refusal: 401, `WWW-Authenticate: OAuth realm="<realm>", oauth_problem="<problem>"`
+/// first, Jira's error body.
+fn assert_refused(response: &Response, realm: &str, problem: &str) {
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(
+        values(response, "www-authenticate").first().copied(),
+        Some(format!(r#"OAuth realm="{realm}", oauth_problem="{problem}""#).as_str()),
+        "{response:?}"
+    );
+    assert_jira_error(response);
+}
+
+/// A request the filter let through: 200 from the application, as `user`, the credentials gone.
+fn assert_passed_as(stack: &Stack, response: &Response, path: &str, user: &str) {
+    assert_eq!(response.status, 200, "{response:?}\n{}", stack.envoy.log());
+    let seen: Vec<Received> = stack
+        .app
+        .received()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .collect();
+    assert_eq!(seen.len(), 1, "the application received {seen:?}");
+    assert_eq!(seen[0].header("x-tokengate-user"), Some(user), "{seen:?}");
+    assert_eq!(seen[0].header("authorization"), None, "{seen:?}");
+}
+
+/// A 43-character base64url value (32 random bytes), as the design makes every token.
+fn assert_token_shaped(value: &Value) {
+    let text = value.as_str().unwrap_or_default();
+    assert!(
+        text.len() == 43
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "not 32 random bytes in base64url: {value}"
+    );
+}
+
+/// The signature of `authorization` changed in its first character (still base64).
+fn tampered(authorization: &str) -> String {
+    let at = authorization.find("oauth_signature=\"").unwrap() + "oauth_signature=\"".len();
+    let first = authorization.as_bytes()[at];
+    let other = if first == b'A' { "B" } else { "A" };
+    format!("{}{other}{}", &authorization[..at], &authorization[at + 1..])
+}
+
+/// The dance's access token, after asserting every step answered as Jira does.
+fn assert_dance(stack: &Stack, dance: &Value, user: &str) -> AccessToken {
+    let request_token = &dance["request_token"];
+    assert_token_shaped(&request_token["oauth_token"]);
+    assert_token_shaped(&request_token["oauth_token_secret"]);
+    assert_eq!(request_token["oauth_callback_confirmed"], "true", "{dance}");
+
+    let page = &dance["page"];
+    assert_eq!(page["status"], 200, "{dance}");
+    let headers = &page["headers"];
+    assert_eq!(headers["content-type"], "text/html;charset=UTF-8", "{dance}");
+    assert_eq!(headers["cache-control"], "no-store", "{dance}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{dance}");
+    assert_eq!(
+        headers["content-security-policy"], "default-src 'none'; form-action 'self'",
+        "{dance}"
+    );
+    assert!(
+        page["body"].as_str().unwrap().contains("Application X"),
+        "{dance}"
+    );
+    let form = &dance["form"];
+    assert_eq!(
+        form["form"]["method"].as_str().map(str::to_ascii_lowercase),
+        Some("post".into())
+    );
+    assert_eq!(
+        form["form"]["action"], "/plugins/servlet/oauth/authorize",
+        "{dance}"
+    );
+    let input = |name: &str| {
+        form["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no input {name} in {form}"))
+    };
+    assert_eq!(input("oauth_token")["value"], request_token["oauth_token"]);
+    assert_eq!(input("oauth_token")["type"], "hidden");
+    assert_eq!(input("atl_token")["type"], "hidden");
+    input("os_username");
+    assert_eq!(input("os_password")["type"], "password");
+    assert_eq!(input("approve")["value"], "Allow");
+    assert_eq!(input("deny")["value"], "Deny");
+    assert!(
+        dance["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "atl.xsrf.token" && c["path"] == "/plugins/servlet/oauth"),
+        "{dance}"
+    );
+
+    let login = &dance["login"];
+    assert_eq!(login["status"], 302, "{dance}");
+    let location = login["headers"]["location"].as_str().unwrap();
+    assert!(location.starts_with(&format!("{CALLBACK}?")), "{location}");
+    assert_eq!(
+        dance["callback_query"]["oauth_token"][0],
+        request_token["oauth_token"]
+    );
+    assert_token_shaped(&dance["callback_query"]["oauth_verifier"][0]);
+
+    let access = &dance["access_token"];
+    assert_token_shaped(&access["oauth_token"]);
+    assert_token_shaped(&access["oauth_token_secret"]);
+    assert_token_shaped(&access["oauth_session_handle"]);
+    assert_ne!(access["oauth_token"], request_token["oauth_token"]);
+    assert!(access["oauth_expires_in"].as_str().is_some(), "{dance}");
+    assert!(
+        access["oauth_authorization_expires_in"].as_str().is_some(),
+        "{dance}"
+    );
+
+    if let Some(myself) = dance.get("myself") {
+        assert_eq!(myself["status"], 200, "{dance}\n{}", stack.envoy.log());
+        let me: Value = serde_json::from_str(myself["body"].as_str().unwrap()).unwrap();
+        assert_eq!(me["name"], user);
+        assert_passed_as(stack, &response_of(myself), "/rest/api/2/myself", user);
+    }
+    AccessToken {
+        token: access["oauth_token"].as_str().unwrap().to_owned(),
+        secret: access["oauth_token_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A driver's recorded answer as a [`Response`].
+fn response_of(answer: &Value) -> Response {
+    Response {
+        status: answer["status"].as_u64().unwrap() as u16,
+        headers: answer["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
+        body: answer["body"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The groups.
+
+/// The whole dance, jira-python, a signed form POST and every refusal, on one stack.
+#[test]
+fn application_links_through_envoy_and_the_token_service() {
+    let stack = Stack::start(&json!({}), &json!({}));
+    let mut s = Scenarios::new("oauth1");
+    let realm = "jira";
+
+    let access = s.run(
+        "requests-oauthlib's OAuth1Session performs the dance and calls myself as the user",
+        || {
+            let dance = stack.dance("fred", "approve", true);
+            let access = assert_dance(&stack, &dance, "fred");
+            assert_eq!(dance["access_token"]["oauth_expires_in"], "157680000", "{dance}");
+            assert_eq!(
+                dance["access_token"]["oauth_authorization_expires_in"], "160704000",
+                "{dance}"
+            );
+            let spare = &dance["spare_request_token"];
+            assert_token_shaped(&spare["oauth_token"]);
+            let spare = AccessToken {
+                token: spare["oauth_token"].as_str().unwrap().to_owned(),
+                secret: spare["oauth_token_secret"].as_str().unwrap().to_owned(),
+            };
+            (access, spare)
+        },
+    );
+    let (access, request_token) = match access {
+        Some((access, spare)) => (Some(access), Some(spare)),
+        None => (None, None),
+    };
+
+    s.run("an unsigned request is challenged with OAuth realm", || {
+        let response = stack
+            .envoy
+            .raw(&stack.request("GET", "/rest/api/2/refused/unsigned", None, None));
+        assert_eq!(response.status, 401, "{response:?}");
+        let challenges = values(&response, "www-authenticate");
+        assert!(challenges.contains(&r#"OAuth realm="jira""#), "{response:?}");
+        assert_jira_error(&response);
+        stack.never_reached("/rest/api/2/refused/unsigned");
+    });
+
+    s.after(
+        "the user's access tokens are listed for them by the token service",
+        access.as_ref(),
+        |_| {
+            let listed = stack.rest("GET", "/user/oauth/access-tokens", "fred", "fred-password", None);
+            assert_eq!(listed.status, 200, "{listed:?}");
+            let listed = listed.json();
+            assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+            assert_eq!(listed[0]["consumerKey"], X);
+            assert_eq!(listed[0]["consumerName"], "Application X");
+            assert!(
+                listed[0]["created"].as_i64().unwrap() > 1_600_000_000_000,
+                "epoch millis"
+            );
+            let none = stack.rest(
+                "GET",
+                "/user/oauth/access-tokens",
+                "jsmith",
+                "jsmith-password",
+                None,
+            );
+            assert_eq!(none.json(), json!([]), "{none:?}");
+        },
+    );
+
+    s.after(
+        "jira-python's JIRA(oauth=...) with signature_method RSA-SHA1",
+        access.as_ref(),
+        |access| {
+            let before = stack.reached("/rest/api/2/myself");
+            let run = drive(
+                "jira_myself.py",
+                &json!({"server": stack.base, "consumer_key": X, "key_file": stack.keys.x,
+                    "access_token": access.token, "access_token_secret": access.secret,
+                    "signature_method": "RSA-SHA1", "times": 1}),
+            );
+            assert_eq!(run["errors"], json!([]), "{run}");
+            assert_eq!(run["names"], json!(["fred"]), "{run}");
+            let exchanges = run["exchanges"].as_array().unwrap();
+            assert!(
+                exchanges
+                    .iter()
+                    .all(|e| e["status"] == 200 && e["signature_method"] == "RSA-SHA1"),
+                "{run}"
+            );
+            assert_eq!(
+                stack.reached("/rest/api/2/myself") - before,
+                exchanges.len(),
+                "{run}"
+            );
+        },
+    );
+
+    s.after(
+        "jira-python without signature_method: HMAC-SHA1 refused then RSA-SHA1, ten times; the user is not locked out",
+        access.as_ref(),
+        |access| {
+            let before = stack.reached("/rest/api/2/myself");
+            let run = drive(
+                "jira_myself.py",
+                &json!({"server": stack.base, "consumer_key": X, "key_file": stack.keys.x,
+                        "access_token": access.token, "access_token_secret": access.secret,
+                        "times": 10}),
+            );
+            assert_eq!(run["errors"], json!([]), "{run}");
+            assert_eq!(run["names"], json!(vec!["fred"; 10]), "{run}");
+            let exchanges = run["exchanges"].as_array().unwrap();
+            let hmac: Vec<&Value> = exchanges
+                .iter()
+                .filter(|e| e["signature_method"] == "HMAC-SHA1")
+                .collect();
+            assert_eq!(hmac.len(), 10, "one HMAC-SHA1 attempt per construction: {run}");
+            for refused in &hmac {
+                assert_eq!(refused["status"], 401, "{run}");
+                assert_eq!(
+                    refused["www_authenticate"].as_str().map(|v| v.starts_with(&format!(
+                        r#"OAuth realm="{realm}", oauth_problem="signature_method_rejected""#
+                    ))),
+                    Some(true),
+                    "{run}"
+                );
+            }
+            let rsa = exchanges.iter().filter(|e| e["signature_method"] == "RSA-SHA1");
+            assert!(rsa.clone().all(|e| e["status"] == 200), "{run}");
+            assert_eq!(
+                stack.reached("/rest/api/2/myself") - before,
+                rsa.count(),
+                "only the RSA-SHA1 requests reach the application: {run}"
+            );
+            // Ten refused signature methods are not ten failed logins (the lockout is 3).
+            let created = stack.rest(
+                "POST",
+                "/user/token",
+                "fred",
+                "fred-password",
+                Some(&json!({"tokenDescription": "after jira-python"})),
+            );
+            assert_eq!(created.status, 200, "fred's password login is locked: {created:?}");
+            let token = created.json()["plainTextToken"].as_str().unwrap().to_owned();
+            let basic = STANDARD.encode(format!("fred:{token}"));
+            let request = format!(
+                "GET /rest/api/2/myself?case=api-token HTTP/1.1\r\nhost: {}\r\nconnection: close\r\nauthorization: Basic {basic}\r\n\r\n",
+                stack.host()
+            );
+            let by_token = stack.envoy.raw(request.as_bytes());
+            assert_passed_as(&stack, &by_token, "/rest/api/2/myself?case=api-token", "fred");
+        },
+    );
+
+    // Every request the refusals need, signed in one go (one Python start).
+    let now = now();
+    let keys = &stack.keys;
+    let cases: Vec<(&str, Value)> = match (&access, &request_token) {
+        (Some(a), Some(rt)) => vec![
+            (
+                "form",
+                stack.spec(
+                    a,
+                    "/rest/api/2/issue/DEMO-1/comment?notify=true",
+                    json!({"method": "POST", "body": FORM}),
+                ),
+            ),
+            (
+                "form-changed",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/form-changed",
+                    json!({"method": "POST", "body": FORM}),
+                ),
+            ),
+            (
+                "tampered",
+                stack.spec(a, "/rest/api/2/refused/tampered", json!({})),
+            ),
+            (
+                "changed",
+                stack.spec(a, "/rest/api/2/refused/changed?jql=project%3DDEMO", json!({})),
+            ),
+            (
+                "query-oauth",
+                stack.spec(a, "/rest/api/2/refused/query-oauth", json!({})),
+            ),
+            (
+                "hmac",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/hmac",
+                    json!({"signature_method": "HMAC-SHA1"}),
+                ),
+            ),
+            (
+                "plaintext",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/plaintext",
+                    json!({"signature_method": "PLAINTEXT"}),
+                ),
+            ),
+            (
+                "stale",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/stale",
+                    json!({"timestamp": (now - 3600).to_string()}),
+                ),
+            ),
+            (
+                "future",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/future",
+                    json!({"timestamp": (now + 3600).to_string()}),
+                ),
+            ),
+            (
+                "replay",
+                stack.spec(a, "/rest/api/2/myself?case=replay", json!({})),
+            ),
+            (
+                "race-0",
+                stack.spec(a, "/rest/api/2/myself?case=race-0", json!({})),
+            ),
+            (
+                "race-1",
+                stack.spec(a, "/rest/api/2/myself?case=race-1", json!({})),
+            ),
+            (
+                "race-2",
+                stack.spec(a, "/rest/api/2/myself?case=race-2", json!({})),
+            ),
+            (
+                "unknown-consumer",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/unknown-consumer",
+                    json!({"consumer_key": "consumer-z"}),
+                ),
+            ),
+            (
+                "x-token-as-y",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/x-token-as-y",
+                    json!({"consumer_key": Y, "key_file": keys.y}),
+                ),
+            ),
+            (
+                "x-token-y-key",
+                stack.spec(
+                    a,
+                    "/rest/api/2/refused/x-token-y-key",
+                    json!({"key_file": keys.y}),
+                ),
+            ),
+            (
+                "request-token",
+                stack.spec(rt, "/rest/api/2/refused/request-token", json!({})),
+            ),
+        ],
+        _ => Vec::new(),
+    };
+    let signed: Option<Vec<(String, Signed)>> = if cases.is_empty() {
+        None
+    } else {
+        s.run("oauthlib signs the requests of the scenarios below", || {
+            let specs: Vec<Value> = cases.iter().map(|(_, spec)| spec.clone()).collect();
+            cases
+                .iter()
+                .map(|(name, _)| (*name).to_owned())
+                .zip(stack.sign(&specs))
+                .collect()
+        })
+    };
+    let signed_request = |name: &str| {
+        signed
+            .as_ref()
+            .and_then(|all| all.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone()))
+    };
+
+    s.after(
+        "a POST with a form body signed over the body passes it byte-identical",
+        signed_request("form").as_ref(),
+        |form| {
+            assert_eq!(form.body.as_deref(), Some(FORM));
+            let response = stack.send(form);
+            assert_passed_as(
+                &stack,
+                &response,
+                "/rest/api/2/issue/DEMO-1/comment?notify=true",
+                "fred",
+            );
+            let seen = stack
+                .app
+                .received()
+                .into_iter()
+                .find(|r| r.path == "/rest/api/2/issue/DEMO-1/comment?notify=true")
+                .unwrap();
+            assert_eq!(seen.body, FORM);
+            assert_eq!(seen.method, "POST");
+            assert_eq!(
+                seen.header("content-type"),
+                Some("application/x-www-form-urlencoded")
+            );
+        },
+    );
+
+    s.after(
+        "a form body changed after signing is refused: signature_invalid",
+        signed_request("form-changed").as_ref(),
+        |form| {
+            let changed = FORM.replace("Hello", "Jello");
+            let request = stack.request(
+                "POST",
+                stack.path_of(form),
+                Some(&form.authorization),
+                Some(&changed),
+            );
+            assert_refused(&stack.envoy.raw(&request), realm, "signature_invalid");
+            stack.never_reached("/rest/api/2/refused/form-changed");
+        },
+    );
+
+    s.after(
+        "a tampered signature is refused: signature_invalid",
+        signed_request("tampered").as_ref(),
+        |signed| {
+            let request = stack.request(
+                "GET",
+                stack.path_of(signed),
+                Some(&tampered(&signed.authorization)),
+                None,
+            );
+            assert_refused(&stack.envoy.raw(&request), realm, "signature_invalid");
+            stack.never_reached("/rest/api/2/refused/tampered");
+        },
+    );
+
+    s.after(
+        "a query parameter changed after signing is refused: signature_invalid",
+        signed_request("changed").as_ref(),
+        |signed| {
+            let path = stack.path_of(signed).replace("DEMO", "EVIL");
+            let request = stack.request("GET", &path, Some(&signed.authorization), None);
+            assert_refused(&stack.envoy.raw(&request), realm, "signature_invalid");
+            stack.never_reached(&path);
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.after(
+        "oauth_* in the query beside the header is refused: parameter_rejected",
+        signed_request("query-oauth").as_ref(),
+        |signed| {
+            let path = format!("{}?oauth_version=1.0", stack.path_of(signed));
+            let request = stack.request("GET", &path, Some(&signed.authorization), None);
+            assert_refused(&stack.envoy.raw(&request), realm, "parameter_rejected");
+            stack.never_reached(&path);
+        },
+    );
+
+    for (case, method) in [("hmac", "HMAC-SHA1"), ("plaintext", "PLAINTEXT")] {
+        s.after(
+            &format!("{method} is refused where only RSA-SHA1 is allowed: signature_method_rejected"),
+            signed_request(case).as_ref(),
+            |signed| {
+                assert!(signed
+                    .authorization
+                    .contains(&format!("oauth_signature_method=\"{method}\"")));
+                assert_refused(&stack.send(signed), realm, "signature_method_rejected");
+                stack.never_reached(stack.path_of(signed));
+            },
+        );
+    }
+
+    for (case, what) in [("stale", "an hour old"), ("future", "an hour ahead")] {
+        s.after(
+            &format!("a timestamp {what} is refused: timestamp_refused"),
+            signed_request(case).as_ref(),
+            |signed| {
+                assert_refused(&stack.send(signed), realm, "timestamp_refused");
+                stack.never_reached(stack.path_of(signed));
+            },
+        );
+    }
+
+    s.after(
+        "a replayed nonce is refused: nonce_used",
+        signed_request("replay").as_ref(),
+        |signed| {
+            let first = stack.send(signed);
+            assert_passed_as(&stack, &first, stack.path_of(signed), "fred");
+            assert_refused(&stack.send(signed), realm, "nonce_used");
+            assert_eq!(
+                stack.reached(stack.path_of(signed)),
+                1,
+                "the replay reached the application"
+            );
+        },
+    );
+
+    let races: Option<Vec<Signed>> = ["race-0", "race-1", "race-2"]
+        .iter()
+        .map(|case| signed_request(case))
+        .collect();
+    s.after(
+        "the same signed request on two connections to the two workers: exactly one 200",
+        races.as_ref(),
+        |races| {
+            for signed in races {
+                let (mut a, mut b) = stack.connections_on_two_workers();
+                let request = stack.request("GET", stack.path_of(signed), Some(&signed.authorization), None);
+                std::io::Write::write_all(&mut a, &request).unwrap();
+                std::io::Write::write_all(&mut b, &request).unwrap();
+                for stream in [&a, &b] {
+                    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                }
+                let answers = [read_response(&mut a).unwrap(), read_response(&mut b).unwrap()];
+                let passed: Vec<&Response> = answers.iter().filter(|r| r.status == 200).collect();
+                assert_eq!(passed.len(), 1, "{answers:?}");
+                let refused = answers.iter().find(|r| r.status != 200).unwrap();
+                assert_refused(refused, realm, "nonce_used");
+                assert_passed_as(&stack, passed[0], stack.path_of(signed), "fred");
+            }
+        },
+    );
+
+    s.after(
+        "an unknown consumer is refused: consumer_key_unknown",
+        signed_request("unknown-consumer").as_ref(),
+        |signed| {
+            assert_refused(&stack.send(signed), realm, "consumer_key_unknown");
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.after(
+        "consumer X's access token used by consumer Y (signed with Y's key) is refused: token_rejected",
+        signed_request("x-token-as-y").as_ref(),
+        |signed| {
+            assert_refused(&stack.send(signed), realm, "token_rejected");
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.after(
+        "consumer X's access token signed with Y's key as X is refused: signature_invalid",
+        signed_request("x-token-y-key").as_ref(),
+        |signed| {
+            assert_refused(&stack.send(signed), realm, "signature_invalid");
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.after(
+        "a request token used as an access token is refused: token_rejected",
+        signed_request("request-token").as_ref(),
+        |signed| {
+            assert_refused(&stack.send(signed), realm, "token_rejected");
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.run(
+        "the wrong user denies the authorisation: the access-token exchange is refused, permission_denied",
+        || {
+            let before = stack.app.received().len();
+            let dance = stack.dance("jsmith", "deny", true);
+            assert_eq!(dance["login"]["status"], 302, "{dance}");
+            assert_eq!(
+                dance["callback_query"]["oauth_verifier"],
+                json!(["denied"]),
+                "{dance}"
+            );
+            let refused = response_of(&dance["access_refused"]);
+            assert_eq!(refused.status, 401, "{dance}");
+            assert_eq!(
+                refused.header("www-authenticate"),
+                Some(
+                    format!(
+                        r#"OAuth realm="{}", oauth_problem="permission_denied""#,
+                        stack.base
+                    )
+                    .as_str()
+                ),
+                "{dance}"
+            );
+            assert!(
+                refused
+                    .header("content-type")
+                    .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded")),
+                "{dance}"
+            );
+            assert!(
+                refused
+                    .body
+                    .starts_with("oauth_problem=permission_denied&oauth_problem_advice="),
+                "{dance}"
+            );
+            assert!(
+                dance.get("access_token").is_none() && dance.get("myself").is_none(),
+                "{dance}"
+            );
+            assert_eq!(
+                stack.app.received().len(),
+                before,
+                "the dance never reaches the application"
+            );
+            let listed = stack.rest(
+                "GET",
+                "/user/oauth/access-tokens",
+                "jsmith",
+                "jsmith-password",
+                None,
+            );
+            assert_eq!(listed.json(), json!([]), "{listed:?}");
+        },
+    );
+
+    s.after(
+        "a revoked access token is refused within the cache's lifetime: token_rejected",
+        access.as_ref(),
+        |access| {
+            let listed = stack
+                .rest("GET", "/user/oauth/access-tokens", "fred", "fred-password", None)
+                .json();
+            let id = listed[0]["id"].as_i64().unwrap();
+            let not_yours = stack.rest(
+                "DELETE",
+                &format!("/user/oauth/access-tokens/{id}"),
+                "jsmith",
+                "jsmith-password",
+                None,
+            );
+            assert_eq!(not_yours.status, 404, "{not_yours:?}");
+            let specs: Vec<Value> = (0..40)
+                .map(|_| stack.spec(access, "/rest/api/2/myself?case=revoked", json!({})))
+                .collect();
+            let polls = stack.sign(&specs);
+            let revoked = stack.rest(
+                "DELETE",
+                &format!("/user/oauth/access-tokens/{id}"),
+                "fred",
+                "fred-password",
+                None,
+            );
+            assert_eq!(revoked.status, 204, "{revoked:?}");
+            let revoked_at = Instant::now();
+            let mut passed = 0;
+            let mut polls = polls.iter();
+            let refused = loop {
+                let Some(signed) = polls.next() else {
+                    panic!("still accepted {:?} after the revocation", revoked_at.elapsed());
+                };
+                let response = stack.send(signed);
+                if response.status != 200 {
+                    break response;
+                }
+                passed += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            // cache_ttl_seconds is 1: a cached answer lasts at most that long.
+            assert!(
+                revoked_at.elapsed() < Duration::from_millis(2500),
+                "{:?}",
+                revoked_at.elapsed()
+            );
+            assert_refused(&refused, realm, "token_rejected");
+            assert_refused(&stack.send(polls.next().unwrap()), realm, "token_rejected");
+            assert_eq!(stack.reached("/rest/api/2/myself?case=revoked"), passed);
+            let listed = stack.rest("GET", "/user/oauth/access-tokens", "fred", "fred-password", None);
+            assert_eq!(listed.json(), json!([]), "{listed:?}");
+        },
+    );
+
+    s.finish();
+}
+
+/// A provider with a tiny nonce store (1 bucket of 4) and a configured public base URL, and a
+/// token service whose access tokens live 10 seconds.
+#[test]
+fn a_full_nonce_store_and_an_expired_access_token() {
+    const TTL_SECONDS: u64 = 10;
+    let stack = Stack::start(
+        &json!({"access_token_ttl_seconds": TTL_SECONDS, "authorization_ttl_seconds": 2 * TTL_SECONDS}),
+        &json!({"nonce_store": {"buckets": 1, "per_bucket": 4}, "public_base_url": true}),
+    );
+    let realm = stack.base.clone();
+    let mut s = Scenarios::new("oauth1 nonce store and expiry");
+    let issued_after = Instant::now();
+
+    let access = s.run(
+        "the dance gives an access token that expires in 10 seconds",
+        || {
+            let dance = stack.dance("fred", "approve", false);
+            let access = assert_dance(&stack, &dance, "fred");
+            assert_eq!(
+                dance["access_token"]["oauth_expires_in"],
+                TTL_SECONDS.to_string(),
+                "{dance}"
+            );
+            access
+        },
+    );
+
+    // Six fill requests and enough to poll for the expiry, signed at once.
+    let signed = s.after(
+        "oauthlib signs the requests of the scenarios below",
+        access.as_ref(),
+        |access| {
+            let mut specs: Vec<Value> = (0..6)
+                .map(|i| stack.spec(access, &format!("/rest/api/2/myself?case=fill-{i}"), json!({})))
+                .collect();
+            specs.extend(
+                (0..80)
+                    .map(|i| stack.spec(access, &format!("/rest/api/2/myself?case=expiry-{i}"), json!({}))),
+            );
+            stack.sign(&specs)
+        },
+    );
+
+    s.after(
+        "a full nonce store refuses new requests (503) and still refuses a replay: nonce_used",
+        signed.as_ref(),
+        |signed| {
+            for fill in &signed[..4] {
+                assert_passed_as(&stack, &stack.send(fill), stack.path_of(fill), "fred");
+            }
+            let full = stack.send(&signed[4]);
+            assert_eq!(full.status, 503, "{full:?}");
+            assert_jira_error(&full);
+            stack.never_reached(stack.path_of(&signed[4]));
+            assert_refused(&stack.send(&signed[0]), &realm, "nonce_used");
+            assert_eq!(
+                stack.reached(stack.path_of(&signed[0])),
+                1,
+                "the replay reached the application"
+            );
+            assert_eq!(stack.send(&signed[5]).status, 503);
+        },
+    );
+
+    s.after(
+        "an expired access token is refused: token_expired",
+        signed.as_ref(),
+        |signed| {
+            let mut polls = signed[6..].iter();
+            let deadline = issued_after + Duration::from_secs(TTL_SECONDS + 10);
+            let refused = loop {
+                let Some(poll) = polls.next() else {
+                    panic!("no answer but 200/503 within {:?}", issued_after.elapsed());
+                };
+                let response = stack.send(poll);
+                if response.status == 401 {
+                    break response;
+                }
+                // Until it expires: 503 (the store is full) if the scenario above ran, else 200.
+                assert!(matches!(response.status, 200 | 503), "{response:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "not expired {:?} after the dance",
+                    issued_after.elapsed()
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            };
+            // `exp` is whole seconds: a filter may refuse up to a second before the millisecond.
+            assert!(
+                issued_after.elapsed() >= Duration::from_secs(TTL_SECONDS - 1),
+                "refused {:?} after the dance began, before the token could expire: {refused:?}",
+                issued_after.elapsed()
+            );
+            assert_refused(&refused, &realm, "token_expired");
+        },
+    );
+
+    s.finish();
+}

@@ -1,0 +1,90 @@
+"""The OAuth 1.0a dance as an application link performs it, with requests-oauthlib's
+OAuth1Session (RSA-SHA1), through Envoy to the token service, the authorisation step driven as a
+browser would: GET the page, read the hidden fields from its HTML, POST the login and the button
+with the page's cookie, and read the verifier from the 302's Location. argv[1] is JSON:
+  {"base", "consumer_key", "key_file", "callback", "user", "password",
+   "button": "approve" | "deny", "myself": true|false, "spare_request_token": true|false}
+Prints one JSON object with what each step answered (the test asserts on it)."""
+
+import json
+import sys
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from oauthlib.oauth1 import SIGNATURE_RSA
+from requests_oauthlib import OAuth1Session
+from requests_oauthlib.oauth1_session import TokenRequestDenied
+
+args = json.loads(sys.argv[1])
+base = args["base"]
+KEY = open(args["key_file"]).read()
+out = {}
+
+
+class Form(HTMLParser):
+    """The page's form: its method and action, and each input's name and value."""
+
+    def __init__(self):
+        super().__init__()
+        self.form = None
+        self.inputs = []
+        self.ids = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and self.form is None:
+            self.form = attrs
+        if tag == "input" or tag == "button":
+            self.inputs.append(attrs)
+        if "id" in attrs:
+            self.ids[attrs["id"]] = attrs
+
+
+def answer(response):
+    return {"status": response.status_code,
+            "headers": {k.lower(): v for k, v in response.headers.items()},
+            "body": response.text}
+
+
+def session(**extra):
+    return OAuth1Session(args["consumer_key"], signature_method=SIGNATURE_RSA, rsa_key=KEY, **extra)
+
+
+oauth = session(callback_uri=args["callback"])
+out["request_token"] = oauth.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
+if args.get("spare_request_token"):
+    # A second request token, left pending: the test uses it where an access token belongs.
+    out["spare_request_token"] = session(callback_uri="oob").fetch_request_token(
+        base + "/plugins/servlet/oauth/request-token")
+
+browser = requests.Session()
+page = browser.get(oauth.authorization_url(base + "/plugins/servlet/oauth/authorize"))
+out["page"] = answer(page)
+form = Form()
+form.feed(page.text)
+out["form"] = {"form": form.form, "inputs": form.inputs}
+out["cookies"] = [{"name": c.name, "path": c.path} for c in browser.cookies]
+fields = {i["name"]: i.get("value", "") for i in form.inputs
+          if i.get("type") == "hidden" and "name" in i}
+fields.update({"os_username": args["user"], "os_password": args["password"]})
+button = args.get("button", "approve")
+fields[button] = {"approve": "Allow", "deny": "Deny"}[button]
+action = (form.form or {}).get("action", "/plugins/servlet/oauth/authorize")
+login = browser.post(base + action, data=fields, allow_redirects=False)
+out["login"] = answer(login)
+location = login.headers.get("Location")
+if login.status_code != 302 or not location:
+    print(json.dumps(out))
+    sys.exit(0)
+out["callback_query"] = parse_qs(urlsplit(location).query)
+oauth.parse_authorization_response(location)
+try:
+    out["access_token"] = oauth.fetch_access_token(base + "/plugins/servlet/oauth/access-token")
+except TokenRequestDenied as denied:
+    out["access_refused"] = answer(denied.response)
+    print(json.dumps(out))
+    sys.exit(0)
+if args.get("myself", True):
+    out["myself"] = answer(oauth.get(base + "/rest/api/2/myself"))
+print(json.dumps(out))
