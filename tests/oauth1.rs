@@ -216,7 +216,7 @@ struct AccessToken {
 
 struct Stack {
     app: Server,
-    _tokens: TokenService,
+    tokens: TokenService,
     envoy: Envoy,
     keys: Keys,
     /// `http://127.0.0.1:<Envoy's port>`: what the clients use and sign.
@@ -316,7 +316,7 @@ impl Stack {
         assert_eq!(envoy.port, port);
         Stack {
             app,
-            _tokens: tokens,
+            tokens,
             envoy,
             keys,
             base,
@@ -670,6 +670,19 @@ fn application_links_through_envoy_and_the_token_service() {
     let stack = Stack::start(&json!({}), &json!({}));
     let mut s = Scenarios::new("oauth1");
     let realm = "jira";
+
+    s.run(
+        "the token service warns at start about consumer Y's 1024-bit key, not X's",
+        || {
+            let log = stack.tokens.log();
+            let warnings: Vec<&str> = log.lines().filter(|l| l.contains("warning")).collect();
+            assert!(
+                warnings.iter().any(|l| l.contains(Y) && l.contains("1024")),
+                "{log}"
+            );
+            assert!(!warnings.iter().any(|l| l.contains(X)), "{log}");
+        },
+    );
 
     let access = s.run(
         "requests-oauthlib's OAuth1Session performs the dance and calls myself as the user",

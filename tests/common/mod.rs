@@ -570,11 +570,12 @@ impl TokenService {
         }
         let config_path = dir.join("tokens.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = std::fs::File::create(dir.join("tokens.log")).unwrap();
         let mut child = Command::new(binary)
             .arg("--config")
             .arg(&config_path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -586,8 +587,16 @@ impl TokenService {
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(dir.join("tokens.log")).unwrap_or_default();
+                panic!("no port in {line:?}; the token service said:\n{log}")
+            });
         TokenService { child, port, dir }
+    }
+
+    /// What the token service wrote to its standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tokens.log")).unwrap_or_default()
     }
 }
 
