@@ -557,7 +557,7 @@ fn tampered(authorization: &str) -> String {
 }
 
 /// The dance's access token, after asserting every step answered as Jira does.
-fn assert_dance(stack: &Stack, dance: &Value, user: &str) -> AccessToken {
+fn assert_dance(dance: &Value) -> AccessToken {
     let request_token = &dance["request_token"];
     assert_token_shaped(&request_token["oauth_token"]);
     assert_token_shaped(&request_token["oauth_token_secret"]);
@@ -635,16 +635,20 @@ fn assert_dance(stack: &Stack, dance: &Value, user: &str) -> AccessToken {
         "{dance}"
     );
 
-    if let Some(myself) = dance.get("myself") {
-        assert_eq!(myself["status"], 200, "{dance}\n{}", stack.envoy.log());
-        let me: Value = serde_json::from_str(myself["body"].as_str().unwrap()).unwrap();
-        assert_eq!(me["name"], user);
-        assert_passed_as(stack, &response_of(myself), "/rest/api/2/myself", user);
-    }
     AccessToken {
         token: access["oauth_token"].as_str().unwrap().to_owned(),
         secret: access["oauth_token_secret"].as_str().unwrap().to_owned(),
     }
+}
+
+/// The dance's last step, `GET /rest/api/2/myself` signed with the new access token, passed as
+/// `user`.
+fn assert_myself(stack: &Stack, dance: &Value, user: &str) {
+    let myself = &dance["myself"];
+    assert_eq!(myself["status"], 200, "{dance}\n{}", stack.envoy.log());
+    let me: Value = serde_json::from_str(myself["body"].as_str().unwrap()).unwrap();
+    assert_eq!(me["name"], user);
+    assert_passed_as(stack, &response_of(myself), "/rest/api/2/myself", user);
 }
 
 /// A driver's recorded answer as a [`Response`].
@@ -685,10 +689,10 @@ fn application_links_through_envoy_and_the_token_service() {
     );
 
     let access = s.run(
-        "requests-oauthlib's OAuth1Session performs the dance and calls myself as the user",
+        "requests-oauthlib's OAuth1Session performs the dance through Envoy (the authorize page driven as a browser)",
         || {
             let dance = stack.dance("fred", "approve", true);
-            let access = assert_dance(&stack, &dance, "fred");
+            let access = assert_dance(&dance);
             assert_eq!(dance["access_token"]["oauth_expires_in"], "157680000", "{dance}");
             assert_eq!(
                 dance["access_token"]["oauth_authorization_expires_in"], "160704000",
@@ -700,11 +704,17 @@ fn application_links_through_envoy_and_the_token_service() {
                 token: spare["oauth_token"].as_str().unwrap().to_owned(),
                 secret: spare["oauth_token_secret"].as_str().unwrap().to_owned(),
             };
-            (access, spare)
+            (dance, access, spare)
         },
     );
     let (access, request_token) = match access {
-        Some((access, spare)) => (Some(access), Some(spare)),
+        Some((dance, access, spare)) => {
+            s.run(
+                "then OAuth1Session GETs /rest/api/2/myself as the user through the filter",
+                || assert_myself(&stack, &dance, "fred"),
+            );
+            (Some(access), Some(spare))
+        }
         None => (None, None),
     };
 
@@ -1273,7 +1283,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
         "the dance gives an access token that expires in 10 seconds",
         || {
             let dance = stack.dance("fred", "approve", false);
-            let access = assert_dance(&stack, &dance, "fred");
+            let access = assert_dance(&dance);
             assert_eq!(
                 dance["access_token"]["oauth_expires_in"],
                 TTL_SECONDS.to_string(),
