@@ -7,6 +7,7 @@
 //! - [`config`]: the JSON configuration, validated into types;
 //! - [`clock`]: epoch milliseconds and calendar-month arithmetic (time is always an input);
 //! - [`tokens`]: token generation, parsing and hashing;
+//! - [`oauth_tokens`]: the OAuth 1.0a values (tokens, secrets, verifiers): generation and hashing;
 //! - [`users`]: the user directory (a trait, with the JSON-file implementation) and passwords;
 //! - [`store`]: the storage trait and its engines, SQLite and PostgreSQL, with their migrations;
 //! - [`lockout`]: the failed-login lockout, per user (in the store) and per client address;
@@ -29,6 +30,7 @@ pub mod introspect;
 pub mod lane;
 pub mod links;
 pub mod lockout;
+pub mod oauth_tokens;
 pub mod redact;
 pub mod server;
 pub mod service;

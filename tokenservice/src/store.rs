@@ -10,6 +10,11 @@
 //! `kill -9` of the service. Operations that must be atomic across replicas (a create with its
 //! unique lookup handle, [`TokenStore::record_failed_login`]) are single statements.
 //!
+//! OAuth 1.0a (issue 13) adds two tables, request tokens and access tokens: every row names its
+//! consumer, and only SHA-256 hashes of the token values are stored. Single use of a request
+//! token is one `DELETE ... RETURNING`, and its decision one conditional `UPDATE`, so replicas
+//! sharing a database never both succeed.
+//!
 //! [`Store`] is what the service holds: whichever engine [`Database`] names, behind the trait.
 
 pub mod postgres;
@@ -74,6 +79,120 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A new OAuth 1.0a request token (issue 13), as `POST /plugins/servlet/oauth/request-token`
+/// stores it. Only hashes of the 43-character values are kept (see [`crate::oauth_tokens`]).
+pub struct NewRequestToken<'a> {
+    /// SHA-256 of the request token: how the row is found (unique).
+    pub hash: &'a [u8; 32],
+    /// SHA-256 of its token secret (RSA-SHA1 signatures never use it; kept hashed all the same).
+    pub secret_hash: &'a [u8; 32],
+    /// The consumer that asked for it: the token is bound to it.
+    pub consumer_key: &'a str,
+    /// The `oauth_callback` (`oob` or an allowed URL), checked before it is stored.
+    pub callback: &'a str,
+    /// SHA-256 of the CSRF value bound to this token (the authorize form's `atl_token`).
+    pub csrf_hash: &'a [u8; 32],
+    /// Epoch milliseconds, as every time in the store.
+    pub created: i64,
+    pub expires: i64,
+}
+
+/// Where a request token is in the dance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestTokenState {
+    /// Issued, not yet approved or denied by a user.
+    Pending,
+    /// A user approved it: the access-token step must present the verifier hashing to
+    /// `verifier_hash`, and the access token will be this user's.
+    Authorized {
+        user_key: String,
+        verifier_hash: [u8; 32],
+    },
+    /// A user denied it: the access-token step answers `permission_denied`.
+    Denied,
+}
+
+impl RequestTokenState {
+    /// The `state` column's value.
+    pub(crate) fn column(&self) -> &'static str {
+        match self {
+            RequestTokenState::Pending => "pending",
+            RequestTokenState::Authorized { .. } => "authorized",
+            RequestTokenState::Denied => "denied",
+        }
+    }
+
+    /// Reads the `state`, `user_key` and `verifier_hash` columns back; an inconsistent row is
+    /// an error (the schema's CHECK makes one impossible, short of a hand edit).
+    pub(crate) fn from_columns(
+        state: &str,
+        user_key: Option<String>,
+        verifier_hash: Option<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
+        match (state, user_key, verifier_hash) {
+            ("pending", None, None) => Ok(RequestTokenState::Pending),
+            ("denied", None, None) => Ok(RequestTokenState::Denied),
+            ("authorized", Some(user_key), Some(verifier_hash)) => Ok(RequestTokenState::Authorized {
+                user_key,
+                verifier_hash: hash_column(&verifier_hash, "verifier_hash")?,
+            }),
+            (state, _, _) => Err(StoreError(format!(
+                "oauth request token: inconsistent state {state:?} in the database"
+            ))),
+        }
+    }
+}
+
+/// A stored request token, without its hash and secret hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestTokenRecord {
+    pub consumer_key: String,
+    pub callback: String,
+    pub csrf_hash: [u8; 32],
+    pub created: i64,
+    /// Epoch milliseconds; the token is usable while `now < expires`.
+    pub expires: i64,
+    pub state: RequestTokenState,
+}
+
+/// A new OAuth 1.0a access token, as the access-token step stores it. Hashes only.
+pub struct NewAccessToken<'a> {
+    /// SHA-256 of the access token: how introspection finds the row (unique).
+    pub hash: &'a [u8; 32],
+    /// SHA-256 of its token secret.
+    pub secret_hash: &'a [u8; 32],
+    /// SHA-256 of its `oauth_session_handle` (unique).
+    pub session_hash: &'a [u8; 32],
+    /// The consumer whose request token it was exchanged for: the token is bound to it.
+    pub consumer_key: &'a str,
+    /// The user who authorised it.
+    pub user_key: &'a str,
+    pub created: i64,
+    /// When the token stops working (`oauth_expires_in` after `created`).
+    pub expires: i64,
+    /// When the authorisation (the session) ends (`oauth_authorization_expires_in`).
+    pub authorization_expires: i64,
+}
+
+/// A stored access token, without its hashes: what listing shows and introspection answers from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    /// Never reused, so a revoke by id never hits a later token.
+    pub id: i64,
+    pub consumer_key: String,
+    pub user_key: String,
+    pub created: i64,
+    pub expires: i64,
+    pub authorization_expires: i64,
+    /// 0 until the token is first used.
+    pub last_accessed: i64,
+}
+
+/// Reads a stored 32-byte hash column.
+pub(crate) fn hash_column(bytes: &[u8], column: &str) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError(format!("stored {column} is not 32 bytes")))
+}
+
 /// Everything the service keeps. Every method is one committed transaction (or a read).
 pub trait TokenStore: Send + Sync {
     /// Stores a new token and returns it as stored, with its id (ids are never reused).
@@ -126,6 +245,53 @@ pub trait TokenStore: Send + Sync {
 
     /// The schema version the database is at (the number of migrations applied).
     fn schema_version(&self) -> Result<u32, StoreError>;
+
+    // OAuth 1.0a (issue 13). Every token row names its consumer; only hashes are stored.
+
+    /// Stores a new request token, [`RequestTokenState::Pending`]. A hash already stored is an
+    /// error (and stores nothing).
+    fn create_request_token(&self, new: &NewRequestToken<'_>) -> Result<(), StoreError>;
+
+    /// The request token with this hash, expired or not (the caller tells `token_expired` from
+    /// `token_rejected`).
+    fn find_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError>;
+
+    /// Pending and unexpired at `now` (`now < expires`) -> `decision` (Authorized or Denied);
+    /// false if it was not (no such token, already decided, expired). One conditional
+    /// statement, so of two replicas deciding at once exactly one succeeds. `Pending` is not a
+    /// decision: it answers false and changes nothing.
+    fn decide_request_token(
+        &self,
+        hash: &[u8; 32],
+        decision: &RequestTokenState,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the request token and returns it as it was, expired or not (single use: one
+    /// `DELETE ... RETURNING`, so of two callers exactly one gets it).
+    fn take_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError>;
+
+    /// Stores a new access token and returns it as stored, with its id (ids are never reused).
+    /// A token or session hash already stored is an error (and stores nothing).
+    fn create_access_token(&self, new: &NewAccessToken<'_>) -> Result<AccessTokenRecord, StoreError>;
+
+    /// The access token with this hash, expired or not.
+    fn find_access_token(&self, hash: &[u8; 32]) -> Result<Option<AccessTokenRecord>, StoreError>;
+
+    /// The access tokens of `user_key`, oldest first.
+    fn list_access_tokens(&self, user_key: &str) -> Result<Vec<AccessTokenRecord>, StoreError>;
+
+    /// Deletes (revokes) access token `id` if `owner` is None (an administrator) or owns it;
+    /// whether it did.
+    fn revoke_access_token(&self, id: i64, owner: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Records that access token `id` was used at `now` (never moving `last_accessed` backwards).
+    fn touch_access_token(&self, id: i64, now: i64) -> Result<(), StoreError>;
+
+    /// Removes the request tokens expired at `now` (`expires <= now`: none of them can be
+    /// decided or exchanged any more); how many.
+    /// Called now and then, so abandoned dances do not grow the table without bound.
+    fn purge_request_tokens(&self, now: i64) -> Result<usize, StoreError>;
 }
 
 /// Where the tokens are kept: the configuration's `database`.
@@ -301,6 +467,53 @@ mod tests {
     fn a_bad_postgres_url_is_refused_without_repeating_it() {
         let err = Database::parse("postgres://tg:s3cret@db:notaport/tokens", Path::new(".")).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_request_token_state_reads_back_only_from_consistent_columns() {
+        let verifier = Some(vec![7; 32]);
+        for (state, user, hash, read) in [
+            ("pending", None, None, Some(RequestTokenState::Pending)),
+            ("denied", None, None, Some(RequestTokenState::Denied)),
+            (
+                "authorized",
+                Some("K1"),
+                verifier.clone(),
+                Some(RequestTokenState::Authorized {
+                    user_key: "K1".to_owned(),
+                    verifier_hash: [7; 32],
+                }),
+            ),
+            ("authorized", None, verifier.clone(), None),
+            ("authorized", Some("K1"), None, None),
+            ("authorized", Some("K1"), Some(vec![7; 31]), None),
+            ("pending", Some("K1"), verifier.clone(), None),
+            ("denied", Some("K1"), None, None),
+            ("approved", None, None, None),
+        ] {
+            let got = RequestTokenState::from_columns(state, user.map(str::to_owned), hash.clone());
+            assert_eq!(got.ok(), read, "{state} {user:?} {hash:?}");
+        }
+        for state in [
+            RequestTokenState::Pending,
+            RequestTokenState::Denied,
+            RequestTokenState::Authorized {
+                user_key: "K1".to_owned(),
+                verifier_hash: [0; 32],
+            },
+        ] {
+            let (user, hash) = match &state {
+                RequestTokenState::Authorized {
+                    user_key,
+                    verifier_hash,
+                } => (Some(user_key.clone()), Some(verifier_hash.to_vec())),
+                _ => (None, None),
+            };
+            assert_eq!(
+                RequestTokenState::from_columns(state.column(), user, hash),
+                Ok(state)
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,11 @@
 //! Concurrency across replicas: a create is one `INSERT ... RETURNING id` (the unique `lookup`
 //! and the identity column make it safe from any number of writers), a rename or delete is one
 //! statement, and a failed login is counted by one upsert, so no count is lost between
-//! replicas. Migrations run in one transaction under an advisory lock, so replicas that start
+//! replicas. OAuth 1.0a request tokens are single use across replicas: a take is one
+//! `DELETE ... RETURNING` (a second one waits on the row lock, then finds nothing) and a
+//! decision one `UPDATE ... WHERE state = 'pending' AND expires > now` (under READ COMMITTED a
+//! second one re-checks that condition on the row the first changed, and moves nothing).
+//! Migrations run in one transaction under an advisory lock, so replicas that start
 //! together migrate once.
 //!
 //! Connections: [`POOL`] connections, each owned by a thread of its own. A call sends its work
@@ -21,7 +25,10 @@
 //! TLS is not built in (`sslmode=require` fails to connect): reach a remote server over a
 //! local tunnel or a private network.
 
-use super::{fold_user_name, LoginFailures, NewRecord, PostgresUrl, StoreError, TokenRecord, TokenStore};
+use super::{
+    fold_user_name, hash_column, AccessTokenRecord, LoginFailures, NewAccessToken, NewRecord,
+    NewRequestToken, PostgresUrl, RequestTokenRecord, RequestTokenState, StoreError, TokenRecord, TokenStore,
+};
 use crate::tokens::TokenHash;
 use ::postgres::{Client, IsolationLevel, NoTls, Row};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -52,6 +59,38 @@ const MIGRATIONS: &[&str] = &[
         count INTEGER NOT NULL,
         last_failure_ms BIGINT NOT NULL
     );
+",
+    // OAuth 1.0a (issue 13): hashes only; every row names its consumer. A request token's
+    // user and verifier are there exactly when it is authorized.
+    "
+    CREATE TABLE oauth_request_tokens (
+        token_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
+        secret_hash BYTEA NOT NULL CHECK (octet_length(secret_hash) = 32),
+        consumer_key TEXT NOT NULL,
+        callback TEXT NOT NULL,
+        csrf_hash BYTEA NOT NULL CHECK (octet_length(csrf_hash) = 32),
+        created BIGINT NOT NULL,
+        expires BIGINT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'authorized', 'denied')),
+        user_key TEXT,
+        verifier_hash BYTEA CHECK (verifier_hash IS NULL OR octet_length(verifier_hash) = 32),
+        CHECK ((state = 'authorized') = (user_key IS NOT NULL AND verifier_hash IS NOT NULL)),
+        CHECK (state = 'authorized' OR (user_key IS NULL AND verifier_hash IS NULL))
+    );
+    CREATE INDEX oauth_request_tokens_by_expires ON oauth_request_tokens (expires);
+    CREATE TABLE oauth_access_tokens (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        token_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
+        secret_hash BYTEA NOT NULL CHECK (octet_length(secret_hash) = 32),
+        session_hash BYTEA NOT NULL UNIQUE CHECK (octet_length(session_hash) = 32),
+        consumer_key TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        expires BIGINT NOT NULL,
+        authorization_expires BIGINT NOT NULL,
+        last_accessed BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX oauth_access_tokens_by_user ON oauth_access_tokens (user_key, id);
 ",
 ];
 
@@ -195,6 +234,38 @@ fn record(row: &Row) -> Result<TokenRecord, StoreError> {
         created_by_user_key: row.try_get(3)?,
         created: row.try_get(4)?,
         valid_until: row.try_get(5)?,
+        last_accessed: row.try_get(6)?,
+    })
+}
+
+const REQUEST_TOKEN_COLUMNS: &str =
+    "consumer_key, callback, csrf_hash, created, expires, state, user_key, verifier_hash";
+
+/// A request token row (its columns in [`REQUEST_TOKEN_COLUMNS`] order), checked.
+fn request_token(row: &Row) -> Result<RequestTokenRecord, StoreError> {
+    let csrf_hash: Vec<u8> = row.try_get(2)?;
+    let state: String = row.try_get(5)?;
+    Ok(RequestTokenRecord {
+        consumer_key: row.try_get(0)?,
+        callback: row.try_get(1)?,
+        csrf_hash: hash_column(&csrf_hash, "csrf_hash")?,
+        created: row.try_get(3)?,
+        expires: row.try_get(4)?,
+        state: RequestTokenState::from_columns(&state, row.try_get(6)?, row.try_get(7)?)?,
+    })
+}
+
+const ACCESS_TOKEN_COLUMNS: &str =
+    "id, consumer_key, user_key, created, expires, authorization_expires, last_accessed";
+
+fn access_token(row: &Row) -> Result<AccessTokenRecord, StoreError> {
+    Ok(AccessTokenRecord {
+        id: row.try_get(0)?,
+        consumer_key: row.try_get(1)?,
+        user_key: row.try_get(2)?,
+        created: row.try_get(3)?,
+        expires: row.try_get(4)?,
+        authorization_expires: row.try_get(5)?,
         last_accessed: row.try_get(6)?,
     })
 }
@@ -437,6 +508,173 @@ impl TokenStore for PostgresStore {
                 .query_one("SELECT COALESCE(max(version), 0) FROM schema_migrations", &[])?
                 .try_get(0)?;
             Ok(u32::try_from(version).unwrap_or(0))
+        })
+    }
+
+    fn create_request_token(&self, new: &NewRequestToken<'_>) -> Result<(), StoreError> {
+        let (hash, secret_hash, csrf_hash) = (
+            new.hash.to_vec(),
+            new.secret_hash.to_vec(),
+            new.csrf_hash.to_vec(),
+        );
+        let (consumer_key, callback) = (new.consumer_key.to_owned(), new.callback.to_owned());
+        let (created, expires) = (new.created, new.expires);
+        self.run(move |client| {
+            client.execute(
+                "INSERT INTO oauth_request_tokens (token_hash, secret_hash, consumer_key, callback, csrf_hash, created, expires)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&hash, &secret_hash, &consumer_key, &callback, &csrf_hash, &created, &expires],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn find_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError> {
+        let hash = hash.to_vec();
+        self.run(move |client| {
+            client
+                .query_opt(
+                    &format!(
+                        "SELECT {REQUEST_TOKEN_COLUMNS} FROM oauth_request_tokens WHERE token_hash = $1"
+                    ),
+                    &[&hash],
+                )?
+                .as_ref()
+                .map(request_token)
+                .transpose()
+        })
+    }
+
+    fn decide_request_token(
+        &self,
+        hash: &[u8; 32],
+        decision: &RequestTokenState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (user_key, verifier_hash): (Option<String>, Option<Vec<u8>>) = match decision {
+            RequestTokenState::Pending => return Ok(false),
+            RequestTokenState::Authorized {
+                user_key,
+                verifier_hash,
+            } => (Some(user_key.clone()), Some(verifier_hash.to_vec())),
+            RequestTokenState::Denied => (None, None),
+        };
+        let (hash, state) = (hash.to_vec(), decision.column());
+        self.run(move |client| {
+            // One statement: of two replicas deciding at once, the second finds it no longer
+            // pending (READ COMMITTED re-checks the WHERE on the row the first one changed).
+            let n = client.execute(
+                "UPDATE oauth_request_tokens SET state = $2, user_key = $3, verifier_hash = $4
+                 WHERE token_hash = $1 AND state = 'pending' AND expires > $5",
+                &[&hash, &state, &user_key, &verifier_hash, &now],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn take_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError> {
+        let hash = hash.to_vec();
+        self.run(move |client| {
+            // One statement: a second DELETE waits on the row lock, then finds nothing.
+            client
+                .query_opt(
+                    &format!(
+                        "DELETE FROM oauth_request_tokens WHERE token_hash = $1 RETURNING {REQUEST_TOKEN_COLUMNS}"
+                    ),
+                    &[&hash],
+                )?
+                .as_ref()
+                .map(request_token)
+                .transpose()
+        })
+    }
+
+    fn create_access_token(&self, new: &NewAccessToken<'_>) -> Result<AccessTokenRecord, StoreError> {
+        let (hash, secret_hash, session_hash) = (
+            new.hash.to_vec(),
+            new.secret_hash.to_vec(),
+            new.session_hash.to_vec(),
+        );
+        let (consumer_key, user_key) = (new.consumer_key.to_owned(), new.user_key.to_owned());
+        let (created, expires, authorization_expires) = (new.created, new.expires, new.authorization_expires);
+        self.run(move |client| {
+            let row = client.query_one(
+                &format!(
+                    "INSERT INTO oauth_access_tokens
+                         (token_hash, secret_hash, session_hash, consumer_key, user_key, created, expires, authorization_expires)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ACCESS_TOKEN_COLUMNS}"
+                ),
+                &[
+                    &hash,
+                    &secret_hash,
+                    &session_hash,
+                    &consumer_key,
+                    &user_key,
+                    &created,
+                    &expires,
+                    &authorization_expires,
+                ],
+            )?;
+            access_token(&row)
+        })
+    }
+
+    fn find_access_token(&self, hash: &[u8; 32]) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let hash = hash.to_vec();
+        self.run(move |client| {
+            client
+                .query_opt(
+                    &format!("SELECT {ACCESS_TOKEN_COLUMNS} FROM oauth_access_tokens WHERE token_hash = $1"),
+                    &[&hash],
+                )?
+                .as_ref()
+                .map(access_token)
+                .transpose()
+        })
+    }
+
+    fn list_access_tokens(&self, user_key: &str) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let user_key = user_key.to_owned();
+        self.run(move |client| {
+            client
+                .query(
+                    &format!("SELECT {ACCESS_TOKEN_COLUMNS} FROM oauth_access_tokens WHERE user_key = $1 ORDER BY id"),
+                    &[&user_key],
+                )?
+                .iter()
+                .map(access_token)
+                .collect()
+        })
+    }
+
+    fn revoke_access_token(&self, id: i64, owner: Option<&str>) -> Result<bool, StoreError> {
+        let owner = owner.map(str::to_owned);
+        self.run(move |client| {
+            let n = match &owner {
+                Some(owner) => client.execute(
+                    "DELETE FROM oauth_access_tokens WHERE id = $1 AND user_key = $2",
+                    &[&id, owner],
+                )?,
+                None => client.execute("DELETE FROM oauth_access_tokens WHERE id = $1", &[&id])?,
+            };
+            Ok(n > 0)
+        })
+    }
+
+    fn touch_access_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.run(move |client| {
+            client.execute(
+                "UPDATE oauth_access_tokens SET last_accessed = $2 WHERE id = $1 AND last_accessed < $2",
+                &[&id, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn purge_request_tokens(&self, now: i64) -> Result<usize, StoreError> {
+        self.run(move |client| {
+            let n = client.execute("DELETE FROM oauth_request_tokens WHERE expires <= $1", &[&now])?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 }

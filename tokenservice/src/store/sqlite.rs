@@ -9,9 +9,16 @@
 //! the slow part of a request (argon2 password checks) happens outside the lock. For more than
 //! one replica, use [`super::postgres`].
 //!
+//! OAuth 1.0a request tokens are single use all the same: a take is one `DELETE ... RETURNING`
+//! and a decision one conditional `UPDATE`, each its own transaction, so even two processes
+//! on one file (which this engine does not promise to support) could not both succeed.
+//!
 //! Schema changes are numbered migrations applied on open, tracked in `PRAGMA user_version`.
 
-use super::{fold_user_name, LoginFailures, NewRecord, StoreError, TokenRecord, TokenStore};
+use super::{
+    fold_user_name, hash_column, AccessTokenRecord, LoginFailures, NewAccessToken, NewRecord,
+    NewRequestToken, RequestTokenRecord, RequestTokenState, StoreError, TokenRecord, TokenStore,
+};
 use crate::tokens::TokenHash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -42,6 +49,38 @@ const MIGRATIONS: &[&str] = &[
         last_failure_ms BIGINT NOT NULL
     );
 ",
+    // OAuth 1.0a (issue 13): hashes only; every row names its consumer. A request token's
+    // user and verifier are there exactly when it is authorized.
+    "
+    CREATE TABLE oauth_request_tokens (
+        token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+        secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+        consumer_key TEXT NOT NULL,
+        callback TEXT NOT NULL,
+        csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'authorized', 'denied')),
+        user_key TEXT,
+        verifier_hash BLOB CHECK (verifier_hash IS NULL OR length(verifier_hash) = 32),
+        CHECK ((state = 'authorized') = (user_key IS NOT NULL AND verifier_hash IS NOT NULL)),
+        CHECK (state = 'authorized' OR (user_key IS NULL AND verifier_hash IS NULL))
+    );
+    CREATE INDEX oauth_request_tokens_by_expires ON oauth_request_tokens (expires);
+    CREATE TABLE oauth_access_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+        secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+        session_hash BLOB NOT NULL UNIQUE CHECK (length(session_hash) = 32),
+        consumer_key TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        authorization_expires INTEGER NOT NULL,
+        last_accessed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX oauth_access_tokens_by_user ON oauth_access_tokens (user_key, id);
+",
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -66,6 +105,42 @@ fn record(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         created_by_user_key: row.get(3)?,
         created: row.get(4)?,
         valid_until: row.get(5)?,
+        last_accessed: row.get(6)?,
+    })
+}
+
+const REQUEST_TOKEN_COLUMNS: &str =
+    "consumer_key, callback, csrf_hash, created, expires, state, user_key, verifier_hash";
+
+/// A request token row (its columns in [`REQUEST_TOKEN_COLUMNS`] order), checked: the outer
+/// error is SQLite's, the inner one a row the schema should have made impossible.
+fn request_token(row: &Row<'_>) -> rusqlite::Result<Result<RequestTokenRecord, StoreError>> {
+    let (consumer_key, callback, created, expires) = (row.get(0)?, row.get(1)?, row.get(3)?, row.get(4)?);
+    let csrf_hash = hash_column(&row.get::<_, Vec<u8>>(2)?, "csrf_hash");
+    let state = RequestTokenState::from_columns(&row.get::<_, String>(5)?, row.get(6)?, row.get(7)?);
+    Ok(csrf_hash.and_then(|csrf_hash| {
+        Ok(RequestTokenRecord {
+            consumer_key,
+            callback,
+            csrf_hash,
+            created,
+            expires,
+            state: state?,
+        })
+    }))
+}
+
+const ACCESS_TOKEN_COLUMNS: &str =
+    "id, consumer_key, user_key, created, expires, authorization_expires, last_accessed";
+
+fn access_token(row: &Row<'_>) -> rusqlite::Result<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        id: row.get(0)?,
+        consumer_key: row.get(1)?,
+        user_key: row.get(2)?,
+        created: row.get(3)?,
+        expires: row.get(4)?,
+        authorization_expires: row.get(5)?,
         last_accessed: row.get(6)?,
     })
 }
@@ -278,6 +353,141 @@ impl TokenStore for SqliteStore {
         let conn = self.lock()?;
         Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
     }
+
+    fn create_request_token(&self, new: &NewRequestToken<'_>) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO oauth_request_tokens (token_hash, secret_hash, consumer_key, callback, csrf_hash, created, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                &new.hash[..],
+                &new.secret_hash[..],
+                new.consumer_key,
+                new.callback,
+                &new.csrf_hash[..],
+                new.created,
+                new.expires
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            &format!("SELECT {REQUEST_TOKEN_COLUMNS} FROM oauth_request_tokens WHERE token_hash = ?1"),
+            [&hash[..]],
+            request_token,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    fn decide_request_token(
+        &self,
+        hash: &[u8; 32],
+        decision: &RequestTokenState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (user_key, verifier_hash) = match decision {
+            RequestTokenState::Pending => return Ok(false),
+            RequestTokenState::Authorized {
+                user_key,
+                verifier_hash,
+            } => (Some(user_key.as_str()), Some(&verifier_hash[..])),
+            RequestTokenState::Denied => (None, None),
+        };
+        let conn = self.lock()?;
+        // One statement: only a pending, unexpired token moves.
+        let n = conn.execute(
+            "UPDATE oauth_request_tokens SET state = ?2, user_key = ?3, verifier_hash = ?4
+             WHERE token_hash = ?1 AND state = 'pending' AND expires > ?5",
+            params![&hash[..], decision.column(), user_key, verifier_hash, now],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn take_request_token(&self, hash: &[u8; 32]) -> Result<Option<RequestTokenRecord>, StoreError> {
+        let conn = self.lock()?;
+        // One statement: of two callers exactly one gets the row.
+        conn.query_row(
+            &format!(
+                "DELETE FROM oauth_request_tokens WHERE token_hash = ?1 RETURNING {REQUEST_TOKEN_COLUMNS}"
+            ),
+            [&hash[..]],
+            request_token,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    fn create_access_token(&self, new: &NewAccessToken<'_>) -> Result<AccessTokenRecord, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.query_row(
+            &format!(
+                "INSERT INTO oauth_access_tokens
+                     (token_hash, secret_hash, session_hash, consumer_key, user_key, created, expires, authorization_expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING {ACCESS_TOKEN_COLUMNS}"
+            ),
+            params![
+                &new.hash[..],
+                &new.secret_hash[..],
+                &new.session_hash[..],
+                new.consumer_key,
+                new.user_key,
+                new.created,
+                new.expires,
+                new.authorization_expires
+            ],
+            access_token,
+        )?)
+    }
+
+    fn find_access_token(&self, hash: &[u8; 32]) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row(
+                &format!("SELECT {ACCESS_TOKEN_COLUMNS} FROM oauth_access_tokens WHERE token_hash = ?1"),
+                [&hash[..]],
+                access_token,
+            )
+            .optional()?)
+    }
+
+    fn list_access_tokens(&self, user_key: &str) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {ACCESS_TOKEN_COLUMNS} FROM oauth_access_tokens WHERE user_key = ?1 ORDER BY id"
+        ))?;
+        let rows = statement.query_map([user_key], access_token)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_access_token(&self, id: i64, owner: Option<&str>) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        let n = match owner {
+            Some(owner) => conn.execute(
+                "DELETE FROM oauth_access_tokens WHERE id = ?1 AND user_key = ?2",
+                params![id, owner],
+            )?,
+            None => conn.execute("DELETE FROM oauth_access_tokens WHERE id = ?1", [id])?,
+        };
+        Ok(n > 0)
+    }
+
+    fn touch_access_token(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "UPDATE oauth_access_tokens SET last_accessed = ?2 WHERE id = ?1 AND last_accessed < ?2",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    fn purge_request_tokens(&self, now: i64) -> Result<usize, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.execute("DELETE FROM oauth_request_tokens WHERE expires <= ?1", [now])?)
+    }
 }
 
 fn failures(row: &Row<'_>) -> rusqlite::Result<LoginFailures> {
@@ -358,6 +568,50 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_database_keeps_its_tokens_and_gains_the_oauth_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 2).unwrap();
+        tx.commit().unwrap();
+        conn.execute(
+            "INSERT INTO tokens (lookup, secret_hash, description, user_key, created_by_user_key, created, valid_until)
+             VALUES ('l', zeroblob(32), 'd', 'K1', 'K1', 1, 2)",
+            [],
+        )
+        .unwrap();
+        let store = SqliteStore::setup(conn).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.list_for_user("K1").unwrap().len(), 1);
+        assert!(store.list_access_tokens("K1").unwrap().is_empty());
+        assert_eq!(store.purge_request_tokens(i64::MAX).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_schema_refuses_a_request_token_state_without_its_user_and_verifier() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.lock().unwrap();
+        let insert = |state: &str, user: Option<&str>, verifier: Option<Vec<u8>>| {
+            conn.execute(
+                "INSERT INTO oauth_request_tokens
+                     (token_hash, secret_hash, consumer_key, callback, csrf_hash, created, expires, state, user_key, verifier_hash)
+                 VALUES (randomblob(32), zeroblob(32), 'c', 'oob', zeroblob(32), 1, 2, ?1, ?2, ?3)",
+                params![state, user, verifier],
+            )
+        };
+        assert!(insert("authorized", None, None).is_err());
+        assert!(insert("authorized", Some("K1"), None).is_err());
+        assert!(insert("pending", Some("K1"), Some(vec![0; 32])).is_err());
+        assert!(insert("denied", None, Some(vec![0; 32])).is_err());
+        assert!(insert("authorized", Some("K1"), Some(vec![0; 31])).is_err());
+        assert!(insert("approved", None, None).is_err());
+        assert!(insert("authorized", Some("K1"), Some(vec![0; 32])).is_ok());
+        assert!(insert("denied", None, None).is_ok());
+    }
+
+    #[test]
     fn a_version_1_database_gains_the_failed_logins_table() {
         let mut conn = Connection::open_in_memory().unwrap();
         let tx = conn.transaction().unwrap();
@@ -365,7 +619,7 @@ mod tests {
         tx.pragma_update(None, "user_version", 1).unwrap();
         tx.commit().unwrap();
         let store = SqliteStore::setup(conn).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
         assert_eq!(store.record_failed_login("fred", 10, 100).unwrap().count, 1);
     }
 }
