@@ -5,14 +5,15 @@
 //! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
 //! section 5.2's shape (see [`crate::introspect`]).
 
-use crate::auth::{self, AuthError, AuthFailure, Caller, Credential};
+use crate::auth::Caller;
 use crate::clock;
 use crate::config::Config;
 use crate::introspect;
-use crate::lockout::Attempt;
+use crate::login::Refused;
 use crate::store::{NewRecord, StoreError, TokenRecord};
 use crate::tokens;
 use crate::users::User;
+use crate::{oauth1_access, oauth1_authorize, oauth1_dance};
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 
@@ -63,6 +64,9 @@ pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, n
             _ => method_not_allowed("POST"),
         };
     }
+    if let Some(step) = path.strip_prefix(OAUTH1_PREFIX) {
+        return oauth1_dance(service, request, step, address, now);
+    }
     let Some(route) = path.strip_prefix(PREFIX) else {
         return Response::error(404, messages::NOT_FOUND);
     };
@@ -92,8 +96,34 @@ pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, n
             }),
             _ => Err(method_not_allowed("GET")),
         },
+        "/user/oauth/access-tokens" | "/user/oauth/access-tokens/" => match method {
+            "GET" => with_caller(service, request, address, now, |caller| {
+                Ok(oauth1_access::list_own(service, &caller))
+            }),
+            _ => Err(method_not_allowed("GET")),
+        },
+        "/admin/oauth/access-tokens" | "/admin/oauth/access-tokens/" => match method {
+            "GET" => with_admin(service, request, address, now, |_| {
+                Ok(oauth1_access::list_for(service, query))
+            }),
+            _ => Err(method_not_allowed("GET")),
+        },
         _ => {
-            if let Some(name) = route.strip_prefix("/user/failedLogins/") {
+            if let Some(id) = route.strip_prefix("/user/oauth/access-tokens/") {
+                match method {
+                    "DELETE" => with_caller(service, request, address, now, |caller| {
+                        Ok(oauth1_access::revoke_own(service, &caller, id))
+                    }),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(id) = route.strip_prefix("/admin/oauth/access-tokens/") {
+                match method {
+                    "DELETE" => with_admin(service, request, address, now, |_| {
+                        Ok(oauth1_access::revoke_any(service, id))
+                    }),
+                    _ => Err(method_not_allowed("DELETE")),
+                }
+            } else if let Some(name) = route.strip_prefix("/user/failedLogins/") {
                 match method {
                     "DELETE" => with_admin(service, request, address, now, |_| {
                         reset_failed_logins(service, name)
@@ -125,6 +155,32 @@ pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, n
 
 type Handled = Result<Response, Response>;
 
+/// Where Envoy routes the OAuth 1.0a dance (Jira's servlet paths).
+pub const OAUTH1_PREFIX: &str = "/plugins/servlet/oauth/";
+
+/// The dance's endpoints; all of them 404 without an `oauth1` section.
+fn oauth1_dance(
+    service: &Service,
+    request: &Request,
+    step: &str,
+    address: Option<IpAddr>,
+    now: i64,
+) -> Response {
+    let Some(oauth1) = service.config.oauth1.as_ref() else {
+        return Response::error(404, messages::NOT_FOUND);
+    };
+    let method = request.method.as_str();
+    match (step, method) {
+        ("request-token", "POST") => oauth1_dance::request_token(service, oauth1, request, now),
+        ("access-token", "POST") => oauth1_dance::access_token(service, oauth1, request, now),
+        ("authorize", "GET") => oauth1_authorize::show(service, oauth1, request, now),
+        ("authorize", "POST") => oauth1_authorize::decide(service, oauth1, request, address, now),
+        ("request-token" | "access-token", _) => method_not_allowed("POST"),
+        ("authorize", _) => method_not_allowed("GET, POST"),
+        _ => Response::error(404, messages::NOT_FOUND),
+    }
+}
+
 fn method_not_allowed(allow: &str) -> Response {
     Response::error(405, "This method is not allowed here.").with_header("allow", allow)
 }
@@ -151,62 +207,12 @@ fn with_caller(
     now: i64,
     handler: impl FnOnce(Caller) -> Handled,
 ) -> Handled {
-    let (named, password) = match auth::credential(&request.headers) {
-        Ok(Credential::Basic { user, secret }) => {
-            let password = tokens::PresentedToken::parse(&secret).is_none();
-            (Some(user), password)
-        }
-        _ => (None, false),
-    };
-    let attempt = Attempt {
-        user: named.as_deref(),
-        address,
-    };
-    let gate = service.gate();
-    match gate.check(attempt, now) {
-        Ok(None) => {}
-        Ok(Some(_)) => return Err(locked(service)),
-        Err(e) => return Err(internal(&e)),
-    }
-    // A password is counted before its argon2 check, which takes long enough for many
-    // parallel guesses to pass the check above before any of them failed.
-    let reserved = match (&named, password) {
-        (Some(name), true) => match gate.reserve(name, now) {
-            Ok(true) => true,
-            Ok(false) => return Err(locked(service)),
-            Err(e) => return Err(internal(&e)),
-        },
-        _ => false,
-    };
-    match auth::authenticate(&request.headers, service.directory.as_ref(), &service.store, now) {
-        Ok(user) => {
-            let settled = match &named {
-                Some(name) => gate.succeeded(name).map(|()| false),
-                None => gate.user_is_locked(&user.name, now),
-            };
-            match settled {
-                Ok(false) => handler(user),
-                Ok(true) => Err(locked(service)),
-                Err(e) => Err(internal(&e)),
-            }
-        }
-        Err(AuthError::Failed(why)) => {
-            // No credential, or the right one of an inactive user, is no guess.
-            match (why, &named) {
-                (AuthFailure::Missing, _) => {}
-                (AuthFailure::Inactive, Some(name)) if reserved => {
-                    gate.succeeded(name).map_err(|e| internal(&e))?;
-                }
-                (AuthFailure::Inactive, _) => {}
-                _ if reserved => gate.failed_address(address, now),
-                _ => {
-                    gate.failed(attempt, now).map_err(|e| internal(&e))?;
-                }
-            }
-            Err(Response::error(401, messages::UNAUTHENTICATED)
-                .with_header("www-authenticate", "Basic realm=\"tokengate\""))
-        }
-        Err(AuthError::Store(e)) => Err(internal(&e)),
+    match crate::login::login(service, &request.headers, address, now) {
+        Ok(caller) => handler(caller),
+        Err(Refused::Locked) => Err(locked(service)),
+        Err(Refused::Unauthenticated) => Err(Response::error(401, messages::UNAUTHENTICATED)
+            .with_header("www-authenticate", "Basic realm=\"tokengate\"")),
+        Err(Refused::Store(e)) => Err(internal(&e)),
     }
 }
 
@@ -510,7 +516,6 @@ fn by_filter(service: &Service, request: &Request, query: &str) -> Handled {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::lockout::AddressFailures;
     use crate::store::Store;
     use crate::users::tests::demo_directory;
     use base64::engine::general_purpose::STANDARD;
@@ -520,12 +525,11 @@ pub mod tests {
     pub const NOW: i64 = 1_580_832_062_985;
 
     pub fn service() -> Service {
-        Service {
-            config: Config::for_tests(),
-            store: Store::open_in_memory().unwrap(),
-            directory: Box::new(demo_directory()),
-            addresses: AddressFailures::default(),
-        }
+        Service::new(
+            Config::for_tests(),
+            Store::open_in_memory().unwrap(),
+            Box::new(demo_directory()),
+        )
     }
 
     pub fn basic(pair: &str) -> (String, String) {
@@ -1093,6 +1097,10 @@ pub mod tests {
             "/user/tokensByFilter",
             "/user/failedLogins/{name}",
             "/openapi.json",
+            "/user/oauth/access-tokens",
+            "/user/oauth/access-tokens/{id}",
+            "/admin/oauth/access-tokens",
+            "/admin/oauth/access-tokens/{id}",
         ] {
             assert!(paths.contains_key(&url(route)), "{route}");
         }

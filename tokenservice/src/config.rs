@@ -31,6 +31,55 @@ struct Raw {
     password_queue: Option<usize>,
     #[serde(default)]
     lockout: RawLockout,
+    #[serde(default)]
+    oauth1: Option<RawOAuth1>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth1 {
+    consumers: Vec<RawConsumer>,
+    #[serde(default = "default_min_key_bits")]
+    min_key_bits: usize,
+    #[serde(default = "default_timestamp_window")]
+    timestamp_window_seconds: u64,
+    #[serde(default = "default_request_token_ttl")]
+    request_token_ttl_seconds: u64,
+    #[serde(default = "default_access_token_ttl")]
+    access_token_ttl_seconds: u64,
+    #[serde(default = "default_authorization_ttl")]
+    authorization_ttl_seconds: u64,
+}
+
+fn default_min_key_bits() -> usize {
+    oauth1::signature::DEFAULT_MIN_BITS
+}
+fn default_timestamp_window() -> u64 {
+    300
+}
+fn default_request_token_ttl() -> u64 {
+    600
+}
+/// Jira's `oauth_expires_in`: 5 years.
+fn default_access_token_ttl() -> u64 {
+    157_680_000
+}
+/// Jira's `oauth_authorization_expires_in`.
+fn default_authorization_ttl() -> u64 {
+    160_704_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsumer {
+    consumer_key: String,
+    name: String,
+    #[serde(default)]
+    public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    public_key: Option<String>,
+    #[serde(default)]
+    callbacks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +143,42 @@ pub struct Config {
     pub password_queue: usize,
     /// The failed-login lockout (see [`crate::lockout`]).
     pub lockout: Lockout,
+    /// OAuth 1.0a application links: the consumers and the dance's lifetimes. `None`: no
+    /// dance endpoints (404), and every OAuth 1.0a introspection question is answered
+    /// `consumer_key_unknown`.
+    pub oauth1: Option<OAuth1>,
+}
+
+/// The OAuth 1.0a section: the registered consumers (application links) and the lifetimes
+/// of what the dance hands out. Times in milliseconds, as everywhere in the store.
+#[derive(Debug, Clone)]
+pub struct OAuth1 {
+    pub consumers: Vec<Consumer>,
+    /// `oauth_timestamp` may be this far from now, either way (seconds).
+    pub timestamp_window_seconds: u64,
+    pub request_token_ttl_ms: i64,
+    pub access_token_ttl_ms: i64,
+    pub authorization_ttl_ms: i64,
+}
+
+impl OAuth1 {
+    /// The consumer registered under `consumer_key` (compared exactly: a key is an identifier,
+    /// not a secret).
+    pub fn consumer(&self, consumer_key: &str) -> Option<&Consumer> {
+        self.consumers.iter().find(|c| c.consumer_key == consumer_key)
+    }
+}
+
+/// One application link: who signs, with which key, and where its users may be sent back to.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub consumer_key: String,
+    /// Shown to the user on the authorize page.
+    pub name: String,
+    pub key: oauth1::ConsumerKey,
+    /// Allowed `oauth_callback` prefixes (see [`crate::oauth1_callback`]); `oob` is always
+    /// allowed.
+    pub callbacks: Vec<String>,
 }
 
 /// Jira's failed-login rule, per user (in the store, for the fleet) and per client address
@@ -145,6 +230,12 @@ impl std::error::Error for ConfigError {}
 
 /// The most months a token may be valid for, whatever the configuration says (100 years).
 const MONTHS_LIMIT: u32 = 1200;
+
+/// The longest OAuth 1.0a lifetime accepted, in seconds (100 years).
+const OAUTH1_TTL_LIMIT: u64 = 3_155_760_000;
+
+/// The largest `oauth1.min_key_bits` accepted: the `rsa` crate reads keys of up to 4096 bits.
+const OAUTH1_MAX_KEY_BITS: usize = 4096;
 
 impl Config {
     /// Reads and validates the file at `path`.
@@ -254,8 +345,13 @@ impl Config {
             client_address_header: header,
             trusted_proxies: lockout.trusted_proxies.min(64),
         };
+        let oauth1 = match raw.oauth1 {
+            Some(raw) => Some(oauth1_section(raw, base)?),
+            None => None,
+        };
         Ok(Self {
             lockout,
+            oauth1,
             listen,
             database,
             users_file: base.join(raw.users_file),
@@ -271,6 +367,23 @@ impl Config {
             password_threads,
             password_queue,
         })
+    }
+
+    /// What an operator should hear at start: consumer keys under 2048 bits (Jira's own
+    /// tutorial makes 1024-bit keys, so they are accepted down to `oauth1.min_key_bits`).
+    pub fn warnings(&self) -> Vec<String> {
+        let consumers = self.oauth1.iter().flat_map(|o| o.consumers.iter());
+        consumers
+            .filter(|c| c.key.bits() < oauth1::signature::WEAK_BELOW_BITS)
+            .map(|c| {
+                format!(
+                    "warning: oauth1 consumer `{}` has a {}-bit RSA key; keys under {} bits are weak, replace it",
+                    c.consumer_key,
+                    c.key.bits(),
+                    oauth1::signature::WEAK_BELOW_BITS
+                )
+            })
+            .collect()
     }
 
     /// A configuration for unit tests: 12 months at most, 6 by default.
@@ -299,8 +412,118 @@ impl Config {
                 client_address_header: "x-envoy-external-address".to_owned(),
                 trusted_proxies: 1,
             },
+            oauth1: None,
         }
     }
+}
+
+/// A lifetime in seconds, 1 to [`OAUTH1_TTL_LIMIT`], as milliseconds.
+fn ttl_ms(seconds: u64, field: &str) -> Result<i64, ConfigError> {
+    if !(1..=OAUTH1_TTL_LIMIT).contains(&seconds) {
+        return Err(ConfigError(format!(
+            "field `oauth1.{field}`: must be 1..={OAUTH1_TTL_LIMIT} seconds"
+        )));
+    }
+    i64::try_from(seconds.saturating_mul(1000))
+        .map_err(|_| ConfigError(format!("field `oauth1.{field}`: too large")))
+}
+
+/// The `oauth1` section, validated: every consumer's key read and checked against
+/// `min_key_bits`, keys unique, callbacks prefixes that name their host whole.
+fn oauth1_section(raw: RawOAuth1, base: &Path) -> Result<OAuth1, ConfigError> {
+    let min_bits = raw.min_key_bits;
+    if !(oauth1::signature::DEFAULT_MIN_BITS..=OAUTH1_MAX_KEY_BITS).contains(&min_bits) {
+        return Err(ConfigError(format!(
+            "field `oauth1.min_key_bits`: must be {}..={OAUTH1_MAX_KEY_BITS}",
+            oauth1::signature::DEFAULT_MIN_BITS
+        )));
+    }
+    if raw.timestamp_window_seconds == 0 || raw.timestamp_window_seconds > 86_400 {
+        return Err(ConfigError(
+            "field `oauth1.timestamp_window_seconds`: must be 1..=86400".to_owned(),
+        ));
+    }
+    if raw.request_token_ttl_seconds > 86_400 {
+        return Err(ConfigError(
+            "field `oauth1.request_token_ttl_seconds`: must be 1..=86400 (request tokens are short lived)"
+                .to_owned(),
+        ));
+    }
+    let request_token_ttl_ms = ttl_ms(raw.request_token_ttl_seconds, "request_token_ttl_seconds")?;
+    let access_token_ttl_ms = ttl_ms(raw.access_token_ttl_seconds, "access_token_ttl_seconds")?;
+    let authorization_ttl_ms = ttl_ms(raw.authorization_ttl_seconds, "authorization_ttl_seconds")?;
+    let mut consumers: Vec<Consumer> = Vec::with_capacity(raw.consumers.len());
+    for (i, consumer) in raw.consumers.into_iter().enumerate() {
+        let field = |name: &str| format!("oauth1.consumers[{i}].{name}");
+        let key = consumer.consumer_key;
+        if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+            return Err(ConfigError(format!(
+                "field `{}`: must be 1 to 255 bytes, without control characters",
+                field("consumer_key")
+            )));
+        }
+        if consumers.iter().any(|c| c.consumer_key == key) {
+            return Err(ConfigError(format!(
+                "field `{}`: `{key}` is registered twice",
+                field("consumer_key")
+            )));
+        }
+        let name = consumer.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(ConfigError(format!(
+                "field `{}`: must be 1 to 255 characters, without control characters",
+                field("name")
+            )));
+        }
+        let (pem, key_field) = match (consumer.public_key_file, consumer.public_key) {
+            (Some(path), None) => {
+                let path = base.join(path);
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError(format!(
+                        "field `{}`: cannot read {}: {e}",
+                        field("public_key_file"),
+                        path.display()
+                    ))
+                })?;
+                (pem, field("public_key_file"))
+            }
+            (None, Some(pem)) => (pem, field("public_key")),
+            _ => {
+                return Err(ConfigError(format!(
+                    "field `{}`: give exactly one of `public_key_file` and `public_key`",
+                    field("public_key")
+                )))
+            }
+        };
+        let public = oauth1::ConsumerKey::from_pem(&pem, min_bits)
+            .map_err(|e| ConfigError(format!("field `{key_field}`: {e}")))?;
+        let mut callbacks = Vec::with_capacity(consumer.callbacks.len());
+        for (j, prefix) in consumer.callbacks.into_iter().enumerate() {
+            if prefix == crate::oauth1_callback::OOB {
+                continue;
+            }
+            if !crate::oauth1_callback::valid_prefix(&prefix) {
+                return Err(ConfigError(format!(
+                    "field `{}[{j}]`: must be \"oob\" or http(s)://host[:port]/... (the `/` after the host included), URL characters only",
+                    field("callbacks")
+                )));
+            }
+            callbacks.push(prefix);
+        }
+        consumers.push(Consumer {
+            consumer_key: key,
+            name,
+            key: public,
+            callbacks,
+        });
+    }
+    Ok(OAuth1 {
+        consumers,
+        timestamp_window_seconds: raw.timestamp_window_seconds,
+        request_token_ttl_ms,
+        access_token_ttl_ms,
+        authorization_ttl_ms,
+    })
 }
 
 #[cfg(test)]
@@ -483,5 +706,170 @@ mod tests {
         let text = GOOD.replace("\"listen\"", "\"base_url\": \"jira.example.com\", \"listen\"");
         let err = Config::parse(&text, Path::new(".")).unwrap_err();
         assert!(err.0.contains("base_url"), "{err}");
+    }
+
+    /// `GOOD` with an `oauth1` section of `consumers` (JSON text) and `extra` fields.
+    fn with_oauth1(consumers: &str, extra: &str) -> String {
+        GOOD.replace(
+            "\"listen\"",
+            &format!("\"oauth1\": {{\"consumers\": {consumers}{extra}}}, \"listen\""),
+        )
+    }
+
+    /// The directory of this crate's `config/` (the demo consumer's public key).
+    fn config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    const DEMO_CONSUMER: &str = r#"{"consumer_key": "tokengate-demo", "name": "Demo application link",
+        "public_key_file": "demo-consumer.pub", "callbacks": ["http://127.0.0.1:8765/"]}"#;
+
+    #[test]
+    fn without_an_oauth1_section_there_are_no_consumers() {
+        let config = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert!(config.oauth1.is_none());
+        assert!(config.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_consumer_is_read_with_its_key_file_relative_to_the_configuration_and_jiras_lifetimes() {
+        let config = Config::parse(&with_oauth1(&format!("[{DEMO_CONSUMER}]"), ""), &config_dir()).unwrap();
+        let oauth1 = config.oauth1.as_ref().unwrap();
+        let demo = oauth1.consumer("tokengate-demo").unwrap();
+        assert_eq!(demo.name, "Demo application link");
+        assert_eq!(demo.key.bits(), 2048);
+        assert_eq!(demo.callbacks, vec!["http://127.0.0.1:8765/".to_owned()]);
+        assert!(oauth1.consumer("Tokengate-demo").is_none());
+        assert_eq!(oauth1.timestamp_window_seconds, 300);
+        assert_eq!(oauth1.request_token_ttl_ms, 600_000);
+        assert_eq!(oauth1.access_token_ttl_ms, 157_680_000_000);
+        assert_eq!(oauth1.authorization_ttl_ms, 160_704_000_000);
+        assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+    }
+
+    #[test]
+    fn an_inline_key_of_1024_bits_is_accepted_with_a_warning_and_refused_under_a_higher_minimum() {
+        let pem = include_str!("testdata/consumer-1024.pub");
+        let consumer = serde_json::json!({"consumer_key": "jira-tutorial", "name": "Tutorial",
+            "public_key": pem, "callbacks": ["oob"]})
+        .to_string();
+        let config = Config::parse(&with_oauth1(&format!("[{consumer}]"), ""), Path::new(".")).unwrap();
+        let tutorial = config.oauth1.as_ref().unwrap().consumer("jira-tutorial").unwrap();
+        assert_eq!(tutorial.key.bits(), 1024);
+        assert!(tutorial.callbacks.is_empty(), "oob needs no prefix");
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("jira-tutorial") && warnings[0].contains("1024"),
+            "{warnings:?}"
+        );
+        let stricter = with_oauth1(&format!("[{consumer}]"), ", \"min_key_bits\": 2048");
+        let err = Config::parse(&stricter, Path::new(".")).unwrap_err();
+        assert!(
+            err.0.contains("oauth1.consumers[0].public_key") && err.0.contains("1024"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_bad_oauth1_field_is_named() {
+        let small = serde_json::json!(include_str!("testdata/consumer-512.pub")).to_string();
+        let demo_pem = serde_json::json!(include_str!("../config/demo-consumer.pub")).to_string();
+        let consumer = |fields: &str| {
+            format!(r#"[{{"consumer_key": "c", "name": "C", "public_key": {demo_pem}{fields}}}]"#)
+        };
+        let table = [
+            (
+                format!(r#"[{{"consumer_key": "c", "name": "C", "public_key": {small}}}]"#),
+                String::new(),
+                "oauth1.consumers[0].public_key",
+            ),
+            (
+                r#"[{"consumer_key": "c", "name": "C", "public_key_file": "missing.pub"}]"#.to_owned(),
+                String::new(),
+                "oauth1.consumers[0].public_key_file",
+            ),
+            (
+                r#"[{"consumer_key": "c", "name": "C", "public_key": "not a key"}]"#.to_owned(),
+                String::new(),
+                "oauth1.consumers[0].public_key",
+            ),
+            (
+                r#"[{"consumer_key": "c", "name": "C"}]"#.to_owned(),
+                String::new(),
+                "oauth1.consumers[0].public_key",
+            ),
+            (
+                format!(
+                    r#"[{{"consumer_key": "c", "name": "C", "public_key": {demo_pem}, "public_key_file": "demo-consumer.pub"}}]"#
+                ),
+                String::new(),
+                "oauth1.consumers[0].public_key",
+            ),
+            (
+                format!(
+                    r#"[{{"consumer_key": "c", "name": "C", "public_key": {demo_pem}}}, {{"consumer_key": "c", "name": "D", "public_key": {demo_pem}}}]"#
+                ),
+                String::new(),
+                "oauth1.consumers[1].consumer_key",
+            ),
+            (
+                consumer(r#", "callbacks": ["http://127.0.0.1:8765/", "http://127.0.0.1:8765"]"#),
+                String::new(),
+                "oauth1.consumers[0].callbacks[1]",
+            ),
+            (
+                consumer(r#", "callbacks": ["javascript:alert(1)//"]"#),
+                String::new(),
+                "oauth1.consumers[0].callbacks[0]",
+            ),
+            (
+                r#"[{"consumer_key": "", "name": "C", "public_key": "x"}]"#.to_owned(),
+                String::new(),
+                "oauth1.consumers[0].consumer_key",
+            ),
+            (
+                r#"[{"consumer_key": "c", "name": " ", "public_key": "x"}]"#.to_owned(),
+                String::new(),
+                "oauth1.consumers[0].name",
+            ),
+            (
+                consumer(""),
+                ", \"min_key_bits\": 512".to_owned(),
+                "oauth1.min_key_bits",
+            ),
+            (
+                consumer(""),
+                ", \"timestamp_window_seconds\": 0".to_owned(),
+                "oauth1.timestamp_window_seconds",
+            ),
+            (
+                consumer(""),
+                ", \"request_token_ttl_seconds\": 0".to_owned(),
+                "oauth1.request_token_ttl_seconds",
+            ),
+            (
+                consumer(""),
+                ", \"request_token_ttl_seconds\": 86401".to_owned(),
+                "oauth1.request_token_ttl_seconds",
+            ),
+            (
+                consumer(""),
+                ", \"access_token_ttl_seconds\": 0".to_owned(),
+                "oauth1.access_token_ttl_seconds",
+            ),
+            (
+                consumer(""),
+                ", \"authorization_ttl_seconds\": 99999999999".to_owned(),
+                "oauth1.authorization_ttl_seconds",
+            ),
+            (consumer(", \"secret\": \"x\""), String::new(), "secret"),
+            (consumer(""), ", \"consumer\": []".to_owned(), "consumer"),
+        ];
+        for (consumers, extra, field) in table {
+            let text = with_oauth1(&consumers, &extra);
+            let err = Config::parse(&text, &config_dir()).unwrap_err();
+            assert!(err.0.contains(field), "{consumers} {extra}: {err}");
+        }
     }
 }

@@ -21,6 +21,9 @@
 //!   `count_failures=false` (a route where the secret may be a password the application
 //!   checks) nothing is counted, but a lock is still answered. An active Basic answer ends
 //!   the user's streak.
+//! - The OAuth 1.0a question (issue 13): `token_type_hint=oauth1_access_token` with
+//!   `oauth_consumer_key`, about an access token of the dance ([`crate::oauth1_dance`]); see
+//!   [`oauth1_answer`]. Nothing in it is counted or locked.
 
 use crate::auth;
 use crate::http::{Request, Response};
@@ -28,10 +31,15 @@ use crate::lockout::{Attempt, Locked};
 use crate::service::Service;
 use crate::store::StoreError;
 use crate::tokens;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// The token type of our tokens in introspection answers.
 pub const TOKEN_TYPE: &str = "api_token";
+
+/// The `token_type_hint` (and answered `token_type`) of an OAuth 1.0a access token.
+pub const OAUTH1_TOKEN_TYPE: &str = "oauth1_access_token";
 
 fn oauth_error(status: u16, error: &str) -> Response {
     Response::json(status, &json!({ "error": error }))
@@ -73,12 +81,16 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
     let mut username = None;
     let mut client_address = None;
     let mut count_failures = None;
+    let mut token_type_hint = None;
+    let mut consumer_key = None;
     for (name, value) in form_urlencoded::parse(&request.body) {
         let slot = match name.as_ref() {
             "token" => &mut token,
             "username" => &mut username,
             "client_address" => &mut client_address,
             "count_failures" => &mut count_failures,
+            "token_type_hint" => &mut token_type_hint,
+            "oauth_consumer_key" => &mut consumer_key,
             _ => continue,
         };
         // RFC 6749 section 3.1: a parameter must not be sent more than once.
@@ -89,6 +101,18 @@ pub fn handle(service: &Service, request: &Request, now: i64) -> Response {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return oauth_error(400, "invalid_request");
     };
+    if token_type_hint.as_deref() == Some(OAUTH1_TOKEN_TYPE) {
+        let Some(consumer_key) = consumer_key.filter(|k| !k.is_empty()) else {
+            return oauth_error(400, "invalid_request");
+        };
+        return match oauth1_answer(service, &token, &consumer_key, now) {
+            Ok(response) => response,
+            Err(e) => {
+                eprintln!("tokengate-tokens: {e}");
+                oauth_error(500, "server_error")
+            }
+        };
+    }
     // An empty name names nobody: it must not become a user whose failures are counted.
     if username.as_deref() == Some("") {
         return oauth_error(400, "invalid_request");
@@ -175,11 +199,78 @@ fn answer(
     Ok(Response::json(200, &answer))
 }
 
+/// The answer to the filter's OAuth 1.0a question: is `token` an access token of
+/// `consumer_key`, and whose? Never a failed login (a signed request is no password guess) and
+/// no lock is looked at: the filter checks the user through the directory as for every scheme.
+///
+/// - no such consumer: `{"active":false,"oauth_problem":"consumer_key_unknown"}`;
+/// - no such access token (revoked, a request token, anything else), another consumer's, or
+///   one whose user is gone or inactive: `token_rejected`; past its `expires` or its
+///   authorization's: `token_expired`;
+/// - else `active`, `token_type`, `username`, `client_id` (the consumer key), `exp` (seconds)
+///   and `consumer_public_key` (standard base64 of the consumer key's DER
+///   SubjectPublicKeyInfo), and the token's `lastAccessed` is recorded.
+fn oauth1_answer(
+    service: &Service,
+    token: &str,
+    consumer_key: &str,
+    now: i64,
+) -> Result<Response, StoreError> {
+    let problem = |problem: oauth1::Problem| {
+        Ok(Response::json(
+            200,
+            &json!({"active": false, "oauth_problem": problem.name()}),
+        ))
+    };
+    let consumer = service
+        .config
+        .oauth1
+        .as_ref()
+        .and_then(|oauth1| oauth1.consumer(consumer_key));
+    let Some(consumer) = consumer else {
+        return problem(oauth1::Problem::ConsumerKeyUnknown);
+    };
+    if !crate::oauth_tokens::is_well_formed(token) {
+        return problem(oauth1::Problem::TokenRejected);
+    }
+    let Some(record) = service
+        .store
+        .find_access_token(&crate::oauth_tokens::hash(token))?
+    else {
+        return problem(oauth1::Problem::TokenRejected);
+    };
+    if record.consumer_key != consumer.consumer_key {
+        return problem(oauth1::Problem::TokenRejected);
+    }
+    if now >= record.expires || now >= record.authorization_expires {
+        return problem(oauth1::Problem::TokenExpired);
+    }
+    let Some(owner) = service
+        .directory
+        .by_key(&record.user_key)
+        .filter(|owner| owner.active)
+    else {
+        return problem(oauth1::Problem::TokenRejected);
+    };
+    service.store.touch_access_token(record.id, now)?;
+    let expires = record.expires.min(record.authorization_expires);
+    let answer = json!({
+        "active": true,
+        "token_type": OAUTH1_TOKEN_TYPE,
+        "username": owner.name,
+        "client_id": consumer.consumer_key,
+        "exp": expires.div_euclid(1000),
+        "consumer_public_key": STANDARD.encode(consumer.key.spki_der()),
+    });
+    Ok(Response::json(200, &answer))
+}
+
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use crate::api::tests::{basic, create_as, request, service, NOW};
     use crate::api::{handle, Service};
     use crate::clock;
+    use crate::oauth1_signed::tests::NOW_MS;
     use serde_json::{json, Value};
 
     const CLIENT: &str = "tokengate:introspection-secret-0123";
@@ -439,5 +530,139 @@ mod tests {
             NOW,
         );
         assert_eq!(body["active"], true);
+    }
+
+    /// An access token of fred's for the demo consumer, from the whole dance at `now`.
+    pub fn oauth1_access_token(service: &Service, now: i64) -> String {
+        use crate::oauth1_authorize::tests::{
+            decide_as, exchange, form_of, request_token, verifier, CALLBACK,
+        };
+        let token = request_token(service, "tokengate-demo", CALLBACK, now);
+        let verifier = verifier(&decide_as(service, &token, "fred", "approve", now));
+        let answer = exchange(service, "tokengate-demo", &token, &verifier, now);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        form_of(&answer.body)["oauth_token"].clone()
+    }
+
+    #[test]
+    fn the_oauth1_question_answers_the_user_consumer_and_public_key_of_an_access_token() {
+        use base64::Engine as _;
+        let service = crate::oauth1_authorize::tests::service();
+        let token = oauth1_access_token(&service, NOW_MS);
+        let later = NOW_MS + 60_000;
+        let (status, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&token_type_hint=oauth1_access_token&oauth_consumer_key=tokengate-demo"),
+            later,
+        );
+        assert_eq!(status, 200);
+        let demo = service
+            .config
+            .oauth1
+            .as_ref()
+            .unwrap()
+            .consumer("tokengate-demo")
+            .unwrap();
+        let spki = base64::engine::general_purpose::STANDARD.encode(demo.key.spki_der());
+        assert_eq!(
+            body,
+            json!({"active": true, "token_type": "oauth1_access_token", "username": "fred",
+                   "client_id": "tokengate-demo", "exp": (NOW_MS + 157_680_000_000) / 1000,
+                   "consumer_public_key": spki})
+        );
+        // The DER is the public key file's.
+        let pem = include_str!("../config/demo-consumer.pub");
+        let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(spki, der);
+        let records = service.store.list_access_tokens("JIRAUSER10004").unwrap();
+        assert_eq!(records[0].last_accessed, later);
+    }
+
+    #[test]
+    fn every_oauth1_refusal_is_a_problem_and_never_a_failed_login() {
+        let service = crate::oauth1_authorize::tests::service();
+        let token = oauth1_access_token(&service, NOW_MS);
+        let request_token =
+            crate::oauth1_authorize::tests::request_token(&service, "tokengate-demo", "oob", NOW_MS);
+        let api_token = fred_token(&service);
+        let ask = |token: &str, consumer: &str, now: i64| {
+            introspect(
+                &service,
+                CLIENT,
+                &format!("token={token}&token_type_hint=oauth1_access_token&oauth_consumer_key={consumer}&username=fred"),
+                now,
+            )
+        };
+        let problem = |name: &str| (200, json!({"active": false, "oauth_problem": name}));
+        let expires = NOW_MS + 157_680_000_000;
+        let table = [
+            (token.as_str(), "nobody", NOW_MS, problem("consumer_key_unknown")),
+            (token.as_str(), "other", NOW_MS, problem("token_rejected")),
+            (
+                request_token.as_str(),
+                "tokengate-demo",
+                NOW_MS,
+                problem("token_rejected"),
+            ),
+            (
+                api_token.as_str(),
+                "tokengate-demo",
+                NOW_MS,
+                problem("token_rejected"),
+            ),
+            (
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "tokengate-demo",
+                NOW_MS,
+                problem("token_rejected"),
+            ),
+            (
+                token.as_str(),
+                "tokengate-demo",
+                expires,
+                problem("token_expired"),
+            ),
+        ];
+        for (token, consumer, now, expected) in table {
+            assert_eq!(ask(token, consumer, now), expected, "{token} {consumer}");
+        }
+        // None of them counted against fred (`username` is not the oauth1 question's).
+        assert_eq!(service.store.failed_logins("fred").unwrap().count, 0);
+        // Revoked: rejected at once.
+        let id = service.store.list_access_tokens("JIRAUSER10004").unwrap()[0].id;
+        assert_eq!(ask(&token, "tokengate-demo", NOW_MS).1["active"], true);
+        assert!(service.store.revoke_access_token(id, None).unwrap());
+        assert_eq!(ask(&token, "tokengate-demo", NOW_MS), problem("token_rejected"));
+        // No consumer key: a malformed question.
+        let (status, body) = introspect(
+            &service,
+            CLIENT,
+            &format!("token={token}&token_type_hint=oauth1_access_token"),
+            NOW_MS,
+        );
+        assert_eq!((status, body), (400, json!({"error": "invalid_request"})));
+        // The client must authenticate as for every question.
+        let (status, _) = introspect(
+            &service,
+            "tokengate:wrong-secret-0123456",
+            &format!("token={token}&token_type_hint=oauth1_access_token&oauth_consumer_key=tokengate-demo"),
+            NOW_MS,
+        );
+        assert_eq!(status, 401);
+    }
+
+    #[test]
+    fn without_an_oauth1_section_every_oauth1_question_is_an_unknown_consumer() {
+        let service = service();
+        assert_eq!(
+            introspect(
+                &service,
+                CLIENT,
+                "token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&token_type_hint=oauth1_access_token&oauth_consumer_key=tokengate-demo",
+                NOW,
+            ),
+            (200, json!({"active": false, "oauth_problem": "consumer_key_unknown"}))
+        );
     }
 }

@@ -8,6 +8,9 @@
 //! valid API token got 503 through Envoy. The server runs the two lanes on separate, bounded
 //! pools, so introspection never waits for a password check.
 //!
+//! `POST /plugins/servlet/oauth/authorize` (the OAuth 1.0a authorize form, whose body holds a
+//! password or an API token) always takes the password lane.
+//!
 //! The decision mirrors [`crate::auth::authenticate`]: it checks a Basic secret with the
 //! directory's password check exactly when the secret is not shaped like one of our tokens
 //! ([`PresentedToken::parse`]), and `/introspect` compares its client secret in constant time
@@ -31,6 +34,11 @@ pub enum Lane {
 /// needed, so the lane is known before the body is read).
 pub fn lane(request: &Request) -> Lane {
     let path = request.url.split('?').next().unwrap_or_default();
+    // The OAuth 1.0a authorize form carries a password (or an API token) in its body: always
+    // the password lane, whichever it is (the lane is no secret check, only a pool).
+    if path == crate::oauth1_page::AUTHORIZE_PATH && request.method == "POST" {
+        return Lane::Password;
+    }
     if !path.starts_with(PREFIX) {
         return Lane::Fast;
     }
@@ -87,6 +95,25 @@ mod tests {
                 "POST",
                 "/introspect".to_owned(),
                 Some(as_user("fred")),
+                Lane::Fast,
+            ),
+            // The OAuth 1.0a authorize form posts a password in its body; its page does not.
+            (
+                "POST",
+                "/plugins/servlet/oauth/authorize".to_owned(),
+                None,
+                Lane::Password,
+            ),
+            (
+                "GET",
+                "/plugins/servlet/oauth/authorize?oauth_token=x".to_owned(),
+                None,
+                Lane::Fast,
+            ),
+            (
+                "POST",
+                "/plugins/servlet/oauth/request-token".to_owned(),
+                None,
                 Lane::Fast,
             ),
             // Paths that are not the REST API are 404 before any credential is looked at.
@@ -193,15 +220,14 @@ mod tests {
             let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             // Built once: the demo directory hashes its passwords with argon2.
             static DEMO: std::sync::OnceLock<crate::users::FileDirectory> = std::sync::OnceLock::new();
-            let service = crate::api::Service {
-                config: crate::config::Config::for_tests(),
-                store: crate::store::Store::open_in_memory().unwrap(),
-                directory: Box::new(Counting {
+            let service = crate::api::Service::new(
+                crate::config::Config::for_tests(),
+                crate::store::Store::open_in_memory().unwrap(),
+                Box::new(Counting {
                     inner: DEMO.get_or_init(crate::users::tests::demo_directory),
                     checks: checks.clone(),
                 }),
-                addresses: Default::default(),
-            };
+            );
             let _ = crate::api::handle(&service, &request, crate::api::tests::NOW);
             proptest::prop_assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 0);
         }

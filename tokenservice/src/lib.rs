@@ -12,11 +12,17 @@
 //! - [`store`]: the storage trait and its engines, SQLite and PostgreSQL, with their migrations;
 //! - [`lockout`]: the failed-login lockout, per user (in the store) and per client address;
 //! - [`auth`]: who is calling a management endpoint (Basic password, Basic token, Bearer token);
+//! - [`login`]: one login through the lockout (the REST API's and the OAuth 1.0a authorize form's);
 //! - [`http`] and [`service`]: the request and response as plain data, and the service they are
 //!   answered with;
 //! - [`api`]: routing and the REST handlers, pure functions from [`api::Request`] to [`api::Response`];
 //! - [`introspect`]: the RFC 7662 endpoint;
 //! - [`links`]: the public base URL of the links the service writes;
+//! - the OAuth 1.0a dance (application links): [`oauth1_dance`] (request-token and
+//!   access-token), [`oauth1_authorize`] (the user's Allow or Deny), [`oauth1_signed`] (the signature of a dance
+//!   request), [`oauth1_callback`] (where the browser is sent back to), [`oauth1_page`] (the
+//!   authorize page), [`oauth1_csrf`] (its forgery protection), [`oauth1_access`] (listing and
+//!   revoking access tokens);
 //! - [`lane`]: which pool answers a request (argon2 password checks apart from introspection);
 //! - [`redact`]: what of a request target may be logged;
 //! - [`server`]: the HTTP shell (hyper on tokio: HTTP/1.1 and h2c, limits, timeouts, shutdown).
@@ -30,6 +36,14 @@ pub mod introspect;
 pub mod lane;
 pub mod links;
 pub mod lockout;
+pub mod login;
+pub mod oauth1_access;
+pub mod oauth1_authorize;
+pub mod oauth1_callback;
+pub mod oauth1_csrf;
+pub mod oauth1_dance;
+pub mod oauth1_page;
+pub mod oauth1_signed;
 pub mod oauth_tokens;
 pub mod redact;
 pub mod server;

@@ -37,14 +37,12 @@ fn main() -> ExitCode {
 
 fn serve(path: PathBuf) -> Result<(), String> {
     let config = Config::load(&path).map_err(|e| e.to_string())?;
+    for warning in config.warnings() {
+        eprintln!("tokengate-tokens: {warning}");
+    }
     let directory = FileDirectory::load(&config.users_file).map_err(|e| e.to_string())?;
     let store = Store::open(&config.database).map_err(|e| e.to_string())?;
-    let server = Server::bind(Service {
-        config,
-        store,
-        directory: Box::new(directory),
-        addresses: Default::default(),
-    })?;
+    let server = Server::bind(Service::new(config, store, Box::new(directory)))?;
     // Tests and scripts wait for this line: once it is printed, requests are accepted.
     let address = server
         .local_addr()

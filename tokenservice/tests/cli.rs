@@ -56,4 +56,20 @@ fn the_shipped_demo_configuration_and_users_load() {
         assert_eq!(user.administrator, name == "admin");
         assert_eq!(user.active, name != "departed");
     }
+    // The demo application link: its 2048-bit public key here, its private key (demo only)
+    // in demo/oauth-consumer.pem for the README's dance.
+    let demo = config
+        .oauth1
+        .as_ref()
+        .unwrap()
+        .consumer("tokengate-demo")
+        .unwrap();
+    assert_eq!(demo.key.bits(), 2048);
+    assert_eq!(demo.callbacks, vec!["http://127.0.0.1:8765/".to_owned()]);
+    assert!(config.warnings().is_empty());
+    use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+    let private = std::fs::read_to_string(dir.join("../../demo/oauth-consumer.pem")).unwrap();
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&private).unwrap();
+    let public = private.to_public_key().to_public_key_der().unwrap();
+    assert_eq!(public.as_bytes(), demo.key.spki_der());
 }

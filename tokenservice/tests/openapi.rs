@@ -59,10 +59,16 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_description() {
     );
     println!("{report}");
     assert!(output.status.success(), "schemathesis failed:\n{report}");
-    // It did test: every operation, and the stateful phase followed all three links of
-    // createToken (rename, delete, list).
-    assert!(report.contains("Tested: 8"), "{report}");
-    assert!(report.contains("3 covered / 3 selected"), "{report}");
+    // It did test: every operation (the four of OAuth 1.0a access tokens included), and the
+    // stateful phase followed all three links of createToken (rename, delete, list). The two
+    // links it infers from listAccessTokens to the revokes stay uncovered: an access token
+    // takes the whole OAuth 1.0a dance, which schemathesis cannot do (tests/oauth1_dance.rs
+    // lists and revokes one).
+    assert!(report.contains("Tested: 12"), "{report}");
+    assert!(
+        report.contains("3 covered / 5 selected / 5 total (2 inferred)"),
+        "{report}"
+    );
 }
 
 /// Whether `answers` (operation path, method, status, JSON body) are each a documented status
