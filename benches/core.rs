@@ -118,6 +118,7 @@ fn rendering(c: &mut Criterion) {
     let style = ReplyStyle {
         plugin_version: "2.0.0.1",
         realm: "jira",
+        oauth1_providers: &[],
     };
     let denials = [
         (
@@ -209,6 +210,8 @@ fn decisions(c: &mut Criterion) {
             path: "/rest/api/2/myself".to_owned(),
             headers: request_headers(Some(&authorization)),
             client_address: None,
+            body: None,
+            has_body: false,
         };
         let store = MapStore::default();
         let env = Env {

@@ -33,7 +33,7 @@ pub fn finish(config: &Config, pending: Pending, status: Result<UserStatus, Dire
 fn unknown_user(family: Family) -> DenyReason {
     match family {
         Family::Tisjwt => DenyReason::InactiveUser,
-        Family::OAuth | Family::ApiToken => DenyReason::UnknownUser,
+        Family::OAuth | Family::ApiToken | Family::OAuth1 => DenyReason::UnknownUser,
     }
 }
 

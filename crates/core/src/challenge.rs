@@ -14,22 +14,28 @@ pub enum AuthScheme {
     Bearer,
     /// `Basic realm="..."`: API-token providers.
     Basic,
+    /// `OAuth realm="..."`: OAuth 1.0a providers (application links).
+    OAuth,
 }
 
 /// The schemes the matched rule accepts, in the order of its providers, and the scheme of
 /// the credential the client sent when the rule accepts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Challenges {
-    accepted: [Option<AuthScheme>; 3],
+    accepted: [Option<AuthScheme>; 4],
     used: Option<AuthScheme>,
+    /// The rule's OAuth 1.0a provider (its index in the configuration's `oauth1_providers`),
+    /// whose realm the `OAuth` challenge names.
+    oauth1: Option<u16>,
 }
 
 impl Challenges {
     /// Nothing known about the rule (no rule matched, or a denial made outside one): a 401
     /// then challenges with its owner's scheme only.
     pub const UNKNOWN: Challenges = Challenges {
-        accepted: [None; 3],
+        accepted: [None; 4],
         used: None,
+        oauth1: None,
     };
 
     /// Adds `scheme` after those already accepted (once).
@@ -49,6 +55,21 @@ impl Challenges {
     pub fn used(mut self, scheme: Option<AuthScheme>) -> Self {
         self.used = scheme.filter(|s| self.accepts(*s));
         self
+    }
+
+    /// Accepts [`AuthScheme::OAuth`] for the OAuth 1.0a provider at `index` in the
+    /// configuration (a rule lists at most one).
+    #[must_use]
+    pub fn accepting_oauth1(self, index: u16) -> Self {
+        Challenges {
+            oauth1: Some(index),
+            ..self.accepting(AuthScheme::OAuth)
+        }
+    }
+
+    /// The index of the rule's OAuth 1.0a provider, whose realm its `OAuth` challenge names.
+    pub fn oauth1_provider(&self) -> Option<u16> {
+        self.oauth1
     }
 
     pub fn accepts(&self, scheme: AuthScheme) -> bool {

@@ -447,6 +447,224 @@ fn every_api_token_provider_error_names_its_field_and_problem() {
 }
 
 #[test]
+fn every_oauth1_provider_error_names_its_field_and_problem() {
+    let link = |fields: Value| {
+        let mut provider = json!({"introspection": introspection()});
+        for (k, v) in fields.as_object().cloned().unwrap_or_default() {
+            provider[k] = v;
+        }
+        json!({ "oauth1_providers": { "applinks": provider } })
+    };
+    let rows = [
+        (
+            "a public_base_url with a path",
+            link(json!({"public_base_url": "https://jira.example.com/jira"})),
+            field(
+                "oauth1_providers.applinks.public_base_url",
+                "`https://jira.example.com/jira` is not an http or https scheme://host[:port] without a path",
+            ),
+        ),
+        (
+            "a public_base_url of another scheme",
+            link(json!({"public_base_url": "ftp://jira.example.com"})),
+            field(
+                "oauth1_providers.applinks.public_base_url",
+                "`ftp://jira.example.com` is not an http or https scheme://host[:port] without a path",
+            ),
+        ),
+        (
+            "a public_base_url with user information",
+            link(json!({"public_base_url": "https://me@jira.example.com"})),
+            field(
+                "oauth1_providers.applinks.public_base_url",
+                "`https://me@jira.example.com` is not an http or https scheme://host[:port] without a path",
+            ),
+        ),
+        (
+            "a public_base_url with a bad port",
+            link(json!({"public_base_url": "https://jira.example.com:99999"})),
+            field(
+                "oauth1_providers.applinks.public_base_url",
+                "`https://jira.example.com:99999` is not an http or https scheme://host[:port] without a path",
+            ),
+        ),
+        (
+            "a realm with a quote",
+            link(json!({"realm": "say \"hi\""})),
+            field(
+                "oauth1_providers.applinks.realm",
+                "must be printable ASCII without quotes or backslashes",
+            ),
+        ),
+        (
+            "a zero timestamp window",
+            link(json!({"timestamp_window_seconds": 0})),
+            field(
+                "oauth1_providers.applinks.timestamp_window_seconds",
+                "must be between 1 and 86400",
+            ),
+        ),
+        (
+            "a timestamp window over a day",
+            link(json!({"timestamp_window_seconds": 86401})),
+            field(
+                "oauth1_providers.applinks.timestamp_window_seconds",
+                "must be between 1 and 86400",
+            ),
+        ),
+        (
+            "no nonce buckets",
+            link(json!({"nonce_store": {"buckets": 0}})),
+            field(
+                "oauth1_providers.applinks.nonce_store.buckets",
+                "must be between 1 and 1048576",
+            ),
+        ),
+        (
+            "too many nonces per bucket",
+            link(json!({"nonce_store": {"per_bucket": 1025}})),
+            field(
+                "oauth1_providers.applinks.nonce_store.per_bucket",
+                "must be between 1 and 1024",
+            ),
+        ),
+        (
+            "an unknown nonce_store field",
+            link(json!({"nonce_store": {"size": 1}})),
+            field(
+                "oauth1_providers.applinks.nonce_store.size",
+                "unknown field `size`, expected `buckets` or `per_bucket` at line 1 column 156",
+            ),
+        ),
+        (
+            "a zero form body bound",
+            link(json!({"form_body": {"max_bytes": 0}})),
+            field(
+                "oauth1_providers.applinks.form_body.max_bytes",
+                "must be between 1 and 1048576",
+            ),
+        ),
+        (
+            "an empty client_secret",
+            link(json!({"introspection": with(introspection(), "client_secret", json!(""))})),
+            field(
+                "oauth1_providers.applinks.introspection",
+                "client_id and client_secret are required",
+            ),
+        ),
+        (
+            "an introspection path without a leading slash",
+            link(json!({"introspection": with(introspection(), "path", json!("introspect"))})),
+            field(
+                "oauth1_providers.applinks.path",
+                "needs a cluster and a path starting with `/`",
+            ),
+        ),
+        (
+            "no introspection endpoint",
+            json!({"oauth1_providers": {"applinks": {}}}),
+            field(
+                "oauth1_providers.applinks",
+                "missing field `introspection` at line 1 column 34",
+            ),
+        ),
+        (
+            "the name tisjwt",
+            json!({"oauth1_providers": {"tisjwt": {"introspection": introspection()}}}),
+            field("oauth1_providers", "`tisjwt` cannot name an OAuth 1.0a provider"),
+        ),
+        (
+            "the name of an API-token provider",
+            json!({
+                "api_token_providers": {"at": {"introspection": introspection()}},
+                "oauth1_providers": {"at": {"introspection": introspection()}},
+            }),
+            field("oauth1_providers", "`at` is also the name of another provider"),
+        ),
+        (
+            "two on one rule",
+            json!({
+                "oauth1_providers": {"a": {"introspection": introspection()}, "b": {"introspection": introspection()}},
+                "rules": [{"path_prefix": "/", "providers": ["a", "b"]}],
+            }),
+            field(
+                "rules[0].providers",
+                "lists two oauth1 providers (`a`, `b`): a rule may list one",
+            ),
+        ),
+        (
+            "two and no rules",
+            json!({
+                "oauth1_providers": {"a": {"introspection": introspection()}, "b": {"introspection": introspection()}},
+            }),
+            field(
+                "rules",
+                "the default rule (every provider) would list two oauth1 providers (`a`, `b`): write rules that list one each",
+            ),
+        ),
+        (
+            "an unknown field",
+            link(json!({"consumer_key": "x"})),
+            field(
+                "oauth1_providers.applinks.consumer_key",
+                "unknown field `consumer_key`, expected one of `introspection`, `timeout_ms`, `cache_ttl_seconds`, `negative_cache_ttl_seconds`, `public_base_url`, `realm`, `timestamp_window_seconds`, `nonce_store`, `form_body` at line 1 column 47",
+            ),
+        ),
+    ];
+    check(&rows);
+}
+
+#[test]
+fn an_oauth1_provider_gets_the_documented_defaults() {
+    let config = Config::from_json(
+        json!({"realm": "jira", "oauth1_providers": {"applinks": {"introspection": introspection()}}})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let provider = &config.oauth1_providers[0];
+    assert_eq!(
+        (
+            provider.cache_ttl_seconds,
+            provider.negative_cache_ttl_seconds,
+            provider.timestamp_window_seconds,
+            provider.nonces.buckets,
+            provider.nonces.per_bucket,
+            provider.form_body.max_bytes,
+            provider.form_body.timeout_ms,
+            provider.introspection.timeout_ms,
+        ),
+        (10, 10, 300, 1024, 32, 65_536, 5_000, 1_000)
+    );
+    assert_eq!(
+        (provider.realm.as_str(), provider.public_base.as_ref()),
+        ("jira", None)
+    );
+    assert_eq!(
+        config.policy.rules[0].providers,
+        ["applinks"],
+        "the default rule lists it"
+    );
+    let with_url = Config::from_json(
+        json!({"oauth1_providers": {"applinks": {"introspection": introspection(),
+            "public_base_url": "HTTPS://Jira.example.com:8443/"}}})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let provider = &with_url.oauth1_providers[0];
+    assert_eq!(
+        provider.realm, "HTTPS://Jira.example.com:8443",
+        "the realm defaults to the public URL"
+    );
+    let base = provider.public_base.as_ref().unwrap();
+    assert_eq!(
+        (base.scheme.as_str(), base.authority.as_str()),
+        ("https", "Jira.example.com:8443")
+    );
+}
+
+#[test]
 fn every_tisjwt_provider_error_names_its_field_and_problem() {
     let tisjwt = |fields: Value| json!({ "tisjwt": fields });
     let rows = [
@@ -596,7 +814,7 @@ fn every_top_level_error_names_its_field_and_problem() {
             json!({}),
             field(
                 "tisjwt",
-                "at least one provider (tisjwt, jwt_providers, oauth_providers) must be configured",
+                "at least one provider (tisjwt, jwt_providers, oauth_providers, api_token_providers, oauth1_providers) must be configured",
             ),
         ),
         (

@@ -14,6 +14,7 @@ use crate::config::{Config, TISJWT_PROVIDER};
 use crate::extract::{self, Credential, ExtractError, Location, Scheme};
 use crate::introspect::BearerShape;
 use crate::jwt::JwtError;
+use crate::oauth1_provider::verify_signed;
 use crate::opaque::{family_of, lockout, verify_opaque};
 use crate::outcome::{deny, Refusal, TokenContext};
 use crate::path::{self, AmbiguousPath};
@@ -66,6 +67,13 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         _ => return deny(owner, DenyReason::MissingCredential).challenging(challenges),
     };
     let challenges = challenges.used(auth_scheme(&credential.scheme));
+    if credential.scheme == Scheme::OAuth {
+        let listed = |p: &&crate::oauth1_question::OAuth1Provider| rule.providers.contains(&p.name);
+        if let Some(provider) = config.oauth1_providers.iter().find(listed) {
+            return verify_signed(config, provider, rule, request, &credential, challenges, env, now)
+                .challenging(challenges);
+        }
+    }
     let identity = match verify(
         config,
         rule,
@@ -121,6 +129,9 @@ fn provider_family(config: &Config, name: &str) -> Family {
     if name == TISJWT_PROVIDER {
         return Family::Tisjwt;
     }
+    if config.oauth1_providers.iter().any(|p| p.name == name) {
+        return Family::OAuth1;
+    }
     match config.oauth_providers.iter().find(|p| p.name == name) {
         Some(provider) => family_of(provider),
         None => Family::OAuth,
@@ -139,6 +150,13 @@ fn accepted_schemes(config: &Config, rule: &Rule) -> Challenges {
                 Family::ApiToken => challenges
                     .accepting(AuthScheme::Basic)
                     .accepting(AuthScheme::Bearer),
+                Family::OAuth1 => {
+                    let index = config.oauth1_providers.iter().position(|p| &p.name == name);
+                    match index.and_then(|i| u16::try_from(i).ok()) {
+                        Some(index) => challenges.accepting_oauth1(index),
+                        None => challenges.accepting(AuthScheme::OAuth),
+                    }
+                }
             }
         })
 }
@@ -149,6 +167,7 @@ fn auth_scheme(scheme: &Scheme) -> Option<AuthScheme> {
         Scheme::Tisjwt => Some(AuthScheme::Tisjwt),
         Scheme::Bearer => Some(AuthScheme::Bearer),
         Scheme::Basic => Some(AuthScheme::Basic),
+        Scheme::OAuth => Some(AuthScheme::OAuth),
         Scheme::Other => None,
     }
 }
@@ -340,6 +359,8 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect(),
             client_address: None,
+            body: None,
+            has_body: false,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum Scheme {
     Bearer,
     /// `Authorization: Basic <base64(user:secret)>`.
     Basic,
+    /// `Authorization: OAuth realm="...", oauth_consumer_key="...", ...` (OAuth 1.0a, RFC 5849
+    /// section 3.5.1): the value is the parameter list after the scheme.
+    OAuth,
     /// Any other scheme; no provider accepts it.
     Other,
 }
@@ -90,7 +93,8 @@ fn parse_authorization(raw: &[u8]) -> Result<Credential, ExtractError> {
     }
     let value = rest.trim_start_matches([' ', '\t']);
     // token68 (RFC 7235) has no comma; a comma means Envoy joined two headers into one.
-    if scheme != Scheme::Other && value.contains(',') {
+    // OAuth's parameters are comma-separated: its parser refuses what is not one of them.
+    if !matches!(scheme, Scheme::Other | Scheme::OAuth) && value.contains(',') {
         return Err(ExtractError::MultipleAuthorizationHeaders);
     }
     Ok(Credential {
@@ -107,6 +111,8 @@ fn scheme_named(name: &str) -> Scheme {
         Scheme::Bearer
     } else if name.eq_ignore_ascii_case("basic") {
         Scheme::Basic
+    } else if name.eq_ignore_ascii_case("oauth") {
+        Scheme::OAuth
     } else {
         Scheme::Other
     }
@@ -258,6 +264,27 @@ mod tests {
         assert_eq!(
             extract(&auth("Digest a=b, c=d"), "/").unwrap().unwrap().scheme,
             Scheme::Other
+        );
+    }
+
+    #[test]
+    fn an_oauth_header_keeps_its_comma_separated_parameters() {
+        let header = r#"OAuth realm="jira", oauth_consumer_key="a%20b", oauth_token="t""#;
+        for spelling in [header.to_owned(), header.replacen("OAuth", "oauth", 1)] {
+            assert_eq!(
+                extract(&auth(&spelling), "/"),
+                Ok(credential(
+                    Scheme::OAuth,
+                    Location::AuthorizationHeader,
+                    r#"realm="jira", oauth_consumer_key="a%20b", oauth_token="t""#
+                )),
+                "{spelling}"
+            );
+        }
+        // Another scheme's comma is still two headers Envoy folded into one.
+        assert_eq!(
+            extract(&auth("Bearer a, OAuth b=\"c\""), "/"),
+            Err(ExtractError::MultipleAuthorizationHeaders)
         );
     }
 

@@ -38,6 +38,8 @@ pub mod jwks_cache;
 pub mod jwks_shared;
 pub mod logline;
 pub mod metrics;
+pub mod oauth1_provider;
+pub mod oauth1_question;
 pub mod opaque;
 pub mod outcome;
 pub mod path;

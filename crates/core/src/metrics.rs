@@ -83,11 +83,26 @@ pub enum Metric {
     DeniedNoRule,
     DeniedAmbiguousPath,
     DeniedInternalError,
+    DeniedBodyTooLarge,
+    DeniedBodyTimeout,
+    DeniedNonceStoreFull,
+    /// OAuth 1.0a requests refused, one counter per Problem Reporting name.
+    DeniedOAuth1ParameterAbsent,
+    DeniedOAuth1ParameterRejected,
+    DeniedOAuth1VersionRejected,
+    DeniedOAuth1SignatureMethodRejected,
+    DeniedOAuth1SignatureInvalid,
+    DeniedOAuth1TimestampRefused,
+    DeniedOAuth1NonceUsed,
+    DeniedOAuth1ConsumerKeyUnknown,
+    DeniedOAuth1TokenRejected,
+    DeniedOAuth1TokenExpired,
+    DeniedOAuth1PermissionDenied,
 }
 
 impl Metric {
     /// Every counter, in the order the README lists them.
-    pub const ALL: [Metric; 36] = [
+    pub const ALL: [Metric; 50] = [
         Self::Allowed,
         Self::DeniedMissingCredential,
         Self::DeniedAmbiguousCredential,
@@ -109,6 +124,20 @@ impl Metric {
         Self::DeniedNoRule,
         Self::DeniedAmbiguousPath,
         Self::DeniedInternalError,
+        Self::DeniedBodyTooLarge,
+        Self::DeniedBodyTimeout,
+        Self::DeniedNonceStoreFull,
+        Self::DeniedOAuth1ParameterAbsent,
+        Self::DeniedOAuth1ParameterRejected,
+        Self::DeniedOAuth1VersionRejected,
+        Self::DeniedOAuth1SignatureMethodRejected,
+        Self::DeniedOAuth1SignatureInvalid,
+        Self::DeniedOAuth1TimestampRefused,
+        Self::DeniedOAuth1NonceUsed,
+        Self::DeniedOAuth1ConsumerKeyUnknown,
+        Self::DeniedOAuth1TokenRejected,
+        Self::DeniedOAuth1TokenExpired,
+        Self::DeniedOAuth1PermissionDenied,
         Self::DirectoryCacheHit,
         Self::DirectoryCacheMiss,
         Self::DirectoryCalloutFailed,
@@ -166,6 +195,20 @@ impl Metric {
             Self::DeniedNoRule => "tokengate.denied.no_rule",
             Self::DeniedAmbiguousPath => "tokengate.denied.ambiguous_path",
             Self::DeniedInternalError => "tokengate.denied.internal_error",
+            Self::DeniedBodyTooLarge => "tokengate.denied.body_too_large",
+            Self::DeniedBodyTimeout => "tokengate.denied.body_timeout",
+            Self::DeniedNonceStoreFull => "tokengate.denied.nonce_store_full",
+            Self::DeniedOAuth1ParameterAbsent => "tokengate.denied.oauth1.parameter_absent",
+            Self::DeniedOAuth1ParameterRejected => "tokengate.denied.oauth1.parameter_rejected",
+            Self::DeniedOAuth1VersionRejected => "tokengate.denied.oauth1.version_rejected",
+            Self::DeniedOAuth1SignatureMethodRejected => "tokengate.denied.oauth1.signature_method_rejected",
+            Self::DeniedOAuth1SignatureInvalid => "tokengate.denied.oauth1.signature_invalid",
+            Self::DeniedOAuth1TimestampRefused => "tokengate.denied.oauth1.timestamp_refused",
+            Self::DeniedOAuth1NonceUsed => "tokengate.denied.oauth1.nonce_used",
+            Self::DeniedOAuth1ConsumerKeyUnknown => "tokengate.denied.oauth1.consumer_key_unknown",
+            Self::DeniedOAuth1TokenRejected => "tokengate.denied.oauth1.token_rejected",
+            Self::DeniedOAuth1TokenExpired => "tokengate.denied.oauth1.token_expired",
+            Self::DeniedOAuth1PermissionDenied => "tokengate.denied.oauth1.permission_denied",
         }
     }
 
@@ -200,10 +243,34 @@ impl Metric {
             DenyReason::NoRule => Self::DeniedNoRule,
             DenyReason::AmbiguousPath(_) => Self::DeniedAmbiguousPath,
             DenyReason::Internal => Self::DeniedInternalError,
+            DenyReason::BodyTooLarge => Self::DeniedBodyTooLarge,
+            DenyReason::BodyTimeout => Self::DeniedBodyTimeout,
+            DenyReason::NonceStoreFull => Self::DeniedNonceStoreFull,
+            DenyReason::OAuth1(problem) => Self::oauth1_problem(*problem),
         }
     }
 
     /// The `tokengate.introspection.failed.<kind>` counter of a failed token-provider callout.
+    /// The `tokengate.denied.oauth1.<problem>` counter of an OAuth 1.0a refusal.
+    pub fn oauth1_problem(problem: oauth1::Problem) -> Metric {
+        use oauth1::Problem;
+        match problem {
+            Problem::ParameterAbsent => Self::DeniedOAuth1ParameterAbsent,
+            Problem::VersionRejected => Self::DeniedOAuth1VersionRejected,
+            Problem::SignatureMethodRejected => Self::DeniedOAuth1SignatureMethodRejected,
+            Problem::SignatureInvalid => Self::DeniedOAuth1SignatureInvalid,
+            Problem::TimestampRefused => Self::DeniedOAuth1TimestampRefused,
+            Problem::NonceUsed => Self::DeniedOAuth1NonceUsed,
+            Problem::ConsumerKeyUnknown => Self::DeniedOAuth1ConsumerKeyUnknown,
+            Problem::TokenRejected => Self::DeniedOAuth1TokenRejected,
+            Problem::TokenExpired => Self::DeniedOAuth1TokenExpired,
+            Problem::PermissionDenied => Self::DeniedOAuth1PermissionDenied,
+            // A problem a later `oauth1` names (the enum is non-exhaustive) counts as the
+            // catch-all it would otherwise be.
+            Problem::ParameterRejected | _ => Self::DeniedOAuth1ParameterRejected,
+        }
+    }
+
     pub fn introspection_failed(failure: ProviderFailure) -> Metric {
         match failure {
             ProviderFailure::ClientRejected => Self::IntrospectionFailedClientRejected,
@@ -253,6 +320,20 @@ mod tests {
             DenyReason::NoRule,
             DenyReason::AmbiguousPath(AmbiguousPath::EncodedSlash),
             DenyReason::Internal,
+            DenyReason::BodyTooLarge,
+            DenyReason::BodyTimeout,
+            DenyReason::NonceStoreFull,
+            DenyReason::OAuth1(oauth1::Problem::ParameterAbsent),
+            DenyReason::OAuth1(oauth1::Problem::ParameterRejected),
+            DenyReason::OAuth1(oauth1::Problem::VersionRejected),
+            DenyReason::OAuth1(oauth1::Problem::SignatureMethodRejected),
+            DenyReason::OAuth1(oauth1::Problem::SignatureInvalid),
+            DenyReason::OAuth1(oauth1::Problem::TimestampRefused),
+            DenyReason::OAuth1(oauth1::Problem::NonceUsed),
+            DenyReason::OAuth1(oauth1::Problem::ConsumerKeyUnknown),
+            DenyReason::OAuth1(oauth1::Problem::TokenRejected),
+            DenyReason::OAuth1(oauth1::Problem::TokenExpired),
+            DenyReason::OAuth1(oauth1::Problem::PermissionDenied),
         ]
     }
 
@@ -280,6 +361,25 @@ mod tests {
             DenyReason::NoRule => 17,
             DenyReason::AmbiguousPath(_) => 18,
             DenyReason::Internal => 19,
+            DenyReason::BodyTooLarge => 20,
+            DenyReason::BodyTimeout => 21,
+            DenyReason::NonceStoreFull => 22,
+            DenyReason::OAuth1(problem) => {
+                let every = [
+                    oauth1::Problem::ParameterAbsent,
+                    oauth1::Problem::ParameterRejected,
+                    oauth1::Problem::VersionRejected,
+                    oauth1::Problem::SignatureMethodRejected,
+                    oauth1::Problem::SignatureInvalid,
+                    oauth1::Problem::TimestampRefused,
+                    oauth1::Problem::NonceUsed,
+                    oauth1::Problem::ConsumerKeyUnknown,
+                    oauth1::Problem::TokenRejected,
+                    oauth1::Problem::TokenExpired,
+                    oauth1::Problem::PermissionDenied,
+                ];
+                23 + every.iter().position(|p| p == problem).unwrap_or(every.len())
+            }
         }
     }
 

@@ -21,6 +21,11 @@ pub struct RequestHead {
     /// address, after `use_remote_address` / `xff_num_trusted_hops`), sent to the token
     /// service for its per-address throttling.
     pub client_address: Option<String>,
+    /// The request body, once read (`None`: not read). Only an OAuth 1.0a request with a form
+    /// body asks for it ([`Step::ReadBody`]): the signature covers the form's parameters.
+    pub body: Option<Vec<u8>>,
+    /// The request has a body: its headers did not end the stream.
+    pub has_body: bool,
 }
 
 impl RequestHead {
@@ -37,6 +42,8 @@ impl RequestHead {
             path,
             headers,
             client_address,
+            body: None,
+            has_body: false,
         })
     }
 }
@@ -50,6 +57,9 @@ pub enum Family {
     OAuth,
     /// API tokens (seed 004): Jira's `{"errorMessages":[...],"errors":{}}`.
     ApiToken,
+    /// OAuth 1.0a application links: Jira's error collection, and every OAuth problem a 401
+    /// with `WWW-Authenticate: OAuth realm="...", oauth_problem="..."` first.
+    OAuth1,
 }
 
 /// Why a request is refused. Each reason has one response per family and one counter.
@@ -96,6 +106,15 @@ pub enum DenyReason {
     AmbiguousPath(AmbiguousPath),
     /// The host would not hand over or rewrite the request; refused rather than passed.
     Internal,
+    /// An OAuth 1.0a signed request refused, with the Problem Reporting name it is told.
+    OAuth1(oauth1::Problem),
+    /// The form body an OAuth 1.0a signature covers is over `form_body.max_bytes` (413).
+    BodyTooLarge,
+    /// The form body did not arrive within `form_body.timeout_ms` (408).
+    BodyTimeout,
+    /// The nonce store is full or could not be written: refused (503) rather than forgetting
+    /// a nonce that could still be replayed.
+    NonceStoreFull,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +274,22 @@ pub enum Step {
         callout: Callout,
         key: CacheKey,
     },
+    /// The decision needs the request body (an OAuth 1.0a signature over a form): the worker
+    /// reads at most `max_bytes` of it within `timeout_ms` and decides again with
+    /// [`RequestHead::body`] set (more: [`DenyReason::BodyTooLarge`]; too late:
+    /// [`DenyReason::BodyTimeout`]).
+    ReadBody {
+        max_bytes: usize,
+        timeout_ms: u64,
+    },
+    /// Ask the token service about an OAuth 1.0a access token; requests with the same `key`
+    /// share one callout. Continue with
+    /// [`after_answer`](crate::oauth1_provider::after_answer).
+    AskOAuth1 {
+        pending: PendingSigned,
+        callout: Callout,
+        key: CacheKey,
+    },
 }
 
 impl Step {
@@ -320,6 +355,50 @@ impl PendingToken {
     pub fn provider(&self) -> &str {
         &self.provider
     }
+}
+
+/// An OAuth 1.0a signed request waiting for the token service's word on its access token:
+/// what its signature and nonce are checked with once the consumer's key is known.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingSigned {
+    pub(crate) provider: String,
+    pub(crate) signed: SignedRequest,
+    /// The schemes of the request's rule, for the challenges of a denial after the answer.
+    pub(crate) challenges: Challenges,
+}
+
+impl PendingSigned {
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    pub fn consumer_key(&self) -> &str {
+        &self.signed.consumer_key
+    }
+}
+
+/// The token and the base string (which holds it) are not printed.
+impl std::fmt::Debug for PendingSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PendingSigned({} consumer {:?})",
+            self.provider, self.signed.consumer_key
+        )
+    }
+}
+
+/// What an OAuth 1.0a request's signature and nonce are checked with.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SignedRequest {
+    pub(crate) consumer_key: String,
+    pub(crate) token: String,
+    pub(crate) nonce: String,
+    pub(crate) timestamp: u64,
+    /// `oauth_signature`, decoded.
+    pub(crate) signature: String,
+    /// The signature base string (RFC 5849 section 3.4.1) of the request as received.
+    pub(crate) base_string: String,
 }
 
 /// A refetch for an unknown `kid` was refused (rate limit) or brought no such key.

@@ -23,8 +23,10 @@ use crate::host::Env;
 use crate::introspect::{ProviderFailure, TokenInfo};
 use crate::jwks_cache::Millis;
 use crate::metrics::Metric;
+use crate::oauth1_provider::after_answer;
+use crate::oauth1_question::AccessTokenInfo;
 use crate::opaque::after_provider;
-use crate::outcome::{keys_unavailable, Decision, Pending, PendingToken, Step};
+use crate::outcome::{keys_unavailable, Decision, Pending, PendingSigned, PendingToken, Step};
 
 /// The host's id of a request (HTTP) context.
 pub type ContextId = u32;
@@ -267,6 +269,8 @@ pub fn about_user(directory: &Directory, pending: &Pending) -> About {
 pub enum Then {
     /// Continue after the token provider's word.
     Provider(PendingToken),
+    /// Continue an OAuth 1.0a signed request after the token service's word on its token.
+    Signed(PendingSigned),
     /// Finish with the directory's word on the user.
     User(Pending),
     /// Decide the whole request again (its provider's keys arrived).
@@ -280,8 +284,16 @@ pub enum Then {
 #[allow(clippy::large_enum_variant)]
 pub enum Todo {
     Done(Decision),
-    WaitForKeys { provider: String, refetch: bool },
+    WaitForKeys {
+        provider: String,
+        refetch: bool,
+    },
     Ask(About, Callout, Then),
+    /// Read the request body (at most `max_bytes`, within `timeout_ms`) and decide again.
+    ReadBody {
+        max_bytes: usize,
+        timeout_ms: u64,
+    },
 }
 
 impl Todo {
@@ -290,11 +302,23 @@ impl Todo {
         match step {
             Step::Done(decision) => Todo::Done(decision),
             Step::WaitForKeys { provider, refetch } => Todo::WaitForKeys { provider, refetch },
+            Step::ReadBody {
+                max_bytes,
+                timeout_ms,
+            } => Todo::ReadBody {
+                max_bytes,
+                timeout_ms,
+            },
             Step::AskProvider {
                 pending,
                 callout,
                 key,
             } => Todo::Ask(About::Token(key), callout, Then::Provider(pending)),
+            Step::AskOAuth1 {
+                pending,
+                callout,
+                key,
+            } => Todo::Ask(About::Token(key), callout, Then::Signed(pending)),
             Step::LookUpUser { pending, callout } => {
                 if let Some(status) = config.directory.cached_status(env.store, pending.user(), now) {
                     env.count.count(Metric::DirectoryCacheHit);
@@ -315,6 +339,7 @@ impl Todo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Provider(Result<TokenInfo, ProviderFailure>),
+    OAuth1(Result<AccessTokenInfo, ProviderFailure>),
     User(Result<UserStatus, DirectoryError>),
 }
 
@@ -351,25 +376,28 @@ impl Answer {
                     }
                     CalloutResult::Failed => Err(ProviderFailure::NoResponse),
                 };
-                let problem = answer.as_ref().err().map(|failure| {
-                    env.count.count(Metric::introspection_failed(*failure));
-                    let what = match failure {
-                        ProviderFailure::ClientRejected => {
-                            "rejected the configured client credentials".to_owned()
-                        }
-                        other => format!("gave no usable answer ({other:?})"),
-                    };
-                    Problem {
-                        key: format!(
-                            "{}/{}",
-                            provider.name,
-                            Metric::introspection_failed(*failure).suffix()
-                        ),
-                        error: *failure == ProviderFailure::ClientRejected,
-                        message: format!("token provider `{}` {what}", provider.name),
-                    }
-                });
+                let problem = answer
+                    .as_ref()
+                    .err()
+                    .map(|f| provider_problem(&provider.name, *f, env));
                 Some((Answer::Provider(answer), problem))
+            }
+            Then::Signed(pending) => {
+                let provider = config
+                    .oauth1_providers
+                    .iter()
+                    .find(|p| p.name == pending.provider())?;
+                let answer = match result {
+                    CalloutResult::Response { status, body } => {
+                        provider.read_answer(status, &body, pending.consumer_key(), now)
+                    }
+                    CalloutResult::Failed => Err(ProviderFailure::NoResponse),
+                };
+                let problem = answer
+                    .as_ref()
+                    .err()
+                    .map(|f| provider_problem(&provider.name, *f, env));
+                Some((Answer::OAuth1(answer), problem))
             }
             Then::User(pending) => {
                 let user = pending.user();
@@ -399,6 +427,20 @@ impl Answer {
     }
 }
 
+/// Counts a failed provider callout and says what to log.
+fn provider_problem(name: &str, failure: ProviderFailure, env: &Env<'_>) -> Problem {
+    env.count.count(Metric::introspection_failed(failure));
+    let what = match failure {
+        ProviderFailure::ClientRejected => "rejected the configured client credentials".to_owned(),
+        other => format!("gave no usable answer ({other:?})"),
+    };
+    Problem {
+        key: format!("{name}/{}", Metric::introspection_failed(failure).suffix()),
+        error: failure == ProviderFailure::ClientRejected,
+        message: format!("token provider `{name}` {what}"),
+    }
+}
+
 impl Then {
     /// The waiter's next step with `answer`; an answer to another kind of question than the
     /// waiter's (never made so) fails the waiter as its own question failing would.
@@ -406,6 +448,9 @@ impl Then {
         match (self, answer) {
             (Then::Provider(pending), Answer::Provider(word)) => {
                 after_provider(config, pending, word.clone(), env, now)
+            }
+            (Then::Signed(pending), Answer::OAuth1(word)) => {
+                after_answer(config, pending, word.clone(), env, now)
             }
             (Then::User(pending), Answer::User(status)) => Step::Done(finish(config, pending, *status)),
             (then, _) => then.failed(config, env, now),
@@ -420,6 +465,9 @@ impl Then {
         match self {
             Then::Provider(pending) => {
                 after_provider(config, pending, Err(ProviderFailure::NoResponse), env, now)
+            }
+            Then::Signed(pending) => {
+                after_answer(config, pending, Err(ProviderFailure::NoResponse), env, now)
             }
             Then::User(pending) => Step::Done(finish(config, pending, Err(DirectoryError::Unavailable))),
             Then::Decide => Step::Done(keys_unavailable()),
@@ -743,6 +791,8 @@ mod worker_tests {
             path: "/x".into(),
             headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
             client_address: None,
+            body: None,
+            has_body: false,
         }
     }
 

@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use crate::challenge::AuthScheme;
 use crate::clock::{format_tis_time, UnixSeconds};
+use crate::oauth1_question::OAuth1Provider;
 use crate::outcome::{Denial, DenyReason, Family};
+use oauth1::Problem;
 
 /// The content type of every body the filter renders: Jira's own spelling, which
 /// atlassian-python-api requires before it reads the message of a 401 (`raise_for_status` in
@@ -53,6 +55,8 @@ pub struct LocalReply {
 pub struct ReplyStyle<'a> {
     pub plugin_version: &'a str,
     pub realm: &'a str,
+    /// The configuration's OAuth 1.0a providers, whose realms `OAuth` challenges name.
+    pub oauth1_providers: &'a [OAuth1Provider],
 }
 
 /// Renders `denial` at time `now`.
@@ -61,13 +65,14 @@ pub fn render(denial: &Denial, style: ReplyStyle<'_>, now: UnixSeconds) -> Local
         Family::Tisjwt => tisjwt_reply(&denial.reason, style, now),
         Family::OAuth => oauth_reply(&denial.reason),
         Family::ApiToken => api_token_reply(&denial.reason),
+        Family::OAuth1 => oauth1_reply(&denial.reason),
     };
     let mut headers = vec![
         ("content-type".to_owned(), JSON_UTF8.to_owned()),
         ("cache-control".to_owned(), "no-store".to_owned()),
     ];
     // Envoy sends each as its own header line (RFC 7235 section 4.1 allows either form).
-    for challenge in challenges(denial, status, style.realm) {
+    for challenge in challenges(denial, status, style) {
         headers.push(("www-authenticate".to_owned(), challenge));
     }
     if let Some(reason) = denied_reason(&denial.reason) {
@@ -111,6 +116,10 @@ fn tisjwt_reply(reason: &DenyReason, style: ReplyStyle<'_>, now: UnixSeconds) ->
         DenyReason::KeysUnavailable => (503, TIS_KEYS_DOWN),
         DenyReason::AmbiguousPath(_) => (400, TIS_AMBIGUOUS_PATH),
         DenyReason::Internal => (500, INTERNAL_ERROR),
+        DenyReason::OAuth1(_) => (401, INVALID_TISJWT),
+        DenyReason::BodyTooLarge => (413, OAUTH1_BODY_TOO_LARGE),
+        DenyReason::BodyTimeout => (408, OAUTH1_BODY_TIMEOUT),
+        DenyReason::NonceStoreFull => (503, OAUTH1_NONCES_FULL),
     };
     let body = TisBody {
         status,
@@ -128,6 +137,8 @@ fn tis_title(status: u32) -> &'static str {
         401 => "Unauthorized access",
         400 => "Bad Request",
         403 => "Forbidden",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
@@ -166,6 +177,10 @@ fn oauth_reply(reason: &DenyReason) -> (u32, String) {
         DenyReason::KeysUnavailable => (503, OAUTH_KEYS_DOWN),
         DenyReason::AmbiguousPath(_) => (400, OAUTH_AMBIGUOUS_PATH),
         DenyReason::Internal => (500, OAUTH_INTERNAL),
+        DenyReason::OAuth1(_) => (401, OAUTH_INVALID),
+        DenyReason::BodyTooLarge => (413, OAUTH1_BODY_TOO_LARGE),
+        DenyReason::BodyTimeout => (408, OAUTH1_BODY_TIMEOUT),
+        DenyReason::NonceStoreFull => (503, OAUTH1_NONCES_FULL),
     };
     let body = OAuthBody {
         error: OAuthError {
@@ -181,9 +196,12 @@ fn oauth_reply(reason: &DenyReason) -> (u32, String) {
 /// owner's, then the rule's others; only the failed Bearer challenge carries RFC 6750's
 /// `error`. Seed 001's 400 and 403 answers keep their one Bearer challenge; other answers
 /// have none.
-fn challenges(denial: &Denial, status: u32, realm: &str) -> Vec<String> {
-    let realm = quoted(realm);
+fn challenges(denial: &Denial, status: u32, style: ReplyStyle<'_>) -> Vec<String> {
+    let realm = quoted(style.realm);
     if status == 401 {
+        let oauth_realm = (denial.challenges.oauth1_provider())
+            .and_then(|index| style.oauth1_providers.get(usize::from(index)))
+            .map_or_else(|| realm.clone(), |provider| quoted(&provider.realm));
         let owner = owner_scheme(denial.family);
         let failed = denial.challenges.used_scheme().unwrap_or(owner);
         let error = match denial.reason {
@@ -199,6 +217,13 @@ fn challenges(denial: &Denial, status: u32, realm: &str) -> Vec<String> {
                 AuthScheme::Tisjwt => format!("TISJWT realm={realm}"),
                 AuthScheme::Basic => format!("Basic realm={realm}"),
                 AuthScheme::Bearer => bearer_challenge(&realm, error.filter(|_| scheme == failed), None),
+                AuthScheme::OAuth => match &denial.reason {
+                    // Jira's (net.oauth's) problem report rides on the OAuth challenge.
+                    DenyReason::OAuth1(problem) if scheme == failed => {
+                        format!("OAuth realm={oauth_realm}, oauth_problem=\"{}\"", problem.name())
+                    }
+                    _ => format!("OAuth realm={oauth_realm}"),
+                },
             })
             .collect();
     }
@@ -226,6 +251,7 @@ fn owner_scheme(family: Family) -> AuthScheme {
         Family::Tisjwt => AuthScheme::Tisjwt,
         Family::OAuth => AuthScheme::Bearer,
         Family::ApiToken => AuthScheme::Basic,
+        Family::OAuth1 => AuthScheme::OAuth,
     }
 }
 
@@ -301,6 +327,85 @@ fn api_token_reply(reason: &DenyReason) -> (u32, String) {
         | DenyReason::DirectoryUnavailable
         | DenyReason::KeysUnavailable => (503, API_SERVICE_DOWN),
         DenyReason::Internal => (500, API_INTERNAL),
+        DenyReason::OAuth1(_) => (401, API_INVALID),
+        DenyReason::BodyTooLarge => (413, OAUTH1_BODY_TOO_LARGE),
+        DenyReason::BodyTimeout => (408, OAUTH1_BODY_TIMEOUT),
+        DenyReason::NonceStoreFull => (503, API_SERVICE_DOWN),
+    };
+    let body = JiraErrors {
+        error_messages: [message],
+        errors: serde_json::Map::new(),
+    };
+    (status, serde_json::to_string(&body).unwrap_or_default())
+}
+
+pub const OAUTH1_MISSING: &str = API_MISSING;
+pub const OAUTH1_PARAMETER_ABSENT: &str = "A required OAuth parameter is missing.";
+pub const OAUTH1_PARAMETER_REJECTED: &str =
+    "An OAuth parameter is malformed, repeated, or outside the Authorization header.";
+pub const OAUTH1_VERSION_REJECTED: &str = "The OAuth version is not 1.0.";
+pub const OAUTH1_METHOD_REJECTED: &str = "The OAuth signature method is not accepted: sign with RSA-SHA1.";
+pub const OAUTH1_SIGNATURE_INVALID: &str = "OAuth signature is invalid for this request.";
+pub const OAUTH1_TIMESTAMP_REFUSED: &str =
+    "The OAuth timestamp is outside the accepted window: check the client's clock.";
+pub const OAUTH1_NONCE_USED: &str = "The OAuth nonce has already been used.";
+pub const OAUTH1_CONSUMER_UNKNOWN: &str = "The OAuth consumer is not known.";
+pub const OAUTH1_TOKEN_REJECTED: &str = "The OAuth access token is not valid.";
+pub const OAUTH1_TOKEN_EXPIRED: &str = "The OAuth access token has expired.";
+pub const OAUTH1_PERMISSION_DENIED: &str = "The user has not authorized this OAuth consumer.";
+pub const OAUTH1_REFUSED: &str = "The OAuth request was refused.";
+pub const OAUTH1_INVALID: &str = "The Authorization header is not a valid credential.";
+pub const OAUTH1_INACTIVE_USER: &str = "The user of this OAuth access token is not active.";
+pub const OAUTH1_BODY_TOO_LARGE: &str =
+    "The form body is larger than the filter reads to check an OAuth signature.";
+pub const OAUTH1_BODY_TIMEOUT: &str = "The form body did not arrive in time.";
+pub const OAUTH1_NONCES_FULL: &str = "The OAuth nonce store is full. Please try again later.";
+
+/// The message of an OAuth problem.
+pub fn oauth1_message(problem: Problem) -> &'static str {
+    match problem {
+        Problem::ParameterAbsent => OAUTH1_PARAMETER_ABSENT,
+        Problem::ParameterRejected => OAUTH1_PARAMETER_REJECTED,
+        Problem::VersionRejected => OAUTH1_VERSION_REJECTED,
+        Problem::SignatureMethodRejected => OAUTH1_METHOD_REJECTED,
+        Problem::SignatureInvalid => OAUTH1_SIGNATURE_INVALID,
+        Problem::TimestampRefused => OAUTH1_TIMESTAMP_REFUSED,
+        Problem::NonceUsed => OAUTH1_NONCE_USED,
+        Problem::ConsumerKeyUnknown => OAUTH1_CONSUMER_UNKNOWN,
+        Problem::TokenRejected => OAUTH1_TOKEN_REJECTED,
+        Problem::TokenExpired => OAUTH1_TOKEN_EXPIRED,
+        Problem::PermissionDenied => OAUTH1_PERMISSION_DENIED,
+        _ => OAUTH1_REFUSED,
+    }
+}
+
+/// OAuth 1.0a answers: Jira's error collection; every OAuth problem a 401 (its
+/// `oauth_problem` in the challenge, added by [`render`]).
+fn oauth1_reply(reason: &DenyReason) -> (u32, String) {
+    let (status, message) = match reason {
+        DenyReason::OAuth1(problem) => (401, oauth1_message(*problem)),
+        DenyReason::MissingCredential => (401, OAUTH1_MISSING),
+        DenyReason::InvalidApiToken
+        | DenyReason::TokenInactive
+        | DenyReason::UnmappedClient
+        | DenyReason::InvalidToken(_)
+        | DenyReason::ExpiredToken
+        | DenyReason::LicenseInvalid
+        | DenyReason::MalformedBasic => (401, OAUTH1_INVALID),
+        DenyReason::LockedOut { .. } => (403, API_LOCKED),
+        DenyReason::AmbiguousCredential => (400, API_AMBIGUOUS),
+        DenyReason::InsufficientScope(_) => (403, API_SCOPE),
+        DenyReason::InactiveUser | DenyReason::UnknownUser => (401, OAUTH1_INACTIVE_USER),
+        DenyReason::NoRule => (403, API_NO_RULE),
+        DenyReason::AmbiguousPath(_) => (400, API_AMBIGUOUS_PATH),
+        DenyReason::BodyTooLarge => (413, OAUTH1_BODY_TOO_LARGE),
+        DenyReason::BodyTimeout => (408, OAUTH1_BODY_TIMEOUT),
+        DenyReason::NonceStoreFull => (503, OAUTH1_NONCES_FULL),
+        DenyReason::ProviderRejectedClient
+        | DenyReason::ProviderUnavailable
+        | DenyReason::DirectoryUnavailable
+        | DenyReason::KeysUnavailable => (503, API_SERVICE_DOWN),
+        DenyReason::Internal => (500, API_INTERNAL),
     };
     let body = JiraErrors {
         error_messages: [message],
@@ -329,6 +434,7 @@ mod tests {
     const STYLE: ReplyStyle<'static> = ReplyStyle {
         plugin_version: "2.0.0.1",
         realm: "jira",
+        oauth1_providers: &[],
     };
     // 2022-06-15 10:50:58 UTC
     const SEED_TIME: UnixSeconds = 1_655_290_258;
@@ -368,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_family_sends_jiras_json_content_type_once() {
-        for family in [Family::Tisjwt, Family::OAuth, Family::ApiToken] {
+        for family in [Family::Tisjwt, Family::OAuth, Family::ApiToken, Family::OAuth1] {
             let reply = reply(family, DenyReason::MissingCredential);
             let types: Vec<&str> = reply
                 .headers
@@ -430,6 +536,135 @@ mod tests {
             assert_eq!(reply.status, 401);
             assert_eq!(challenges(&reply), expected, "{family:?} {reason:?}");
         }
+    }
+
+    /// An OAuth 1.0a provider (realm `https://jira.example.com`) at index 0.
+    fn applinks() -> Vec<OAuth1Provider> {
+        let json = r#"{"oauth1_providers":{"applinks":{"public_base_url":"https://jira.example.com",
+            "introspection":{"cluster":"ts","path":"/introspect","client_id":"a","client_secret":"b"}}}}"#;
+        crate::config::Config::from_json(json.as_bytes())
+            .unwrap()
+            .oauth1_providers
+    }
+
+    fn reply_with_applinks(family: Family, reason: DenyReason, rule: Challenges) -> LocalReply {
+        let providers = applinks();
+        let style = ReplyStyle {
+            oauth1_providers: &providers,
+            ..STYLE
+        };
+        render(&Denial::new(family, reason).challenging(rule), style, SEED_TIME)
+    }
+
+    #[test]
+    fn every_oauth_problem_is_a_401_reported_first_in_the_providers_realm_then_the_rules_schemes() {
+        let rule = Challenges::UNKNOWN
+            .accepting_oauth1(0)
+            .accepting(AuthScheme::Basic)
+            .accepting(AuthScheme::Bearer);
+        let used = rule.used(Some(AuthScheme::OAuth));
+        let problems = [
+            (Problem::ParameterAbsent, OAUTH1_PARAMETER_ABSENT),
+            (Problem::ParameterRejected, OAUTH1_PARAMETER_REJECTED),
+            (Problem::VersionRejected, OAUTH1_VERSION_REJECTED),
+            (Problem::SignatureMethodRejected, OAUTH1_METHOD_REJECTED),
+            (
+                Problem::SignatureInvalid,
+                "OAuth signature is invalid for this request.",
+            ),
+            (Problem::TimestampRefused, OAUTH1_TIMESTAMP_REFUSED),
+            (Problem::NonceUsed, OAUTH1_NONCE_USED),
+            (Problem::ConsumerKeyUnknown, OAUTH1_CONSUMER_UNKNOWN),
+            (Problem::TokenRejected, OAUTH1_TOKEN_REJECTED),
+            (Problem::TokenExpired, OAUTH1_TOKEN_EXPIRED),
+            (Problem::PermissionDenied, OAUTH1_PERMISSION_DENIED),
+        ];
+        for (problem, message) in problems {
+            let reply = reply_with_applinks(Family::OAuth1, DenyReason::OAuth1(problem), used);
+            assert_eq!(reply.status, 401, "{problem:?}");
+            assert_eq!(
+                challenges(&reply),
+                [
+                    format!(
+                        r#"OAuth realm="https://jira.example.com", oauth_problem="{}""#,
+                        problem.name()
+                    )
+                    .as_str(),
+                    r#"Basic realm="jira""#,
+                    r#"Bearer realm="jira""#
+                ],
+                "{problem:?}"
+            );
+            assert_eq!(
+                reply.body,
+                format!(r#"{{"errorMessages":["{message}"],"errors":{{}}}}"#),
+                "{problem:?}"
+            );
+            assert!(reply
+                .headers
+                .contains(&("cache-control".into(), "no-store".into())));
+        }
+        // No credential: the rule's challenges, the OAuth one without a problem.
+        let missing = reply_with_applinks(Family::OAuth1, DenyReason::MissingCredential, rule);
+        assert_eq!(
+            challenges(&missing),
+            [
+                r#"OAuth realm="https://jira.example.com""#,
+                r#"Basic realm="jira""#,
+                r#"Bearer realm="jira""#
+            ]
+        );
+        // Another family's 401 on such a rule offers OAuth too, without a problem.
+        let basic = reply_with_applinks(
+            Family::ApiToken,
+            DenyReason::InvalidApiToken,
+            rule.used(Some(AuthScheme::Basic)),
+        );
+        assert_eq!(
+            challenges(&basic),
+            [
+                r#"Basic realm="jira""#,
+                r#"OAuth realm="https://jira.example.com""#,
+                r#"Bearer realm="jira""#
+            ]
+        );
+    }
+
+    #[test]
+    fn oauth1_answers_that_are_not_about_the_request_have_no_challenge() {
+        let rule = Challenges::UNKNOWN
+            .accepting_oauth1(0)
+            .used(Some(AuthScheme::OAuth));
+        let errors = |m: &str| format!(r#"{{"errorMessages":["{m}"],"errors":{{}}}}"#);
+        let cases = [
+            (DenyReason::BodyTooLarge, 413, OAUTH1_BODY_TOO_LARGE),
+            (DenyReason::BodyTimeout, 408, OAUTH1_BODY_TIMEOUT),
+            (DenyReason::NonceStoreFull, 503, OAUTH1_NONCES_FULL),
+            (DenyReason::ProviderUnavailable, 503, API_SERVICE_DOWN),
+            (DenyReason::ProviderRejectedClient, 503, API_SERVICE_DOWN),
+            (DenyReason::DirectoryUnavailable, 503, API_SERVICE_DOWN),
+            (DenyReason::Internal, 500, API_INTERNAL),
+            (
+                DenyReason::InsufficientScope(vec!["write".into()]),
+                403,
+                API_SCOPE,
+            ),
+            (DenyReason::AmbiguousCredential, 400, API_AMBIGUOUS),
+        ];
+        for (reason, status, message) in cases {
+            let reply = reply_with_applinks(Family::OAuth1, reason.clone(), rule);
+            assert_eq!(
+                (reply.status, reply.body.clone()),
+                (status, errors(message)),
+                "{reason:?}"
+            );
+            assert!(challenges(&reply).is_empty(), "{reason:?}");
+        }
+        let inactive = reply_with_applinks(Family::OAuth1, DenyReason::InactiveUser, rule);
+        assert_eq!(
+            (inactive.status, challenges(&inactive)),
+            (401, vec![r#"OAuth realm="https://jira.example.com""#])
+        );
     }
 
     #[test]
@@ -498,6 +733,7 @@ mod tests {
         let style = ReplyStyle {
             plugin_version: "1",
             realm: "a\"b\\c\r\nSet-Cookie: x",
+            oauth1_providers: &[],
         };
         let reply = render(
             &Denial::new(Family::OAuth, DenyReason::ExpiredToken),
@@ -655,7 +891,8 @@ mod properties {
         prop_oneof![
             Just(AuthScheme::Tisjwt),
             Just(AuthScheme::Bearer),
-            Just(AuthScheme::Basic)
+            Just(AuthScheme::Basic),
+            Just(AuthScheme::OAuth)
         ]
     }
 
@@ -669,7 +906,12 @@ mod properties {
     }
 
     fn family() -> impl Strategy<Value = Family> {
-        prop_oneof![Just(Family::Tisjwt), Just(Family::OAuth), Just(Family::ApiToken)]
+        prop_oneof![
+            Just(Family::Tisjwt),
+            Just(Family::OAuth),
+            Just(Family::ApiToken),
+            Just(Family::OAuth1)
+        ]
     }
 
     fn jwt_error() -> impl Strategy<Value = JwtError> {
@@ -713,6 +955,23 @@ mod properties {
                 crate::path::AmbiguousPath::EncodedSlash
             )),
             Just(DenyReason::Internal),
+            Just(DenyReason::BodyTooLarge),
+            Just(DenyReason::BodyTimeout),
+            Just(DenyReason::NonceStoreFull),
+            prop_oneof![
+                Just(Problem::ParameterAbsent),
+                Just(Problem::ParameterRejected),
+                Just(Problem::VersionRejected),
+                Just(Problem::SignatureMethodRejected),
+                Just(Problem::SignatureInvalid),
+                Just(Problem::TimestampRefused),
+                Just(Problem::NonceUsed),
+                Just(Problem::ConsumerKeyUnknown),
+                Just(Problem::TokenRejected),
+                Just(Problem::TokenExpired),
+                Just(Problem::PermissionDenied),
+            ]
+            .prop_map(DenyReason::OAuth1),
         ]
     }
 
@@ -784,7 +1043,7 @@ mod properties {
                             json(&body["error"]["message"])
                         )
             }
-            Family::ApiToken => {
+            Family::ApiToken | Family::OAuth1 => {
                 one_string(&body["errorMessages"])
                     && text
                         == format!(
@@ -806,7 +1065,7 @@ mod properties {
             now in 0i64..=253_402_300_799,
         ) {
             let denial = Denial::new(family, reason).challenging(challenges);
-            let style = ReplyStyle { plugin_version: &plugin_version, realm: &realm };
+            let style = ReplyStyle { plugin_version: &plugin_version, realm: &realm, oauth1_providers: &[] };
             let reply = render(&denial, style, now);
 
             let types: Vec<&str> = reply.headers.iter()
@@ -834,11 +1093,12 @@ mod properties {
                 let mut unique = schemes.clone();
                 unique.dedup();
                 prop_assert_eq!(unique.len(), schemes.len(), "a scheme twice: {:?}", values);
-                for scheme in [AuthScheme::Tisjwt, AuthScheme::Bearer, AuthScheme::Basic] {
+                for scheme in [AuthScheme::Tisjwt, AuthScheme::Bearer, AuthScheme::Basic, AuthScheme::OAuth] {
                     let name = match scheme {
                         AuthScheme::Tisjwt => "TISJWT",
                         AuthScheme::Bearer => "Bearer",
                         AuthScheme::Basic => "Basic",
+                        AuthScheme::OAuth => "OAuth",
                     };
                     prop_assert_eq!(
                         schemes.iter().any(|s| s == name),

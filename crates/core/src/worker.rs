@@ -213,6 +213,8 @@ impl<H: Host> Worker<H> {
     fn run_step(&self, context: ContextId, step: Step, deadline: Option<Millis>, now: Millis) -> Flow {
         match Todo::of(&self.config, step, &self.env(), seconds(now)) {
             Todo::Done(decision) => self.apply(decision, now),
+            // The body read is branch oa-body's: until then, refused as a host failure.
+            Todo::ReadBody { .. } => self.apply(self.internal_error(), now),
             Todo::WaitForKeys { provider, refetch } => {
                 let wait = self
                     .keys_of(&provider)
@@ -436,6 +438,7 @@ impl<H: Host> Worker<H> {
                 let style = ReplyStyle {
                     plugin_version: &self.config.plugin_version,
                     realm: &self.config.realm,
+                    oauth1_providers: &self.config.oauth1_providers,
                 };
                 self.host.reply(render(&denial, style, seconds(now)));
                 Flow::Pause
@@ -556,6 +559,8 @@ mod tests {
             path: "/rest/api/2/myself".into(),
             headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
             client_address: None,
+            body: None,
+            has_body: false,
         };
         worker.host.requests.borrow_mut().insert(context, head);
         worker.host.current.set(context);

@@ -12,6 +12,7 @@ mod common;
 mod directory;
 mod jwt;
 mod oauth;
+mod oauth1;
 mod tisjwt;
 
 use serde::Deserialize;
@@ -23,12 +24,14 @@ use self::common::{error, header_name};
 use self::directory::RawDirectory;
 use self::jwt::RawJwtProvider;
 use self::oauth::RawOAuthProvider;
+use self::oauth1::RawOAuth1Provider;
 use self::tisjwt::RawTisjwt;
 use crate::apitoken::BasicPasswords;
 use crate::bearer::JwtProvider;
 use crate::cache::{scope_of, Scope};
 use crate::directory::Directory;
 use crate::introspect::OAuthProvider;
+use crate::oauth1_question::OAuth1Provider;
 use crate::policy::{Policy, Rule};
 use crate::tisjwt::TisjwtProvider;
 
@@ -46,6 +49,8 @@ pub struct Config {
     pub jwt_providers: Vec<JwtProvider>,
     /// Opaque-token providers checked by a callout (introspection, UserInfo).
     pub oauth_providers: Vec<OAuthProvider>,
+    /// OAuth 1.0a providers (application links), by name, in configuration order.
+    pub oauth1_providers: Vec<OAuth1Provider>,
     pub policy: Policy,
     pub directory: Directory,
     /// Deprecated fields this configuration sets, which do nothing now (the worker logs a
@@ -76,6 +81,8 @@ struct RawConfig {
     oauth_providers: std::collections::BTreeMap<String, RawOAuthProvider>,
     #[serde(default)]
     api_token_providers: std::collections::BTreeMap<String, RawApiTokenProvider>,
+    #[serde(default)]
+    oauth1_providers: std::collections::BTreeMap<String, RawOAuth1Provider>,
     rules: Option<Vec<RawRule>>,
     #[serde(default)]
     directory: RawDirectory,
@@ -142,6 +149,7 @@ impl Config {
             tisjwt: None,
             jwt_providers: Vec::new(),
             oauth_providers: Vec::new(),
+            oauth1_providers: Vec::new(),
             policy: Policy::default(),
             directory: Directory::default(),
             ignored: Vec::new(),
@@ -251,16 +259,38 @@ impl RawConfig {
                 format!("`{}` is also an oauth provider's name", twice.name),
             ));
         }
+        let oauth1_providers = self
+            .oauth1_providers
+            .into_iter()
+            .map(|(name, raw)| {
+                let scope = sections.scope("oauth1_providers", &name);
+                raw.compile(name, scope, &self.realm)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let other_names = || {
+            (jwt_providers.iter().map(|p| p.name.as_str()))
+                .chain(oauth_providers.iter().map(|p| p.name.as_str()))
+        };
+        if let Some(twice) = oauth1_providers
+            .iter()
+            .find(|o| other_names().any(|name| name == o.name))
+        {
+            return Err(error(
+                "oauth1_providers",
+                format!("`{}` is also the name of another provider", twice.name),
+            ));
+        }
         let providers: Vec<&str> = tisjwt
             .iter()
             .map(|_| TISJWT_PROVIDER)
             .chain(jwt_providers.iter().map(|p| p.name.as_str()))
             .chain(oauth_providers.iter().map(|p| p.name.as_str()))
+            .chain(oauth1_providers.iter().map(|p| p.name.as_str()))
             .collect();
         if providers.is_empty() {
             return Err(error(
                 "tisjwt",
-                "at least one provider (tisjwt, jwt_providers, oauth_providers) must be configured",
+                "at least one provider (tisjwt, jwt_providers, oauth_providers, api_token_providers, oauth1_providers) must be configured",
             ));
         }
         if let Some(twice) = oauth_providers
@@ -282,14 +312,34 @@ impl RawConfig {
                 format!("claim header `{clash}` is also an identity header"),
             ));
         }
+        let default_rule = self.rules.is_none();
+        let policy = compile_rules(self.rules, &providers)?;
+        // A signed request is checked by one token service: a rule names at most one.
+        for (i, rule) in policy.rules.iter().enumerate() {
+            let mut signed =
+                (rule.providers.iter()).filter(|p| oauth1_providers.iter().any(|o| &o.name == *p));
+            if let (Some(first), Some(second)) = (signed.next(), signed.next()) {
+                if default_rule {
+                    return Err(error(
+                        "rules",
+                        format!("the default rule (every provider) would list two oauth1 providers (`{first}`, `{second}`): write rules that list one each"),
+                    ));
+                }
+                return Err(error(
+                    &format!("rules[{i}].providers"),
+                    format!("lists two oauth1 providers (`{first}`, `{second}`): a rule may list one"),
+                ));
+            }
+        }
         Ok(Config {
             plugin_version: self.plugin_version,
             realm: self.realm,
             identity_headers,
-            policy: compile_rules(self.rules, &providers)?,
+            policy,
             tisjwt,
             jwt_providers,
             oauth_providers,
+            oauth1_providers,
             directory: self.directory.compile(sections.scope("directory", ""))?,
             ignored,
         })

@@ -122,6 +122,8 @@ fn request(authorization: String) -> RequestHead {
         path: "/x".into(),
         headers: vec![("authorization".into(), authorization.into_bytes())],
         client_address: None,
+        body: None,
+        has_body: false,
     }
 }
 

@@ -44,6 +44,8 @@ fn basic_request(user: &str, secret: &str) -> RequestHead {
         path: "/rest/api/2/myself".into(),
         headers: vec![("authorization".into(), value.into_bytes())],
         client_address: None,
+        body: None,
+        has_body: false,
     }
 }
 
@@ -284,6 +286,8 @@ fn bearer_request(token: &str) -> RequestHead {
         path: "/rest/api/2/myself".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}").into_bytes())],
         client_address: None,
+        body: None,
+        has_body: false,
     }
 }
 
