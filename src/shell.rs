@@ -104,12 +104,28 @@ struct Filter {
 
 impl Context for Filter {}
 
+/// `Pause` is the SDK's `StopIteration` for headers and trailers and `StopIterationAndBuffer`
+/// for a body chunk: a chunk continued while the headers are stopped would take them upstream
+/// (Envoy's filter manager), so every chunk of an undecided request is buffered.
+fn action(flow: Flow) -> Action {
+    match flow {
+        Flow::Continue => Action::Continue,
+        Flow::Pause => Action::Pause,
+    }
+}
+
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        match self.worker.on_request(self.context) {
-            Flow::Continue => Action::Continue,
-            Flow::Pause => Action::Pause,
-        }
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        action(self.worker.on_request(self.context, !end_of_stream))
+    }
+
+    /// `body_size`: what Envoy buffered so far, this chunk included.
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.worker.on_body(self.context, body_size, end_of_stream))
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.worker.on_trailers(self.context))
     }
 }
 

@@ -155,6 +155,12 @@ impl Host for Shell {
             .is_some_and(|id| hostcalls::increment_metric(id, delta).is_ok())
     }
 
+    /// What Envoy buffered of the current request's body (read in its body callback, or from
+    /// the root after one that buffered it).
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        abi::request_body(size).ok()
+    }
+
     fn verify_signature(&self, arguments: &[u8]) -> Option<Vec<u8>> {
         hostcalls::call_foreign_function(VERIFY_SIGNATURE, Some(arguments))
             .ok()

@@ -325,6 +325,7 @@ static_resources:
                 name: tokengate
                 root_id: tokengate
                 failure_policy: FAIL_CLOSED
+                allow_on_headers_stop_iteration: true
                 configuration:
                   "@type": type.googleapis.com/google.protobuf.StringValue
                   value: {plugin}

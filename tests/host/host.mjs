@@ -11,7 +11,15 @@
 //   changes it), is answered with `proxy_on_http_call_response(<that context>, token, ...)`, and
 //   is cancelled (never answered) when that context ends; one the test leaves unanswered past its
 //   timeout fails when the clock passes it, as Envoy's does;
-// - ticks fire when the test advances the clock, which is the only time the module sees.
+// - ticks fire when the test advances the clock, which is the only time the module sees;
+// - a request body comes in chunks (`sendBody`), each delivered with `proxy_on_request_body`
+//   and the size of the whole buffer; a chunk the module stops with StopIterationAndBuffer is
+//   buffered (the buffer is what `proxy_get_buffer_bytes` reads), one it continues goes upstream
+//   with what was buffered, and continuing a chunk of a request whose headers are stopped lets
+//   the headers go too (Envoy's filter manager); a buffer over Envoy's limit is Envoy's 413.
+//   This is Envoy with the plugin's `allow_on_headers_stop_iteration: true` (1.35+), as the
+//   README and every acceptance test configure it: without it Envoy turns a paused header
+//   callback into StopAllIterationAndWatermark and delivers no body to a held request.
 // Any import this host does not know, any call of one it knows but does not expect (gRPC, ...),
 // and any trap in the module throws an Error naming it, and is kept in `host.failures`.
 import { readFileSync } from 'node:fs';
@@ -23,7 +31,11 @@ export const WASM = process.env.TOKENGATE_WASM
 
 const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2, EMPTY = 7, CAS_MISMATCH = 8;
 const MAP = { REQUEST_HEADERS: 0, CALL_RESPONSE_HEADERS: 6, CALL_RESPONSE_TRAILERS: 7 };
-const BUFFER = { CALL_RESPONSE_BODY: 4, VM_CONFIGURATION: 6, PLUGIN_CONFIGURATION: 7 };
+const BUFFER = { REQUEST_BODY: 0, CALL_RESPONSE_BODY: 4, VM_CONFIGURATION: 6, PLUGIN_CONFIGURATION: 7 };
+// proxy_on_request_body's answers (FilterDataStatus); the trailers' are Continue / StopIteration.
+export const DATA = { CONTINUE: 0, STOP_AND_BUFFER: 1, STOP_AND_WATERMARK: 2, STOP_NO_BUFFER: 3 };
+/// Envoy's per_connection_buffer_limit_bytes default: a buffered body over it is answered 413.
+export const ENVOY_BUFFER_LIMIT = 1024 * 1024;
 const METRIC_TYPES = ['counter', 'gauge', 'histogram'];
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical'];
 const enc = new TextEncoder(), dec = new TextDecoder();
@@ -245,6 +257,12 @@ export class Request {
     this.continued = 0; // how many times it was let through (the header phase's Continue or a resume)
     this.upstream = null; // the headers at the (first) continue
     this.ended = false;
+    this.hasBody = false; // the headers did not end the stream
+    this.buffered = new Uint8Array(); // body chunks the module stopped (Envoy's decoding buffer)
+    this.upstreamBody = new Uint8Array(); // body bytes that went upstream
+    this.bodyEnded = false;
+    this.chunk = null; // the chunk being delivered, during its callback
+    this.bodyReads = 0; // how many times the module read the body buffer
   }
 
   get reply() {
@@ -272,8 +290,22 @@ export class Request {
   letThrough() {
     this.continued++;
     this.upstream ??= this.headers.map(([k, v]) => [k, v]);
+    // What Envoy buffered follows the headers.
+    this.upstreamBody = concat(this.upstreamBody, this.buffered);
+    this.buffered = new Uint8Array();
+  }
+
+  get upstreamText() {
+    return dec.decode(this.upstreamBody);
   }
 }
+
+const concat = (a, b) => {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
 
 export class Vm {
   constructor(host, index, config, vmConfig) {
@@ -328,18 +360,70 @@ export class Vm {
     return this.logs.map(({ level, message }) => `[${level}] ${message}`).join(' | ');
   }
 
-  /// A new HTTP request: the context is created and its request headers delivered.
-  request({ method = 'GET', path = '/rest/api/2/myself', authorization, headers = [], clientAddress = '127.0.0.1:40000' } = {}) {
+  /// A new HTTP request: the context is created and its request headers delivered. `body`: a
+  /// string sent whole right after the headers; `open`: the headers do not end the stream and the
+  /// test sends the body (`sendBody`).
+  request({ method = 'GET', path = '/rest/api/2/myself', authorization, headers = [], clientAddress = '127.0.0.1:40000', body, open = false } = {}) {
     const all = [[':authority', 'jira.example'], [':path', path], [':method', method], [':scheme', 'http'],
       ...(authorization ? [['authorization', authorization]] : []), ...headers];
     const id = this.nextContext++;
     const request = new Request(this, id, all, { 'source\0address': clientAddress });
     this.contexts.set(id, request);
     this.call('proxy_on_context_create', id, id, this.rootId);
-    const action = this.call('proxy_on_request_headers', id, id, all.length, 1);
+    request.hasBody = open || body !== undefined;
+    const action = this.call('proxy_on_request_headers', id, id, all.length, request.hasBody ? 0 : 1);
     if (action === 0 && !request.replies.length) request.letThrough();
     this.host.settleIfAuto();
+    if (body !== undefined) this.sendBody(request, body, { end: true });
     return request;
+  }
+
+  /// A chunk of the request's body arrives (`end`: the last). Nothing is delivered to a request
+  /// answered or ended (Envoy stops decoding it).
+  sendBody(request, chunk, { end = false } = {}) {
+    if (!request.hasBody || request.bodyEnded) throw new Error(`request ${request.id} takes no more body`);
+    request.bodyEnded = end;
+    if (request.ended || request.replies.length) return undefined;
+    const data = bytesOf(chunk);
+    request.chunk = data;
+    let action;
+    try {
+      action = this.call('proxy_on_request_body', request.id, request.id,
+        request.buffered.length + data.length, end ? 1 : 0);
+    } finally {
+      request.chunk = null;
+    }
+    if (request.replies.length) {
+      // Answered in the callback: the chunk goes nowhere.
+    } else if (action === DATA.CONTINUE) {
+      request.buffered = concat(request.buffered, data);
+      if (request.continued) {
+        request.upstreamBody = concat(request.upstreamBody, request.buffered);
+        request.buffered = new Uint8Array();
+      } else {
+        request.letThrough(); // a stopped request's headers go on with its data
+      }
+    } else if (action === DATA.STOP_AND_BUFFER || action === DATA.STOP_AND_WATERMARK) {
+      request.buffered = concat(request.buffered, data);
+      if (request.buffered.length > ENVOY_BUFFER_LIMIT) {
+        request.replies.push({ status: 413, headers: [], body: 'Payload Too Large', envoy: true });
+      }
+    } else {
+      throw this.host.fail(`VM ${this.index}: proxy_on_request_body answered ${action} (tokengate never drops a body)`);
+    }
+    this.host.settleIfAuto();
+    return action;
+  }
+
+  /// The request's trailers arrive (they end the stream).
+  sendTrailers(request, trailers = [['x-checksum', '1']]) {
+    if (!request.hasBody || request.bodyEnded) throw new Error(`request ${request.id} takes no trailers`);
+    request.bodyEnded = true;
+    if (request.ended || request.replies.length) return undefined;
+    const action = this.call('proxy_on_request_trailers', request.id, request.id, trailers.length);
+    if (action === 0 && !request.continued && !request.replies.length) request.letThrough();
+    this.host.settleIfAuto();
+    return action;
   }
 
   /// The request's stream ends (answered, or the client hung up): proxy_on_done, proxy_on_log,
@@ -424,6 +508,13 @@ export class Vm {
         if (type === BUFFER.PLUGIN_CONFIGURATION) data = vm.config;
         else if (type === BUFFER.VM_CONFIGURATION) data = vm.vmConfig;
         else if (type === BUFFER.CALL_RESPONSE_BODY && vm.callResponse) data = vm.callResponse.body;
+        else if (type === BUFFER.REQUEST_BODY && vm.current()) {
+          // What Envoy buffered, and the chunk being delivered (during its callback).
+          const request = vm.current();
+          request.bodyReads++;
+          data = request.chunk ? concat(request.buffered, request.chunk) : request.buffered;
+          if (!data.length && !request.chunk) return NOT_FOUND;
+        }
         else return NOT_FOUND;
         start >>>= 0; // i32 as the ABI's u32 (the SDK asks for usize::MAX)
         return vm.give(data.subarray(start, start + (max >>> 0)), rp, rs);

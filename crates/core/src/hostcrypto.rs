@@ -4,7 +4,7 @@
 //! `VerifySignatureResult` (envoy `source/extensions/common/wasm/ext/verify_signature.proto`).
 //! An RSA or ECDSA check there costs microseconds; the module's own big-integer and field
 //! arithmetic under V8 costs hundreds, so RS256/384/512 and ES256/384/512 go to the host when
-//! it passes [`host_verifies`] at start.
+//! it passes [`host_checks`] at start (each hash on its own).
 //!
 //! The module still decides everything else: which key may check which token, the algorithm
 //! (from the allow-list, never `none`), the signature's length. The host only answers "is this
@@ -31,7 +31,10 @@ pub enum Hash {
 }
 
 impl Hash {
-    fn name(self) -> &'static str {
+    /// Every hash, in [`HostChecks`]' order.
+    pub const ALL: [Self; 4] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512];
+
+    pub fn name(self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
             Self::Sha256 => "sha256",
@@ -73,37 +76,143 @@ impl<F: Fn(&[u8]) -> Option<Vec<u8>>> SignatureHost for ForeignVerifier<F> {
     }
 }
 
-/// Whether `host` checks signatures right: for an RSA key with SHA-256 and with SHA-1 (OAuth
-/// 1.0a's RSA-SHA1) and a P-256 key, it must accept a known good signature and refuse the same
-/// signature with one bit changed. Anything else (no such function, an error, a yes to a bad
-/// one) and the module checks signatures itself.
-pub fn host_verifies(host: &dyn SignatureHost) -> bool {
-    [
-        (Hash::Sha256, SELF_TEST_RSA_KEY, SELF_TEST_RSA_SIGNATURE),
-        (Hash::Sha1, SELF_TEST_RSA_SHA1_KEY, SELF_TEST_RSA_SHA1_SIGNATURE),
-        (Hash::Sha256, SELF_TEST_P256_KEY, SELF_TEST_P256_SIGNATURE),
-    ]
-    .into_iter()
-    .all(|(hash, key, good)| {
-        let mut tampered = good.to_vec();
-        if let Some(last) = tampered.last_mut() {
-            *last ^= 1;
-        }
-        let check = |signature: &[u8]| host.verify(hash, key, SELF_TEST_MESSAGE, signature);
-        check(good) == Some(true) && check(&tampered) == Some(false)
-    })
+/// What a host checks right, by [`host_checks`]' start-up self-test: each hash on its own
+/// (a host without SHA-1 still checks RS256), and RSA keys under [`SMALL_RSA_BITS`] apart
+/// (Jira's tutorial makes 1024-bit consumer keys; a host that refuses them would call a good
+/// signature bad, not "cannot tell"). What the host does not check, the module does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostChecks {
+    /// By [`Hash::ALL`]'s order.
+    hashes: [bool; 4],
+    small_rsa: bool,
+}
+
+/// RSA keys below this many bits are handed to the host only if it passed the 1024-bit
+/// vector too.
+pub const SMALL_RSA_BITS: usize = 2048;
+
+impl HostChecks {
+    /// The host checks nothing (no self-test run, or none passed).
+    pub const NONE: Self = Self {
+        hashes: [false; 4],
+        small_rsa: false,
+    };
+
+    /// Whether the host may be asked about a signature with `hash` by `spki_der`.
+    pub fn covers(self, hash: Hash, spki_der: &[u8]) -> bool {
+        self.hash(hash)
+            && (self.small_rsa || rsa_key_bits(spki_der).is_none_or(|bits| bits >= SMALL_RSA_BITS))
+    }
+
+    /// Whether the host checks `hash` (for keys of [`SMALL_RSA_BITS`] and more).
+    pub fn hash(self, hash: Hash) -> bool {
+        (Hash::ALL.iter().zip(self.hashes)).any(|(h, ok)| *h == hash && ok)
+    }
+
+    /// Whether the host checks RSA keys under [`SMALL_RSA_BITS`] too.
+    pub fn small_rsa(self) -> bool {
+        self.small_rsa
+    }
+
+    /// Whether the host checks anything.
+    pub fn any(self) -> bool {
+        self.hashes.contains(&true)
+    }
+}
+
+/// Which checks `host` does right: for each hash, it must accept each known good signature
+/// with it and refuse the same signature with one bit changed (SHA-256: an RSA-2048 and a P-256
+/// key; SHA-384 and SHA-512: an RSA-2048 key, and the P-256 vector, as the JWT algorithms hand
+/// the host EC keys with every SHA-2 hash; SHA-1, OAuth 1.0a's RSA-SHA1: an RSA-2048 key). Small
+/// RSA keys: a 1024-bit key with SHA-1 (only OAuth 1.0a consumers have keys that small). No
+/// such function, an error, a yes to a bad signature: that check stays in the module.
+pub fn host_checks(host: &dyn SignatureHost) -> HostChecks {
+    let passes = |vectors: &[(Hash, &[u8], &[u8])]| {
+        vectors.iter().all(|&(hash, key, good)| {
+            let mut tampered = good.to_vec();
+            if let Some(last) = tampered.last_mut() {
+                *last ^= 1;
+            }
+            let check = |signature: &[u8]| host.verify(hash, key, SELF_TEST_MESSAGE, signature);
+            check(good) == Some(true) && check(&tampered) == Some(false)
+        })
+    };
+    let ecdsa = (Hash::Sha256, SELF_TEST_P256_KEY, SELF_TEST_P256_SIGNATURE);
+    let ecdsa = passes(&[ecdsa]);
+    let sha1 = (Hash::Sha1, SELF_TEST_RSA_SHA1_KEY, SELF_TEST_RSA_SHA1_SIGNATURE);
+    let sha1 = passes(&[sha1]);
+    let hashes = Hash::ALL.map(|hash| match hash {
+        Hash::Sha1 => sha1,
+        Hash::Sha256 => ecdsa && passes(&[(hash, SELF_TEST_RSA_KEY, SELF_TEST_RSA_SIGNATURE)]),
+        Hash::Sha384 => ecdsa && passes(&[(hash, SELF_TEST_RSA_SHA2_KEY, SELF_TEST_RSA_SHA384_SIGNATURE)]),
+        Hash::Sha512 => ecdsa && passes(&[(hash, SELF_TEST_RSA_SHA2_KEY, SELF_TEST_RSA_SHA512_SIGNATURE)]),
+    });
+    let small = (
+        Hash::Sha1,
+        SELF_TEST_RSA_1024_KEY,
+        SELF_TEST_RSA_1024_SHA1_SIGNATURE,
+    );
+    HostChecks {
+        hashes,
+        small_rsa: passes(&[small]),
+    }
 }
 
 // Keys made for this test only (their private halves were thrown away) and their signatures
-// of the message: RSA-2048 PKCS#1 v1.5 with SHA-256, another RSA-2048 key's with SHA-1
-// (`openssl dgst -sha1 -sign`), and ECDSA P-256 with SHA-256 in DER.
+// of the message (`openssl dgst -sha<n> -sign`): RSA-2048 PKCS#1 v1.5 with SHA-256, another
+// RSA-2048 key's with SHA-1, a third one's with SHA-384 and SHA-512, an RSA-1024 key's with
+// SHA-1, and ECDSA P-256 with SHA-256 in DER.
 const SELF_TEST_MESSAGE: &[u8] = include_bytes!("hostcrypto/self_test_message.txt");
 const SELF_TEST_RSA_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_key.der");
 const SELF_TEST_RSA_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_signature.bin");
 const SELF_TEST_RSA_SHA1_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha1_key.der");
 const SELF_TEST_RSA_SHA1_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha1_signature.bin");
+const SELF_TEST_RSA_SHA2_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha2_key.der");
+const SELF_TEST_RSA_SHA384_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha384_signature.bin");
+const SELF_TEST_RSA_SHA512_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_rsa_sha512_signature.bin");
+const SELF_TEST_RSA_1024_KEY: &[u8] = include_bytes!("hostcrypto/self_test_rsa_1024_key.der");
+const SELF_TEST_RSA_1024_SHA1_SIGNATURE: &[u8] =
+    include_bytes!("hostcrypto/self_test_rsa_1024_sha1_signature.bin");
 const SELF_TEST_P256_KEY: &[u8] = include_bytes!("hostcrypto/self_test_p256_key.der");
 const SELF_TEST_P256_SIGNATURE: &[u8] = include_bytes!("hostcrypto/self_test_p256_signature.der");
+
+/// The modulus size in bits of an RSA SubjectPublicKeyInfo (`SEQUENCE { SEQUENCE { rsaEncryption,
+/// NULL }, BIT STRING { SEQUENCE { INTEGER n, INTEGER e } } }`); `None` for any other key.
+pub fn rsa_key_bits(spki_der: &[u8]) -> Option<usize> {
+    let spki = der_content(spki_der, 0x30)?.0;
+    let (algorithm, rest) = der_content(spki, 0x30)?;
+    let oid = der_content(algorithm, 0x06)?.0;
+    if oid != RSA_ENCRYPTION.as_bytes() {
+        return None;
+    }
+    let bits = der_content(rest, 0x03)?.0;
+    let (0, key) = bits.split_first()? else {
+        return None;
+    };
+    let modulus = der_content(der_content(key, 0x30)?.0, 0x02)?.0;
+    let digits = modulus.get(modulus.iter().position(|&b| b != 0)?..)?;
+    let top = usize::try_from(digits.first()?.leading_zeros()).ok()?;
+    digits.len().checked_mul(8)?.checked_sub(top)
+}
+
+/// The content of the DER element with `tag` at the start of `input`, and what follows it.
+fn der_content(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = input.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let (len, rest) = match len {
+        0..=0x7f => (usize::from(len), rest),
+        0x81..=0x84 => {
+            let (digits, rest) = rest.split_at_checked(usize::from(len & 0x7f))?;
+            let len = digits.iter().fold(0_usize, |acc, &d| acc << 8 | usize::from(d));
+            (len, rest)
+        }
+        _ => return None,
+    };
+    if first != tag {
+        return None;
+    }
+    rest.split_at_checked(len)
+}
 
 /// SubjectPublicKeyInfo DER of an RSA key (RFC 3279 section 2.3.1), the form BoringSSL's
 /// `EVP_parse_public_key` reads. Written here: the DER encoders of the `rsa` crate cost the
@@ -256,6 +365,8 @@ mod tests {
         let good = match fields[0].1.as_slice() {
             b"sha256" => VerifyingKey::<Sha256>::new(key).verify(&fields[3].1, &signature),
             b"sha1" => VerifyingKey::<sha1::Sha1>::new(key).verify(&fields[3].1, &signature),
+            b"sha384" => VerifyingKey::<sha2::Sha384>::new(key).verify(&fields[3].1, &signature),
+            b"sha512" => VerifyingKey::<sha2::Sha512>::new(key).verify(&fields[3].1, &signature),
             other => panic!("hash {other:?}"),
         }
         .is_ok();
@@ -287,19 +398,79 @@ mod tests {
         out
     }
 
-    #[test]
-    fn the_self_test_vector_is_a_good_signature() {
-        assert!(host_verifies(&ForeignVerifier(honest)));
+    const ALL: HostChecks = HostChecks {
+        hashes: [true; 4],
+        small_rsa: true,
+    };
+
+    /// `honest`, except that it answers "bad signature" for `refused` (hash, key) pairs, as
+    /// BoringSSL does for what it cannot parse or digest.
+    fn refusing(refused: impl Fn(&[u8], &[u8]) -> bool) -> impl Fn(&[u8]) -> Option<Vec<u8>> {
+        move |arguments: &[u8]| {
+            let fields = fields(arguments);
+            match refused(&fields[0].1, &fields[1].1) {
+                true => Some([&[0x12, 0x03][..], b"bad"].concat()),
+                false => honest(arguments),
+            }
+        }
     }
 
     #[test]
-    fn a_host_without_sha1_is_not_used() {
-        // OAuth 1.0a's RSA-SHA1 goes to the host too: one that cannot check it checks nothing.
-        let no_sha1 = |arguments: &[u8]| match fields(arguments)[0].1.as_slice() {
-            b"sha1" => Some([&[0x12, 0x03][..], b"alg"].concat()),
-            _ => honest(arguments),
+    fn every_self_test_vector_is_a_good_signature() {
+        assert_eq!(host_checks(&ForeignVerifier(honest)), ALL);
+    }
+
+    #[test]
+    fn a_host_without_sha1_still_checks_the_sha2_hashes() {
+        let checks = host_checks(&ForeignVerifier(refusing(|hash, _| hash == b"sha1")));
+        let expected = HostChecks {
+            hashes: [false, true, true, true],
+            small_rsa: false,
         };
-        assert!(!host_verifies(&ForeignVerifier(no_sha1)));
+        assert_eq!(checks, expected);
+        assert!(!checks.covers(Hash::Sha1, SELF_TEST_RSA_SHA1_KEY));
+        assert!(checks.covers(Hash::Sha256, SELF_TEST_RSA_KEY));
+        assert!(checks.covers(Hash::Sha256, SELF_TEST_P256_KEY));
+    }
+
+    #[test]
+    fn each_hash_is_checked_by_the_host_only_if_its_own_vectors_pass() {
+        let cases = [
+            (&b"sha384"[..], [true, true, false, true]),
+            (b"sha512", [true, true, true, false]),
+            // The ECDSA vector is SHA-256's: without it, no EC key goes to the host.
+            (b"sha256", [true, false, false, false]),
+        ];
+        for (missing, hashes) in cases {
+            let checks = host_checks(&ForeignVerifier(refusing(|hash, _| hash == missing)));
+            let small_rsa = true;
+            assert_eq!(checks, HostChecks { hashes, small_rsa }, "{missing:?}");
+        }
+        // Without ECDSA no SHA-2 hash goes to the host (JWT hands it EC keys with each).
+        let no_ec = refusing(|_, key| rsa_key_bits(key).is_none());
+        let checks = host_checks(&ForeignVerifier(no_ec));
+        let expected = HostChecks {
+            hashes: [true, false, false, false],
+            small_rsa: true,
+        };
+        assert_eq!(checks, expected);
+    }
+
+    #[test]
+    fn a_host_that_refuses_small_rsa_keys_gets_none_of_them() {
+        let small = |key: &[u8]| rsa_key_bits(key).is_some_and(|bits| bits < SMALL_RSA_BITS);
+        let checks = host_checks(&ForeignVerifier(refusing(|_, key| small(key))));
+        assert_eq!(
+            checks,
+            HostChecks {
+                small_rsa: false,
+                ..ALL
+            }
+        );
+        assert!(checks.covers(Hash::Sha1, SELF_TEST_RSA_SHA1_KEY));
+        assert!(!checks.covers(Hash::Sha1, SELF_TEST_RSA_1024_KEY));
+        assert!(ALL.covers(Hash::Sha1, SELF_TEST_RSA_1024_KEY));
+        assert!(!HostChecks::NONE.covers(Hash::Sha256, SELF_TEST_RSA_KEY));
     }
 
     #[test]
@@ -308,11 +479,26 @@ mod tests {
         let no = |_: &[u8]| Some(vec![]);
         let absent = |_: &[u8]| None;
         let garbage = |_: &[u8]| Some(vec![0x0f, 0xff]);
-        assert!(!host_verifies(&ForeignVerifier(yes)));
-        assert!(!host_verifies(&ForeignVerifier(no)));
-        assert!(!host_verifies(&ForeignVerifier(absent)));
-        assert!(!host_verifies(&ForeignVerifier(garbage)));
-        assert!(!host_verifies(&ModuleOnly));
+        assert_eq!(host_checks(&ForeignVerifier(yes)), HostChecks::NONE);
+        assert_eq!(host_checks(&ForeignVerifier(no)), HostChecks::NONE);
+        assert_eq!(host_checks(&ForeignVerifier(absent)), HostChecks::NONE);
+        assert_eq!(host_checks(&ForeignVerifier(garbage)), HostChecks::NONE);
+        assert_eq!(host_checks(&ModuleOnly), HostChecks::NONE);
+        assert!(!HostChecks::NONE.any() && ALL.any());
+    }
+
+    #[test]
+    fn rsa_key_sizes_are_read_from_the_key_and_anything_else_is_not_rsa() {
+        assert_eq!(rsa_key_bits(SELF_TEST_RSA_1024_KEY), Some(1024));
+        assert_eq!(rsa_key_bits(SELF_TEST_RSA_KEY), Some(2048));
+        assert_eq!(
+            rsa_key_bits(&rsa_spki_der(&[0, 0, 0x01, 0xff], &[1, 0, 1])),
+            Some(9)
+        );
+        assert_eq!(rsa_key_bits(SELF_TEST_P256_KEY), None);
+        for len in 0..SELF_TEST_RSA_KEY.len() {
+            assert_eq!(rsa_key_bits(&SELF_TEST_RSA_KEY[..len]), None, "{len}");
+        }
     }
 
     #[test]

@@ -48,4 +48,5 @@ pub mod questions;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod worker;
+pub mod worker_body;
 pub mod worker_jwks;

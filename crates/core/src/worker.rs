@@ -1,8 +1,13 @@
 //! One worker per VM (per Envoy worker thread), under any host: the configuration, the JWKS
 //! schedules, one question table and what the root context does with them. The host (the
 //! proxy-wasm shell, or a test's fake) implements [`Host`] and forwards its callbacks:
-//! a request's headers ([`Worker::on_request`]), a callout's answer ([`Worker::on_answer`]),
-//! the root's tick and wake queue ([`Worker::on_root`]) and a request's end ([`Worker::gone`]).
+//! a request's headers ([`Worker::on_request`]), its body and trailers ([`Worker::on_body`],
+//! [`Worker::on_trailers`]), a callout's answer ([`Worker::on_answer`]), the root's tick and
+//! wake queue ([`Worker::on_root`]) and a request's end ([`Worker::gone`]).
+//!
+//! A request with a body is held, its chunks buffered, until it is decided; when the core needs
+//! the body ([`Step::ReadBody`]) the worker reads it within its bound and deadline
+//! ([`crate::worker_body`]) and decides again with it.
 //!
 //! **Every callout is dispatched by the root** ([`Host::dispatch`]) from a root callback:
 //! a request that asks a new question wakes the root ([`Host::wake`]), and is resumed or
@@ -19,17 +24,19 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{begin, default_family};
+use crate::extract::Header;
 use crate::host::{Counter, Env, Keyring};
-use crate::hostcrypto::{host_verifies, ForeignVerifier, Hash, SignatureHost};
+use crate::hostcrypto::{host_checks, ForeignVerifier, Hash, HostChecks, SignatureHost};
 use crate::jwk::KeySet;
 use crate::jwks_cache::{Generation, Millis};
 use crate::logline::{LogLimiter, MAX_WARNING_KEYS, WARNING_INTERVAL_MS};
 use crate::metrics::{Gauge, Metric};
-use crate::outcome::{Decision, Denial, DenyReason, Forward, RequestHead, Step};
+use crate::outcome::{Decision, Denial, DenyReason, Family, Forward, RequestHead, Step};
 use crate::questions::{
     deadline_for, About, Answer, Asked, ContextId, Then, Todo, Token, Waiter, WorkerQuestions,
 };
 use crate::respond::{render, LocalReply, ReplyStyle};
+use crate::worker_body::{BodyNext, Streams};
 use crate::worker_jwks::WorkerJwks;
 
 /// A log line's level.
@@ -72,6 +79,9 @@ pub trait Host: SharedStore + Counter {
     fn log(&self, level: Level, line: &str);
     /// Adds `delta` to this VM's share of `gauge`; `false` when it was not recorded.
     fn add(&self, gauge: Gauge, delta: i64) -> bool;
+    /// The first `size` bytes of the current request's body as the host buffered it; `None`
+    /// when it cannot be read.
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
     /// The host's signature check (Envoy's `verify_signature` foreign function): serialized
     /// arguments in, the serialized answer out; `None` when it failed or there is none.
     fn verify_signature(&self, arguments: &[u8]) -> Option<Vec<u8>>;
@@ -83,8 +93,10 @@ pub struct Worker<H: Host> {
     host: H,
     remotes: Vec<WorkerJwks>,
     questions: RefCell<WorkerQuestions>,
-    /// Whether the host's signature check passed the self-test (then it checks RSA and ECDSA).
-    host_signatures: bool,
+    /// The requests with a body, held until decided (and their bodies read for the core).
+    streams: RefCell<Streams>,
+    /// What the host's signature check passed in the self-test (those checks go to it).
+    host_signatures: HostChecks,
     /// Repeated callout warnings, one line per (provider, kind) per interval.
     warnings: RefCell<LogLimiter<String>>,
     /// What this VM added to each of [`Gauge::ALL`] so far.
@@ -102,9 +114,45 @@ fn seconds(millis: Millis) -> UnixSeconds {
     i64::try_from(millis / 1000).unwrap_or(i64::MAX)
 }
 
+/// Logged (limited) when a body was awaited and not one chunk of it came: Envoy hands a
+/// module the body of a request whose headers it holds only with this setting (since 1.35;
+/// without it a held request's body waits in Envoy until the request goes on).
+const NO_BODY_CALLBACKS: &str = "a request body was awaited and none of it came: if clients do send it, set `allow_on_headers_stop_iteration: true` in the Wasm filter's plugin config (Envoy 1.35+), or Envoy keeps the body of a held request from the filter";
+
+/// Whether `config` has signatures for the host to check: JWT providers' and OAuth 1.0a's.
+fn has_signatures(config: &Config) -> bool {
+    !(config.jwt_providers.is_empty() && config.oauth1_providers.is_empty())
+}
+
+/// The refusal of a form body over its bound or past its deadline: only OAuth 1.0a
+/// signatures make the core read a body, so it is in their family (never a 401: no challenge).
+fn body_denial(reason: DenyReason) -> Decision {
+    Decision::Deny(Denial::new(Family::OAuth1, reason))
+}
+
+/// The declared `Content-Length` (Envoy has checked that it is one number, or refused it).
+fn content_length(headers: &[Header]) -> Option<u64> {
+    let (_, value) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))?;
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+/// The start-up line that says which signatures Envoy checks and which the module does.
+fn signatures_line(checks: HostChecks) -> &'static str {
+    let sha2 = [Hash::Sha256, Hash::Sha384, Hash::Sha512].map(|hash| checks.hash(hash));
+    match (sha2, checks.hash(Hash::Sha1), checks.small_rsa()) {
+        (_, _, _) if !checks.any() => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
+        ([true, true, true], true, true) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones (keys under 2048 bits too)",
+        ([true, true, true], true, false) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones with keys of 2048 bits and more (smaller keys: in the module)",
+        ([true, true, true], false, _) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature); RSA-SHA1 ones in the module (this Envoy does not check SHA-1)",
+        _ => "Envoy's verify_signature checks only some hashes: the others are checked in the module (slower)",
+    }
+}
+
 impl<H: Host> SignatureHost for Worker<H> {
     fn verify(&self, hash: Hash, spki_der: &[u8], input: &[u8], signature: &[u8]) -> Option<bool> {
-        let answer = self.host_signatures.then(|| {
+        let answer = self.host_signatures.covers(hash, spki_der).then(|| {
             ForeignVerifier(|arguments: &[u8]| self.host.verify_signature(arguments))
                 .verify(hash, spki_der, input, signature)
         });
@@ -133,36 +181,98 @@ impl<H: Host> Worker<H> {
             host.log(Level::Warn, &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"));
         }
         let worker = Self::new(config, host, holder);
-        if !worker.config.jwt_providers.is_empty() {
-            worker.host.log(Level::Info, match worker.host_signatures {
-                true => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)",
-                false => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
-            });
+        if has_signatures(&worker.config) {
+            worker
+                .host
+                .log(Level::Info, signatures_line(worker.host_signatures));
         }
         worker.host.log(Level::Info, "configuration loaded");
         Some(worker)
     }
 
     pub fn new(config: Config, host: H, holder: u64) -> Self {
-        // Only JWT providers have signatures for the host to check.
-        let host_signatures = !config.jwt_providers.is_empty()
-            && host_verifies(&ForeignVerifier(|arguments: &[u8]| {
+        let host_signatures = match has_signatures(&config) {
+            false => HostChecks::NONE,
+            true => host_checks(&ForeignVerifier(|arguments: &[u8]| {
                 host.verify_signature(arguments)
-            }));
+            })),
+        };
         Self {
             remotes: WorkerJwks::of(&config, holder, &host),
             config,
             host,
             questions: RefCell::default(),
+            streams: RefCell::default(),
             host_signatures,
             warnings: RefCell::new(LogLimiter::new(WARNING_INTERVAL_MS, MAX_WARNING_KEYS)),
             gauges: Cell::default(),
         }
     }
 
-    /// The current request's headers came (request `context`).
-    pub fn on_request(&self, context: ContextId) -> Flow {
+    /// The current request's headers came (request `context`); `has_body`: they did not end
+    /// the stream.
+    pub fn on_request(&self, context: ContextId, has_body: bool) -> Flow {
+        self.streams.borrow_mut().begin(context, has_body);
         self.decide(context, None)
+    }
+
+    /// A chunk of the current request's body came: the host buffered `buffered` bytes of it so
+    /// far (this chunk included); `ended`: that is the whole body. `Continue` lets the chunk go
+    /// upstream (the request was allowed); `Pause` keeps it buffered.
+    pub fn on_body(&self, context: ContextId, buffered: usize, ended: bool) -> Flow {
+        let next = self.streams.borrow_mut().data(context, buffered, ended);
+        self.body_next(context, next)
+    }
+
+    /// The current request's trailers came: its body is whole.
+    pub fn on_trailers(&self, context: ContextId) -> Flow {
+        let next = self.streams.borrow_mut().trailers(context);
+        self.body_next(context, next)
+    }
+
+    /// The core needs the current request's body: refused at once when its `Content-Length`
+    /// is over `max_bytes`, read now if it is all here, else awaited (the root's tick refuses
+    /// it at the deadline). Asked for a body the request does not have, or has already had
+    /// read, the core would ask forever: refused.
+    fn read_body(&self, context: ContextId, max_bytes: usize, timeout_ms: u64, now: Millis) -> Flow {
+        let (has_body, read) = {
+            let streams = self.streams.borrow();
+            (streams.has_body(context), streams.body(context).is_some())
+        };
+        if !has_body || read {
+            self.host.log(
+                Level::Error,
+                "the core asked for a request body twice or for none; refusing the request",
+            );
+            return self.apply(context, self.internal_error(), now);
+        }
+        let content_length = self.host.request().and_then(|head| content_length(&head.headers));
+        let next = self
+            .streams
+            .borrow_mut()
+            .read(context, max_bytes, timeout_ms, content_length, now);
+        self.body_next(context, next)
+    }
+
+    /// Does what [`Streams`] said for the current request `context`.
+    fn body_next(&self, context: ContextId, next: BodyNext) -> Flow {
+        let now = self.host.now_millis();
+        match next {
+            BodyNext::Wait => Flow::Pause,
+            BodyNext::Pass => Flow::Continue,
+            BodyNext::TooLarge => self.apply(context, body_denial(DenyReason::BodyTooLarge), now),
+            BodyNext::Read(size) => match self.host.request_body(size) {
+                Some(body) if body.len() == size => {
+                    self.streams.borrow_mut().read_done(context, body);
+                    self.decide(context, None)
+                }
+                _ => {
+                    self.host
+                        .log(Level::Error, "could not read the request body; refusing it");
+                    self.apply(context, self.internal_error(), now)
+                }
+            },
+        }
     }
 
     /// The answer to the callout `token` came (as the root).
@@ -178,6 +288,7 @@ impl<H: Host> Worker<H> {
     /// records the gauges).
     pub fn gone(&self, context: ContextId) {
         self.questions.borrow_mut().gone(context);
+        self.streams.borrow_mut().gone(context);
     }
 
     fn env(&self) -> Env<'_> {
@@ -197,9 +308,12 @@ impl<H: Host> Worker<H> {
     /// answered or waits. `deadline`: of a wait for keys it began.
     fn decide(&self, context: ContextId, deadline: Option<Millis>) -> Flow {
         let now = self.host.now_millis();
-        let Some(request) = self.host.request() else {
-            return self.apply(self.internal_error(), now);
+        let Some(mut request) = self.host.request() else {
+            return self.apply(context, self.internal_error(), now);
         };
+        let streams = self.streams.borrow();
+        (request.has_body, request.body) = (streams.has_body(context), streams.body(context));
+        drop(streams);
         let step = match begin(&self.config, &request, &self.env(), seconds(now)) {
             Step::Done(Decision::Allow(forward)) => {
                 Step::Done(Decision::Allow(forward.only_removing_present(&request.headers)))
@@ -212,17 +326,19 @@ impl<H: Host> Worker<H> {
     /// Carries out what the core asked for.
     fn run_step(&self, context: ContextId, step: Step, deadline: Option<Millis>, now: Millis) -> Flow {
         match Todo::of(&self.config, step, &self.env(), seconds(now)) {
-            Todo::Done(decision) => self.apply(decision, now),
-            // The body read is branch oa-body's: until then, refused as a host failure.
-            Todo::ReadBody { .. } => self.apply(self.internal_error(), now),
+            Todo::Done(decision) => self.apply(context, decision, now),
+            Todo::ReadBody {
+                max_bytes,
+                timeout_ms,
+            } => self.read_body(context, max_bytes, timeout_ms, now),
             Todo::WaitForKeys { provider, refetch } => {
                 let wait = self
                     .keys_of(&provider)
                     .map(|keys| keys.wait(&self.host, refetch, deadline, now));
                 let deadline = match wait {
                     Some(Ok(deadline)) => deadline,
-                    Some(Err(decision)) => return self.apply(decision, now),
-                    None => return self.apply(self.internal_error(), now),
+                    Some(Err(decision)) => return self.apply(context, decision, now),
+                    None => return self.apply(context, self.internal_error(), now),
                 };
                 self.host.count(Metric::JwksWaited);
                 let waiter = Waiter {
@@ -280,6 +396,15 @@ impl<H: Host> Worker<H> {
         for waiter in late {
             let step = waiter.then.failed(&self.config, &self.env(), seconds(now));
             self.resume(waiter.context, step, waiter.deadline);
+        }
+        let late_bodies = self.streams.borrow_mut().expired(now);
+        for (context, any_chunk) in late_bodies {
+            if !any_chunk {
+                self.log_limited(Level::Warn, "body/none".into(), NO_BODY_CALLBACKS);
+            }
+            if self.host.switch_to(context) {
+                self.apply(context, body_denial(DenyReason::BodyTimeout), now);
+            }
         }
         // Answers to refused questions may ask new ones: a few rounds, then the next callback.
         for _ in 0..DISPATCH_ROUNDS {
@@ -421,19 +546,22 @@ impl<H: Host> Worker<H> {
         Decision::Deny(Denial::new(default_family(&self.config), DenyReason::Internal))
     }
 
-    /// Applies a decision: `Continue` once the request is rewritten, `Pause` after a reply.
-    fn apply(&self, decision: Decision, now: Millis) -> Flow {
+    /// Applies a decision to request `context`: `Continue` once it is rewritten, `Pause` after
+    /// a reply.
+    fn apply(&self, context: ContextId, decision: Decision, now: Millis) -> Flow {
         match decision {
             Decision::Allow(forward) if self.host.rewrite(&forward) => {
                 self.host.count(Metric::Allowed);
+                self.streams.borrow_mut().decided(context, true);
                 Flow::Continue
             }
             Decision::Allow(_) => {
                 self.host
                     .log(Level::Error, "could not rewrite the request; refusing it");
-                self.apply(self.internal_error(), now)
+                self.apply(context, self.internal_error(), now)
             }
             Decision::Deny(denial) => {
+                self.streams.borrow_mut().decided(context, false);
                 self.host.count(Metric::denied(&denial.reason));
                 let style = ReplyStyle {
                     plugin_version: &self.config.plugin_version,
@@ -461,6 +589,8 @@ mod tests {
         now: Cell<Millis>,
         current: Cell<ContextId>,
         requests: RefCell<HashMap<ContextId, RequestHead>>,
+        /// What the host buffered of each request's body.
+        bodies: RefCell<HashMap<ContextId, Vec<u8>>>,
         refuse: Cell<bool>,
         dispatched: RefCell<Vec<Callout>>,
         wakes: Cell<usize>,
@@ -533,6 +663,10 @@ mod tests {
             *self.gauges.borrow_mut().entry(gauge.name()).or_default() += delta;
             true
         }
+        fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+            let bodies = self.bodies.borrow();
+            bodies.get(&self.current.get())?.get(..size).map(<[u8]>::to_vec)
+        }
         fn verify_signature(&self, _arguments: &[u8]) -> Option<Vec<u8>> {
             None
         }
@@ -564,7 +698,57 @@ mod tests {
         };
         worker.host.requests.borrow_mut().insert(context, head);
         worker.host.current.set(context);
-        worker.on_request(context)
+        worker.on_request(context, false)
+    }
+
+    /// The head of a POST of a form (declared `content_length`, if any) with `token`.
+    fn form_post(worker: &Worker<Fake>, context: ContextId, token: &str, content_length: Option<usize>) {
+        let mut headers = vec![
+            ("authorization".into(), format!("Bearer {token}").into_bytes()),
+            (
+                "content-type".into(),
+                b"application/x-www-form-urlencoded".to_vec(),
+            ),
+        ];
+        headers.extend(content_length.map(|n| ("content-length".into(), n.to_string().into_bytes())));
+        let head = RequestHead {
+            method: "POST".into(),
+            path: "/rest/api/2/issue".into(),
+            headers,
+            ..RequestHead::default()
+        };
+        worker.host.requests.borrow_mut().insert(context, head);
+        worker.host.current.set(context);
+    }
+
+    /// Request `context` with `token` and a form body arrives, its headers first.
+    fn posts(worker: &Worker<Fake>, context: ContextId, token: &str) -> Flow {
+        form_post(worker, context, token, None);
+        worker.on_request(context, true)
+    }
+
+    /// Request `context`'s headers came (`has_body`: not the whole request) and nothing was
+    /// decided yet: where a request is when the core asks for its body.
+    fn undecided(worker: &Worker<Fake>, context: ContextId, content_length: Option<usize>, has_body: bool) {
+        form_post(worker, context, "t", content_length);
+        worker.streams.borrow_mut().begin(context, has_body);
+    }
+
+    /// The host buffered `body` of request `context` (the whole body if `ended`).
+    fn chunk(worker: &Worker<Fake>, context: ContextId, body: &[u8], ended: bool) -> Flow {
+        worker.host.bodies.borrow_mut().insert(context, body.to_vec());
+        worker.host.current.set(context);
+        worker.on_body(context, body.len(), ended)
+    }
+
+    /// The core asks for the body of request `context` (as the oauth1 provider does for a form).
+    fn reads_body(worker: &Worker<Fake>, context: ContextId, max_bytes: usize, timeout_ms: u64) -> Flow {
+        worker.host.current.set(context);
+        let step = Step::ReadBody {
+            max_bytes,
+            timeout_ms,
+        };
+        worker.run_step(context, step, None, worker.host.now.get())
     }
 
     fn active(user: &str) -> CalloutResult {
@@ -654,5 +838,144 @@ mod tests {
         worker.on_answer(1, active("fred"), None);
         assert_eq!(*worker.host.resumed.borrow(), [3]);
         assert_eq!(worker.host.gauges(), (0, 0));
+    }
+
+    #[test]
+    fn a_request_with_a_body_is_held_until_it_is_decided_and_then_its_body_passes() {
+        let worker = worker();
+        assert_eq!(posts(&worker, 2, "t"), Flow::Pause);
+        // A chunk let through now would take the held headers upstream with it.
+        assert_eq!(chunk(&worker, 2, b"a=1", false), Flow::Pause);
+        worker.on_root();
+        worker.on_answer(1, active("fred"), None);
+        assert_eq!(*worker.host.resumed.borrow(), [2]);
+        assert_eq!(chunk(&worker, 2, b"&b=2", true), Flow::Continue);
+        worker.gone(2);
+        assert!(worker.streams.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_body_in_two_chunks_is_read_at_its_end_and_the_request_decided_again_with_it() {
+        let worker = worker();
+        undecided(&worker, 2, Some(7), true);
+        assert_eq!(reads_body(&worker, 2, 100, 5000), Flow::Pause);
+        assert_eq!(chunk(&worker, 2, b"a=1", false), Flow::Pause);
+        assert!(worker.host.dispatched.borrow().is_empty() && worker.host.wakes.get() == 0);
+        assert_eq!(
+            chunk(&worker, 2, b"a=1&b=2", true),
+            Flow::Pause,
+            "decided again: a question"
+        );
+        assert_eq!(
+            worker.host.wakes.get(),
+            1,
+            "the decision with the body asked its question"
+        );
+        assert_eq!(worker.streams.borrow().body(2), Some(b"a=1&b=2".to_vec()));
+        worker.on_root();
+        worker.on_answer(1, active("fred"), None);
+        assert_eq!(*worker.host.resumed.borrow(), [2]);
+        assert_eq!(worker.streams.borrow().body(2), None, "dropped once decided");
+        assert!(worker.host.replies.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_declared_length_over_the_bound_is_refused_413_without_waiting() {
+        let worker = worker();
+        undecided(&worker, 2, Some(101), true);
+        assert_eq!(reads_body(&worker, 2, 100, 5000), Flow::Pause);
+        assert_eq!(*worker.host.replies.borrow(), [(2, 413)]);
+        assert_eq!(chunk(&worker, 2, b"a=1", false), Flow::Pause, "never let through");
+        assert!(worker
+            .host
+            .counted
+            .borrow()
+            .contains(&Metric::denied(&DenyReason::BodyTooLarge)));
+    }
+
+    #[test]
+    fn chunks_over_the_bound_are_refused_413_as_soon_as_they_pass_it() {
+        let worker = worker();
+        undecided(&worker, 2, None, true);
+        assert_eq!(reads_body(&worker, 2, 10, 5000), Flow::Pause);
+        assert_eq!(chunk(&worker, 2, b"a=12345678", false), Flow::Pause);
+        assert!(worker.host.replies.borrow().is_empty(), "at the bound");
+        assert_eq!(chunk(&worker, 2, b"a=123456789", false), Flow::Pause);
+        assert_eq!(*worker.host.replies.borrow(), [(2, 413)]);
+        assert_eq!(chunk(&worker, 2, b"a=123456789&b", true), Flow::Pause);
+        assert_eq!(worker.host.replies.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_body_that_never_ends_is_answered_408_by_the_tick_at_its_deadline() {
+        let worker = worker();
+        undecided(&worker, 2, None, true);
+        reads_body(&worker, 2, 100, 5000);
+        chunk(&worker, 2, b"a=1", false);
+        worker.host.now.set(NOW + 4_900);
+        worker.on_root();
+        assert!(worker.host.replies.borrow().is_empty());
+        worker.host.now.set(NOW + 5_000);
+        worker.on_root();
+        assert_eq!(*worker.host.replies.borrow(), [(2, 408)]);
+        assert_eq!(chunk(&worker, 2, b"a=1&b=2", true), Flow::Pause, "never read now");
+        worker.host.now.set(NOW + 10_000);
+        worker.on_root();
+        assert_eq!(worker.host.replies.borrow().len(), 1);
+        assert_eq!(worker.host.gauges(), (0, 0));
+    }
+
+    #[test]
+    fn a_request_that_ends_while_its_body_is_awaited_leaves_nothing_behind() {
+        let worker = worker();
+        undecided(&worker, 2, None, true);
+        reads_body(&worker, 2, 100, 5000);
+        chunk(&worker, 2, b"a=1", false);
+        worker.host.requests.borrow_mut().remove(&2);
+        worker.gone(2);
+        assert!(worker.streams.borrow().is_empty());
+        worker.host.now.set(NOW + 10_000);
+        worker.on_root();
+        assert!(worker.host.replies.borrow().is_empty());
+        assert_eq!(worker.host.gauges(), (0, 0));
+    }
+
+    #[test]
+    fn a_body_asked_for_twice_or_without_a_body_is_refused_not_asked_forever() {
+        let worker = worker();
+        undecided(&worker, 2, None, false);
+        assert_eq!(reads_body(&worker, 2, 100, 5000), Flow::Pause);
+        assert_eq!(*worker.host.replies.borrow(), [(2, 500)]);
+        undecided(&worker, 3, None, true);
+        chunk(&worker, 3, b"a=1", true);
+        assert_eq!(
+            reads_body(&worker, 3, 100, 5000),
+            Flow::Pause,
+            "read: decided again"
+        );
+        assert_eq!(reads_body(&worker, 3, 100, 5000), Flow::Pause);
+        assert_eq!(worker.host.replies.borrow().last(), Some(&(3, 500)));
+    }
+
+    #[test]
+    fn a_body_awaited_of_which_nothing_came_says_which_envoy_setting_hands_it_over() {
+        let worker = worker();
+        let warned = |worker: &Worker<Fake>| {
+            let logs = worker.host.logs.borrow();
+            logs.iter()
+                .filter(|(level, line)| {
+                    *level == Level::Warn && line.contains("allow_on_headers_stop_iteration")
+                })
+                .count()
+        };
+        undecided(&worker, 2, Some(10), true);
+        reads_body(&worker, 2, 100, 1000);
+        undecided(&worker, 3, Some(10), true);
+        reads_body(&worker, 3, 100, 1000);
+        chunk(&worker, 3, b"a=1", false);
+        worker.host.now.set(NOW + 1_000);
+        worker.on_root();
+        assert_eq!(*worker.host.replies.borrow(), [(2, 408), (3, 408)]);
+        assert_eq!(warned(&worker), 1, "for 2 only: some of 3 came");
     }
 }

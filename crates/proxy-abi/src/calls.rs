@@ -48,6 +48,13 @@ extern "C" {
     ) -> u32;
     fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
     fn proxy_get_header_map_pairs(
         map_type: u32,
         return_map_data: *mut *mut u8,
@@ -59,6 +66,8 @@ extern "C" {
 const HTTP_REQUEST: u32 = 0;
 /// `MapType::HttpRequestHeaders`.
 const REQUEST_HEADERS: u32 = 0;
+/// `BufferType::HttpRequestBody`.
+const REQUEST_BODY: u32 = 0;
 
 /// A status word as a `Result` (an unknown word is an `InternalFailure`).
 fn status(word: u32) -> Result<(), Status> {
@@ -92,6 +101,16 @@ pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
         with_buffer(|data, size| unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, data, size) });
     word?;
     deserialize_map(&bytes).ok_or(Status::SerializationFailure)
+}
+
+/// The first `max` bytes of the effective context's request body as the host buffered it
+/// (during its body callback, or after one that buffered it); `NotFound` when there is none.
+pub fn request_body(max: usize) -> Result<Vec<u8>, Status> {
+    // SAFETY: as in `request_headers`.
+    let (word, bytes) =
+        with_buffer(|data, size| unsafe { proxy_get_buffer_bytes(REQUEST_BODY, 0, max, data, size) });
+    word?;
+    Ok(bytes)
 }
 
 /// Answers the effective context's request locally (`BadArgument`, ... when it cannot).
