@@ -204,6 +204,19 @@ struct Signed {
     body: Option<String>,
 }
 
+/// The requests a driver signed (a JSON list).
+fn signed_of(list: &Value) -> Vec<Signed> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|signed| Signed {
+            url: signed["url"].as_str().unwrap().to_owned(),
+            authorization: signed["authorization"].as_str().unwrap().to_owned(),
+            body: signed["body"].as_str().map(str::to_owned),
+        })
+        .collect()
+}
+
 /// What the access-token step gave the consumer.
 #[derive(Debug, Clone)]
 struct AccessToken {
@@ -324,12 +337,15 @@ impl Stack {
     }
 
     /// The dance by requests-oauthlib (tests/oauth1/dance.py) as consumer X.
-    fn dance(&self, user: &str, button: &str, myself: bool) -> Value {
+    /// `sign`: paths of GETs it signs with the new access token before it exits (`signed`).
+    fn dance(&self, user: &str, button: &str, myself: bool, sign: &[String]) -> Value {
+        let sign: Vec<Value> = sign.iter().map(|path| json!({"path": path})).collect();
         drive(
             "dance.py",
             &json!({"base": self.base, "consumer_key": X, "key_file": self.keys.x,
                     "callback": CALLBACK, "user": user, "password": format!("{user}-password"),
-                    "button": button, "myself": myself, "spare_request_token": true}),
+                    "button": button, "myself": myself, "spare_request_token": true,
+                    "sign": sign}),
         )
     }
 
@@ -345,16 +361,7 @@ impl Stack {
                 spec
             })
             .collect();
-        drive("sign.py", &json!(specs))
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|signed| Signed {
-                url: signed["url"].as_str().unwrap().to_owned(),
-                authorization: signed["authorization"].as_str().unwrap().to_owned(),
-                body: signed["body"].as_str().map(str::to_owned),
-            })
-            .collect()
+        signed_of(&drive("sign.py", &json!(specs)))
     }
 
     /// A GET of `path` signed by consumer X with `token` (RSA-SHA1), with `extra` fields.
@@ -691,7 +698,7 @@ fn application_links_through_envoy_and_the_token_service() {
     let access = s.run(
         "requests-oauthlib's OAuth1Session performs the dance through Envoy (the authorize page driven as a browser)",
         || {
-            let dance = stack.dance("fred", "approve", true);
+            let dance = stack.dance("fred", "approve", true, &[]);
             let access = assert_dance(&dance);
             assert_eq!(dance["access_token"]["oauth_expires_in"], "157680000", "{dance}");
             assert_eq!(
@@ -1155,7 +1162,7 @@ fn application_links_through_envoy_and_the_token_service() {
         "the wrong user denies the authorisation: the access-token exchange is refused, permission_denied",
         || {
             let before = stack.app.received().len();
-            let dance = stack.dance("jsmith", "deny", true);
+            let dance = stack.dance("jsmith", "deny", true, &[]);
             assert_eq!(dance["login"]["status"], 302, "{dance}");
             assert_eq!(
                 dance["callback_query"]["oauth_verifier"],
@@ -1267,10 +1274,12 @@ fn application_links_through_envoy_and_the_token_service() {
 }
 
 /// A provider with a tiny nonce store (1 bucket of 4) and a configured public base URL, and a
-/// token service whose access tokens live 10 seconds.
+/// token service whose access tokens live 15 seconds: the nonce store is filled as soon as
+/// the dance ends (with requests the dance's driver signed before it exited), then the test
+/// polls until the token has expired.
 #[test]
 fn a_full_nonce_store_and_an_expired_access_token() {
-    const TTL_SECONDS: u64 = 10;
+    const TTL_SECONDS: u64 = 15;
     let stack = Stack::start(
         &json!({"access_token_ttl_seconds": TTL_SECONDS, "authorization_ttl_seconds": 2 * TTL_SECONDS}),
         &json!({"nonce_store": {"buckets": 1, "per_bucket": 4}, "public_base_url": true}),
@@ -1280,67 +1289,62 @@ fn a_full_nonce_store_and_an_expired_access_token() {
     let issued_after = Instant::now();
 
     let access = s.run(
-        "the dance gives an access token that expires in 10 seconds",
+        "the dance gives an access token that expires in 15 seconds",
         || {
-            let dance = stack.dance("fred", "approve", false);
+            let fills: Vec<String> = (0..6)
+                .map(|i| format!("/rest/api/2/myself?case=fill-{i}"))
+                .collect();
+            let dance = stack.dance("fred", "approve", false, &fills);
             let access = assert_dance(&dance);
             assert_eq!(
                 dance["access_token"]["oauth_expires_in"],
                 TTL_SECONDS.to_string(),
                 "{dance}"
             );
-            access
+            (access, signed_of(&dance["signed"]))
         },
     );
-
-    // Six fill requests and enough to poll for the expiry, signed at once.
-    let signed = s.after(
-        "oauthlib signs the requests of the scenarios below",
-        access.as_ref(),
-        |access| {
-            let mut specs: Vec<Value> = (0..6)
-                .map(|i| stack.spec(access, &format!("/rest/api/2/myself?case=fill-{i}"), json!({})))
-                .collect();
-            specs.extend(
-                (0..80)
-                    .map(|i| stack.spec(access, &format!("/rest/api/2/myself?case=expiry-{i}"), json!({}))),
-            );
-            stack.sign(&specs)
-        },
-    );
+    let (access, fills) = match access {
+        Some((access, fills)) => (Some(access), Some(fills)),
+        None => (None, None),
+    };
 
     s.after(
         "a full nonce store refuses new requests (503) and still refuses a replay: nonce_used",
-        signed.as_ref(),
-        |signed| {
-            for fill in &signed[..4] {
+        fills.as_ref(),
+        |fills| {
+            for fill in &fills[..4] {
                 assert_passed_as(&stack, &stack.send(fill), stack.path_of(fill), "fred");
             }
-            let full = stack.send(&signed[4]);
+            let full = stack.send(&fills[4]);
             assert_eq!(full.status, 503, "{full:?}");
             assert_jira_error(&full);
-            stack.never_reached(stack.path_of(&signed[4]));
-            assert_refused(&stack.send(&signed[0]), &realm, "nonce_used");
+            stack.never_reached(stack.path_of(&fills[4]));
+            assert_refused(&stack.send(&fills[0]), &realm, "nonce_used");
             assert_eq!(
-                stack.reached(stack.path_of(&signed[0])),
+                stack.reached(stack.path_of(&fills[0])),
                 1,
                 "the replay reached the application"
             );
-            assert_eq!(stack.send(&signed[5]).status, 503);
+            assert_eq!(stack.send(&fills[5]).status, 503);
+            stack.never_reached(stack.path_of(&fills[5]));
         },
     );
 
     s.after(
         "an expired access token is refused: token_expired",
-        signed.as_ref(),
-        |signed| {
-            let mut polls = signed[6..].iter();
+        access.as_ref(),
+        |access| {
+            let specs: Vec<Value> = (0..100)
+                .map(|i| stack.spec(access, &format!("/rest/api/2/myself?case=expiry-{i}"), json!({})))
+                .collect();
+            let mut polls = stack.sign(&specs).into_iter();
             let deadline = issued_after + Duration::from_secs(TTL_SECONDS + 10);
             let refused = loop {
                 let Some(poll) = polls.next() else {
                     panic!("no answer but 200/503 within {:?}", issued_after.elapsed());
                 };
-                let response = stack.send(poll);
+                let response = stack.send(&poll);
                 if response.status == 401 {
                     break response;
                 }
@@ -1348,7 +1352,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
                 assert!(matches!(response.status, 200 | 503), "{response:?}");
                 assert!(
                     Instant::now() < deadline,
-                    "not expired {:?} after the dance",
+                    "not expired {:?} after the dance began",
                     issued_after.elapsed()
                 );
                 std::thread::sleep(Duration::from_millis(250));

@@ -3,7 +3,9 @@ OAuth1Session (RSA-SHA1), through Envoy to the token service, the authorisation 
 browser would: GET the page, read the hidden fields from its HTML, POST the login and the button
 with the page's cookie, and read the verifier from the 302's Location. argv[1] is JSON:
   {"base", "consumer_key", "key_file", "callback", "user", "password",
-   "button": "approve" | "deny", "myself": true|false, "spare_request_token": true|false}
+   "button": "approve" | "deny", "myself": true|false, "spare_request_token": true|false,
+   "sign": [{"path", ...}] (optional: requests signed with the new access token at once, as
+           sign.py signs them, for a test that must use them before the token expires)}
 Prints one JSON object with what each step answered (the test asserts on it)."""
 
 import json
@@ -15,6 +17,8 @@ import requests
 from oauthlib.oauth1 import SIGNATURE_RSA
 from requests_oauthlib import OAuth1Session
 from requests_oauthlib.oauth1_session import TokenRequestDenied
+
+from sign import sign
 
 args = json.loads(sys.argv[1])
 base = args["base"]
@@ -85,6 +89,12 @@ except TokenRequestDenied as denied:
     out["access_refused"] = answer(denied.response)
     print(json.dumps(out))
     sys.exit(0)
+access = out["access_token"]
+out["signed"] = [sign(dict(spec, url=base + spec["path"], consumer_key=args["consumer_key"],
+                           key_file=args["key_file"], token=access["oauth_token"],
+                           token_secret=access["oauth_token_secret"],
+                           signature_method="RSA-SHA1"))
+                 for spec in args.get("sign", [])]
 if args.get("myself", True):
     out["myself"] = answer(oauth.get(base + "/rest/api/2/myself"))
 print(json.dumps(out))

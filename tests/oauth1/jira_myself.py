@@ -20,6 +20,7 @@ send = requests.Session.send
 def recording_send(self, request, **kwargs):
     response = send(self, request, **kwargs)
     auth = request.headers.get("Authorization", "")
+    auth = auth.decode() if isinstance(auth, bytes) else auth  # requests-oauthlib sets bytes
     method = next((p.split("=", 1)[1].strip('"') for p in auth.replace(",", " ").split()
                    if p.startswith("oauth_signature_method=")), None)
     exchanges.append({"url": request.url, "signature_method": method,

@@ -13,8 +13,8 @@ from oauthlib.oauth1 import Client
 
 FORM = "application/x-www-form-urlencoded"
 
-out = []
-for spec in json.loads(sys.argv[1]):
+def sign(spec):
+    """One request signed as `spec` says: its Authorization header, URL and body."""
     method = spec["signature_method"]
     client = Client(
         spec["consumer_key"],
@@ -32,5 +32,8 @@ for spec in json.loads(sys.argv[1]):
     headers = {"Content-Type": FORM} if body is not None else None
     uri, headers, body = client.sign(spec["url"], http_method=spec.get("method", "GET"),
                                      body=body, headers=headers)
-    out.append({"url": uri, "authorization": headers["Authorization"], "body": body})
-print(json.dumps(out))
+    return {"url": uri, "authorization": headers["Authorization"], "body": body}
+
+
+if __name__ == "__main__":
+    print(json.dumps([sign(spec) for spec in json.loads(sys.argv[1])]))
