@@ -500,6 +500,35 @@ fn values<'a>(response: &'a Response, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The filter's `errorMessages[0]` for each `oauth_problem` (README, the OAuth 1.0a family).
+fn message(problem: &str) -> &'static str {
+    match problem {
+        "parameter_rejected" => {
+            "An OAuth parameter is malformed, repeated, or outside the Authorization header."
+        }
+        "signature_method_rejected" => "The OAuth signature method is not accepted: sign with RSA-SHA1.",
+        "timestamp_refused" => {
+            "The OAuth timestamp is outside the accepted window: check the client's clock."
+        }
+        "consumer_key_unknown" => "The OAuth consumer is not known.",
+        "token_rejected" => "The OAuth access token is not valid.",
+        "token_expired" => "The OAuth access token has expired.",
+        "signature_invalid" => "OAuth signature is invalid for this request.",
+        "nonce_used" => "The OAuth nonce has already been used.",
+        other => panic!("no message for {other}"),
+    }
+}
+
+const NOT_AUTHENTICATED: &str =
+    "You are not authenticated. Authentication required to perform this operation.";
+const NONCE_STORE_FULL: &str = "The OAuth nonce store is full. Please try again later.";
+
+/// Jira's error collection `{"errorMessages":[message],"errors":{}}`, as the filter refuses.
+fn assert_jira_error_is(response: &Response, message: &str) {
+    assert_jira_error(response);
+    assert_eq!(response.json()["errorMessages"][0], message, "{response:?}");
+}
+
 /// Jira's error collection, as the filter answers a refusal: one message, no field errors.
 fn assert_jira_error(response: &Response) {
     assert_eq!(
@@ -526,7 +555,7 @@ fn assert_refused(response: &Response, realm: &str, problem: &str) {
         Some(format!(r#"OAuth realm="{realm}", oauth_problem="{problem}""#).as_str()),
         "{response:?}"
     );
-    assert_jira_error(response);
+    assert_jira_error_is(response, message(problem));
 }
 
 /// A request the filter let through: 200 from the application, as `user`, the credentials gone.
@@ -731,8 +760,8 @@ fn application_links_through_envoy_and_the_token_service() {
             .raw(&stack.request("GET", "/rest/api/2/refused/unsigned", None, None));
         assert_eq!(response.status, 401, "{response:?}");
         let challenges = values(&response, "www-authenticate");
-        assert!(challenges.contains(&r#"OAuth realm="jira""#), "{response:?}");
-        assert_jira_error(&response);
+        assert_eq!(challenges.first(), Some(&r#"OAuth realm="jira""#), "{response:?}");
+        assert_jira_error_is(&response, NOT_AUTHENTICATED);
         stack.never_reached("/rest/api/2/refused/unsigned");
     });
 
@@ -1318,7 +1347,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
             }
             let full = stack.send(&fills[4]);
             assert_eq!(full.status, 503, "{full:?}");
-            assert_jira_error(&full);
+            assert_jira_error_is(&full, NONCE_STORE_FULL);
             stack.never_reached(stack.path_of(&fills[4]));
             assert_refused(&stack.send(&fills[0]), &realm, "nonce_used");
             assert_eq!(
