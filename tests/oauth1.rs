@@ -823,6 +823,8 @@ fn application_links_through_envoy_and_the_token_service() {
         access.as_ref(),
         |access| {
             let before = stack.reached("/rest/api/2/myself");
+            let rejected = "wasmcustom.tokengate.denied.oauth1.signature_method_rejected";
+            let rejected_before = stack.envoy.counter(rejected);
             let run = drive(
                 "jira_myself.py",
                 &json!({"server": stack.base, "consumer_key": X, "key_file": stack.keys.x,
@@ -854,6 +856,7 @@ fn application_links_through_envoy_and_the_token_service() {
                 rsa.count(),
                 "only the RSA-SHA1 requests reach the application: {run}"
             );
+            assert_eq!(stack.envoy.counter(rejected) - rejected_before, 10);
             // Ten refused signature methods are not ten failed logins (the lockout is 3).
             let created = stack.rest(
                 "POST",
