@@ -339,10 +339,23 @@ impl Stack {
     /// The dance by requests-oauthlib (tests/oauth1/dance.py) as consumer X.
     /// `sign`: paths of GETs it signs with the new access token before it exits (`signed`).
     fn dance(&self, user: &str, button: &str, myself: bool, sign: &[String]) -> Value {
+        self.dance_as(X, &self.keys.x, user, button, myself, sign)
+    }
+
+    /// [`Stack::dance`] as the consumer `consumer_key` signing with `key_file`.
+    fn dance_as(
+        &self,
+        consumer_key: &str,
+        key_file: &str,
+        user: &str,
+        button: &str,
+        myself: bool,
+        sign: &[String],
+    ) -> Value {
         let sign: Vec<Value> = sign.iter().map(|path| json!({"path": path})).collect();
         drive(
             "dance.py",
-            &json!({"base": self.base, "consumer_key": X, "key_file": self.keys.x,
+            &json!({"base": self.base, "consumer_key": consumer_key, "key_file": key_file,
                     "callback": CALLBACK, "user": user, "password": format!("{user}-password"),
                     "button": button, "myself": myself, "spare_request_token": true,
                     "sign": sign}),
@@ -684,7 +697,14 @@ fn assert_myself(stack: &Stack, dance: &Value, user: &str) {
     assert_eq!(myself["status"], 200, "{dance}\n{}", stack.envoy.log());
     let me: Value = serde_json::from_str(myself["body"].as_str().unwrap()).unwrap();
     assert_eq!(me["name"], user);
-    assert_passed_as(stack, &response_of(myself), "/rest/api/2/myself", user);
+    let seen = stack
+        .app
+        .received()
+        .into_iter()
+        .rfind(|r| r.path == "/rest/api/2/myself")
+        .unwrap();
+    assert_eq!(seen.header("x-tokengate-user"), Some(user), "{seen:?}");
+    assert_eq!(seen.header("authorization"), None, "{seen:?}");
 }
 
 /// A driver's recorded answer as a [`Response`].
@@ -1243,6 +1263,19 @@ fn application_links_through_envoy_and_the_token_service() {
                 None,
             );
             assert_eq!(listed.json(), json!([]), "{listed:?}");
+        },
+    );
+
+    s.run(
+        "consumer Y (a 1024-bit key, as Jira's tutorial makes) dances and calls myself as the user",
+        || {
+            let dance = stack.dance_as(Y, &stack.keys.y, "admin", "approve", true, &[]);
+            assert!(
+                dance["page"]["body"].as_str().unwrap().contains("Application Y"),
+                "{dance}"
+            );
+            assert_token_shaped(&dance["access_token"]["oauth_token"]);
+            assert_myself(&stack, &dance, "admin");
         },
     );
 
