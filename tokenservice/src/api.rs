@@ -3,7 +3,9 @@
 //!
 //! Paths are under [`PREFIX`]. Every 4xx and 5xx body is Jira's error collection,
 //! `{"errorMessages":["..."],"errors":{}}`, except on `/introspect`, which answers in RFC 6749
-//! section 5.2's shape (see [`crate::introspect`]).
+//! section 5.2's shape (see [`crate::introspect`]). The OAuth 1.0a dance is routed here too,
+//! under [`OAUTH1_PREFIX`] ([`crate::oauth1_dance`], [`crate::oauth1_authorize`]), and answers
+//! in its own formats.
 
 use crate::auth::Caller;
 use crate::clock;
@@ -65,7 +67,7 @@ pub fn handle_from(service: &Service, request: &Request, peer: Option<IpAddr>, n
         };
     }
     if let Some(step) = path.strip_prefix(OAUTH1_PREFIX) {
-        return oauth1_dance(service, request, step, address, now);
+        return oauth1_step(service, request, step, address, now);
     }
     let Some(route) = path.strip_prefix(PREFIX) else {
         return Response::error(404, messages::NOT_FOUND);
@@ -159,7 +161,7 @@ type Handled = Result<Response, Response>;
 pub const OAUTH1_PREFIX: &str = "/plugins/servlet/oauth/";
 
 /// The dance's endpoints; all of them 404 without an `oauth1` section.
-fn oauth1_dance(
+fn oauth1_step(
     service: &Service,
     request: &Request,
     step: &str,

@@ -23,7 +23,7 @@
 //!   the user's streak.
 //! - The OAuth 1.0a question (issue 13): `token_type_hint=oauth1_access_token` with
 //!   `oauth_consumer_key`, about an access token of the dance ([`crate::oauth1_dance`]); see
-//!   [`oauth1_answer`]. Nothing in it is counted or locked.
+//!   `oauth1_answer`. Nothing in it is counted or locked.
 
 use crate::auth;
 use crate::http::{Request, Response};

@@ -178,7 +178,7 @@ pub fn decide(
     let token = token.unwrap_or_default();
     let cookie = csrf::cookie(&request.headers);
     if csrf::check(fields.atl_token.as_deref(), cookie, &record.csrf_hash).is_err() {
-        return problem_page(403, Problem::PermissionDenied, messages::FORGED);
+        return problem_page(403, Problem::ParameterRejected, messages::FORGED);
     }
     let again = |status: u16, error: &str| {
         let html = oauth1_page::authorize(&Form {

@@ -326,6 +326,10 @@ pub mod tests {
             "content-type".to_owned(),
             "application/x-www-form-urlencoded".to_owned(),
         ));
+        let mut version_two = good.request(RT_URL, &[CALLBACK], "");
+        version_two.headers[0].1 = version_two.headers[0]
+            .1
+            .replace("oauth_version=\"1.0\"", "oauth_version=\"2.0\"");
         let mut two_headers = good.request(RT_URL, &[CALLBACK], "");
         two_headers.headers.push(two_headers.headers[0].clone());
         let table = [

@@ -3,8 +3,9 @@
 //! (`tests/oauth1/dance.py`): `fetch_request_token` signed with RSA-SHA1, the authorize page
 //! fetched and its form posted as a browser would (cookie kept, `atl_token` read from the
 //! HTML), the verifier read from the 302's `Location`, `fetch_access_token`; then the filter's
-//! question about the access token. Also: the user denying, the wrong user, and a consumer
-//! signing with HMAC-SHA1.
+//! question about the access token. Also: the user denying, the wrong user, a consumer signing
+//! with HMAC-SHA1, and the dance across two replicas sharing one PostgreSQL, where one request
+//! token exchanged on both at once gives exactly one access token (`tests/oauth1/race.py`).
 
 // Test harness: failing loudly is its job.
 #![allow(
@@ -28,18 +29,19 @@ fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The service with the demo consumer, and no configured base URL, so that the URL the client
-/// signs (`http://127.0.0.1:<port>`, from `Host`) is the one checked.
-fn start(scratch: &Scratch) -> Service {
+/// The configuration's additions: the demo consumer, and no configured base URL, so that the
+/// URL the client signs (`http://127.0.0.1:<port>`, from `Host`) is the one checked.
+fn oauth1_config() -> Value {
     let public_key: PathBuf = manifest().join("config/demo-consumer.pub");
-    Service::start_with(
-        scratch,
-        json!({
-            "base_url": null,
-            "oauth1": {"consumers": [{"consumer_key": CONSUMER, "name": "Demo application link",
-                                      "public_key_file": public_key, "callbacks": [CALLBACK]}]},
-        }),
-    )
+    json!({
+        "base_url": null,
+        "oauth1": {"consumers": [{"consumer_key": CONSUMER, "name": "Demo application link",
+                                  "public_key_file": public_key, "callbacks": [CALLBACK]}]},
+    })
+}
+
+fn start(scratch: &Scratch) -> Service {
+    Service::start_with(scratch, oauth1_config())
 }
 
 /// Runs `tests/oauth1/<script>` with `args`; its JSON.
@@ -147,10 +149,17 @@ fn requests_oauthlib_dances_to_an_access_token_the_filter_is_told_about() {
         ask(&service, token, CONSUMER),
         json!({"active": false, "oauth_problem": "token_rejected"})
     );
-    // No line of the log holds a token or the verifier.
+    // No line of the log holds a token or the verifier (the request token was in the
+    // authorize page's query).
     let log = Service::log(&scratch);
-    let verifier = result["location"].as_str().unwrap().rsplit('=').next().unwrap();
-    assert!(!log.contains(token) && !log.contains(verifier), "{log}");
+    let location = result["location"].as_str().unwrap();
+    let query = location.split_once('?').unwrap().1;
+    let callback: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    assert!(log.contains("/plugins/servlet/oauth/authorize"), "{log}");
+    for secret in [token, &callback["oauth_token"], &callback["oauth_verifier"]] {
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
 }
 
 #[test]
@@ -234,4 +243,61 @@ fn a_consumer_key_under_2048_bits_is_warned_about_at_start() {
         log.contains("warning: oauth1 consumer `jira-tutorial` has a 1024-bit RSA key"),
         "{log}"
     );
+}
+
+#[test]
+fn the_dance_alternates_between_two_replicas_on_one_postgresql() {
+    let scratch = Scratch::new();
+    let database = common::TestDatabase::postgres();
+    let replicas = Service::start_replicas_with(&scratch, &database.spec(), 2, oauth1_config());
+    let [a, b] = [replicas.ports[0], replicas.ports[1]].map(|port| format!("http://127.0.0.1:{port}"));
+    let key = manifest().join("../demo/oauth-consumer.pem");
+    // request-token and the post on one, the page and access-token on the other: the CSRF
+    // value, the decision and the single use of the request token are the store's.
+    let result = python(
+        "dance.py",
+        &[
+            &a,
+            CONSUMER,
+            key.to_str().unwrap(),
+            CALLBACK,
+            "fred",
+            "fred-password",
+            "approve",
+            &b,
+        ],
+    );
+    let token = result["access_token"]["oauth_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{result}"));
+    for _ in 0..2 {
+        // Asked of each replica in turn.
+        assert_eq!(ask(&replicas, token, CONSUMER)["username"], "fred");
+    }
+    // One request token exchanged on both replicas at once: exactly one access token.
+    let race = python(
+        "race.py",
+        &[
+            &a,
+            &b,
+            CONSUMER,
+            key.to_str().unwrap(),
+            CALLBACK,
+            "jsmith",
+            "jsmith-password",
+        ],
+    );
+    let answers = race["answers"].as_array().unwrap();
+    let won: Vec<_> = answers.iter().filter(|a| a["access_token"].is_object()).collect();
+    assert_eq!(won.len(), 1, "{race}");
+    let lost = answers.iter().find(|a| a["access_token"].is_null()).unwrap();
+    assert_eq!(lost["access_status"], 401, "{race}");
+    assert!(
+        lost["access_challenge"]
+            .as_str()
+            .unwrap()
+            .contains("oauth_problem=\"token_rejected\""),
+        "{race}"
+    );
+    assert!(!Service::log(&scratch).contains(common::postgres::PG_PASSWORD));
 }

@@ -114,7 +114,8 @@ impl Service {
         Service::start_replicas_with(scratch, &scratch.database().to_string_lossy(), 1, extra)
     }
 
-    fn start_replicas_with(scratch: &Scratch, database: &str, n: usize, extra: Value) -> Service {
+    /// Like [`Service::start_replicas`], with `extra` fields merged into the configuration.
+    pub fn start_replicas_with(scratch: &Scratch, database: &str, n: usize, extra: Value) -> Service {
         let (children, ports): (Vec<_>, Vec<_>) = (0..n).map(|_| spawn(scratch, database, &extra)).unzip();
         Service {
             children,

@@ -1,11 +1,13 @@
 """The OAuth 1.0a dance as an application link's client does it, with requests-oauthlib
 (tokenservice/tests/oauth1_dance.rs runs it against the real token service).
 
-    dance.py BASE CONSUMER_KEY PRIVATE_KEY_FILE CALLBACK USER PASSWORD BUTTON
+    dance.py BASE CONSUMER_KEY PRIVATE_KEY_FILE CALLBACK USER PASSWORD BUTTON [OTHER_BASE]
 
-BUTTON is `approve` or `deny` (the form's submit buttons). The authorize step is driven as a
-browser would: the page fetched, its hidden fields read from the HTML, the form posted with
-the cookie the page set. Prints one JSON object: what each step answered.
+BUTTON is `approve` or `deny` (the form's submit buttons). With OTHER_BASE (another replica),
+the steps alternate: request-token and the form's post on BASE, the page and access-token on
+OTHER_BASE. The authorize step is driven as a browser would: the page fetched, its hidden
+fields read from the HTML, the form posted with the cookie the page set. Prints one JSON
+object: what each step answered.
 """
 
 import html
@@ -24,16 +26,18 @@ def hidden(page, name):
     return html.unescape(match.group(1)) if match else None
 
 
-def main():
-    base, consumer_key, key_file, callback, user, password, button = sys.argv[1:8]
+def session(consumer_key, key_file, callback):
     with open(key_file) as f:
         rsa_key = f.read()
-    result = {}
-    oauth = OAuth1Session(
+    return OAuth1Session(
         consumer_key, signature_method=SIGNATURE_RSA, rsa_key=rsa_key, callback_uri=callback
     )
+
+
+def authorize(oauth, base, other, user, password, button, result):
+    """request-token on `base`, the page on `other`, the post on `base`: the post's answer."""
     oauth.fetch_request_token(base + "/plugins/servlet/oauth/request-token")
-    authorize_url = oauth.authorization_url(base + "/plugins/servlet/oauth/authorize")
+    authorize_url = oauth.authorization_url(other + "/plugins/servlet/oauth/authorize")
     browser = requests.Session()
     page = browser.get(authorize_url)
     result["page_status"] = page.status_code
@@ -51,19 +55,31 @@ def main():
     )
     result["authorize_status"] = posted.status_code
     result["authorize_body"] = posted.text
-    location = posted.headers.get("Location")
-    result["location"] = location
-    if posted.status_code != 302:
-        print(json.dumps(result))
-        return
-    oauth.parse_authorization_response(location)
+    result["location"] = posted.headers.get("Location")
+    return posted
+
+
+def exchange(oauth, base):
+    """access-token on `base`: the tokens, or the refusal."""
     try:
-        tokens = oauth.fetch_access_token(base + "/plugins/servlet/oauth/access-token")
-        result["access_token"] = tokens
+        return {"access_token": oauth.fetch_access_token(base + "/plugins/servlet/oauth/access-token")}
     except TokenRequestDenied as denied:
-        result["access_status"] = denied.status_code
-        result["access_body"] = denied.response.text
-        result["access_challenge"] = denied.response.headers.get("WWW-Authenticate")
+        return {
+            "access_status": denied.status_code,
+            "access_body": denied.response.text,
+            "access_challenge": denied.response.headers.get("WWW-Authenticate"),
+        }
+
+
+def main():
+    base, consumer_key, key_file, callback, user, password, button = sys.argv[1:8]
+    other = sys.argv[8] if len(sys.argv) > 8 else base
+    result = {}
+    oauth = session(consumer_key, key_file, callback)
+    posted = authorize(oauth, base, other, user, password, button, result)
+    if posted.status_code == 302:
+        oauth.parse_authorization_response(result["location"])
+        result.update(exchange(oauth, other))
     print(json.dumps(result))
 
 
