@@ -15,6 +15,7 @@ use crate::extract::{self, Credential, ExtractError, Location, Scheme};
 use crate::introspect::BearerShape;
 use crate::jwt::JwtError;
 use crate::oauth1_provider::verify_signed;
+use crate::oauth1_question::OAuth1Provider;
 use crate::opaque::{family_of, lockout, verify_opaque};
 use crate::outcome::{deny, Refusal, TokenContext};
 use crate::path::{self, AmbiguousPath};
@@ -67,8 +68,9 @@ pub fn begin(config: &Config, request: &RequestHead, env: &Env<'_>, now: UnixSec
         _ => return deny(owner, DenyReason::MissingCredential).challenging(challenges),
     };
     let challenges = challenges.used(auth_scheme(&credential.scheme));
+    // A signed request needs the whole request (method, URI, body), not only its credential.
     if credential.scheme == Scheme::OAuth {
-        let listed = |p: &&crate::oauth1_question::OAuth1Provider| rule.providers.contains(&p.name);
+        let listed = |p: &&OAuth1Provider| rule.providers.contains(&p.name);
         if let Some(provider) = config.oauth1_providers.iter().find(listed) {
             return verify_signed(config, provider, rule, request, &credential, challenges, env, now)
                 .challenging(challenges);

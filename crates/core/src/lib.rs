@@ -2,7 +2,8 @@
 //! (no proxy-wasm here: the filter for Envoy is the `tokengate` crate, a shell over this one).
 //!
 //! The pipeline is one module per stage: [`path`] (the path the rules see) -> [`extract`] -> [`tisjwt`] (verify, over [`jwt`] and
-//! [`directory`]) -> [`decide`] (ending in [`admit`]) -> [`respond`]. All of it is plain Rust over plain data; one
+//! [`directory`]; OAuth 1.0a signed requests: [`oauth1_provider`], asking through [`oauth1_question`]) -> [`decide`]
+//! (ending in [`admit`]) -> [`respond`]. All of it is plain Rust over plain data; one
 //! [`worker::Worker`] per VM runs it over a [`worker::Host`] (the shell on Envoy), which
 //! gathers inputs and applies decisions.
 //! What the stages return ([`outcome`]), what they consult ([`host`]), the JOSE names
