@@ -2,9 +2,11 @@
 //! upstreams. An OAuth 1.0a signature covers an `application/x-www-form-urlencoded` body, so
 //! the filter reads it, bounded (`form_body.max_bytes`: 413) and within a deadline
 //! (`form_body.timeout_ms`: 408); the refusals come before any question to the token service,
-//! and neither it nor the application sees such a request. Every request with a body is held,
-//! its body buffered, until it is decided. And what Envoy's `verify_signature` (the host check
-//! RSA-SHA1 signatures go to) does with the keys OAuth 1.0a consumers have.
+//! and neither it nor the application sees such a request. A form signed by a 1024-bit consumer
+//! key (the real token service, after requests-oauthlib's dance) passes with its body byte for
+//! byte. Every request with a body is held, its body buffered, until it is decided. And what
+//! Envoy's `verify_signature` (the host check RSA-SHA1 signatures go to) does with the keys
+//! OAuth 1.0a consumers have.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,9 +18,11 @@
 mod common;
 
 use common::*;
-use serde_json::json;
-use std::io::Write;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MAX_BYTES: usize = 1024;
@@ -207,7 +211,225 @@ fn envoys_verify_signature_checks_rsa_sha1_with_1024_bit_keys_too() {
     let envoy = Envoy::start_with_clusters(&oauth1_config(), app.port(), &[("token_service", app.port())]);
     let log = envoy.log();
     assert!(
-        log.contains("and RSA-SHA1 ones (keys under 2048 bits too)"),
+        log.contains(
+            "RSA-SHA1 signatures (OAuth 1.0a) are checked by Envoy (verify_signature), 1024-bit keys too"
+        ),
         "{log}"
     );
+}
+
+/// The real token service with one OAuth 1.0a consumer registered by `public_key_file`, the
+/// demo users, and no base URL (the dance is signed for `http://127.0.0.1:<port>`, from `Host`).
+struct OAuthTokenService {
+    child: Child,
+    port: u16,
+}
+
+const CONSUMER: &str = "jira-cli-1024";
+const CALLBACK: &str = "http://127.0.0.1:8765/";
+
+impl OAuthTokenService {
+    fn start(dir: &Path, public_key_file: &Path) -> OAuthTokenService {
+        let root = manifest();
+        let binary = ["debug", "release"]
+            .iter()
+            .map(|profile| root.join("target").join(profile).join("tokengate-tokens"))
+            .find(|path| path.exists())
+            .expect("tokengate-tokens is not built: cargo build -p tokengate-tokens");
+        let config = json!({
+            "listen": "127.0.0.1:0",
+            "database": dir.join("tokens.db"),
+            "users_file": root.join("tokenservice/config/users.json"),
+            "introspection": {"client_id": "tokengate", "client_secret": TOKENS_CLIENT_SECRET},
+            "max_validity_months": 12,
+            "default_validity_months": 6,
+            "base_url": null,
+            "lockout": {"max_failures": 3, "window_seconds": 300, "login_url": "http://jira.test/login.jsp"},
+            "oauth1": {"consumers": [{"consumer_key": CONSUMER, "name": "A 1024-bit application link",
+                                      "public_key_file": public_key_file, "callbacks": [CALLBACK]}],
+                       "min_key_bits": 1024}
+        });
+        let config_path = dir.join("tokens.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("no port in {line:?}"));
+        OAuthTokenService { child, port }
+    }
+}
+
+impl Drop for OAuthTokenService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a driver script with the project's virtualenv Python; its JSON.
+fn python(script: &Path, args: &[&str]) -> Value {
+    let python = manifest().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make pytools`",
+        python.display()
+    );
+    let output = Command::new(python).arg(script).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{} failed:\n{stdout}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn driver() -> PathBuf {
+    manifest().join("tests/oauth1_body/signed_post.py")
+}
+
+/// The whole path with the real token service: a consumer with a 1024-bit key (Jira's
+/// tutorial's size) dances to an access token (requests-oauthlib, the token service's own
+/// driver), then POSTs a form signed over its body through Envoy. The filter reads the body,
+/// asks the token service, and Envoy's verify_signature checks the 1024-bit RSA-SHA1
+/// signature; the application gets the body byte for byte, as the user, without the
+/// credential. The same request with its body changed after signing is refused.
+#[test]
+fn a_form_post_signed_with_a_1024_bit_key_reaches_the_application_with_its_body_unchanged() {
+    let dir = std::env::temp_dir().join(format!("oauth1-body-{}-{}", std::process::id(), now()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_text = dir.to_str().unwrap();
+    python(&driver(), &["keygen", dir_text, "1024"]);
+    let service = OAuthTokenService::start(&dir, &dir.join("consumer.pub"));
+    let key_file = dir.join("consumer.pem");
+    let dance = python(
+        &manifest().join("tokenservice/tests/oauth1/dance.py"),
+        &[
+            &format!("http://127.0.0.1:{}", service.port),
+            CONSUMER,
+            key_file.to_str().unwrap(),
+            CALLBACK,
+            "fred",
+            "fred-password",
+            "approve",
+        ],
+    );
+    let tokens = &dance["access_token"];
+    let (token, secret) = (
+        tokens["oauth_token"].as_str(),
+        tokens["oauth_token_secret"].as_str(),
+    );
+    let (Some(token), Some(secret)) = (token, secret) else {
+        panic!("no access token: {dance}");
+    };
+    let app = DemoApp::start(0).unwrap();
+    let plugin = json!({
+        "realm": "jira",
+        "oauth1_providers": {"applinks": {
+            "introspection": {"cluster": "token_service", "path": "/introspect",
+                              "client_id": "tokengate", "client_secret": TOKENS_CLIENT_SECRET},
+            "form_body": {"max_bytes": MAX_BYTES, "timeout_ms": TIMEOUT_MS}
+        }},
+        "rules": [{"path_prefix": "/", "providers": ["applinks"]}]
+    });
+    let envoy = Envoy::start_with_clusters(
+        &plugin.to_string(),
+        app.port(),
+        &[("token_service", service.port)],
+    );
+    let url = format!(
+        "http://127.0.0.1:{}/rest/api/2/issue/DEMO-1/comment?expand=renderedBody",
+        envoy.port
+    );
+    let body = "body=Hello%20world%21&visibility=role%3AUsers&note=caf%C3%A9+%E2%9C%93";
+    let posted = python(
+        &driver(),
+        &[
+            "post",
+            &url,
+            CONSUMER,
+            key_file.to_str().unwrap(),
+            token,
+            secret,
+            body,
+        ],
+    );
+    assert_eq!(posted["status"], 200, "{posted}\n{}", envoy.log());
+    let received = app.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0].body, body,
+        "the body upstream is the body signed and sent"
+    );
+    assert_eq!(received[0].header("x-tokengate-user"), Some("fred"));
+    assert_eq!(received[0].header("authorization"), None);
+    assert_eq!(
+        envoy.counter("wasmcustom.tokengate.jwt.signatures_checked_by_host"),
+        1
+    );
+    let changed = body.replace("Users", "Admins");
+    let refused = python(
+        &driver(),
+        &[
+            "tampered",
+            &url,
+            CONSUMER,
+            key_file.to_str().unwrap(),
+            token,
+            secret,
+            body,
+            &changed,
+        ],
+    );
+    assert_eq!(refused["status"], 401, "{refused}");
+    let challenge = refused["www_authenticate"].as_str().unwrap_or_default();
+    assert!(
+        challenge.contains("oauth_problem=\"signature_invalid\""),
+        "{refused}"
+    );
+    assert_eq!(app.received().len(), 1, "the changed body never arrived");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without `allow_on_headers_stop_iteration` Envoy turns the held headers into
+/// StopAllIterationAndWatermark and hands the filter no body: a complete signed form then
+/// waits for its 408 (nothing reaches anyone), and the log names the setting.
+#[test]
+fn without_allow_on_headers_stop_iteration_a_form_waits_for_its_408_and_the_log_says_why() {
+    let app = DemoApp::start(0).unwrap();
+    let token_service = HeldUpstream::start();
+    let yaml = bootstrap(
+        &oauth1_config(),
+        app.port(),
+        &[("token_service", token_service.port())],
+    );
+    let setting = "                allow_on_headers_stop_iteration: true\n";
+    assert!(yaml.contains(setting));
+    let envoy = Envoy::try_start_yaml(&yaml.replacen(setting, "", 1)).unwrap_or_else(|log| panic!("{log}"));
+    let body = "body=whole";
+    let request = format!("{}{body}", form_head(&format!("content-length: {}", body.len())));
+    let (response, took) = exchange(envoy.port, request.as_bytes());
+    assert_eq!(response.status, 408, "{response:?}");
+    assert!(took >= Duration::from_millis(TIMEOUT_MS - 50), "{took:?}");
+    assert!(
+        envoy
+            .log()
+            .contains("set `allow_on_headers_stop_iteration: true`"),
+        "{}",
+        envoy.log()
+    );
+    assert!(app.received().is_empty());
+    assert!(token_service.received().is_empty());
 }

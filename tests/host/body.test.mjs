@@ -7,7 +7,7 @@ import { generateKeyPairSync, createSign } from 'node:crypto';
 import {
   newHost, opaqueConfig, introspectionAnswer, assertForwarded, assertClean, assertIdle,
 } from './fixtures.mjs';
-import { DATA } from './host.mjs';
+import { DATA, Host } from './host.mjs';
 
 const FORM = ['content-type', 'application/x-www-form-urlencoded'];
 const MAX_BYTES = 64, TIMEOUT_MS = 1000;
@@ -197,5 +197,18 @@ test('trailers end a body that is awaited, and are held like the body until the 
   host.answer(host.only('ts'), { body: accessTokenAnswer(host) });
   assertForwarded(request);
   assert.equal(request.upstreamText, BODY);
+  assertClean(host);
+});
+
+test('without allow_on_headers_stop_iteration Envoy withholds a held request\'s body: the form gets its 408 and the log names the setting', () => {
+  const host = new Host({ allowOnHeadersStopIteration: false });
+  const vm = host.addVm(oauth1Config());
+  const request = post(vm, host);
+  assert.equal(vm.sendBody(request, BODY, { end: true }), undefined, 'no body callback');
+  host.advance(TIMEOUT_MS + 200);
+  assertRefusedWith(request, 408);
+  assert.equal(host.callouts.length, 0);
+  const warned = vm.logs.filter(({ level, message }) => level === 'warn' && message.includes('allow_on_headers_stop_iteration'));
+  assert.equal(warned.length, 1, vm.logText());
   assertClean(host);
 });

@@ -18,8 +18,9 @@
 //   with what was buffered, and continuing a chunk of a request whose headers are stopped lets
 //   the headers go too (Envoy's filter manager); a buffer over Envoy's limit is Envoy's 413.
 //   This is Envoy with the plugin's `allow_on_headers_stop_iteration: true` (1.35+), as the
-//   README and every acceptance test configure it: without it Envoy turns a paused header
-//   callback into StopAllIterationAndWatermark and delivers no body to a held request.
+//   README and every acceptance test configure it; `new Host({ allowOnHeadersStopIteration:
+//   false })` is Envoy without it, which turns a paused header callback into
+//   StopAllIterationAndWatermark: no body callback for a request whose headers are held.
 // Any import this host does not know, any call of one it knows but does not expect (gRPC, ...),
 // and any trap in the module throws an Error naming it, and is kept in `host.failures`.
 import { readFileSync } from 'node:fs';
@@ -73,7 +74,8 @@ const UNEXPECTED_CALLS = ['proxy_grpc_call', 'proxy_grpc_stream', 'proxy_grpc_se
   'proxy_set_header_map_pairs'];
 
 export class Host {
-  constructor({ wasm = WASM, startMs = Date.UTC(2026, 11, 1, 12, 0, 0), vmId = 'tokengate' } = {}) {
+  constructor({ wasm = WASM, startMs = Date.UTC(2026, 11, 1, 12, 0, 0), vmId = 'tokengate', allowOnHeadersStopIteration = true } = {}) {
+    this.allowOnHeadersStopIteration = allowOnHeadersStopIteration;
     this.module = new WebAssembly.Module(wasm instanceof Uint8Array ? wasm : readFileSync(wasm));
     this.vmId = vmId;
     this.now = startMs; // the test clock, milliseconds since the epoch
@@ -372,6 +374,7 @@ export class Vm {
     this.call('proxy_on_context_create', id, id, this.rootId);
     request.hasBody = open || body !== undefined;
     const action = this.call('proxy_on_request_headers', id, id, all.length, request.hasBody ? 0 : 1);
+    request.headersHeld = action !== 0;
     if (action === 0 && !request.replies.length) request.letThrough();
     this.host.settleIfAuto();
     if (body !== undefined) this.sendBody(request, body, { end: true });
@@ -385,6 +388,11 @@ export class Vm {
     request.bodyEnded = end;
     if (request.ended || request.replies.length) return undefined;
     const data = bytesOf(chunk);
+    if (!this.host.allowOnHeadersStopIteration && request.headersHeld && !request.continued) {
+      // StopAllIterationAndWatermark: Envoy keeps the chunk and tells the filter nothing.
+      request.buffered = concat(request.buffered, data);
+      return undefined;
+    }
     request.chunk = data;
     let action;
     try {

@@ -138,16 +138,24 @@ fn content_length(headers: &[Header]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
-/// The start-up line that says which signatures Envoy checks and which the module does.
-fn signatures_line(checks: HostChecks) -> &'static str {
+/// The start-up lines that say which signatures Envoy checks and which the module does: the
+/// JWT algorithms' (SHA-2) when `jwt`, OAuth 1.0a's RSA-SHA1 when `oauth1`.
+fn signatures_lines(checks: HostChecks, jwt: bool, oauth1: bool) -> Vec<&'static str> {
     let sha2 = [Hash::Sha256, Hash::Sha384, Hash::Sha512].map(|hash| checks.hash(hash));
-    match (sha2, checks.hash(Hash::Sha1), checks.small_rsa()) {
-        (_, _, _) if !checks.any() => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
-        ([true, true, true], true, true) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones (keys under 2048 bits too)",
-        ([true, true, true], true, false) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature), and RSA-SHA1 ones with keys of 2048 bits and more (smaller keys: in the module)",
-        ([true, true, true], false, _) => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature); RSA-SHA1 ones in the module (this Envoy does not check SHA-1)",
-        _ => "Envoy's verify_signature checks only some hashes: the others are checked in the module (slower)",
-    }
+    let jwt_line = match sha2 {
+        [true, true, true] => "RS256/384/512 and ES256/384/512 signatures are checked by Envoy (verify_signature)",
+        [false, false, false] => "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
+        _ => "Envoy's verify_signature checks only some SHA-2 hashes: the others' RSA and ECDSA signatures are checked in the module (slower)",
+    };
+    let oauth1_line = match (checks.hash(Hash::Sha1), checks.small_rsa()) {
+        (true, true) => "RSA-SHA1 signatures (OAuth 1.0a) are checked by Envoy (verify_signature), 1024-bit keys too",
+        (true, false) => "RSA-SHA1 signatures (OAuth 1.0a) are checked by Envoy (verify_signature) for keys of 2048 bits and more, by the module for smaller keys",
+        (false, _) => "this Envoy does not check RSA-SHA1 signatures (OAuth 1.0a): the module checks them (slower)",
+    };
+    [(jwt, jwt_line), (oauth1, oauth1_line)]
+        .into_iter()
+        .filter_map(|(wanted, line)| wanted.then_some(line))
+        .collect()
 }
 
 impl<H: Host> SignatureHost for Worker<H> {
@@ -181,10 +189,12 @@ impl<H: Host> Worker<H> {
             host.log(Level::Warn, &format!("field `{field}` is deprecated and ignored: the token service holds the failed-login counter, its rule and its reset"));
         }
         let worker = Self::new(config, host, holder);
-        if has_signatures(&worker.config) {
-            worker
-                .host
-                .log(Level::Info, signatures_line(worker.host_signatures));
+        let (jwt, oauth1) = (
+            !worker.config.jwt_providers.is_empty(),
+            !worker.config.oauth1_providers.is_empty(),
+        );
+        for line in signatures_lines(worker.host_signatures, jwt, oauth1) {
+            worker.host.log(Level::Info, line);
         }
         worker.host.log(Level::Info, "configuration loaded");
         Some(worker)
@@ -977,5 +987,19 @@ mod tests {
         worker.on_root();
         assert_eq!(*worker.host.replies.borrow(), [(2, 408), (3, 408)]);
         assert_eq!(warned(&worker), 1, "for 2 only: some of 3 came");
+    }
+
+    #[test]
+    fn the_start_up_lines_say_what_envoy_checks_for_the_providers_configured() {
+        let none = HostChecks::NONE;
+        assert!(signatures_lines(none, false, false).is_empty());
+        assert_eq!(
+            signatures_lines(none, true, true),
+            [
+                "this Envoy has no working verify_signature: RSA and ECDSA signatures are checked in the module (slower)",
+                "this Envoy does not check RSA-SHA1 signatures (OAuth 1.0a): the module checks them (slower)",
+            ]
+        );
+        assert_eq!(signatures_lines(none, false, true).len(), 1);
     }
 }

@@ -220,9 +220,10 @@ pub fn verify(
 }
 
 /// A host that checks RSASSA-PKCS1-v1_5 with SHA-1 for the module (Envoy's
-/// `verify_signature` with `sha1`, once its start-up self-test passed): given the key as
-/// SubjectPublicKeyInfo DER, the base string and the signature's octets, whether it is
-/// good, or `None` when it cannot tell and the module checks itself.
+/// `verify_signature` with `sha1`, once its start-up self-test of SHA-1 passed, and for a key
+/// under 2048 bits only if its 1024-bit vector passed too: the filter's worker decides): given
+/// the key as SubjectPublicKeyInfo DER, the base string and the signature's octets, whether it
+/// is good, or `None` when it cannot tell and the module checks itself.
 pub type RsaSha1Host<'a> = &'a dyn Fn(&[u8], &[u8], &[u8]) -> Option<bool>;
 
 /// [`verify`], an RSA-SHA1 signature checked by `host` where it answers. The module still
