@@ -523,6 +523,8 @@ fn message(problem: &str) -> &'static str {
         "timestamp_refused" => {
             "The OAuth timestamp is outside the accepted window: check the client's clock."
         }
+        "parameter_absent" => "A required OAuth parameter is missing.",
+        "version_rejected" => "The OAuth version is not 1.0.",
         "consumer_key_unknown" => "The OAuth consumer is not known.",
         "token_rejected" => "The OAuth access token is not valid.",
         "token_expired" => "The OAuth access token has expired.",
@@ -807,6 +809,23 @@ fn application_links_through_envoy_and_the_token_service() {
                 None,
             );
             assert_eq!(none.json(), json!([]), "{none:?}");
+            let by_admin = stack.rest(
+                "GET",
+                "/admin/oauth/access-tokens?user=fred",
+                "admin",
+                "admin-password",
+                None,
+            );
+            assert_eq!(by_admin.status, 200, "{by_admin:?}");
+            assert_eq!(by_admin.json(), listed, "{by_admin:?}");
+            let not_admin = stack.rest(
+                "GET",
+                "/admin/oauth/access-tokens?user=fred",
+                "jsmith",
+                "jsmith-password",
+                None,
+            );
+            assert_eq!(not_admin.status, 403, "{not_admin:?}");
         },
     );
 
@@ -930,6 +949,11 @@ fn application_links_through_envoy_and_the_token_service() {
                 "query-oauth",
                 stack.spec(a, "/rest/api/2/refused/query-oauth", json!({})),
             ),
+            (
+                "no-token",
+                stack.spec(a, "/rest/api/2/refused/no-token", json!({"token": null})),
+            ),
+            ("version", stack.spec(a, "/rest/api/2/refused/version", json!({}))),
             (
                 "hmac",
                 stack.spec(
@@ -1105,6 +1129,30 @@ fn application_links_through_envoy_and_the_token_service() {
             let request = stack.request("GET", &path, Some(&signed.authorization), None);
             assert_refused(&stack.envoy.raw(&request), realm, "parameter_rejected");
             stack.never_reached(&path);
+        },
+    );
+
+    s.after(
+        "a request signed without an access token (a request-token step's) is refused: parameter_absent",
+        signed_request("no-token").as_ref(),
+        |signed| {
+            assert!(!signed.authorization.contains("oauth_token="));
+            assert_refused(&stack.send(signed), realm, "parameter_absent");
+            stack.never_reached(stack.path_of(signed));
+        },
+    );
+
+    s.after(
+        "oauth_version other than 1.0 is refused: version_rejected",
+        signed_request("version").as_ref(),
+        |signed| {
+            let changed = signed
+                .authorization
+                .replace(r#"oauth_version="1.0""#, r#"oauth_version="2.0""#);
+            assert_ne!(changed, signed.authorization);
+            let request = stack.request("GET", stack.path_of(signed), Some(&changed), None);
+            assert_refused(&stack.envoy.raw(&request), realm, "version_rejected");
+            stack.never_reached(stack.path_of(signed));
         },
     );
 
