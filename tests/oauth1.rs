@@ -930,6 +930,22 @@ fn application_links_through_envoy_and_the_token_service() {
                 ),
             ),
             (
+                "form-charset",
+                stack.spec(
+                    a,
+                    "/rest/api/2/issue/DEMO-2/comment",
+                    json!({"method": "POST", "body": FORM}),
+                ),
+            ),
+            (
+                "form-chunked",
+                stack.spec(
+                    a,
+                    "/rest/api/2/issue/DEMO-3/comment",
+                    json!({"method": "POST", "body": FORM}),
+                ),
+            ),
+            (
                 "form-changed",
                 stack.spec(
                     a,
@@ -1075,6 +1091,44 @@ fn application_links_through_envoy_and_the_token_service() {
                 seen.header("content-type"),
                 Some("application/x-www-form-urlencoded")
             );
+        },
+    );
+
+    s.after(
+        "a form body sent as application/x-www-form-urlencoded; charset=UTF-8 is signed over too",
+        signed_request("form-charset").as_ref(),
+        |form| {
+            let path = stack.path_of(form);
+            let request = format!(
+                "POST {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\nauthorization: {}\r\ncontent-type: application/x-www-form-urlencoded; charset=UTF-8\r\ncontent-length: {}\r\n\r\n{FORM}",
+                stack.host(),
+                form.authorization,
+                FORM.len()
+            );
+            let response = stack.envoy.raw(request.as_bytes());
+            assert_passed_as(&stack, &response, path, "fred");
+            let seen = stack.app.received().into_iter().find(|r| r.path == path).unwrap();
+            assert_eq!(seen.body, FORM);
+        },
+    );
+
+    s.after(
+        "a form body sent in chunks is read whole and passed byte-identical",
+        signed_request("form-chunked").as_ref(),
+        |form| {
+            let path = stack.path_of(form);
+            let (first, second) = FORM.split_at(10);
+            let request = format!(
+                "POST {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\nauthorization: {}\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+                stack.host(),
+                form.authorization,
+                first.len(),
+                second.len()
+            );
+            let response = stack.envoy.raw(request.as_bytes());
+            assert_passed_as(&stack, &response, path, "fred");
+            let seen = stack.app.received().into_iter().find(|r| r.path == path).unwrap();
+            assert_eq!(seen.body, FORM);
         },
     );
 
