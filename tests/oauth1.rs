@@ -46,6 +46,10 @@ const Y: &str = "consumer-y";
 const WORKERS: u32 = 2;
 /// The body of the signed form POST: UTF-8, an escaped `&`, an empty value.
 const FORM: &str = "body=Hello+w%C3%B6rld%21&tag=a%26b&empty=";
+/// A JSON body (Jira's REST API): not part of the signature (RFC 5849 section 3.4.1.3.1).
+const JSON_BODY: &str = r#"{"fields":{"project":{"key":"DEMO"},"summary":"caf\u00e9 & more"}}"#;
+/// A search as Jira clients send it: escapes, `+`, a repeated parameter, an empty value.
+const JQL: &str = "/rest/api/2/search?jql=project%20%3D%20DEMO%20ORDER%20BY%20key&fields=summary&fields=status&q=a+b&empty=";
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios: each runs, each is reported.
@@ -946,6 +950,15 @@ fn application_links_through_envoy_and_the_token_service() {
                 ),
             ),
             (
+                "json",
+                stack.spec(
+                    a,
+                    "/rest/api/2/issue",
+                    json!({"method": "POST", "body": JSON_BODY, "content_type": "application/json"}),
+                ),
+            ),
+            ("jql", stack.spec(a, JQL, json!({}))),
+            (
                 "form-changed",
                 stack.spec(
                     a,
@@ -1129,6 +1142,33 @@ fn application_links_through_envoy_and_the_token_service() {
             assert_passed_as(&stack, &response, path, "fred");
             let seen = stack.app.received().into_iter().find(|r| r.path == path).unwrap();
             assert_eq!(seen.body, FORM);
+        },
+    );
+
+    s.after(
+        "a POST with a JSON body (not signed over) passes it byte-identical",
+        signed_request("json").as_ref(),
+        |signed| {
+            assert_eq!(signed.body.as_deref(), Some(JSON_BODY));
+            let request = format!(
+                "POST /rest/api/2/issue HTTP/1.1\r\nhost: {}\r\nconnection: close\r\nauthorization: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{JSON_BODY}",
+                stack.host(),
+                signed.authorization,
+                JSON_BODY.len()
+            );
+            let response = stack.envoy.raw(request.as_bytes());
+            assert_passed_as(&stack, &response, "/rest/api/2/issue", "fred");
+            let seen = stack.app.received().into_iter().find(|r| r.path == "/rest/api/2/issue").unwrap();
+            assert_eq!(seen.body, JSON_BODY);
+        },
+    );
+
+    s.after(
+        "a GET with an escaped, repeated query (a JQL search) passes",
+        signed_request("jql").as_ref(),
+        |signed| {
+            assert_eq!(stack.path_of(signed), JQL);
+            assert_passed_as(&stack, &stack.send(signed), JQL, "fred");
         },
     );
 

@@ -3,7 +3,8 @@ jira-python sign with), without sending them: tests/oauth1.rs sends them through
 are or changed after signing. argv[1] is a JSON list of requests:
   {"url", "method", "consumer_key", "key_file", "token", "token_secret",
    "signature_method": "RSA-SHA1" | "HMAC-SHA1" | "PLAINTEXT",
-   "body" (optional, sent as application/x-www-form-urlencoded), "timestamp", "nonce" (optional)}
+   "body" (optional), "content_type" (of the body; application/x-www-form-urlencoded if absent),
+   "timestamp", "nonce" (optional)}
 Prints one JSON list: for each, the Authorization header, the URL and the body to send."""
 
 import json
@@ -29,7 +30,7 @@ def sign(spec):
         nonce=spec.get("nonce"),
     )
     body = spec.get("body")
-    headers = {"Content-Type": FORM} if body is not None else None
+    headers = {"Content-Type": spec.get("content_type", FORM)} if body is not None else None
     uri, headers, body = client.sign(spec["url"], http_method=spec.get("method", "GET"),
                                      body=body, headers=headers)
     return {"url": uri, "authorization": headers["Authorization"], "body": body}
