@@ -236,8 +236,11 @@ struct Stack {
     tokens: TokenService,
     envoy: Envoy,
     keys: Keys,
-    /// `http://127.0.0.1:<Envoy's port>`: what the clients use and sign.
+    /// `http://127.0.0.1:<Envoy's port>`: what the clients use (and sign at the token service).
     base: String,
+    /// What clients sign requests to the filter over: the provider's `public_base_url` (as
+    /// behind a TLS-terminating proxy) if configured, else `base`.
+    signing_base: String,
 }
 
 /// The token service's `oauth1` section: X by key file, Y inline; `overrides` replace fields.
@@ -302,7 +305,7 @@ fn merge(into: &mut Value, overrides: &Value) {
 
 impl Stack {
     /// `oauth1`: overrides of the token service's `oauth1` section; `provider`: of the
-    /// filter's `applinks` provider (`{"public_base_url": true}` sets it to the stack's base).
+    /// filter's `applinks` provider.
     fn start(oauth1: &Value, provider: &Value) -> Stack {
         let keys = Keys::make();
         // The token service must know the base URL clients sign before Envoy listens on it.
@@ -313,11 +316,10 @@ impl Stack {
             "oauth1": token_service_oauth1(&keys, oauth1),
         }));
         let app = DemoApp::start(0).unwrap();
-        let mut provider = provider.clone();
-        if provider["public_base_url"] == json!(true) {
-            provider["public_base_url"] = json!(base);
-        }
-        let config = filter_config(&provider).to_string();
+        let signing_base = provider["public_base_url"]
+            .as_str()
+            .map_or_else(|| base.clone(), str::to_owned);
+        let config = filter_config(provider).to_string();
         let yaml = bootstrap_with_hcm(
             &config,
             app.port(),
@@ -337,6 +339,7 @@ impl Stack {
             envoy,
             keys,
             base,
+            signing_base,
         }
     }
 
@@ -362,7 +365,7 @@ impl Stack {
             &json!({"base": self.base, "consumer_key": consumer_key, "key_file": key_file,
                     "callback": CALLBACK, "user": user, "password": format!("{user}-password"),
                     "button": button, "myself": myself, "spare_request_token": true,
-                    "sign": sign}),
+                    "sign": sign, "sign_base": self.signing_base}),
         )
     }
 
@@ -374,7 +377,8 @@ impl Stack {
             .map(|spec| {
                 let mut spec = spec.clone();
                 let path = spec["path"].as_str().unwrap().to_owned();
-                spec["url"] = json!(format!("{}{path}", self.base));
+                let base = spec["base"].as_str().unwrap_or(&self.signing_base).to_owned();
+                spec["url"] = json!(format!("{base}{path}"));
                 spec
             })
             .collect();
@@ -415,7 +419,11 @@ impl Stack {
     }
 
     fn path_of<'a>(&self, signed: &'a Signed) -> &'a str {
-        signed.url.strip_prefix(&self.base).unwrap()
+        signed
+            .url
+            .strip_prefix(&self.signing_base)
+            .or_else(|| signed.url.strip_prefix(&self.base))
+            .unwrap()
     }
 
     /// Sends `signed` as it was signed (`GET`, or `POST` with its form body).
@@ -1481,18 +1489,22 @@ fn application_links_through_envoy_and_the_token_service() {
     s.finish();
 }
 
-/// A provider with a tiny nonce store (1 bucket of 4) and a configured public base URL, and a
+/// A provider with a tiny nonce store (1 bucket of 4) and a configured public base URL (what
+/// clients sign over, not the URL Envoy sees), and a
 /// token service whose access tokens live 15 seconds: the nonce store is filled as soon as
 /// the dance ends (with requests the dance's driver signed before it exited), then the test
 /// polls until the token has expired.
 #[test]
 fn a_full_nonce_store_and_an_expired_access_token() {
     const TTL_SECONDS: u64 = 15;
+    /// The name clients use, as a TLS-terminating proxy in front of Envoy would serve it.
+    const PUBLIC: &str = "https://jira.example.com";
     let stack = Stack::start(
         &json!({"access_token_ttl_seconds": TTL_SECONDS, "authorization_ttl_seconds": 2 * TTL_SECONDS}),
-        &json!({"nonce_store": {"buckets": 1, "per_bucket": 4}, "public_base_url": true}),
+        &json!({"nonce_store": {"buckets": 1, "per_bucket": 4}, "public_base_url": PUBLIC}),
     );
-    let realm = stack.base.clone();
+    // The provider's realm defaults to its public_base_url.
+    let realm = PUBLIC;
     let mut s = Scenarios::new("oauth1 nonce store and expiry");
     let issued_after = Instant::now();
 
@@ -1521,6 +1533,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
         "a full nonce store refuses new requests (503) and still refuses a replay: nonce_used",
         fills.as_ref(),
         |fills| {
+            assert!(fills.iter().all(|f| f.url.starts_with(PUBLIC)), "{fills:?}");
             for fill in &fills[..4] {
                 assert_passed_as(&stack, &stack.send(fill), stack.path_of(fill), "fred");
             }
@@ -1528,7 +1541,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
             assert_eq!(full.status, 503, "{full:?}");
             assert_jira_error_is(&full, NONCE_STORE_FULL);
             stack.never_reached(stack.path_of(&fills[4]));
-            assert_refused(&stack.send(&fills[0]), &realm, "nonce_used");
+            assert_refused(&stack.send(&fills[0]), realm, "nonce_used");
             assert_eq!(
                 stack.reached(stack.path_of(&fills[0])),
                 1,
@@ -1536,6 +1549,19 @@ fn a_full_nonce_store_and_an_expired_access_token() {
             );
             assert_eq!(stack.send(&fills[5]).status, 503);
             stack.never_reached(stack.path_of(&fills[5]));
+        },
+    );
+
+    s.after(
+        "with public_base_url configured, a request signed over Envoy's own URL is refused: signature_invalid",
+        access.as_ref(),
+        |access| {
+            let path = "/rest/api/2/refused/envoy-url";
+            let signed = stack.sign(&[stack.spec(access, path, json!({"base": stack.base}))]);
+            assert!(signed[0].url.starts_with(&stack.base));
+            let request = stack.request("GET", path, Some(&signed[0].authorization), None);
+            assert_refused(&stack.envoy.raw(&request), realm, "signature_invalid");
+            stack.never_reached(path);
         },
     );
 
@@ -1571,7 +1597,7 @@ fn a_full_nonce_store_and_an_expired_access_token() {
                 "refused {:?} after the dance began, before the token could expire: {refused:?}",
                 issued_after.elapsed()
             );
-            assert_refused(&refused, &realm, "token_expired");
+            assert_refused(&refused, realm, "token_expired");
         },
     );
 

@@ -5,7 +5,8 @@ with the page's cookie, and read the verifier from the 302's Location. argv[1] i
   {"base", "consumer_key", "key_file", "callback", "user", "password",
    "button": "approve" | "deny", "myself": true|false, "spare_request_token": true|false,
    "sign": [{"path", ...}] (optional: requests signed with the new access token at once, as
-           sign.py signs them, for a test that must use them before the token expires)}
+           sign.py signs them, for a test that must use them before the token expires),
+   "sign_base" (what those are signed over; base if absent)}
 Prints one JSON object with what each step answered (the test asserts on it)."""
 
 import json
@@ -90,7 +91,8 @@ except TokenRequestDenied as denied:
     print(json.dumps(out))
     sys.exit(0)
 access = out["access_token"]
-out["signed"] = [sign(dict(spec, url=base + spec["path"], consumer_key=args["consumer_key"],
+sign_base = args.get("sign_base", base)  # the filter's public_base_url, if it has one
+out["signed"] = [sign(dict(spec, url=sign_base + spec["path"], consumer_key=args["consumer_key"],
                            key_file=args["key_file"], token=access["oauth_token"],
                            token_secret=access["oauth_token_secret"],
                            signature_method="RSA-SHA1"))
