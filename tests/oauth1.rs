@@ -777,15 +777,27 @@ fn application_links_through_envoy_and_the_token_service() {
             (dance, access, spare)
         },
     );
-    let (access, request_token) = match access {
+    let (access, request_token, secrets) = match access {
         Some((dance, access, spare)) => {
             s.run(
                 "then OAuth1Session GETs /rest/api/2/myself as the user through the filter",
                 || assert_myself(&stack, &dance, "fred"),
             );
-            (Some(access), Some(spare))
+            // What must never be written to a log: the dance's tokens, secrets and verifier.
+            let secrets: Vec<String> = [
+                &dance["request_token"]["oauth_token"],
+                &dance["request_token"]["oauth_token_secret"],
+                &dance["callback_query"]["oauth_verifier"][0],
+                &dance["access_token"]["oauth_token"],
+                &dance["access_token"]["oauth_token_secret"],
+                &dance["access_token"]["oauth_session_handle"],
+            ]
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+            (Some(access), Some(spare), Some(secrets))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
 
     s.run("an unsigned request is challenged with OAuth realm", || {
@@ -1483,6 +1495,22 @@ fn application_links_through_envoy_and_the_token_service() {
             assert_eq!(stack.reached("/rest/api/2/myself?case=revoked"), passed);
             let listed = stack.rest("GET", "/user/oauth/access-tokens", "fred", "fred-password", None);
             assert_eq!(listed.json(), json!([]), "{listed:?}");
+        },
+    );
+
+    s.after(
+        "no token, secret or verifier of the dance is in Envoy's or the token service's log",
+        secrets.as_ref(),
+        |secrets| {
+            assert_eq!(secrets.len(), 6, "{secrets:?}");
+            let (envoy, tokens) = (stack.envoy.log(), stack.tokens.log());
+            for secret in secrets {
+                assert!(!envoy.contains(secret.as_str()), "Envoy's log holds {secret}");
+                assert!(
+                    !tokens.contains(secret.as_str()),
+                    "the token service's log holds {secret}"
+                );
+            }
         },
     );
 
