@@ -105,8 +105,11 @@ struct Filter {
 impl Context for Filter {}
 
 /// `Pause` is the SDK's `StopIteration` for headers and trailers and `StopIterationAndBuffer`
-/// for a body chunk: a chunk continued while the headers are stopped would take them upstream
-/// (Envoy's filter manager), so every chunk of an undecided request is buffered.
+/// for a body chunk. Envoy keeps a header `StopIteration` only with the plugin's
+/// `allow_on_headers_stop_iteration: true` (else StopAllIterationAndWatermark: no body
+/// callback until the request goes on); with it, a chunk continued while the headers are
+/// stopped would take them upstream (Envoy's filter manager), so every chunk of an undecided
+/// request is buffered.
 fn action(flow: Flow) -> Action {
     match flow {
         Flow::Continue => Action::Continue,

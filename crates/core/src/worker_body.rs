@@ -5,7 +5,9 @@
 //!
 //! A request with a body is held from its headers until its decision: every chunk that comes
 //! before is buffered by the host (a chunk let through before the decision would take the
-//! held headers upstream with it). Asked to read the body, the worker refuses at once a
+//! held headers upstream with it). Envoy delivers the chunks of a request whose headers it
+//! holds only with the plugin's `allow_on_headers_stop_iteration: true` (1.35+); without it
+//! none comes before the request goes on, and a read waits for its deadline. Asked to read the body, the worker refuses at once a
 //! `Content-Length` over the bound, then waits until the end of the stream, refusing as soon as
 //! what the host buffered passes the bound, and at most until the read's deadline, which the
 //! root's tick enforces like every other wait: nothing waits forever. A request that ends

@@ -14,8 +14,9 @@
 //! a body is the client's to shape, so its one call is a `Result` like the headers'.
 //!
 //! Still the SDK's, each with every status Envoy returns for it handled (so none panics):
-//! `get_buffer` (Ok, NotFound; the plugin configuration and callout bodies), `get_map_value_bytes` on the callout response (Ok, NotFound;
-//! read only when the response has headers, as the map is missing otherwise), `get_property`
+//! `get_buffer` (Ok, NotFound; the plugin configuration and callout bodies),
+//! `get_map_value_bytes` on the callout response (Ok, NotFound; read only when the response
+//! has headers, as the map is missing otherwise), `get_property`
 //! (Ok, NotFound, SerializationFailure, InternalFailure), `get_current_time` and `log` (Ok),
 //! `define_metric` (Ok for the two types used), `increment_metric` (Ok, NotFound,
 //! BadArgument), `set_tick_period` (Ok), `call_foreign_function` (Ok, NotFound, BadArgument,
