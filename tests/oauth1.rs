@@ -11,9 +11,12 @@
 //! jira-python (3.10.5, `JIRA._create_oauth_session`) tries, in order, `oauth["signature_method"]`
 //! when given, then HMAC-SHA1, then RSA-SHA1, building a requests-oauthlib `OAuth1` for each and
 //! calling `myself()`; it goes on to the next on a `JIRAError` (any refused answer) and raises
-//! once RSA-SHA1 fails. So without `signature_method` every construction sends one HMAC-SHA1
-//! request that an RSA-only server refuses before the RSA-SHA1 one: a refused signature method
-//! must not count as a failed login, or ten constructions would lock the user out.
+//! when the attempt with oauthlib's own `SIGNATURE_RSA` object fails (an identity test: a given
+//! `"RSA-SHA1"` that is that object and fails raises at once, without trying HMAC-SHA1); other
+//! errors (a refused connection) propagate. So without `signature_method` every construction
+//! sends one HMAC-SHA1 request that an RSA-only server refuses before the RSA-SHA1 one: a
+//! refused signature method must not count as a failed login, or ten constructions would lock
+//! the user out.
 //!
 //! Each test is one group of scenarios over one token service and one Envoy (starting them is
 //! most of the runtime). Every scenario runs and is reported, passed or failed, and the test
