@@ -372,6 +372,16 @@ impl Stack {
         )
     }
 
+    /// A dance as X whose login first tries `wrong` passwords on the authorize page.
+    fn dance_after_wrong_passwords(&self, user: &str, wrong: &[&str]) -> Value {
+        drive(
+            "dance.py",
+            &json!({"base": self.base, "consumer_key": X, "key_file": self.keys.x,
+                    "callback": CALLBACK, "user": user, "password": format!("{user}-password"),
+                    "wrong_passwords": wrong, "myself": false}),
+        )
+    }
+
     /// Signs each `(consumer key, key file, token, method, path, body, signature method,
     /// timestamp, nonce)` given as JSON fields over the stack's base URL.
     fn sign(&self, specs: &[Value]) -> Vec<Signed> {
@@ -1498,6 +1508,38 @@ fn application_links_through_envoy_and_the_token_service() {
             assert_eq!(stack.reached("/rest/api/2/myself?case=revoked"), passed);
             let listed = stack.rest("GET", "/user/oauth/access-tokens", "fred", "fred-password", None);
             assert_eq!(listed.json(), json!([]), "{listed:?}");
+        },
+    );
+
+    s.run(
+        "the authorize page's login is throttled: after three wrong passwords the right one is refused too",
+        || {
+            let dance = stack.dance_after_wrong_passwords("admin", &["wrong-1", "wrong-2", "wrong-3"]);
+            let wrong = dance["wrong_logins"].as_array().unwrap();
+            assert_eq!(wrong.len(), 3, "{dance}");
+            for login in wrong {
+                assert_eq!(login["status"], 401, "{dance}");
+                assert!(
+                    login["body"].as_str().unwrap().contains("atl_token"),
+                    "the page again: {dance}"
+                );
+            }
+            assert_ne!(
+                dance["login"]["status"], 302,
+                "a locked user authorised a token: {dance}"
+            );
+            assert!(dance.get("access_token").is_none(), "{dance}");
+            let locked = stack.rest(
+                "GET",
+                "/user/oauth/access-tokens",
+                "admin",
+                "admin-password",
+                None,
+            );
+            assert_eq!(
+                locked.status, 403,
+                "the lockout is the service's, for every login: {locked:?}"
+            );
         },
     );
 

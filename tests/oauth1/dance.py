@@ -4,6 +4,7 @@ browser would: GET the page, read the hidden fields from its HTML, POST the logi
 with the page's cookie, and read the verifier from the 302's Location. argv[1] is JSON:
   {"base", "consumer_key", "key_file", "callback", "user", "password",
    "button": "approve" | "deny", "myself": true|false, "spare_request_token": true|false,
+   "wrong_passwords": [...] (optional: tried first, each on the page the last answer showed),
    "sign": [{"path", ...}] (optional: requests signed with the new access token at once, as
            sign.py signs them, for a test that must use them before the token expires),
    "sign_base" (what those are signed over; base if absent)}
@@ -70,13 +71,20 @@ form = Form()
 form.feed(page.text)
 out["form"] = {"form": form.form, "inputs": form.inputs}
 out["cookies"] = [{"name": c.name, "path": c.path} for c in browser.cookies]
-fields = {i["name"]: i.get("value", "") for i in form.inputs
-          if i.get("type") == "hidden" and "name" in i}
-fields.update({"os_username": args["user"], "os_password": args["password"]})
 button = args.get("button", "approve")
-fields[button] = {"approve": "Allow", "deny": "Deny"}[button]
-action = (form.form or {}).get("action", "/plugins/servlet/oauth/authorize")
-login = browser.post(base + action, data=fields, allow_redirects=False)
+out["wrong_logins"] = []
+for password in args.get("wrong_passwords", []) + [args["password"]]:
+    fields = {i["name"]: i.get("value", "") for i in form.inputs
+              if i.get("type") == "hidden" and "name" in i}
+    fields.update({"os_username": args["user"], "os_password": password})
+    fields[button] = {"approve": "Allow", "deny": "Deny"}[button]
+    action = (form.form or {}).get("action", "/plugins/servlet/oauth/authorize")
+    login = browser.post(base + action, data=fields, allow_redirects=False)
+    if password != args["password"]:
+        out["wrong_logins"].append(answer(login))
+        # The page again with an error: its form (and hidden fields) for the next try.
+        form = Form()
+        form.feed(login.text)
 out["login"] = answer(login)
 location = login.headers.get("Location")
 if login.status_code != 302 or not location:
