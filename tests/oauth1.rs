@@ -992,6 +992,14 @@ fn application_links_through_envoy_and_the_token_service() {
             ),
             ("jql", stack.spec(a, JQL, json!({}))),
             (
+                "realm",
+                stack.spec(
+                    a,
+                    "/rest/api/2/myself?case=realm",
+                    json!({"realm": "https://jira.example.com/"}),
+                ),
+            ),
+            (
                 "form-changed",
                 stack.spec(
                     a,
@@ -1202,6 +1210,15 @@ fn application_links_through_envoy_and_the_token_service() {
         |signed| {
             assert_eq!(stack.path_of(signed), JQL);
             assert_passed_as(&stack, &stack.send(signed), JQL, "fred");
+        },
+    );
+
+    s.after(
+        "a header with a realm parameter (as Java consumers send it) passes: realm is not signed",
+        signed_request("realm").as_ref(),
+        |signed| {
+            assert!(signed.authorization.starts_with("OAuth realm="), "{signed:?}");
+            assert_passed_as(&stack, &stack.send(signed), stack.path_of(signed), "fred");
         },
     );
 

@@ -4,7 +4,7 @@ are or changed after signing. argv[1] is a JSON list of requests:
   {"url", "method", "consumer_key", "key_file", "token", "token_secret",
    "signature_method": "RSA-SHA1" | "HMAC-SHA1" | "PLAINTEXT",
    "body" (optional), "content_type" (of the body; application/x-www-form-urlencoded if absent),
-   "timestamp", "nonce" (optional)}
+   "timestamp", "nonce", "realm" (optional)}
 Prints one JSON list: for each, the Authorization header, the URL and the body to send."""
 
 import json
@@ -28,6 +28,7 @@ def sign(spec):
         rsa_key=open(spec["key_file"]).read() if method == "RSA-SHA1" else None,
         timestamp=spec.get("timestamp"),
         nonce=spec.get("nonce"),
+        realm=spec.get("realm"),
     )
     body = spec.get("body")
     headers = {"Content-Type": spec.get("content_type", FORM)} if body is not None else None
