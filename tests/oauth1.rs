@@ -310,7 +310,24 @@ impl Stack {
     /// `oauth1`: overrides of the token service's `oauth1` section; `provider`: of the
     /// filter's `applinks` provider.
     fn start(oauth1: &Value, provider: &Value) -> Stack {
-        let keys = Keys::make();
+        let mut keys = Some(Keys::make());
+        for _ in 0..3 {
+            match Self::try_start(keys.take().unwrap(), oauth1, provider) {
+                Ok(stack) => return stack,
+                Err(failed) => {
+                    let (unused, log) = *failed;
+                    // Another process took the port picked for Envoy: start again on another.
+                    if !log.contains("Address already in use") {
+                        panic!("Envoy did not become ready:\n{log}");
+                    }
+                    keys = Some(unused);
+                }
+            }
+        }
+        panic!("Envoy's port was taken three times");
+    }
+
+    fn try_start(keys: Keys, oauth1: &Value, provider: &Value) -> Result<Stack, Box<(Keys, String)>> {
         // The token service must know the base URL clients sign before Envoy listens on it.
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -333,17 +350,19 @@ impl Stack {
             ],
             "",
         );
-        let envoy = Envoy::try_start_yaml_with_workers(&with_listener_port(&yaml, port), WORKERS)
-            .unwrap_or_else(|log| panic!("Envoy did not become ready:\n{log}"));
+        let envoy = match Envoy::try_start_yaml_with_workers(&with_listener_port(&yaml, port), WORKERS) {
+            Ok(envoy) => envoy,
+            Err(log) => return Err(Box::new((keys, log))),
+        };
         assert_eq!(envoy.port, port);
-        Stack {
+        Ok(Stack {
             app,
             tokens,
             envoy,
             keys,
             base,
             signing_base,
-        }
+        })
     }
 
     /// The dance by requests-oauthlib (tests/oauth1/dance.py) as consumer X.

@@ -473,12 +473,33 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A loopback port that was free a moment ago, for a process whose port another must know
-/// before it starts (something else may take it in between: a small race, accepted).
+/// before it starts. It is below the kernel's ephemeral range (`ip_local_port_range`), which
+/// every `port 0` bind of the tests draws from, so no other server of this test process takes
+/// it in between; another process binding that very port is a race left to the caller's retry.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.max(10_001));
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let candidate = low + seed.wrapping_add(n.wrapping_mul(7919)) % (high - low);
+        let Ok(port) = u16::try_from(candidate) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {high}");
 }
 
 /// `yaml` (a [`bootstrap`]) with its listener on `port` instead of a free one.
