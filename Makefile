@@ -44,7 +44,10 @@ hosttest: wasm
 
 # The client libraries tests/clients.rs runs, pinned, in the project's virtualenv.
 # pyjwt and cryptography: oauthlib's RSA-SHA1 (requests-oauthlib's SIGNATURE_RSA) needs them.
-PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5 pyjwt==2.15.1 cryptography==50.0.2
+# jira (jira-python): tests/oauth1.rs signs with its JIRA(oauth={...}), which tries the given
+# signature_method, then HMAC-SHA1, then RSA-SHA1, calling myself() each time.
+PYTOOLS := atlassian-python-api==5.0.5 requests==2.34.2 schemathesis==4.32.5 pyjwt==2.15.1 cryptography==50.0.2 \
+	jira==3.10.5
 
 pytools:
 	@test -x .venv/bin/python || python3 -m venv .venv

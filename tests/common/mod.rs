@@ -472,6 +472,43 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A loopback port that was free a moment ago, for a process whose port another must know
+/// before it starts. It is below the kernel's ephemeral range (`ip_local_port_range`), which
+/// every `port 0` bind of the tests draws from, so no other server of this test process takes
+/// it in between; another process binding that very port is a race left to the caller's retry.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.max(10_001));
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let candidate = low + seed.wrapping_add(n.wrapping_mul(7919)) % (high - low);
+        let Ok(port) = u16::try_from(candidate) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {high}");
+}
+
+/// `yaml` (a [`bootstrap`]) with its listener on `port` instead of a free one.
+pub fn with_listener_port(yaml: &str, port: u16) -> String {
+    let listener = "port_value: 0 } }\n    filter_chains";
+    assert!(yaml.contains(listener), "not a bootstrap of this harness");
+    yaml.replace(listener, &format!("port_value: {port} }} }}\n    filter_chains"))
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -511,6 +548,16 @@ impl TokenService {
 
     /// With `users` (the users file's JSON) instead of the demo users when given.
     pub fn start_with_users(users: Option<&str>) -> TokenService {
+        Self::start_configured(users, &serde_json::json!({}))
+    }
+
+    /// With the demo users and `extra`'s fields added to (or replacing) the configuration's
+    /// top-level fields (e.g. `oauth1`, `public_base_urls`).
+    pub fn start_with_config(extra: &serde_json::Value) -> TokenService {
+        Self::start_configured(None, extra)
+    }
+
+    fn start_configured(users: Option<&str>, extra: &serde_json::Value) -> TokenService {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let binary = ["debug", "release"]
             .iter()
@@ -537,13 +584,20 @@ impl TokenService {
             "base_url": "http://jira.test",
             "lockout": {"max_failures": 3, "window_seconds": 300, "login_url": "http://jira.test/login.jsp"}
         });
+        let mut config = config;
+        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            for (name, value) in extra {
+                config.insert(name.clone(), value.clone());
+            }
+        }
         let config_path = dir.join("tokens.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = std::fs::File::create(dir.join("tokens.log")).unwrap();
         let mut child = Command::new(binary)
             .arg("--config")
             .arg(&config_path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -555,8 +609,16 @@ impl TokenService {
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(dir.join("tokens.log")).unwrap_or_default();
+                panic!("no port in {line:?}; the token service said:\n{log}")
+            });
         TokenService { child, port, dir }
+    }
+
+    /// What the token service wrote to its standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("tokens.log")).unwrap_or_default()
     }
 }
 
