@@ -366,20 +366,8 @@ mod tests {
         }
     }
 
-    struct NoKeys;
-    impl Keyring for NoKeys {
-        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, Generation)> {
-            None
-        }
-    }
-
     fn env_with(store: &MapStore) -> Env<'_> {
-        Env {
-            keyring: &NoKeys,
-            store,
-            count: &NoCount,
-            signatures: &ModuleOnly,
-        }
+        crate::test_support::env_over(store)
     }
 
     /// The decision on `request`, its challenges left out (they have their own tests).

@@ -41,10 +41,11 @@ impl RefreshPolicy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const POLICY: RefreshPolicy = RefreshPolicy {
+    /// The refresh policy of the key-set tests (here and in `jwks_shared`).
+    pub(crate) const POLICY: RefreshPolicy = RefreshPolicy {
         interval_ms: 60_000,
         initial_backoff_ms: 1_000,
         unknown_kid_gap_ms: 30_000,

@@ -521,16 +521,11 @@ fn source_hex(settings: &RemoteJwks) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwks_cache::tests::POLICY;
     use crate::jwks_cache::RefreshPolicy;
     use crate::test_support::EnvoyLikeStore;
     use std::cell::Cell;
     use tokengate_demo::keys::{jwks, TestKey};
-
-    const POLICY: RefreshPolicy = RefreshPolicy {
-        interval_ms: 60_000,
-        initial_backoff_ms: 1_000,
-        unknown_kid_gap_ms: 30_000,
-    };
 
     fn settings() -> RemoteJwks {
         RemoteJwks {

@@ -329,29 +329,12 @@ mod tests {
     use super::*;
     use crate::cache::tests::MapStore;
     use crate::challenge::Challenges;
-    use crate::decide::{Keyring, NoCount};
     use crate::extract::Location;
-    use crate::hostcrypto::ModuleOnly;
 
     const NOW: UnixSeconds = 1_700_000_000;
 
-    struct NoKeys;
-    impl Keyring for NoKeys {
-        fn remote_keys(
-            &self,
-            _provider: &str,
-        ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
-            None
-        }
-    }
-
     fn env(store: &MapStore) -> Env<'_> {
-        Env {
-            keyring: &NoKeys,
-            store,
-            count: &NoCount,
-            signatures: &ModuleOnly,
-        }
+        crate::test_support::env_over(store)
     }
 
     /// What became of a token, in words a test can compare.

@@ -752,19 +752,9 @@ mod tests {
 mod worker_tests {
     use super::*;
     use crate::cache::tests::MapStore;
-    use crate::decide::{begin, Decision, DenyReason, Keyring, NoCount, RequestHead};
-    use crate::hostcrypto::ModuleOnly;
-    use crate::jwk::KeySet;
-    use std::rc::Rc;
+    use crate::decide::{begin, Decision, DenyReason, RequestHead};
 
     const NOW: UnixSeconds = 1_700_000_000;
-
-    struct NoKeys;
-    impl Keyring for NoKeys {
-        fn remote_keys(&self, _provider: &str) -> Option<(Rc<KeySet>, crate::jwks_cache::Generation)> {
-            None
-        }
-    }
 
     fn config() -> Config {
         let json = r#"{
@@ -777,12 +767,7 @@ mod worker_tests {
     }
 
     fn env(store: &MapStore) -> Env<'_> {
-        Env {
-            keyring: &NoKeys,
-            store,
-            count: &NoCount,
-            signatures: &ModuleOnly,
-        }
+        crate::test_support::env_over(store)
     }
 
     fn bearer(token: &str) -> RequestHead {

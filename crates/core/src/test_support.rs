@@ -99,6 +99,29 @@ impl SharedStore for EnvoyLikeStore<'_> {
     }
 }
 
+/// A keyring without remote keys: providers with local keys, or none at all.
+pub struct NoKeys;
+
+impl crate::host::Keyring for NoKeys {
+    fn remote_keys(
+        &self,
+        _provider: &str,
+    ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
+        None
+    }
+}
+
+/// What a unit test decides against: `store`, no remote keys, no counting, and the module's
+/// own signature checks.
+pub fn env_over(store: &dyn SharedStore) -> crate::host::Env<'_> {
+    crate::host::Env {
+        keyring: &NoKeys,
+        store,
+        count: &crate::host::NoCount,
+        signatures: &crate::hostcrypto::ModuleOnly,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

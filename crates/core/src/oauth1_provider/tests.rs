@@ -22,14 +22,13 @@ use crate::callout::{Callout, CalloutResult};
 use crate::clock::UnixSeconds;
 use crate::config::Config;
 use crate::decide::{begin, Decision, Denial, DenyReason, Forward, RequestHead};
-use crate::host::{Counter, Env, Keyring};
+use crate::host::{Counter, Env};
 use crate::hostcrypto::ModuleOnly;
-use crate::jwk::KeySet;
-use crate::jwks_cache::Generation;
 use crate::metrics::Metric;
 use crate::questions::{Answer, Todo, Waiter};
 use crate::respond::{render, LocalReply, ReplyStyle};
 use crate::test_support::EnvoyLikeStore;
+use crate::test_support::NoKeys;
 
 pub(crate) const NOW: UnixSeconds = 1_764_590_000;
 pub(crate) const CONSUMER: &str = "tokengate-demo";
@@ -213,13 +212,6 @@ fn service(callout: &Callout) -> CalloutResult {
         response(200, &active("fred"))
     } else {
         response(200, &json!({"active": false, "oauth_problem": "token_rejected"}))
-    }
-}
-
-struct NoKeys;
-impl Keyring for NoKeys {
-    fn remote_keys(&self, _provider: &str) -> Option<(std::rc::Rc<KeySet>, Generation)> {
-        None
     }
 }
 
@@ -890,12 +882,7 @@ fn a_form_body_is_read_and_signed_and_any_other_body_is_not() {
         ..Client::get("/rest/api/2/issue")
     };
     let env_store = MapStore::default();
-    let env = Env {
-        keyring: &NoKeys,
-        store: &env_store,
-        count: &crate::host::NoCount,
-        signatures: &ModuleOnly,
-    };
+    let env = crate::test_support::env_over(&env_store);
     assert_eq!(
         begin(&config, &form.request(), &env, NOW),
         crate::decide::Step::ReadBody {

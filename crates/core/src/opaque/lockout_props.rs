@@ -12,8 +12,8 @@
 
 use super::*;
 use crate::cache::tests::MapStore;
-use crate::decide::{begin, NoCount, RequestHead};
-use crate::hostcrypto::ModuleOnly;
+use crate::decide::{begin, RequestHead};
+use crate::test_support::env_over;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use proptest::prelude::*;
@@ -23,16 +23,6 @@ const CACHE_TTL: i64 = 4;
 const LOCKED_TTL: i64 = 2;
 const MAX_FAILURES: u32 = 3;
 const GOOD: &str = "tgat_good";
-
-struct NoKeys;
-impl crate::decide::Keyring for NoKeys {
-    fn remote_keys(
-        &self,
-        _provider: &str,
-    ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
-        None
-    }
-}
 
 fn config() -> Config {
     let json = format!(
@@ -134,7 +124,7 @@ proptest! {
     ) {
         let cfg = config();
         let store = MapStore::default();
-        let env = Env { keyring: &NoKeys, store: &store, count: &NoCount, signatures: &ModuleOnly };
+        let env = env_over(&store);
         let mut service = Service::default();
         let mut now = START;
         let mut last_reset: Option<UnixSeconds> = None;

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::cache::tests::MapStore;
-use crate::decide::{begin, NoCount, RequestHead};
-use crate::hostcrypto::ModuleOnly;
+use crate::decide::{begin, RequestHead};
+use crate::test_support::env_over;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
@@ -15,16 +15,6 @@ fn refusal(step: &Step) -> Option<(Family, DenyReason)> {
     match step {
         Step::Done(Decision::Deny(denial)) => Some((denial.family, denial.reason.clone())),
         _ => None,
-    }
-}
-
-struct NoKeys;
-impl crate::decide::Keyring for NoKeys {
-    fn remote_keys(
-        &self,
-        _provider: &str,
-    ) -> Option<(std::rc::Rc<crate::jwk::KeySet>, crate::jwks_cache::Generation)> {
-        None
     }
 }
 
@@ -62,12 +52,7 @@ fn answered(store: &MapStore, basic_as: &str, owner: &str) -> Step {
 /// The token service's `answer` to the question `request` makes (which must make one).
 fn answer_with(store: &MapStore, request: &RequestHead, answer: TokenInfo) -> Step {
     let cfg = api_token_config();
-    let env = Env {
-        keyring: &NoKeys,
-        store,
-        count: &NoCount,
-        signatures: &ModuleOnly,
-    };
+    let env = env_over(store);
     let Step::AskProvider { pending, .. } = begin(&cfg, request, &env, NOW) else {
         panic!("not asked")
     };
@@ -271,13 +256,7 @@ fn only_a_password_route_asks_the_service_not_to_count_a_failure() {
 }
 
 fn begin_with(cfg: &Config, store: &MapStore, request: &RequestHead) -> Step {
-    let env = Env {
-        keyring: &NoKeys,
-        store,
-        count: &NoCount,
-        signatures: &ModuleOnly,
-    };
-    begin(cfg, request, &env, NOW)
+    begin(cfg, request, &env_over(store), NOW)
 }
 
 fn bearer_request(token: &str) -> RequestHead {
