@@ -2,10 +2,9 @@
 //! (the token service's introspection).
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 use super::common::{default_timeout_ms, error, ConfigError};
-use super::oauth::{default_oauth_negative_ttl, RawIntrospection, RawOAuthProvider};
+use super::oauth::{default_oauth_negative_ttl, RawIntrospection, TokenService};
 use crate::cache::Scope;
 use crate::introspect::{ApiTokenSettings, OAuthProvider};
 
@@ -79,21 +78,13 @@ impl RawApiTokenProvider {
             login_url: self.lockout.login_url,
             locked_cache_ttl_seconds: i64::from(self.locked_cache_ttl_seconds.min(300)),
         };
-        let as_oauth = RawOAuthProvider {
-            introspection: Some(self.introspection),
-            userinfo: None,
+        let mut provider = TokenService {
+            introspection: self.introspection,
             timeout_ms: self.timeout_ms,
-            user_field: Some("username".to_owned()),
-            service_accounts: BTreeMap::new(),
             cache_ttl_seconds: self.cache_ttl_seconds,
             negative_cache_ttl_seconds: self.negative_cache_ttl_seconds,
-            audiences: None,
-            jwt_issuers: Vec::new(),
-        };
-        let mut provider = as_oauth.compile(name.clone(), scope).map_err(|e| ConfigError {
-            field: e.field.replacen("oauth_providers", "api_token_providers", 1),
-            problem: e.problem,
-        })?;
+        }
+        .compile("api_token_providers", name.clone(), scope)?;
         provider.api_tokens = Some(settings);
         Ok(provider)
     }

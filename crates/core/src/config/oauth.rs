@@ -55,6 +55,41 @@ pub(super) fn default_oauth_negative_ttl() -> u32 {
     10
 }
 
+/// The token service's introspection endpoint (for API tokens and OAuth 1.0a access tokens),
+/// compiled as an `oauth_providers` entry with `username` as its user field; its errors name
+/// the field under `section` (`api_token_providers`, `oauth1_providers`).
+pub(super) struct TokenService {
+    pub(super) introspection: RawIntrospection,
+    pub(super) timeout_ms: u64,
+    pub(super) cache_ttl_seconds: u32,
+    pub(super) negative_cache_ttl_seconds: u32,
+}
+
+impl TokenService {
+    pub(super) fn compile(
+        self,
+        section: &str,
+        name: String,
+        scope: Scope,
+    ) -> Result<OAuthProvider, ConfigError> {
+        let as_oauth = RawOAuthProvider {
+            introspection: Some(self.introspection),
+            userinfo: None,
+            timeout_ms: self.timeout_ms,
+            user_field: Some("username".to_owned()),
+            service_accounts: BTreeMap::new(),
+            cache_ttl_seconds: self.cache_ttl_seconds,
+            negative_cache_ttl_seconds: self.negative_cache_ttl_seconds,
+            audiences: None,
+            jwt_issuers: Vec::new(),
+        };
+        as_oauth.compile(name, scope).map_err(|e| ConfigError {
+            field: e.field.replacen("oauth_providers", section, 1),
+            problem: e.problem,
+        })
+    }
+}
+
 impl RawOAuthProvider {
     pub(super) fn compile(self, name: String, scope: Scope) -> Result<OAuthProvider, ConfigError> {
         let field = |f: &str| format!("oauth_providers.{name}.{f}");

@@ -2,10 +2,9 @@
 //! links, whose access tokens the token service's introspection answers for).
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 use super::common::{default_timeout_ms, error, ConfigError, TISJWT_PROVIDER};
-use super::oauth::{default_oauth_negative_ttl, RawIntrospection, RawOAuthProvider};
+use super::oauth::{default_oauth_negative_ttl, RawIntrospection, TokenService};
 use crate::cache::Scope;
 use crate::oauth1_question::{nonce_prefix, FormBody, NonceSettings, OAuth1Provider, PublicBase};
 
@@ -174,21 +173,13 @@ impl RawOAuth1Provider {
         }
         // The introspection endpoint and our client credentials, checked as an OAuth
         // provider's are; never a provider of its own (it is in no list rules name).
-        let as_oauth = RawOAuthProvider {
-            introspection: Some(self.introspection),
-            userinfo: None,
+        let introspection = TokenService {
+            introspection: self.introspection,
             timeout_ms: self.timeout_ms,
-            user_field: Some("username".to_owned()),
-            service_accounts: BTreeMap::new(),
             cache_ttl_seconds: self.cache_ttl_seconds,
             negative_cache_ttl_seconds: self.negative_cache_ttl_seconds,
-            audiences: None,
-            jwt_issuers: Vec::new(),
-        };
-        let introspection = as_oauth.compile(name.clone(), scope).map_err(|e| ConfigError {
-            field: e.field.replacen("oauth_providers", "oauth1_providers", 1),
-            problem: e.problem,
-        })?;
+        }
+        .compile("oauth1_providers", name.clone(), scope)?;
         let nonces = NonceSettings {
             buckets: self.nonce_store.buckets,
             per_bucket: usize::try_from(self.nonce_store.per_bucket).unwrap_or(usize::MAX),
