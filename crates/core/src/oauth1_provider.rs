@@ -55,7 +55,7 @@ pub fn verify_signed(
     env: &Env<'_>,
     now: UnixSeconds,
 ) -> Step {
-    let authorization = match oauth1::parse(&format!("OAuth {}", credential.value)) {
+    let authorization = match oauth1::header::parse_after_scheme(&credential.value) {
         Ok(authorization) => authorization,
         Err(error) => return refuse(error.problem().unwrap_or(Problem::ParameterRejected)),
     };

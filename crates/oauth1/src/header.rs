@@ -98,7 +98,18 @@ pub fn parse(value: &str) -> Result<Authorization, HeaderError> {
     if !scheme.eq_ignore_ascii_case("OAuth") {
         return Err(HeaderError::NotOAuth);
     }
-    if value.len() > MAX_HEADER_LEN {
+    parse_parameters(rest, value.len())
+}
+
+/// Parses what follows `OAuth ` in an `Authorization` value whose scheme a caller already read
+/// (the filter's credential extraction): the same as [`parse`] of `OAuth <parameters>`.
+pub fn parse_after_scheme(parameters: &str) -> Result<Authorization, HeaderError> {
+    parse_parameters(parameters, "OAuth ".len() + parameters.len())
+}
+
+/// The parameters of a header value `header_len` bytes long (bounded by [`MAX_HEADER_LEN`]).
+fn parse_parameters(rest: &str, header_len: usize) -> Result<Authorization, HeaderError> {
+    if header_len > MAX_HEADER_LEN {
         return Err(HeaderError::TooLong);
     }
     let raw = split_pairs(rest)?;
@@ -393,6 +404,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_parameters_after_the_scheme_parse_as_the_whole_header_does(
+            parameters in "[\"=, %\\a-z_0-9]{0,120}",
+            long in 8180usize..8200,
+        ) {
+            prop_assert_eq!(parse_after_scheme(&parameters), parse(&format!("OAuth {parameters}")));
+            let valid = header("");
+            let padded = format!("{}{}", valid.trim_start_matches("OAuth "), " ".repeat(long.saturating_sub(valid.len())));
+            prop_assert_eq!(parse_after_scheme(&padded), parse(&format!("OAuth {padded}")));
+        }
+
         #[test]
         fn no_input_panics(value in "(OAuth |oauth )?[ -~]{0,200}", any in "(OAuth )?\\PC{0,80}") {
             let _ = parse(&value);
